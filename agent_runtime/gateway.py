@@ -1,0 +1,57 @@
+"""The agent's client for the orchestrator gateway (DESIGN §4.2).
+
+Errors::
+
+    GatewayError            the gateway could not answer usefully; retry later
+     └── TokenRefused       the gateway rejected this agent's token (401): fatal
+"""
+
+from __future__ import annotations
+
+import httpx
+
+
+class GatewayError(Exception):
+    """The gateway is unreachable or answered with an error."""
+
+
+class TokenRefused(GatewayError):
+    """The gateway does not accept this agent's token."""
+
+
+class GatewayClient:
+    """Bootstrap and heartbeat calls with the agent's own bearer token."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    def _call(self, method: str, path: str, json: dict | None = None) -> dict:
+        try:
+            response = self._http.request(method, path, json=json)
+        except httpx.HTTPError as exc:
+            raise GatewayError(f"gateway unreachable: {type(exc).__name__}") from None
+        if response.status_code == 401:
+            raise TokenRefused("the gateway refused this agent's token (401)")
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.reason_phrase
+            raise GatewayError(f"gateway answered {response.status_code}: {message}")
+        return response.json()
+
+    def bootstrap(self) -> dict:
+        """Identity, schedule and platform access of this agent."""
+        return self._call("GET", "/v1/agent/bootstrap")
+
+    def heartbeat(self, report: dict) -> dict:
+        """Report this cycle; the answer says whether the fleet is paused or we must retire."""
+        return self._call("POST", "/v1/agent/heartbeat", json=report)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()

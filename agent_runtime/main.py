@@ -1,0 +1,107 @@
+"""The agent's life: read three variables, bootstrap, heartbeat every cycle, stop cleanly.
+
+Exit codes: 0 after SIGTERM/SIGINT or when the orchestrator retires the agent; 2 when the
+environment is incomplete; 3 when the gateway refuses the token. An unreachable gateway
+is not fatal: the agent keeps its process and tries again next cycle. The token is never
+printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+
+from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_TOKEN_REFUSED = 3
+_RETRY_SECONDS = 2.0
+
+log = logging.getLogger("agent")
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> dict | None:
+    """Bootstrap, retrying while the gateway is unreachable; None if stopped first."""
+    while not stop.is_set():
+        try:
+            return gateway.bootstrap()
+        except TokenRefused:
+            raise
+        except GatewayError as exc:
+            log.warning("bootstrap failed, retrying: %s", exc)
+            stop.wait(_RETRY_SECONDS)
+    return None
+
+
+def run(gateway: GatewayClient, stop: threading.Event) -> int:
+    """Bootstrap, then heartbeat once per cycle until stopped or retired."""
+    try:
+        boot = _bootstrap(gateway, stop)
+        if boot is None:
+            return EXIT_OK
+        schedule = boot["schedule"]
+        cycle_seconds = float(schedule["cycle_seconds"])
+        jitter = float(schedule.get("jitter_seconds", 0))
+        log.info(
+            "agent %s (%s) bootstrapped, cycle %.1fs", boot["name"], boot["agent_id"], cycle_seconds
+        )
+        last_error: str | None = None
+        while not stop.is_set():
+            cycle = int(time.time() // cycle_seconds)
+            try:
+                reply = gateway.heartbeat(
+                    {"cycle": cycle, "phase": "running", "last_error": last_error}
+                )
+                last_error = None
+            except TokenRefused:
+                raise
+            except GatewayError as exc:
+                last_error = str(exc)
+                log.warning("heartbeat failed: %s", exc)
+            else:
+                if reply.get("retire"):
+                    log.info("retired by the orchestrator; exiting")
+                    return EXIT_OK
+            stop.wait(cycle_seconds + random.uniform(0, jitter))
+    except TokenRefused as exc:
+        log.error("%s; exiting", exc)
+        return EXIT_TOKEN_REFUSED
+    log.info("stopping on signal")
+    return EXIT_OK
+
+
+def main(environ: Mapping[str, str] = os.environ) -> int:
+    """Entry point of `python -m agent_runtime`."""
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    missing = [
+        name
+        for name in ("FLEET_AGENT_ID", "FLEET_GATEWAY_URL", "FLEET_AGENT_TOKEN")
+        if not environ.get(name)
+    ]
+    if missing:
+        log.error("missing environment: %s", ", ".join(missing))
+        return EXIT_CONFIG
+    stop = _stop_event()
+    gateway = GatewayClient(environ["FLEET_GATEWAY_URL"], environ["FLEET_AGENT_TOKEN"])
+    try:
+        return run(gateway, stop)
+    finally:
+        gateway.close()

@@ -1,0 +1,1 @@
+"""Market data and news providers, the simulated market and sentiment (a later issue)."""

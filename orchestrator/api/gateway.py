@@ -1,0 +1,80 @@
+"""Gateway endpoints agents call with their own token (DESIGN §4.2).
+
+A token reads only its own agent; a revoked or unknown token gets 401. The replies carry
+what the agent needs to run and nothing of any other agent or of the orchestrator's keys.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from orchestrator import keys
+from orchestrator.api.errors import ApiError, bearer, fleet_of
+from orchestrator.phases import Phase
+from orchestrator.store import Agent
+
+router = APIRouter(prefix="/v1/agent", tags=["gateway"])
+
+
+async def current_agent(request: Request) -> Agent:
+    """The agent whose token authorises this request."""
+    token = bearer(request)
+    agent = None
+    if token:
+        agent = await run_in_threadpool(
+            fleet_of(request).store.by_token_hash, keys.token_hash(token)
+        )
+    if agent is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked agent token")
+    return agent
+
+
+AgentDep = Annotated[Agent, Depends(current_agent)]
+
+
+class Heartbeat(BaseModel):
+    """What an agent reports every cycle."""
+
+    cycle: int = Field(ge=0)
+    phase: str = Field(default="running", max_length=32)
+    equity: float | None = None
+    cash: float | None = None
+    positions: list[dict] = Field(default_factory=list, max_length=200)
+    orders_submitted: int = Field(default=0, ge=0)
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class HeartbeatReply(BaseModel):
+    """What the orchestrator tells the agent back."""
+
+    paused: bool
+    retire: bool
+
+
+@router.get("/bootstrap")
+def bootstrap(request: Request, agent: AgentDep) -> dict:
+    """The agent's identity and schedule; everything it needs beyond its three variables."""
+    settings = fleet_of(request).settings
+    cycle = settings.agent_cycle_seconds
+    return {
+        "agent_id": agent.id,
+        "name": agent.name,
+        "strategy": agent.strategy,
+        "personality": None,
+        "platform": None,
+        "schedule": {"cycle_seconds": cycle, "jitter_seconds": round(cycle * 0.1, 3)},
+        "risk_limits": None,
+        "clock": {"time_scale": 1.0},
+    }
+
+
+@router.post("/heartbeat")
+def heartbeat(request: Request, agent: AgentDep, beat: Heartbeat) -> HeartbeatReply:
+    """Record a heartbeat and answer with the fleet's orders for this agent."""
+    fleet = fleet_of(request)
+    updated = fleet.store.heartbeat(agent.id, beat.cycle, beat.last_error, fleet.now())
+    return HeartbeatReply(paused=False, retire=updated.phase == Phase.RETIRING)

@@ -1,0 +1,178 @@
+"""The `fleet` command. Commands are thin: parse, call the operator API, print a format_*.
+
+Exit codes: 0 success; 1 the operation failed or the daemon is not running; 2 bad usage
+or bad input (an invalid argument or setting). Errors are one line on stderr, never a
+traceback and never a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+
+from orchestrator.cli.client import OperatorClient, OperatorError
+from orchestrator.cli.format import format_agents, format_spawned
+from orchestrator.phases import Phase
+from orchestrator.settings import Settings
+from personalities import STRATEGIES
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+console = Console()
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and `.env`, or a one-line error naming the bad field."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "FLEET_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        _fail(f"invalid setting {field}: {first['msg']}", EXIT_USAGE)
+        raise  # unreachable: _fail exits
+
+
+@contextmanager
+def operator() -> Iterator[OperatorClient]:
+    """An operator API client whose errors end the command with one line."""
+    client = OperatorClient(load_settings())
+    try:
+        yield client
+    except OperatorError as exc:
+        _fail(str(exc))
+    finally:
+        client.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Run and operate a fleet of autonomous paper-trading agents."""
+
+
+@cli.command()
+def up() -> None:
+    """Start the orchestrator daemon in the foreground."""
+    from orchestrator.daemon import serve
+    from orchestrator.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_format)
+    serve(settings)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("count", type=click.IntRange(min=1, max=1000))
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default="news_momentum",
+    show_default=True,
+    help="Strategy of the new agents.",
+)
+def spawn(count: int, strategy: str) -> None:
+    """Create COUNT new agents."""
+    key = secrets.token_hex(16)  # one key per invocation: the client's retries reuse it
+    with operator() as api:
+        console.print(format_spawned(api.spawn(count, strategy, key)))
+
+
+@cli.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option("--phase", type=click.Choice([p.value for p in Phase]), help="Only this phase.")
+def ls(as_json: bool, phase: str | None) -> None:
+    """List the agents."""
+    with operator() as api:
+        agents = api.agents(phase)
+    if as_json:
+        click.echo(json.dumps(agents, indent=2))
+    else:
+        console.print(format_agents(agents))
+
+
+@cli.command()
+@click.argument("agents", nargs=-1)
+@click.option("--all", "retire_all", is_flag=True, help="Retire every agent that is not over.")
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Wait until the agents are retired."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=120,
+    show_default=True,
+    help="Seconds to wait.",
+)
+def retire(agents: tuple[str, ...], retire_all: bool, wait: bool, timeout: float) -> None:
+    """Retire AGENTS (names, ids or unique id prefixes), or --all."""
+    if bool(agents) == retire_all:
+        _fail("name the agents to retire, or pass --all (not both)", EXIT_USAGE)
+    with operator() as api:
+        if retire_all:
+            live = set(Phase) - {Phase.RETIRED, Phase.FAILED}
+            refs = [a["id"] for a in api.agents() if a["phase"] in live]
+        else:
+            refs = [api.agent(ref)["id"] for ref in agents]  # all resolve before any retires
+        retired = [api.retire(ref) for ref in refs]
+        for agent in retired:
+            console.print(f"retiring {agent['name']} ({agent['id'][:8]})")
+        if wait:
+            _wait_retired(api, [a["id"] for a in retired], timeout)
+
+
+def _wait_retired(api: OperatorClient, ids: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(ids)
+    while pending and time.monotonic() < deadline:
+        for agent_id in list(pending):
+            agent = api.agent(agent_id)
+            if agent["phase"] == Phase.RETIRED:
+                pending.discard(agent_id)
+                console.print(f"retired {agent['name']}")
+        if pending:
+            time.sleep(0.5)
+    if pending:
+        _fail(f"{len(pending)} agent(s) not retired after {timeout:.0f}s; see `fleet ls`")
+
+
+@cli.group()
+def image() -> None:
+    """Build the agent image."""
+
+
+@image.command("build")
+@click.option(
+    "--base-image",
+    default="python:3.12-slim",
+    show_default=True,
+    help="Base image with python3 and venv (e.g. one from scripts/make-base-image.sh).",
+)
+@click.option("--tag", default=None, help="Image tag [default: FLEET_AGENT_IMAGE].")
+def image_build(base_image: str, tag: str | None) -> None:
+    """Build the agent image offline from a wheelhouse."""
+    from orchestrator.image import ImageBuildError, build_agent_image
+
+    tag = tag or load_settings().agent_image
+    try:
+        image_id = build_agent_image(tag, base_image)
+    except ImageBuildError as exc:
+        _fail(str(exc))
+    console.print(f"built {tag} ({image_id[7:19]}) on {base_image}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

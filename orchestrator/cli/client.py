@@ -1,0 +1,83 @@
+"""The CLI's client for the daemon's operator API.
+
+Errors::
+
+    OperatorError         the daemon answered with an error; message is one line
+     └── DaemonDown       nothing answers at the operator URL
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from orchestrator import keys
+from orchestrator.settings import Settings
+
+
+class OperatorError(Exception):
+    """The operator API refused or failed a request."""
+
+
+class DaemonDown(OperatorError):
+    """The daemon is not running (or not at the configured address)."""
+
+
+class OperatorClient:
+    """Thin typed calls over the operator API."""
+
+    def __init__(self, settings: Settings, timeout: float = 30.0) -> None:
+        token = (
+            settings.operator_token.get_secret_value()
+            if settings.operator_token
+            else keys.read_operator_token(settings.state_dir) or ""
+        )
+        self.url = settings.operator_url
+        self._http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise DaemonDown(
+                f"the fleet daemon is not running at {self.url} (start it with `fleet up`)"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise OperatorError(
+                f"talking to the daemon at {self.url}: {type(exc).__name__}"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = f"HTTP {response.status_code}"
+            raise OperatorError(message)
+        return response.json()
+
+    def agents(self, phase: str | None = None) -> list[dict]:
+        """Every agent, optionally in one phase."""
+        return self._call("GET", "/v1/agents", params={"phase": phase} if phase else None)
+
+    def agent(self, ref: str) -> dict:
+        """One agent by id, name or unique id prefix."""
+        return self._call("GET", f"/v1/agents/{ref}")
+
+    def spawn(self, count: int, strategy: str, idempotency_key: str) -> dict:
+        """Create `count` agents; the same key makes a retried call harmless."""
+        body = {"count": count, "strategy": strategy, "idempotency_key": idempotency_key}
+        return self._call("POST", "/v1/agents", json=body)
+
+    def retire(self, ref: str) -> dict:
+        """Ask for an agent's retirement."""
+        return self._call("DELETE", f"/v1/agents/{ref}")
+
+    def fleet(self) -> dict:
+        """Counts by phase."""
+        return self._call("GET", "/v1/fleet")
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()

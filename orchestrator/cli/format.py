@@ -1,0 +1,50 @@
+"""Pure formatters: API data in, rich renderables out. Commands only print them."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+_PHASE_STYLE = {
+    "running": "green",
+    "starting": "cyan",
+    "pending": "cyan",
+    "retiring": "yellow",
+    "retired": "dim",
+    "failed": "red",
+}
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def format_agents(agents: list[dict]) -> Table:
+    """The `fleet ls` table."""
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "ID", "STRATEGY", "PHASE", "HEARTBEAT", "CONTAINER", "REASON"):
+        table.add_column(column)
+    for agent in agents:
+        phase = agent["phase"]
+        table.add_row(
+            agent["name"],
+            agent["id"][:8],
+            agent["strategy"],
+            f"[{_PHASE_STYLE.get(phase, 'white')}]{phase}[/]",
+            _age(agent.get("heartbeat_age_seconds")),
+            (agent.get("container_id") or "-")[:12],
+            agent.get("reason") or agent.get("last_error") or "",
+        )
+    return table
+
+
+def format_spawned(result: dict) -> str:
+    """One line about a spawn."""
+    names = ", ".join(a["name"] for a in result["agents"])
+    verb = "spawned" if result["created"] else "already spawned (replayed)"
+    return f"{verb} {len(result['agents'])} agent(s): {names}"

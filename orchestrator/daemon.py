@@ -1,0 +1,97 @@
+"""`fleet up`: wires settings, store, runtime, reconciler and HTTP app into one daemon.
+
+The daemon serves the operator API and the agents' gateway on one port and runs the
+reconciler loop beside it. Start-up applies migrations and must not touch any workload
+before the reconciler's first successful list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import uvicorn
+from fastapi import FastAPI
+
+from orchestrator import keys
+from orchestrator.api import create_app
+from orchestrator.executor import Reconciler, utc_now
+from orchestrator.runtime import Runtime, open_runtime
+from orchestrator.settings import Settings
+from orchestrator.store import Store, open_store
+
+log = logging.getLogger("fleet.daemon")
+
+
+@dataclass
+class Fleet:
+    """Everything a running daemon holds; the HTTP handlers reach it via `app.state.fleet`."""
+
+    settings: Settings
+    store: Store
+    runtime: Runtime
+    reconciler: Reconciler
+    key: bytes = field(repr=False)
+    operator_token: str = field(repr=False)
+    now: Callable[[], datetime] = utc_now
+
+    def first_token_hash(self, agent_id: str) -> str:
+        """Hash of a new agent's generation-0 gateway token."""
+        return keys.token_hash(keys.agent_token(self.key, agent_id, 0))
+
+
+def build_fleet(settings: Settings) -> Fleet:
+    """Open the store and runtime and assemble a fleet (the reconciler is not started)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    key = keys.instance_key(settings.state_dir)
+    token = (
+        settings.operator_token.get_secret_value()
+        if settings.operator_token
+        else keys.operator_token(settings.state_dir)
+    )
+    store = open_store(settings.database_url)
+    runtime = open_runtime(settings)
+    reconciler = Reconciler(store, runtime, settings, key)
+    return Fleet(settings, store, runtime, reconciler, key, token)
+
+
+def create_daemon_app(settings: Settings) -> FastAPI:
+    """The app with a lifespan that builds the fleet and runs its reconciler."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        fleet = await asyncio.to_thread(build_fleet, settings)
+        app.state.fleet = fleet
+        loop = asyncio.create_task(fleet.reconciler.run(), name="reconciler")
+        log.info(
+            "fleet %s up on %s runtime, operator API at %s",
+            settings.instance,
+            fleet.runtime.name,
+            settings.operator_url,
+        )
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+            await fleet.reconciler.drain()
+            await asyncio.to_thread(fleet.runtime.close)
+            fleet.store.engine.dispose()
+
+    return create_app(lifespan)
+
+
+def serve(settings: Settings) -> None:
+    """Run the daemon in the foreground until SIGINT or SIGTERM."""
+    uvicorn.run(
+        create_daemon_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+    )

@@ -1,0 +1,202 @@
+"""The reconciler's effectful half: observe, plan, and carry the actions out.
+
+Each tick reads the store and lists the runtime, asks `plan()` what to do, and launches
+every action as its own task under a concurrency bound, at most one in flight per agent
+(or per orphan container). A tick never waits for slow actions: the next tick simply
+skips what is still in flight. Every action is idempotent, so one that was interrupted by
+a crash is safely decided and run again after restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from orchestrator import keys
+from orchestrator.phases import FINAL, WANTS_CONTAINER, Phase
+from orchestrator.reconciler import (
+    Action,
+    Adopt,
+    Desired,
+    DesiredAgent,
+    RemoveOrphan,
+    Replace,
+    Retire,
+    Start,
+    action_key,
+    plan,
+)
+from orchestrator.runtime import AgentLaunch, Runtime, RuntimeFailure
+from orchestrator.settings import Settings
+from orchestrator.store import Store
+
+log = logging.getLogger("fleet.reconciler")
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+class Reconciler:
+    """Runs the observe → plan → act loop against one store and one runtime."""
+
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        settings: Settings,
+        key: bytes,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.settings = settings
+        self.key = key
+        self.now = now
+        self.listed_once = False
+        self._wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(settings.max_concurrent_actions)
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+
+    def wake(self) -> None:
+        """Run the next tick now instead of at the next interval."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Tick until cancelled."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("reconcile tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.reconcile_interval_seconds)
+
+    async def tick(self) -> list[Action]:
+        """One observe-plan-act round; returns the actions it launched."""
+        agents = await asyncio.to_thread(self.store.agents, set(Phase) - FINAL)
+        desired = Desired(
+            agents=[DesiredAgent(a.id, a.name, Phase(a.phase), a.container_id) for a in agents],
+            spec_hash=self.runtime.spec_hash(),
+        )
+        try:
+            observed = await asyncio.to_thread(self.runtime.list)
+        except RuntimeFailure as exc:
+            log.warning("cannot list %s workloads: %s", self.runtime.name, exc)
+            observed = None
+        else:
+            self.listed_once = True
+        launched = []
+        for action in plan(desired, observed, self.now()):
+            key = action_key(action)
+            if key in self._in_flight:
+                continue
+            task = asyncio.create_task(self._run(action), name=key)
+            self._in_flight[key] = task
+            task.add_done_callback(lambda _t, k=key: self._in_flight.pop(k, None))
+            launched.append(action)
+        return launched
+
+    async def drain(self) -> None:
+        """Wait for every in-flight action to finish."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def _run(self, action: Action) -> None:
+        async with self._limit:
+            try:
+                await asyncio.to_thread(self._execute, action)
+            except RuntimeFailure as exc:
+                log.warning("%s failed: %s", type(action).__name__, exc)
+            except Exception:
+                log.exception("%s failed", type(action).__name__)
+
+    # -- action handlers (blocking; run in worker threads) -------------------
+
+    def _execute(self, action: Action) -> None:
+        match action:
+            case Start():
+                self._start(action.agent_id, action.name)
+            case Adopt():
+                self._adopt(action)
+            case Replace():
+                self._replace(action)
+            case Retire():
+                self._retire(action)
+            case RemoveOrphan():
+                self.runtime.remove(action.container_id)
+                log.info("removed orphan %s (%s)", action.name, action.reason)
+
+    def _start(self, agent_id: str, name: str) -> None:
+        agent = self.store.get(agent_id)
+        launch = AgentLaunch(
+            agent_id=agent_id,
+            name=name,
+            gateway_url=self.settings.gateway_url,
+            token=keys.agent_token(self.key, agent_id, agent.token_generation),
+            spec_hash=self.runtime.spec_hash(),
+        )
+        workload = self.runtime.create(launch)
+        changed = self.store.transition(
+            agent_id,
+            "container_started",
+            f"{self.runtime.name} workload {workload.container_id[:12]}",
+            self.now(),
+            phase=Phase.STARTING,
+            expect=WANTS_CONTAINER,
+            container_id=workload.container_id,
+        )
+        if changed is not None:
+            log.info("agent %s (%s) started in %s", name, agent_id, workload.container_id[:12])
+
+    def _adopt(self, action: Adopt) -> None:
+        agent = self.store.get(action.agent_id)
+        phase = Phase.STARTING if agent.phase == Phase.PENDING else Phase(agent.phase)
+        self.store.transition(
+            action.agent_id,
+            "adopted",
+            f"adopted running workload {action.container_id[:12]}",
+            self.now(),
+            phase=phase,
+            expect=WANTS_CONTAINER,
+            container_id=action.container_id,
+        )
+        log.info("agent %s (%s) adopted %s", agent.name, agent.id, action.container_id[:12])
+
+    def _replace(self, action: Replace) -> None:
+        self.runtime.remove(action.container_id)
+        changed = self.store.transition(
+            action.agent_id,
+            "container_replaced",
+            f"workload {action.container_id[:12]} {action.reason}; starting a new one",
+            self.now(),
+            expect=WANTS_CONTAINER,
+            container_id=None,
+        )
+        if changed is not None:
+            log.info("agent %s (%s): %s, replacing", action.name, action.agent_id, action.reason)
+            self._start(action.agent_id, action.name)
+
+    def _retire(self, action: Retire) -> None:
+        for container_id in action.container_ids:
+            self.runtime.stop(container_id, self.settings.stop_grace_seconds)
+            self.runtime.remove(container_id)
+        agent = self.store.get(action.agent_id)
+        changed = self.store.transition(
+            action.agent_id,
+            "retired",
+            "workload removed, gateway token revoked",
+            self.now(),
+            phase=Phase.RETIRED,
+            expect={Phase.RETIRING},
+            container_id=None,
+            token_hash=None,
+            token_generation=agent.token_generation + 1,
+        )
+        if changed is not None:
+            log.info("agent %s (%s) retired", agent.name, agent.id)

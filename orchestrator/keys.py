@@ -1,0 +1,68 @@
+"""Key material kept in the state dir: the instance key, the operator token, agent tokens.
+
+Agent tokens are derived, not stored: `HMAC(instance key, agent id : generation)`. The
+store keeps only their SHA-256, so a copy of the database reveals no usable token, while
+the daemon can hand the same token to a container it recreates. Revoking a token bumps
+its generation. Nothing here may ever log a key or a token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+KEY_FILE = "fleet.key"
+OPERATOR_TOKEN_FILE = "operator-token"
+
+
+def _read_or_create(path: Path, make: bytes) -> bytes:
+    """Read a secret file, creating it with mode 0600 first if it does not exist."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as f:
+        f.write(make)
+    return make
+
+
+def instance_key(state_dir: Path) -> bytes:
+    """The instance's 32-byte secret key, generated on first use."""
+    raw = _read_or_create(state_dir / KEY_FILE, base64.b64encode(secrets.token_bytes(32)))
+    return base64.b64decode(raw)
+
+
+def operator_token(state_dir: Path) -> str:
+    """The operator API token, generated on first start of the daemon."""
+    return _read_or_create(
+        state_dir / OPERATOR_TOKEN_FILE, secrets.token_urlsafe(32).encode()
+    ).decode()
+
+
+def read_operator_token(state_dir: Path) -> str | None:
+    """The operator token if the daemon has created one, without creating it."""
+    try:
+        return (state_dir / OPERATOR_TOKEN_FILE).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def agent_token(key: bytes, agent_id: str, generation: int) -> str:
+    """The gateway token of one agent at one generation."""
+    digest = hmac.new(key, f"agent-token:{agent_id}:{generation}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def tokens_equal(a: str, b: str) -> bool:
+    """Compare two secrets in constant time."""
+    return hmac.compare_digest(a.encode(), b.encode())

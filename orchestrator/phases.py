@@ -1,0 +1,22 @@
+"""Agent lifecycle phases (DESIGN §3) and the groupings the rest of the code asks about."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    """Where an agent is in its lifecycle; stored as its string value."""
+
+    PENDING = "pending"
+    STARTING = "starting"
+    RUNNING = "running"
+    RETIRING = "retiring"
+    RETIRED = "retired"
+    FAILED = "failed"
+
+
+# Phases in which the agent should have a live container.
+WANTS_CONTAINER = frozenset({Phase.PENDING, Phase.STARTING, Phase.RUNNING})
+# Phases that end the agent's life; nothing more happens to it.
+FINAL = frozenset({Phase.RETIRED, Phase.FAILED})

@@ -1,0 +1,128 @@
+"""Runtime backends: where agents run. One narrow port, one module per backend.
+
+A backend creates, lists, stops and removes agent workloads and reports them as
+`ObservedAgent`s. It never decides anything: the reconciler does. Methods are blocking;
+the executor calls them from worker threads.
+
+Errors::
+
+    RuntimeFailure            an engine call failed; the message is safe to show
+     └── RuntimeUnavailable   the engine cannot be reached at all
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from orchestrator.settings import Settings
+
+LABEL_MANAGED = "fleet.managed"
+LABEL_INSTANCE = "fleet.instance"
+LABEL_AGENT_ID = "fleet.agent_id"
+LABEL_SPEC_HASH = "fleet.spec_hash"
+
+
+class RuntimeFailure(Exception):
+    """A runtime call failed."""
+
+
+class RuntimeUnavailable(RuntimeFailure):
+    """The runtime's engine cannot be reached."""
+
+
+@dataclass(frozen=True)
+class AgentLaunch:
+    """Everything a backend needs to start one agent."""
+
+    agent_id: str
+    name: str
+    gateway_url: str
+    token: str = field(repr=False)
+    spec_hash: str
+
+    def environment(self) -> dict[str, str]:
+        """The agent's whole environment contract (DESIGN §4.1)."""
+        return {
+            "FLEET_AGENT_ID": self.agent_id,
+            "FLEET_GATEWAY_URL": self.gateway_url,
+            "FLEET_AGENT_TOKEN": self.token,
+        }
+
+
+@dataclass(frozen=True)
+class ObservedAgent:
+    """One workload as the runtime sees it."""
+
+    container_id: str
+    agent_id: str | None
+    name: str
+    state: str  # created | running | exited | dead | restarting | paused | removing
+    exit_code: int | None
+    spec_hash: str
+    started_at: datetime | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the workload is running or about to."""
+        return self.state in ("created", "running", "restarting")
+
+
+class Runtime(Protocol):
+    """The port every backend implements."""
+
+    name: str
+
+    def spec_hash(self) -> str:
+        """Hash of everything that shapes a workload (image, limits, network)."""
+        ...
+
+    def create(self, launch: AgentLaunch) -> ObservedAgent:
+        """Start an agent; an existing workload with its name is adopted, not duplicated."""
+        ...
+
+    def list(self) -> list[ObservedAgent]:
+        """Every workload of this instance, running or not."""
+        ...
+
+    def stop(self, container_id: str, grace_seconds: float) -> None:
+        """SIGTERM, then kill after the grace period; stopping a stopped one is a no-op."""
+        ...
+
+    def remove(self, container_id: str) -> None:
+        """Remove a workload; removing a missing one is a no-op."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend's resources."""
+        ...
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    """The backend named by `FLEET_RUNTIME`; `auto` picks Docker when its engine answers."""
+    from orchestrator.runtime.docker import DockerRuntime
+    from orchestrator.runtime.process import ProcessRuntime
+
+    if settings.runtime == "process":
+        return ProcessRuntime(settings)
+    if settings.runtime == "docker":
+        return DockerRuntime(settings)
+    try:
+        return DockerRuntime(settings)
+    except RuntimeUnavailable:
+        return ProcessRuntime(settings)
+
+
+__all__ = [
+    "LABEL_AGENT_ID",
+    "LABEL_INSTANCE",
+    "LABEL_MANAGED",
+    "LABEL_SPEC_HASH",
+    "AgentLaunch",
+    "ObservedAgent",
+    "Runtime",
+    "RuntimeFailure",
+    "RuntimeUnavailable",
+    "open_runtime",
+]

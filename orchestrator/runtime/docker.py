@@ -1,0 +1,207 @@
+"""Docker backend: one hardened container per agent (DESIGN §4.1), through the docker SDK.
+
+Containers are found by label only, never by image or name pattern. Restart policy is
+`no`: the orchestrator is the one owner of restarts. This module must never put anything
+but the three agent variables into a container's environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import LogConfig
+
+from orchestrator.runtime import (
+    LABEL_AGENT_ID,
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    LABEL_SPEC_HASH,
+    AgentLaunch,
+    ObservedAgent,
+    RuntimeFailure,
+    RuntimeUnavailable,
+)
+from orchestrator.settings import Settings
+
+AGENT_USER = "10001:10001"
+_EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
+
+
+def container_name(instance: str, agent_name: str) -> str:
+    """`fleet-<instance>-<agent name>`."""
+    return f"fleet-{instance}-{agent_name}"
+
+
+def _observed(summary: dict) -> ObservedAgent:
+    """An ObservedAgent from one entry of the engine's container list."""
+    labels = summary.get("Labels") or {}
+    exit_match = _EXIT_CODE.match(summary.get("Status") or "")
+    created = summary.get("Created")
+    return ObservedAgent(
+        container_id=summary["Id"],
+        agent_id=labels.get(LABEL_AGENT_ID),
+        name=(summary.get("Names") or ["?"])[0].lstrip("/"),
+        state=summary.get("State", "unknown"),
+        exit_code=int(exit_match.group(1)) if exit_match else None,
+        spec_hash=labels.get(LABEL_SPEC_HASH, ""),
+        started_at=datetime.fromtimestamp(created, UTC) if created else None,
+    )
+
+
+class DockerRuntime:
+    """Runtime backed by a Docker engine."""
+
+    name = "docker"
+
+    def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
+        self.settings = settings
+        try:
+            self.client = client or docker.from_env(version="auto", timeout=30)
+            self.client.ping()
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        self._spec_hash = self._compute_spec_hash()
+
+    # -- spec ---------------------------------------------------------------
+
+    def _image_id(self) -> str:
+        try:
+            return self.client.api.inspect_image(self.settings.agent_image)["Id"]
+        except ImageNotFound:
+            return ""
+
+    def _compute_spec_hash(self) -> str:
+        s = self.settings
+        spec = {
+            "image": s.agent_image,
+            "image_id": self._image_id(),
+            "network": s.docker_network,
+            "gateway_url": s.gateway_url,
+            "memory": s.agent_memory_limit,
+            "pids": s.agent_pids_limit,
+            "cpus": s.agent_cpus,
+            "user": AGENT_USER,
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+    def spec_hash(self) -> str:
+        """Hash of image and container config; a container with another hash is recreated."""
+        return self._spec_hash
+
+    # -- operations ---------------------------------------------------------
+
+    def _labels(self, launch: AgentLaunch) -> dict[str, str]:
+        return {
+            LABEL_MANAGED: "true",
+            LABEL_INSTANCE: self.settings.instance,
+            LABEL_AGENT_ID: launch.agent_id,
+            LABEL_SPEC_HASH: launch.spec_hash,
+        }
+
+    def _network(self) -> dict[str, str]:
+        network = self.settings.docker_network
+        if network in ("host", "bridge", "none"):
+            return {"network_mode": network}
+        return {"network": network}
+
+    def create(self, launch: AgentLaunch) -> ObservedAgent:
+        """Create and start the agent's container, adopting one that already has its name."""
+        s = self.settings
+        name = container_name(s.instance, launch.name)
+        try:
+            container = self.client.containers.create(
+                s.agent_image,
+                name=name,
+                labels=self._labels(launch),
+                environment=launch.environment(),
+                user=AGENT_USER,
+                read_only=True,
+                tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+                pids_limit=s.agent_pids_limit,
+                mem_limit=s.agent_memory_limit,
+                nano_cpus=int(s.agent_cpus * 1e9),
+                log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "3"}),
+                init=True,
+                restart_policy={"Name": "no"},
+                **self._network(),
+            )
+        except ImageNotFound:
+            raise RuntimeFailure(
+                f"agent image {s.agent_image!r} not found: run `fleet image build`"
+            ) from None
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise RuntimeFailure(f"creating {name}: {exc.explanation}") from None
+            container = self._adoptable(name, launch.agent_id)
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        try:
+            if container.status == "created":
+                container.start()
+            container.reload()
+        except DockerException as exc:
+            raise RuntimeFailure(f"starting {name}: {exc}") from None
+        return _observed(
+            {
+                "Id": container.id,
+                "Labels": container.labels,
+                "Names": [name],
+                "State": container.status,
+            }
+        )
+
+    def _adoptable(self, name: str, agent_id: str):
+        """The existing container called `name`, if it belongs to this agent."""
+        try:
+            container = self.client.containers.get(name)
+        except NotFound:
+            raise RuntimeFailure(f"{name} was in conflict but has disappeared; retry") from None
+        labels = container.labels
+        if (
+            labels.get(LABEL_INSTANCE) != self.settings.instance
+            or labels.get(LABEL_AGENT_ID) != agent_id
+        ):
+            raise RuntimeFailure(f"a container named {name} exists that this fleet does not own")
+        return container
+
+    def list(self) -> list[ObservedAgent]:
+        """Every container labelled with this instance, in any state."""
+        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.settings.instance}"]}
+        try:
+            summaries = self.client.api.containers(all=True, filters=filters)
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        return [_observed(summary) for summary in summaries]
+
+    def stop(self, container_id: str, grace_seconds: float) -> None:
+        """Stop with a grace period; a missing or stopped container is fine."""
+        try:
+            self.client.api.stop(container_id, timeout=max(0, round(grace_seconds)))
+        except NotFound:
+            return
+        except DockerException as exc:
+            raise RuntimeFailure(f"stopping {container_id[:12]}: {exc}") from None
+
+    def remove(self, container_id: str) -> None:
+        """Force-remove; a missing container or a removal in progress is fine."""
+        try:
+            self.client.api.remove_container(container_id, force=True)
+        except NotFound:
+            return
+        except APIError as exc:
+            if exc.status_code == 409:  # removal already in progress
+                return
+            raise RuntimeFailure(f"removing {container_id[:12]}: {exc.explanation}") from None
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+
+    def close(self) -> None:
+        """Close the engine connection."""
+        self.client.close()

@@ -1,0 +1,80 @@
+"""The orchestrator's settings: one pydantic-settings object, built once and passed in.
+
+Nothing below the CLI and the daemon's entry point reads the environment; everything
+else receives a `Settings`. Every field is `FLEET_<NAME>` in the environment or `.env`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_INSTANCE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+def default_state_dir() -> Path:
+    """`$XDG_STATE_HOME/agent-fleet`, falling back to `~/.local/state/agent-fleet`."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "agent-fleet"
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one orchestrator instance."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_", env_file=".env", extra="ignore")
+
+    state_dir: Path = Field(default_factory=default_state_dir)
+    instance: str = ""
+    database_url: str = ""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=1, le=65535)
+    gateway_url: str = ""
+    operator_token: SecretStr | None = None
+
+    runtime: Literal["auto", "docker", "process"] = "auto"
+    agent_image: str = "agent-fleet-agent:latest"
+    docker_network: str = "host"
+    agent_memory_limit: str = "96m"
+    agent_pids_limit: int = Field(default=64, ge=8)
+    agent_cpus: float = Field(default=0.5, gt=0)
+    stop_grace_seconds: float = Field(default=10, ge=0)
+
+    agent_cycle_seconds: float = Field(default=10, gt=0)
+    reconcile_interval_seconds: float = Field(default=2, gt=0)
+    max_concurrent_actions: int = Field(default=8, ge=1)
+
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("instance")
+    @classmethod
+    def _valid_instance(cls, value: str) -> str:
+        if value and not _INSTANCE.match(value):
+            raise ValueError(
+                "must be 1-31 lowercase letters, digits or '-', starting with a letter or digit"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        self.state_dir = self.state_dir.expanduser().resolve()
+        if not self.instance:
+            # Two daemons with different state dirs never touch each other's containers.
+            self.instance = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:10]
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.state_dir / 'fleet.db'}"
+        if not self.gateway_url:
+            self.gateway_url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    @property
+    def operator_url(self) -> str:
+        """Where the CLI reaches the daemon's operator API."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"

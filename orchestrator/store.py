@@ -1,0 +1,307 @@
+"""The orchestrator's store: agents and their lifecycle timeline (desired state, DESIGN §2).
+
+SQLite in the state dir by default, PostgreSQL through `FLEET_DATABASE_URL`; the schema
+is owned by the Alembic migrations in `orchestrator/migrations`, applied by `open_store`.
+Every phase change is written together with the event that explains it, in one
+transaction, so the timeline can never disagree with the row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from orchestrator.phases import FINAL, Phase
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_SPAWN_NAMESPACE = uuid.UUID("5f0c2a8e-4d0b-4f7e-9a51-2b1f8d6c3e70")
+
+
+class StoreError(Exception):
+    """Base of the store's errors; messages are safe to show an operator."""
+
+
+class NotFound(StoreError):
+    """No agent matches the reference."""
+
+
+class Ambiguous(StoreError):
+    """An id prefix matches more than one agent."""
+
+
+class Conflict(StoreError):
+    """The request contradicts what the store already holds."""
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """Attach UTC to a timestamp read back from SQLite, which drops the zone."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _tz() -> sa.DateTime:
+    return sa.DateTime(timezone=True)
+
+
+class Agent(SQLModel, table=True):
+    """One agent: identity, desired phase and the last things observed about it."""
+
+    __tablename__ = "agents"
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(unique=True, max_length=64)
+    strategy: str = Field(max_length=32)
+    phase: str = Field(index=True, max_length=16)
+    spawn_key: str | None = Field(default=None, index=True, max_length=64)
+    container_id: str | None = Field(default=None, max_length=80)
+    token_generation: int = 0
+    token_hash: str | None = Field(default=None, unique=True, max_length=64)
+    last_cycle: int | None = None
+    last_error: str | None = None
+    reason: str | None = None
+    created_at: datetime = Field(sa_type=_tz())
+    updated_at: datetime = Field(sa_type=_tz())
+    last_heartbeat_at: datetime | None = Field(default=None, sa_type=_tz())
+
+
+class AgentEvent(SQLModel, table=True):
+    """One entry of an agent's lifecycle timeline."""
+
+    __tablename__ = "agent_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(foreign_key="agents.id", index=True, max_length=36)
+    at: datetime = Field(sa_type=_tz())
+    kind: str = Field(max_length=32)
+    message: str = ""
+
+
+def spawn_ids(key: str, count: int) -> list[str]:
+    """Agent ids of one spawn request: the same key always names the same agents."""
+    return [str(uuid.uuid5(_SPAWN_NAMESPACE, f"{key}:{i}")) for i in range(count)]
+
+
+def agent_name(agent_id: str) -> str:
+    """A short, stable, container-name-safe name for an agent."""
+    return f"agent-{agent_id[:8]}"
+
+
+class Store:
+    """Transactions over the agents and events tables."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- spawning -----------------------------------------------------------
+
+    def spawn(
+        self,
+        key: str,
+        count: int,
+        strategy: str,
+        token_hash_for: Callable[[str], str],
+        now: datetime,
+    ) -> tuple[list[Agent], bool]:
+        """Create `count` pending agents for spawn `key`, or replay an earlier identical spawn.
+
+        Returns the agents and whether they were created now; `token_hash_for(agent_id)`
+        gives the hash of each new agent's first gateway token.
+        """
+        ids = spawn_ids(key, count)
+        with self._session() as s:
+            earlier = s.exec(select(Agent).where(Agent.spawn_key == key)).all()
+            if earlier:
+                if len(earlier) != count or any(a.strategy != strategy for a in earlier):
+                    raise Conflict(f"spawn key {key!r} was already used for a different request")
+                return sorted(earlier, key=lambda a: ids.index(a.id)), False
+            agents = [
+                Agent(
+                    id=agent_id,
+                    name=agent_name(agent_id),
+                    strategy=strategy,
+                    phase=Phase.PENDING,
+                    spawn_key=key,
+                    token_hash=token_hash_for(agent_id),
+                    created_at=now,
+                    updated_at=now,
+                )
+                for agent_id in ids
+            ]
+            s.add_all(agents)
+            s.flush()
+            for agent in agents:
+                s.add(
+                    AgentEvent(
+                        agent_id=agent.id,
+                        at=now,
+                        kind="created",
+                        message=f"spawned with strategy {strategy}",
+                    )
+                )
+            s.commit()
+            return agents, True
+
+    # -- reading ------------------------------------------------------------
+
+    def agents(self, phases: Iterable[str] | None = None) -> list[Agent]:
+        """Agents, oldest first, optionally only those in `phases`."""
+        query = select(Agent).order_by(col(Agent.created_at), col(Agent.id))
+        if phases is not None:
+            query = query.where(col(Agent.phase).in_(list(phases)))
+        with self._session() as s:
+            return list(s.exec(query).all())
+
+    def get(self, agent_id: str) -> Agent:
+        """The agent with exactly this id."""
+        with self._session() as s:
+            agent = s.get(Agent, agent_id)
+        if agent is None:
+            raise NotFound(f"no agent {agent_id!r}")
+        return agent
+
+    def resolve(self, ref: str) -> Agent:
+        """The agent named by an id, a name or a unique id prefix."""
+        with self._session() as s:
+            exact = s.exec(select(Agent).where((Agent.id == ref) | (Agent.name == ref))).first()
+            if exact is not None:
+                return exact
+            if len(ref) >= 4:
+                matches = s.exec(select(Agent).where(col(Agent.id).startswith(ref))).all()
+                if len(matches) == 1:
+                    return matches[0]
+                if matches:
+                    raise Ambiguous(f"{ref!r} matches {len(matches)} agents; give more of the id")
+        raise NotFound(f"no agent {ref!r}")
+
+    def by_token_hash(self, digest: str) -> Agent | None:
+        """The agent holding the token with this hash, if any."""
+        with self._session() as s:
+            return s.exec(select(Agent).where(Agent.token_hash == digest)).first()
+
+    def events(self, agent_id: str, limit: int = 200) -> list[AgentEvent]:
+        """An agent's timeline, oldest first (the most recent `limit` entries)."""
+        query = (
+            select(AgentEvent)
+            .where(AgentEvent.agent_id == agent_id)
+            .order_by(col(AgentEvent.id).desc())
+            .limit(limit)
+        )
+        with self._session() as s:
+            return list(reversed(s.exec(query).all()))
+
+    # -- transitions --------------------------------------------------------
+
+    def transition(
+        self,
+        agent_id: str,
+        kind: str,
+        message: str,
+        now: datetime,
+        *,
+        phase: Phase | None = None,
+        expect: Iterable[Phase] | None = None,
+        **fields: object,
+    ) -> Agent | None:
+        """Update an agent and append the event that explains it, atomically.
+
+        With `expect`, nothing changes (and None is returned) unless the agent is in one
+        of those phases: a guard against acting on a decision that went stale.
+        """
+        with self._session() as s:
+            agent = s.get(Agent, agent_id, with_for_update=True)
+            if agent is None:
+                raise NotFound(f"no agent {agent_id!r}")
+            if expect is not None and agent.phase not in set(expect):
+                return None
+            if phase is not None:
+                agent.phase = phase
+            for name, value in fields.items():
+                setattr(agent, name, value)
+            agent.updated_at = now
+            s.add(agent)
+            s.add(AgentEvent(agent_id=agent_id, at=now, kind=kind, message=message))
+            s.commit()
+            return agent
+
+    def request_retire(self, agent_id: str, now: datetime) -> Agent:
+        """Mark an agent for retirement; retiring an ended or retiring agent changes nothing."""
+        agent = self.get(agent_id)
+        if agent.phase in FINAL or agent.phase == Phase.RETIRING:
+            return agent
+        changed = self.transition(
+            agent_id,
+            "retire_requested",
+            "retirement requested by the operator",
+            now,
+            phase=Phase.RETIRING,
+            expect=set(Phase) - FINAL - {Phase.RETIRING},
+        )
+        return changed or self.get(agent_id)
+
+    def heartbeat(self, agent_id: str, cycle: int, last_error: str | None, now: datetime) -> Agent:
+        """Record a heartbeat; the first one moves a starting agent to running."""
+        with self._session() as s:
+            agent = s.get(Agent, agent_id, with_for_update=True)
+            if agent is None:
+                raise NotFound(f"no agent {agent_id!r}")
+            agent.last_heartbeat_at = now
+            agent.last_cycle = cycle
+            agent.last_error = last_error
+            if agent.phase == Phase.STARTING:
+                agent.phase = Phase.RUNNING
+                agent.updated_at = now
+                s.add(
+                    AgentEvent(
+                        agent_id=agent_id,
+                        at=now,
+                        kind="running",
+                        message=f"first heartbeat (cycle {cycle})",
+                    )
+                )
+            s.add(agent)
+            s.commit()
+            return agent
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_store(url: str) -> Store:
+    """Connect to the store at `url` and apply pending migrations."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = _engine(url)
+    migrate(engine)
+    return Store(engine)

@@ -1,0 +1,1 @@
+"""A local reference implementation of the platform API (a later issue)."""
