@@ -176,12 +176,13 @@ class Store:
             exact = s.exec(select(Agent).where((Agent.id == ref) | (Agent.name == ref))).first()
             if exact is not None:
                 return exact
-            if len(ref) >= 4:
-                matches = s.exec(select(Agent).where(col(Agent.id).startswith(ref))).all()
-                if len(matches) == 1:
-                    return matches[0]
-                if matches:
-                    raise Ambiguous(f"{ref!r} matches {len(matches)} agents; give more of the id")
+            matches = s.exec(
+                select(Agent).where(col(Agent.id).startswith(ref, autoescape=True)).limit(2)
+            ).all()
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                raise Ambiguous(f"{ref!r} matches several agents; give more of the id")
         raise NotFound(f"no agent {ref!r}")
 
     def by_token_hash(self, digest: str) -> Agent | None:

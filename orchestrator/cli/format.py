@@ -27,8 +27,9 @@ def _age(seconds: float | None) -> str:
 def format_agents(agents: list[dict]) -> Table:
     """The `fleet ls` table."""
     table = Table(box=None, header_style="bold")
-    for column in ("NAME", "ID", "STRATEGY", "PHASE", "HEARTBEAT", "CONTAINER", "REASON"):
-        table.add_column(column)
+    for column in ("NAME", "ID", "STRATEGY", "PHASE", "HEARTBEAT", "CONTAINER"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("REASON", overflow="fold", ratio=1)
     for agent in agents:
         phase = agent["phase"]
         table.add_row(

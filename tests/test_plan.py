@@ -1,0 +1,107 @@
+"""The reconciler's pure decision, one situation per test."""
+
+from datetime import UTC, datetime
+
+from orchestrator.phases import Phase
+from orchestrator.reconciler import (
+    Adopt,
+    Desired,
+    DesiredAgent,
+    RemoveOrphan,
+    Replace,
+    Retire,
+    Start,
+    action_key,
+    plan,
+)
+from orchestrator.runtime import ObservedAgent
+
+NOW = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+SPEC = "spec-1"
+
+
+def agent(agent_id, phase=Phase.RUNNING, container_id=None):
+    return DesiredAgent(agent_id, f"agent-{agent_id}", phase, container_id)
+
+
+def workload(container_id, agent_id, state="running", exit_code=None, spec_hash=SPEC):
+    return ObservedAgent(container_id, agent_id, f"fleet-x-{agent_id}", state, exit_code, spec_hash)
+
+
+def test_nothing_happens_before_the_first_list():
+    desired = Desired([agent("a", Phase.PENDING), agent("b", Phase.RETIRING, "c-b")], SPEC)
+    assert plan(desired, None, NOW) == []
+
+
+def test_pending_agent_without_workload_is_started():
+    assert plan(Desired([agent("a", Phase.PENDING)], SPEC), [], NOW) == [Start("a", "agent-a")]
+
+
+def test_running_agent_whose_workload_vanished_is_started_again():
+    desired = Desired([agent("a", Phase.RUNNING, "c-a")], SPEC)
+    assert plan(desired, [], NOW) == [Start("a", "agent-a")]
+
+
+def test_recorded_running_workload_needs_nothing():
+    desired = Desired([agent("a", Phase.RUNNING, "c-a")], SPEC)
+    assert plan(desired, [workload("c-a", "a")], NOW) == []
+
+
+def test_unrecorded_workload_of_an_agent_is_adopted_not_restarted():
+    desired = Desired([agent("a", Phase.PENDING, None)], SPEC)
+    assert plan(desired, [workload("c-a", "a")], NOW) == [Adopt("a", "c-a")]
+
+
+def test_workload_without_a_row_is_an_orphan():
+    desired = Desired([agent("a", Phase.RUNNING, "c-a")], SPEC)
+    observed = [workload("c-a", "a"), workload("c-z", "z"), workload("c-n", None)]
+    assert plan(desired, observed, NOW) == [
+        RemoveOrphan("c-z", "fleet-x-z", "no live agent owns it"),
+        RemoveOrphan("c-n", "fleet-x-None", "no live agent owns it"),
+    ]
+
+
+def test_second_workload_of_one_agent_is_removed_and_the_recorded_one_kept():
+    desired = Desired([agent("a", Phase.RUNNING, "c-2")], SPEC)
+    observed = [workload("c-1", "a"), workload("c-2", "a")]
+    assert plan(desired, observed, NOW) == [
+        RemoveOrphan("c-1", "fleet-x-a", "duplicate of fleet-x-a")
+    ]
+
+
+def test_retiring_agent_has_all_its_workloads_retired():
+    desired = Desired([agent("a", Phase.RETIRING, "c-a")], SPEC)
+    observed = [workload("c-a", "a"), workload("c-b", "a", state="exited", exit_code=0)]
+    assert plan(desired, observed, NOW) == [Retire("a", ("c-a", "c-b"))]
+
+
+def test_retiring_agent_without_workload_still_retires():
+    assert plan(Desired([agent("a", Phase.RETIRING)], SPEC), [], NOW) == [Retire("a", ())]
+
+
+def test_workload_of_a_retired_agent_is_an_orphan():
+    # Retired agents are not in the desired set at all; what is left of them goes.
+    assert plan(Desired([], SPEC), [workload("c-a", "a")], NOW) == [
+        RemoveOrphan("c-a", "fleet-x-a", "no live agent owns it")
+    ]
+
+
+def test_exited_workload_is_replaced_with_its_exit_code():
+    desired = Desired([agent("a", Phase.RUNNING, "c-a")], SPEC)
+    observed = [workload("c-a", "a", state="exited", exit_code=3)]
+    assert plan(desired, observed, NOW) == [Replace("a", "agent-a", "c-a", "exited with code 3")]
+
+
+def test_workload_with_an_old_spec_is_replaced():
+    desired = Desired([agent("a", Phase.RUNNING, "c-a")], SPEC)
+    observed = [workload("c-a", "a", spec_hash="spec-0")]
+    assert plan(desired, observed, NOW) == [Replace("a", "agent-a", "c-a", "spec changed")]
+
+
+def test_failed_agent_gets_no_workload():
+    assert plan(Desired([agent("a", Phase.FAILED)], SPEC), [], NOW) == []
+
+
+def test_action_keys_serialise_per_agent_and_per_orphan():
+    assert action_key(Start("a", "agent-a")) == action_key(Retire("a", ())) == "agent:a"
+    assert action_key(RemoveOrphan("c-1", "n", "r")) == "container:c-1"

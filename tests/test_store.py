@@ -1,0 +1,116 @@
+"""The store on SQLite and on a real PostgreSQL server: same tests, same behaviour."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from orchestrator.phases import Phase
+from orchestrator.store import Ambiguous, Conflict, NotFound, migrate, spawn_ids
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def hash_for(agent_id):
+    return f"hash-{agent_id}"
+
+
+def phases(store):
+    return {a.name: a.phase for a in store.agents()}
+
+
+def test_migrations_create_the_tables_and_are_idempotent(store):
+    migrate(store.engine)  # a second start applies nothing and breaks nothing
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"agents", "agent_events", "alembic_version"} <= tables
+
+
+def test_spawn_creates_pending_agents_with_a_timeline(store):
+    agents, created = store.spawn("key-0001", 3, "contrarian", hash_for, T0)
+    assert created
+    assert [a.id for a in agents] == spawn_ids("key-0001", 3)
+    assert all(a.phase == Phase.PENDING and a.strategy == "contrarian" for a in store.agents())
+    assert [e.kind for e in store.events(agents[0].id)] == ["created"]
+
+
+def test_same_spawn_key_replays_instead_of_duplicating(store):
+    first, _ = store.spawn("key-0001", 2, "contrarian", hash_for, T0)
+    again, created = store.spawn("key-0001", 2, "contrarian", hash_for, T0 + timedelta(1))
+    assert not created
+    assert [a.id for a in again] == [a.id for a in first]
+    assert len(store.agents()) == 2
+
+
+def test_same_spawn_key_with_another_request_is_a_conflict(store):
+    store.spawn("key-0001", 2, "contrarian", hash_for, T0)
+    with pytest.raises(Conflict):
+        store.spawn("key-0001", 3, "contrarian", hash_for, T0)
+    with pytest.raises(Conflict):
+        store.spawn("key-0001", 2, "event_driven", hash_for, T0)
+    assert len(store.agents()) == 2
+
+
+def test_resolve_by_id_name_and_unique_prefix(store):
+    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    assert store.resolve(agent.id).id == agent.id
+    assert store.resolve(agent.name).id == agent.id
+    assert store.resolve(agent.id[:6]).id == agent.id
+    with pytest.raises(NotFound):
+        store.resolve("ffffffff-0000")
+    with pytest.raises(NotFound):
+        store.resolve("zz")
+
+
+def test_ambiguous_prefix_is_refused(store):
+    agents, _ = store.spawn("key-0002", 17, "contrarian", hash_for, T0)
+    first_chars = [a.id[0] for a in agents]  # 17 ids, 16 hex digits: one is shared
+    shared = next(c for c in first_chars if first_chars.count(c) > 1)
+    with pytest.raises(Ambiguous):
+        store.resolve(shared)
+
+
+def test_first_heartbeat_moves_starting_to_running(store):
+    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    store.transition(
+        agent.id, "container_started", "c1", T0, phase=Phase.STARTING, container_id="c1"
+    )
+    beat = store.heartbeat(agent.id, 7, None, T0 + timedelta(seconds=3))
+    assert beat.phase == Phase.RUNNING
+    assert beat.last_cycle == 7
+    assert beat.last_heartbeat_at is not None
+    assert [e.kind for e in store.events(agent.id)] == ["created", "container_started", "running"]
+
+
+def test_transition_guard_refuses_a_stale_decision(store):
+    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    store.request_retire(agent.id, T0)
+    stale = store.transition(
+        agent.id, "container_started", "c1", T0, phase=Phase.STARTING, expect={Phase.PENDING}
+    )
+    assert stale is None
+    assert store.get(agent.id).phase == Phase.RETIRING
+
+
+def test_retire_is_idempotent_and_keeps_history(store):
+    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    store.request_retire(agent.id, T0)
+    store.request_retire(agent.id, T0)
+    store.transition(agent.id, "retired", "done", T0, phase=Phase.RETIRED, token_hash=None)
+    again = store.request_retire(agent.id, T0)
+    assert again.phase == Phase.RETIRED
+    kinds = [e.kind for e in store.events(agent.id)]
+    assert kinds == ["created", "retire_requested", "retired"]
+    assert store.by_token_hash(f"hash-{agent.id}") is None
+
+
+def test_token_hash_finds_its_agent_only(store):
+    agents, _ = store.spawn("key-0001", 2, "contrarian", hash_for, T0)
+    assert store.by_token_hash(f"hash-{agents[1].id}").id == agents[1].id
+    assert store.by_token_hash("hash-unknown") is None
+
+
+def test_timestamps_come_back_in_utc(store):
+    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    from orchestrator.store import utc
+
+    assert utc(store.get(agent.id).created_at) == T0
