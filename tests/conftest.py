@@ -89,14 +89,15 @@ def instance() -> str:
     """A fleet instance of this test alone; its containers are removed afterwards."""
     name = f"t{secrets.token_hex(4)}"
     yield name
-    try:
-        import docker
+    import docker
+    from docker.errors import DockerException
 
+    try:
         client = docker.from_env(version="auto")
         for c in client.containers.list(all=True, filters={"label": f"fleet.instance={name}"}):
             c.remove(force=True)
         client.close()
-    except Exception:  # noqa: BLE001 - no engine, nothing to clean
+    except DockerException:  # no engine: nothing of ours can be running there
         pass
 
 

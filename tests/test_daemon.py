@@ -159,7 +159,7 @@ def test_agent_with_a_wrong_token_exits_with_a_clear_message(make_daemon):
 def test_agent_token_reads_only_its_own_bootstrap_and_dies_with_retirement(make_daemon):
     daemon = make_daemon()
     daemon.fleet("spawn", "2")
-    a, b = daemon.wait_for(all_running(2), "two running agents")
+    a, _b = daemon.wait_for(all_running(2), "two running agents")
     key = (daemon.state_dir / "fleet.key").read_bytes()
     import base64
 

@@ -1,0 +1,26 @@
+# Two entry points from a fresh clone: `make demo` (the main job) and `make test`.
+# Both install what they need into .venv with uv (installed with pip when missing).
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+
+.PHONY: install demo test lint image bench
+
+install:
+	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
+	@$(UV) sync --frozen --quiet
+
+demo: install
+	@UV="$(UV)" bash scripts/demo.sh
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+test: lint
+	$(UV) run pytest
+
+image: install
+	bash scripts/make-base-image.sh agent-fleet-base:bookworm
+	$(UV) run fleet image build --base-image agent-fleet-base:bookworm
+
+bench: install
+	$(UV) run python -m bench

@@ -1,0 +1,69 @@
+"""Run benchmarks, print a table of figures against their DESIGN §6 budgets, write JSON.
+
+uv run python -m bench                 # every benchmark
+uv run python -m bench spawn --agents 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.docker_fleet import BENCHMARKS, Figure
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def format_figures(figures: list[Figure]) -> Table:
+    """The printed table."""
+    table = Table(title="agent-fleet benchmarks", header_style="bold")
+    for column in ("figure", "value", "budget", "within", "detail"):
+        table.add_column(column)
+    for f in figures:
+        within = "-" if f.within_budget is None else ("yes" if f.within_budget else "NO")
+        table.add_row(f.name, f"{f.value:.2f} {f.unit}", f.budget or "-", within, f.detail)
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "names",
+        nargs="*",
+        choices=[[], *BENCHMARKS],
+        default=[],
+        help="benchmarks to run (default: all)",
+    )
+    parser.add_argument("--agents", type=int, default=50, help="fleet size to spawn")
+    args = parser.parse_args()
+    figures: list[Figure] = []
+    for name in args.names or list(BENCHMARKS):
+        figures.extend(BENCHMARKS[name](args.agents))
+    Console().print(format_figures(figures))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"bench-{stamp}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "at": stamp,
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "figures": [f.__dict__ for f in figures],
+            },
+            indent=2,
+        )
+    )
+    print(f"results written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""End to end on the real Docker engine: spawn, harden, heartbeat, retire, survive a crash."""
+
+import pytest
+
+from orchestrator.runtime.docker import container_name
+from orchestrator.settings import Settings
+
+pytestmark = pytest.mark.docker
+
+LABELS = ("fleet.managed", "fleet.instance", "fleet.agent_id", "fleet.spec_hash")
+
+
+def all_running(n):
+    return lambda agents: len(agents) == n and all(a["phase"] == "running" for a in agents)
+
+
+def ours(client, instance):
+    return client.containers.list(all=True, filters={"label": f"fleet.instance={instance}"})
+
+
+def test_spawn_three_hardened_containers_then_retire_one(docker_client, make_daemon, instance):
+    daemon = make_daemon("docker")
+    result = daemon.fleet("spawn", "3")
+    assert result.returncode == 0, result.stderr
+    agents = daemon.wait_for(all_running(3), "three agents heartbeating")
+
+    containers = ours(docker_client, instance)
+    assert len(containers) == 3
+    by_agent = {c.labels["fleet.agent_id"]: c for c in containers}
+    for agent in agents:
+        container = by_agent[agent["id"]]
+        attrs = container.attrs
+        host = attrs["HostConfig"]
+        assert container.id == agent["container_id"]
+        assert container.name == container_name(instance, agent["name"])
+        assert set(LABELS) <= set(container.labels)
+        assert container.labels["fleet.managed"] == "true"
+        assert container.labels["fleet.instance"] == instance
+        assert attrs["Config"]["User"] == "10001:10001"
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in host["SecurityOpt"]
+        assert host["Memory"] > 0 and host["PidsLimit"] > 0 and host["NanoCpus"] > 0
+        assert host["Init"] is True
+        assert host["RestartPolicy"]["Name"] == "no"
+        assert host["LogConfig"]["Type"] == "json-file"
+        assert "/tmp" in host["Tmpfs"]
+        assert host["NetworkMode"] == "host"
+        env = {e.split("=", 1)[0] for e in attrs["Config"]["Env"]}
+        assert {"FLEET_AGENT_ID", "FLEET_GATEWAY_URL", "FLEET_AGENT_TOKEN"} <= env
+        assert not any(
+            name.startswith("FLEET_")
+            for name in env - {"FLEET_AGENT_ID", "FLEET_GATEWAY_URL", "FLEET_AGENT_TOKEN"}
+        )
+        # non-root inside, for real
+        assert container.exec_run("id -u").output.decode().strip() == "10001"
+
+    gone = agents[0]
+    result = daemon.fleet("retire", gone["id"][:8])
+    assert result.returncode == 0, result.stderr
+    assert {c.labels["fleet.agent_id"] for c in ours(docker_client, instance)} == {
+        a["id"] for a in agents[1:]
+    }
+    assert {a["id"]: a["phase"] for a in daemon.agents()}[gone["id"]] == "retired"
+
+    # A container that dies is replaced by a new one for the same agent.
+    crashed = agents[1]
+    by_agent[crashed["id"]].kill()
+    replaced = daemon.wait_for(
+        lambda now: any(
+            a["id"] == crashed["id"]
+            and a["phase"] == "running"
+            and a["container_id"] != crashed["container_id"]
+            for a in now
+        ),
+        "the killed agent to run in a new container",
+    )
+    assert len(ours(docker_client, instance)) == 2
+    assert sum(a["phase"] == "running" for a in replaced) == 2
+
+
+def test_daemon_crash_adopts_containers_and_removes_orphans(docker_client, make_daemon, instance):
+    daemon = make_daemon("docker")
+    daemon.fleet("spawn", "3")
+    agents = daemon.wait_for(all_running(3), "three agents heartbeating")
+    before = {c.id: c.attrs["State"]["StartedAt"] for c in ours(docker_client, instance)}
+
+    daemon.kill()
+    image = docker_client.images.get(Settings().agent_image)
+    orphan = docker_client.containers.create(
+        image.id,
+        name=f"fleet-{instance}-stray",
+        labels={"fleet.managed": "true", "fleet.instance": instance},
+        network_mode="host",
+    )
+    daemon.start()
+    daemon.wait_for(
+        lambda _agents: orphan.id not in {c.id for c in ours(docker_client, instance)},
+        "the orphan to be removed",
+    )
+    after = daemon.wait_for(all_running(3), "the same three agents still running")
+    containers = ours(docker_client, instance)
+    # same containers, never restarted, no duplicates
+    assert {c.id: c.attrs["State"]["StartedAt"] for c in containers} == before
+    assert {a["container_id"] for a in after} == set(before)
+    assert {a["id"] for a in after} == {a["id"] for a in agents}
+    kinds = {
+        e["kind"] for a in after for e in daemon.api("GET", f"/v1/agents/{a['id']}/events").json()
+    }
+    assert "container_replaced" not in kinds
+
+    result = daemon.fleet("spawn", "2")
+    assert result.returncode == 0, result.stderr
+    final = daemon.wait_for(all_running(5), "five agents heartbeating")
+    assert len(ours(docker_client, instance)) == 5
+    assert len({a["container_id"] for a in final}) == 5
