@@ -175,4 +175,4 @@ def image_build(base_image: str, tag: str | None) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    cli()
+    cli(prog_name="fleet")
