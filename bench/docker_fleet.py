@@ -16,8 +16,8 @@ from pathlib import Path
 
 import docker
 
-from tests.conftest import free_port
 from tests.fleetd import Daemon
+from tests.servers import free_port
 
 MIB = 1024 * 1024
 

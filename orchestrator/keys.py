@@ -15,6 +15,8 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 KEY_FILE = "fleet.key"
 OPERATOR_TOKEN_FILE = "operator-token"
 
@@ -66,3 +68,24 @@ def token_hash(token: str) -> str:
 def tokens_equal(a: str, b: str) -> bool:
     """Compare two secrets in constant time."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def derived_key(key: bytes, purpose: str) -> bytes:
+    """A 32-byte key for one purpose, derived from the instance key."""
+    return hmac.new(key, f"purpose:{purpose}".encode(), hashlib.sha256).digest()
+
+
+def credentials_cipher(key: bytes, configured: str | None = None) -> Fernet:
+    """The cipher that keeps platform credentials encrypted at rest.
+
+    `configured` (FLEET_CREDENTIALS_KEY, a Fernet key) wins; otherwise the key is derived
+    from the instance key in the state dir.
+    """
+    if configured:
+        try:
+            return Fernet(configured.encode())
+        except ValueError:
+            raise ValueError(
+                "FLEET_CREDENTIALS_KEY must be 32 url-safe base64-encoded bytes (a Fernet key)"
+            ) from None
+    return Fernet(base64.urlsafe_b64encode(derived_key(key, "credentials")))

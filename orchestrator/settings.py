@@ -50,6 +50,21 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=2, gt=0)
     max_concurrent_actions: int = Field(default=8, ge=1)
 
+    platform_url: str = ""
+    controller_api_key: SecretStr | None = None
+    credentials_key: SecretStr | None = None
+    provision_deadline_seconds: float = Field(default=20, gt=0)
+
+    market_seed: int = 42
+    market_time_scale: float = Field(default=1.0, gt=0, le=10_000)
+
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = Field(default=8788, ge=1, le=65535)
+    sandbox_database_url: str = ""
+    sandbox_token_ttl_seconds: int = Field(default=3600, ge=1)
+    sandbox_rate_per_second: float = Field(default=50, gt=0)
+    sandbox_rate_burst: int = Field(default=100, ge=1)
+
     log_format: Literal["text", "json"] = "text"
 
     @field_validator("instance")
@@ -69,6 +84,9 @@ class Settings(BaseSettings):
             self.instance = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:10]
         if not self.database_url:
             self.database_url = f"sqlite:///{self.state_dir / 'fleet.db'}"
+        if not self.sandbox_database_url:
+            self.sandbox_database_url = f"sqlite:///{self.state_dir / 'sandbox.db'}"
+        self.platform_url = self.platform_url.rstrip("/")
         if not self.gateway_url:
             self.gateway_url = f"http://127.0.0.1:{self.port}"
         return self

@@ -1,1 +1,36 @@
-"""Typed HTTP client for the trading platform API (a later issue)."""
+"""Typed HTTP client for the trading platform API (DESIGN §4.4), with retries and idempotency.
+
+Used by the orchestrator (controller calls) and by agents (their own login and trades);
+it imports only httpx and tenacity, so agents stay thin.
+"""
+
+from platform_client._client import PlatformClient, TradingSession
+from platform_client._errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PlatformError,
+    PlatformUnavailable,
+    RateLimited,
+)
+from platform_client._models import AccessToken, Credentials, Order, Portfolio, Position
+
+__all__ = [
+    "AccessToken",
+    "AuthError",
+    "Conflict",
+    "Credentials",
+    "Forbidden",
+    "InvalidRequest",
+    "NotFound",
+    "Order",
+    "PlatformClient",
+    "PlatformError",
+    "PlatformUnavailable",
+    "Portfolio",
+    "Position",
+    "RateLimited",
+    "TradingSession",
+]

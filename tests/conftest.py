@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 
 import psycopg
 import pytest
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
 from tests.fleetd import Daemon
+from tests.servers import free_port
 
 REQUIRED = os.environ.get("FLEET_REQUIRE_DOCKER") == "1"
 
@@ -26,12 +26,6 @@ def missing(what: str) -> None:
     if REQUIRED:
         pytest.fail(f"{what} (required by FLEET_REQUIRE_DOCKER=1)")
     pytest.skip(what)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -121,3 +115,29 @@ def make_daemon(tmp_path, instance):
     yield make
     for daemon in started:
         daemon.stop()
+
+
+CONTROLLER_KEY = "test-controller-key-0123456789"
+
+
+def sandbox_config(database_url: str, **overrides):
+    from sandbox.app import SandboxConfig
+
+    values = {
+        "database_url": database_url,
+        "controller_key": CONTROLLER_KEY,
+        "secret": b"test-secret-0123456789abcdef0123",
+        "market_seed": 7,
+    }
+    values.update(overrides)
+    return SandboxConfig(**values)
+
+
+@pytest.fixture
+def sandbox_url(database_url):
+    """A live sandbox platform over HTTP on 127.0.0.1, on SQLite or PostgreSQL."""
+    from sandbox.app import create_sandbox_app
+    from tests.servers import serve
+
+    with serve(create_sandbox_app(sandbox_config(database_url))) as url:
+        yield url

@@ -148,6 +148,41 @@ def _wait_retired(api: OperatorClient, ids: list[str], timeout: float) -> None:
         _fail(f"{len(pending)} agent(s) not retired after {timeout:.0f}s; see `fleet ls`")
 
 
+@cli.command()
+@click.option("--host", default=None, help="Address to bind [default: FLEET_SANDBOX_HOST].")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port [default: FLEET_SANDBOX_PORT].",
+)
+def sandbox(host: str | None, port: int | None) -> None:
+    """Run the sandbox trading platform (paper fills on the simulated market)."""
+    import uvicorn
+
+    from feeds.clock import MarketClock
+    from orchestrator import keys
+    from sandbox.app import SandboxConfig, create_sandbox_app
+
+    settings = load_settings()
+    if settings.controller_api_key is None:
+        _fail("FLEET_CONTROLLER_API_KEY is not set: the sandbox needs a controller key", EXIT_USAGE)
+    secret = keys.derived_key(keys.instance_key(settings.state_dir), "sandbox")
+    config = SandboxConfig(
+        database_url=settings.sandbox_database_url,
+        controller_key=settings.controller_api_key.get_secret_value(),
+        secret=secret,
+        market_seed=settings.market_seed,
+        clock=MarketClock(settings.market_time_scale),
+        token_ttl_seconds=settings.sandbox_token_ttl_seconds,
+        rate_per_second=settings.sandbox_rate_per_second,
+        rate_burst=settings.sandbox_rate_burst,
+    )
+    host, port = host or settings.sandbox_host, port or settings.sandbox_port
+    click.echo(f"sandbox platform on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+    uvicorn.run(create_sandbox_app(config), host=host, port=port, log_level="warning")
+
+
 @cli.group()
 def image() -> None:
     """Build the agent image."""

@@ -1,0 +1,232 @@
+"""The platform HTTP client: typed calls, bounded retries, the same intent on every retry.
+
+Retried: connect errors, timeouts, 429 (after its Retry-After) and 5xx, with jittered
+exponential back-off, until a total deadline. Never retried: any other 4xx. A retry
+resends the identical request, so the idempotency key or `client_order_id` of one intent
+is the same on every attempt and the platform answers it at most once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from platform_client._errors import (
+    AuthError,
+    PlatformUnavailable,
+    RateLimited,
+    error_for,
+)
+from platform_client._models import AccessToken, Credentials, Order, Portfolio
+
+_backoff = wait_random_exponential(multiplier=0.25, max=8)
+
+
+def _wait(state: RetryCallState) -> float:
+    """Honour Retry-After on 429; otherwise jittered exponential back-off."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, RateLimited):
+        return exc.retry_after
+    return _backoff(state)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()["error"]
+        code, message = str(body["code"]), str(body["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = "http_error", f"HTTP {response.status_code} {response.reason_phrase}"
+    if response.status_code == 429:
+        raise RateLimited(429, code, message, _retry_after(response))
+    raise error_for(response.status_code, code, message)
+
+
+class PlatformClient:
+    """One platform base URL; the controller key and the access token are optional."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        controller_key: str | None = None,
+        access_token: str | None = None,
+        timeout: float = 10.0,
+        deadline: float = 30.0,
+        max_attempts: int = 8,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.controller_key = controller_key
+        self.access_token = access_token
+        self.deadline = deadline
+        self.max_attempts = max_attempts
+        self._sleep = sleep
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _send(self, method: str, path: str, headers: dict[str, str], body: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, headers=headers, json=body)
+        except httpx.TransportError as exc:
+            raise PlatformUnavailable(0, "unreachable", f"{type(exc).__name__} on {path}") from None
+        _raise_for(response)
+        return response
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        auth: str = "none",
+    ) -> httpx.Response:
+        headers: dict[str, str] = {}
+        if auth == "controller":
+            if not self.controller_key:
+                raise AuthError(401, "no_controller_key", "no controller API key configured")
+            headers["X-Controller-Key"] = self.controller_key
+        elif auth == "agent":
+            if not self.access_token:
+                raise AuthError(401, "missing_token", "not logged in")
+            headers["Authorization"] = f"Bearer {self.access_token}"
+        retrying = Retrying(
+            retry=retry_if_exception_type((PlatformUnavailable, RateLimited)),
+            wait=_wait,
+            stop=stop_before_delay(self.deadline) | stop_after_attempt(self.max_attempts),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(self._send, method, path, headers, body)
+
+    # -- controller ---------------------------------------------------------
+
+    def create_agent(
+        self,
+        idempotency_key: str,
+        display_name: str,
+        profile: dict[str, Any] | None = None,
+        starting_cash: float | None = None,
+    ) -> Credentials:
+        """Create (or replay the creation of) the agent account for `idempotency_key`."""
+        body: dict[str, Any] = {
+            "idempotency_key": idempotency_key,
+            "display_name": display_name,
+            "profile": profile or {},
+        }
+        if starting_cash is not None:
+            body["starting_cash"] = starting_cash
+        response = self._request(
+            "POST", "/api/controller/create-agent", body=body, auth="controller"
+        )
+        return Credentials.from_json(response.json())
+
+    def retire_agent(self, user_id: str) -> str:
+        """Disable an agent account; returns its status."""
+        response = self._request(
+            "POST", f"/api/controller/agents/{user_id}/retire", auth="controller"
+        )
+        return response.json()["status"]
+
+    def controller_agents(self) -> list[dict[str, Any]]:
+        """Every account the controller created."""
+        return self._request("GET", "/api/controller/agents", auth="controller").json()
+
+    # -- agent --------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> AccessToken:
+        """Log in and keep the token for the next calls."""
+        data = self._request(
+            "POST", "/api/auth/login", body={"username": username, "password": password}
+        ).json()
+        self.access_token = data["access_token"]
+        return AccessToken(data["access_token"], data["token_type"], data["expires_in"])
+
+    def submit_order(
+        self,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        *,
+        qty: float | None = None,
+        notional: float | None = None,
+        rationale: str | None = None,
+    ) -> Order:
+        """Submit one order intent; its `client_order_id` makes every retry the same intent."""
+        body: dict[str, Any] = {"client_order_id": client_order_id, "symbol": symbol, "side": side}
+        for name, value in (("qty", qty), ("notional", notional), ("rationale", rationale)):
+            if value is not None:
+                body[name] = value
+        response = self._request("POST", "/api/trading/submit", body=body, auth="agent")
+        return Order.from_json(response.json(), replayed=response.status_code == 200)
+
+    def orders(self, limit: int = 100) -> list[Order]:
+        """Recent orders, newest first."""
+        data = self._request("GET", f"/api/trading/orders?limit={limit}", auth="agent").json()
+        return [Order.from_json(item) for item in data]
+
+    def portfolio(self) -> Portfolio:
+        """Cash, positions marked to market, equity."""
+        return Portfolio.from_json(
+            self._request("GET", "/api/trading/portfolio", auth="agent").json()
+        )
+
+    def follow(self, user_id: str) -> None:
+        """Subscribe to another agent."""
+        self._request("POST", "/api/subscriptions", body={"user_id": user_id}, auth="agent")
+
+    def unfollow(self, user_id: str) -> None:
+        """Unsubscribe from another agent."""
+        self._request("DELETE", f"/api/subscriptions/{user_id}", auth="agent")
+
+    def subscriptions(self) -> dict[str, list[str]]:
+        """Who this agent follows and who follows it."""
+        return self._request("GET", "/api/subscriptions", auth="agent").json()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+
+class TradingSession:
+    """An agent's logged-in client that logs in again when its token expires (401)."""
+
+    def __init__(self, client: PlatformClient, username: str, password: str) -> None:
+        self.client = client
+        self._username = username
+        self._password = password
+
+    def login(self) -> None:
+        """Log in now."""
+        self.client.login(self._username, self._password)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run `fn(*args, **kwargs)` on the client, re-logging in once on a refused token."""
+        if self.client.access_token is None:
+            self.login()
+        try:
+            return fn(*args, **kwargs)
+        except AuthError:
+            self.login()
+            return fn(*args, **kwargs)
