@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 
+from agent_runtime.account import AccountLink
 from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
 
 EXIT_OK = 0
@@ -47,25 +48,23 @@ def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> dict | None:
     return None
 
 
-def run(gateway: GatewayClient, stop: threading.Event) -> int:
-    """Bootstrap, then heartbeat once per cycle until stopped or retired."""
+def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
+    """Heartbeat once per cycle (with the account's state) until stopped or retired."""
+    schedule = boot["schedule"]
+    cycle_seconds = float(schedule["cycle_seconds"])
+    jitter = float(schedule.get("jitter_seconds", 0))
+    platform = boot.get("platform")
+    account = AccountLink(platform, deadline=cycle_seconds) if platform else None
+    last_error = account.login() if account else None
     try:
-        boot = _bootstrap(gateway, stop)
-        if boot is None:
-            return EXIT_OK
-        schedule = boot["schedule"]
-        cycle_seconds = float(schedule["cycle_seconds"])
-        jitter = float(schedule.get("jitter_seconds", 0))
-        log.info(
-            "agent %s (%s) bootstrapped, cycle %.1fs", boot["name"], boot["agent_id"], cycle_seconds
-        )
-        last_error: str | None = None
         while not stop.is_set():
-            cycle = int(time.time() // cycle_seconds)
+            report: dict = {"cycle": int(time.time() // cycle_seconds), "phase": "running"}
+            if account is not None:
+                state, error = account.report()
+                report.update(state)
+                last_error = last_error or error
             try:
-                reply = gateway.heartbeat(
-                    {"cycle": cycle, "phase": "running", "last_error": last_error}
-                )
+                reply = gateway.heartbeat({**report, "last_error": last_error})
                 last_error = None
             except TokenRefused:
                 raise
@@ -77,11 +76,29 @@ def run(gateway: GatewayClient, stop: threading.Event) -> int:
                     log.info("retired by the orchestrator; exiting")
                     return EXIT_OK
             stop.wait(cycle_seconds + random.uniform(0, jitter))
+    finally:
+        if account is not None:
+            account.close()
+    log.info("stopping on signal")
+    return EXIT_OK
+
+
+def run(gateway: GatewayClient, stop: threading.Event) -> int:
+    """Bootstrap, then run cycles; a refused token ends the agent with EXIT_TOKEN_REFUSED."""
+    try:
+        boot = _bootstrap(gateway, stop)
+        if boot is None:
+            return EXIT_OK
+        log.info(
+            "agent %s (%s) bootstrapped, cycle %ss",
+            boot["name"],
+            boot["agent_id"],
+            boot["schedule"]["cycle_seconds"],
+        )
+        return _cycles(gateway, boot, stop)
     except TokenRefused as exc:
         log.error("%s; exiting", exc)
         return EXIT_TOKEN_REFUSED
-    log.info("stopping on signal")
-    return EXIT_OK
 
 
 def main(environ: Mapping[str, str] = os.environ) -> int:

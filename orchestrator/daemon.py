@@ -18,11 +18,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from orchestrator import keys
+from orchestrator.accounts import Accounts
 from orchestrator.api import create_app
 from orchestrator.executor import Reconciler, utc_now
 from orchestrator.runtime import Runtime, open_runtime
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
+from platform_client import PlatformClient
 
 log = logging.getLogger("fleet.daemon")
 
@@ -37,6 +39,7 @@ class Fleet:
     reconciler: Reconciler
     key: bytes = field(repr=False)
     operator_token: str = field(repr=False)
+    accounts: Accounts | None = None
     now: Callable[[], datetime] = utc_now
 
     def first_token_hash(self, agent_id: str) -> str:
@@ -55,8 +58,22 @@ def build_fleet(settings: Settings) -> Fleet:
     )
     store = open_store(settings.database_url)
     runtime = open_runtime(settings)
-    reconciler = Reconciler(store, runtime, settings, key)
-    return Fleet(settings, store, runtime, reconciler, key, token)
+    accounts = open_accounts(settings, key)
+    reconciler = Reconciler(store, runtime, settings, key, accounts)
+    return Fleet(settings, store, runtime, reconciler, key, token, accounts)
+
+
+def open_accounts(settings: Settings, key: bytes) -> Accounts | None:
+    """Account provisioning on the configured platform, or None when there is none."""
+    if not settings.platform_url or settings.controller_api_key is None:
+        return None
+    configured = settings.credentials_key.get_secret_value() if settings.credentials_key else None
+    client = PlatformClient(
+        settings.platform_url,
+        controller_key=settings.controller_api_key.get_secret_value(),
+        deadline=settings.provision_deadline_seconds,
+    )
+    return Accounts(client, keys.credentials_cipher(key, configured))
 
 
 def create_daemon_app(settings: Settings) -> FastAPI:
@@ -81,6 +98,8 @@ def create_daemon_app(settings: Settings) -> FastAPI:
                 await loop
             await fleet.reconciler.drain()
             await asyncio.to_thread(fleet.runtime.close)
+            if fleet.accounts is not None:
+                fleet.accounts.close()
             fleet.store.engine.dispose()
 
     return create_app(lifespan)

@@ -16,22 +16,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from orchestrator import keys
+from orchestrator.accounts import Accounts
 from orchestrator.phases import FINAL, WANTS_CONTAINER, Phase
 from orchestrator.reconciler import (
     Action,
     Adopt,
     Desired,
     DesiredAgent,
+    Provision,
     RemoveOrphan,
     Replace,
     Retire,
     Start,
     action_key,
+    backoff,
     plan,
 )
 from orchestrator.runtime import AgentLaunch, Runtime, RuntimeFailure
 from orchestrator.settings import Settings
-from orchestrator.store import Store
+from orchestrator.store import Agent, Store, utc
+from platform_client import PlatformError, PlatformUnavailable, RateLimited
 
 log = logging.getLogger("fleet.reconciler")
 
@@ -50,12 +54,14 @@ class Reconciler:
         runtime: Runtime,
         settings: Settings,
         key: bytes,
+        accounts: Accounts | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
         self.runtime = runtime
         self.settings = settings
         self.key = key
+        self.accounts = accounts
         self.now = now
         self.listed_once = False
         self._wake = asyncio.Event()
@@ -81,8 +87,9 @@ class Reconciler:
         """One observe-plan-act round; returns the actions it launched."""
         agents = await asyncio.to_thread(self.store.agents, set(Phase) - FINAL)
         desired = Desired(
-            agents=[DesiredAgent(a.id, a.name, Phase(a.phase), a.container_id) for a in agents],
+            agents=[_desired(a) for a in agents],
             spec_hash=self.runtime.spec_hash(),
+            platform=self.accounts is not None,
         )
         try:
             observed = await asyncio.to_thread(self.runtime.list)
@@ -111,7 +118,7 @@ class Reconciler:
         async with self._limit:
             try:
                 await asyncio.to_thread(self._execute, action)
-            except RuntimeFailure as exc:
+            except (RuntimeFailure, PlatformError) as exc:
                 log.warning("%s failed: %s", type(action).__name__, exc)
             except Exception:
                 log.exception("%s failed", type(action).__name__)
@@ -120,6 +127,8 @@ class Reconciler:
 
     def _execute(self, action: Action) -> None:
         match action:
+            case Provision():
+                self._provision(action)
             case Start():
                 self._start(action.agent_id, action.name)
             case Adopt():
@@ -131,6 +140,82 @@ class Reconciler:
             case RemoveOrphan():
                 self.runtime.remove(action.container_id)
                 log.info("removed orphan %s (%s)", action.name, action.reason)
+
+    def _provision(self, action: Provision) -> None:
+        assert self.accounts is not None  # plan() provisions only with a platform
+        agent = self.store.get(action.agent_id)
+        now = self.now()
+        if agent.phase == Phase.PENDING:
+            self.store.transition(
+                agent.id,
+                "provisioning",
+                "creating the platform account",
+                now,
+                phase=Phase.PROVISIONING,
+                expect={Phase.PENDING},
+            )
+        try:
+            account = self.accounts.create(agent.id, agent.name, agent.strategy)
+        except (PlatformUnavailable, RateLimited) as exc:
+            attempts = agent.provision_attempts + 1
+            delay = backoff(attempts)
+            self.store.transition(
+                agent.id,
+                "provision_retry",
+                f"platform unavailable: {exc}; retry {attempts} in {delay.total_seconds():.0f}s",
+                now,
+                expect={Phase.PROVISIONING},
+                provision_attempts=attempts,
+                next_provision_at=now + delay,
+                reason=f"platform unavailable: {exc}",
+            )
+            log.warning(
+                "agent %s (%s): platform unavailable, provisioning retries in %s",
+                agent.name,
+                agent.id,
+                delay,
+            )
+            return
+        except PlatformError as exc:
+            self.store.transition(
+                agent.id,
+                "failed",
+                f"the platform refused the account: {exc}",
+                now,
+                phase=Phase.FAILED,
+                expect={Phase.PROVISIONING},
+                reason=f"the platform refused the account: {exc}",
+            )
+            log.error(
+                "agent %s (%s) failed: the platform refused the account: %s",
+                agent.name,
+                agent.id,
+                exc,
+            )
+            return
+        fields = {
+            "platform_user_id": account.user_id,
+            "platform_username": account.username,
+            "credentials": account.sealed,
+            "next_provision_at": None,
+            "reason": None,
+        }
+        message = f"platform account {account.username}"
+        created = self.store.transition(
+            agent.id,
+            "account_created",
+            message,
+            self.now(),
+            phase=Phase.STARTING,
+            expect={Phase.PROVISIONING},
+            **fields,
+        )
+        if created is None:
+            # Retired meanwhile: keep the account on record so retirement disables it.
+            self.store.transition(
+                agent.id, "account_created", message, self.now(), expect={Phase.RETIRING}, **fields
+            )
+        log.info("agent %s (%s) has platform account %s", agent.name, agent.id, account.username)
 
     def _start(self, agent_id: str, name: str) -> None:
         agent = self.store.get(agent_id)
@@ -187,6 +272,15 @@ class Reconciler:
             self.runtime.stop(container_id, self.settings.stop_grace_seconds)
             self.runtime.remove(container_id)
         agent = self.store.get(action.agent_id)
+        if action.disable_account and agent.platform_user_id and self.accounts is not None:
+            self.accounts.disable(agent.platform_user_id)
+            self.store.transition(
+                agent.id,
+                "account_disabled",
+                f"platform account {agent.platform_username} disabled",
+                self.now(),
+                expect={Phase.RETIRING},
+            )
         changed = self.store.transition(
             action.agent_id,
             "retired",
@@ -200,3 +294,14 @@ class Reconciler:
         )
         if changed is not None:
             log.info("agent %s (%s) retired", agent.name, agent.id)
+
+
+def _desired(agent: Agent) -> DesiredAgent:
+    return DesiredAgent(
+        agent.id,
+        agent.name,
+        Phase(agent.phase),
+        agent.container_id,
+        has_account=agent.platform_user_id is not None,
+        next_provision_at=utc(agent.next_provision_at),
+    )

@@ -2,7 +2,7 @@
 
 Containers may not reach a package index (DESIGN §7), so everything the image installs
 is put into the build context first: the project's wheel and the pure-Python wheels of
-the agent's only dependency, httpx, pinned to the versions this orchestrator runs.
+the agent's dependencies (httpx, tenacity), pinned to the versions this orchestrator runs.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import docker
 from docker.errors import APIError, BuildError, DockerException
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# What `agent_runtime` imports beyond the standard library.
-AGENT_REQUIREMENTS = ("httpx",)
+# What `agent_runtime` and `platform_client` import beyond the standard library.
+AGENT_REQUIREMENTS = ("httpx", "tenacity")
 
 
 class ImageBuildError(Exception):

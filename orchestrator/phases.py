@@ -9,6 +9,7 @@ class Phase(StrEnum):
     """Where an agent is in its lifecycle; stored as its string value."""
 
     PENDING = "pending"
+    PROVISIONING = "provisioning"
     STARTING = "starting"
     RUNNING = "running"
     RETIRING = "retiring"

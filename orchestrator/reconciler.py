@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from orchestrator.phases import WANTS_CONTAINER, Phase
 from orchestrator.runtime import ObservedAgent
@@ -24,14 +24,25 @@ class DesiredAgent:
     name: str
     phase: Phase
     container_id: str | None
+    has_account: bool = False
+    next_provision_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Desired:
-    """The whole desired state: agents plus the workload spec they should run with."""
+    """The whole desired state: agents, their workload spec, and whether a platform is set."""
 
     agents: Sequence[DesiredAgent]
     spec_hash: str
+    platform: bool = False
+
+
+@dataclass(frozen=True)
+class Provision:
+    """Create the agent's platform account (idempotent by agent id)."""
+
+    agent_id: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -62,10 +73,11 @@ class Replace:
 
 @dataclass(frozen=True)
 class Retire:
-    """Stop and remove every workload of a retiring agent, then mark it retired."""
+    """Stop and remove every workload of a retiring agent, disable its account, mark it retired."""
 
     agent_id: str
     container_ids: tuple[str, ...]
+    disable_account: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,17 @@ class RemoveOrphan:
     reason: str
 
 
-Action = Start | Adopt | Replace | Retire | RemoveOrphan
+Action = Provision | Start | Adopt | Replace | Retire | RemoveOrphan
+
+BACKOFF_START = timedelta(seconds=1)
+BACKOFF_CAP = timedelta(minutes=5)
+
+
+def backoff(failures: int) -> timedelta:
+    """Delay before the next try after `failures` consecutive failures: 1 s doubling to 5 min."""
+    if failures <= 0:
+        return timedelta(0)
+    return min(BACKOFF_CAP, BACKOFF_START * 2 ** min(failures - 1, 20))
 
 
 def action_key(action: Action) -> str:
@@ -95,9 +117,39 @@ def _pick(agent: DesiredAgent, workloads: list[ObservedAgent]) -> ObservedAgent:
     return next((w for w in workloads if w.alive), workloads[0])
 
 
+def _plan_agent(
+    agent: DesiredAgent, workloads: list[ObservedAgent], desired: Desired, now: datetime
+) -> list[Action]:
+    """What one live agent needs, given the workloads that carry its id."""
+    if agent.phase == Phase.RETIRING:
+        containers = tuple(w.container_id for w in workloads)
+        return [Retire(agent.agent_id, containers, desired.platform and agent.has_account)]
+    needs_account = desired.platform and not agent.has_account
+    if needs_account and agent.phase in (Phase.PENDING, Phase.PROVISIONING):
+        due = agent.next_provision_at is None or agent.next_provision_at <= now
+        return [Provision(agent.agent_id, agent.name)] if due else []
+    if agent.phase not in WANTS_CONTAINER:
+        return []
+    if not workloads:
+        return [Start(agent.agent_id, agent.name)]
+    keep = _pick(agent, workloads)
+    actions: list[Action] = [
+        RemoveOrphan(w.container_id, w.name, f"duplicate of {keep.name}")
+        for w in workloads
+        if w is not keep
+    ]
+    if not keep.alive:
+        reason = f"exited with code {keep.exit_code}" if keep.exit_code is not None else keep.state
+        actions.append(Replace(agent.agent_id, agent.name, keep.container_id, reason))
+    elif keep.spec_hash != desired.spec_hash:
+        actions.append(Replace(agent.agent_id, agent.name, keep.container_id, "spec changed"))
+    elif keep.container_id != agent.container_id:
+        actions.append(Adopt(agent.agent_id, keep.container_id))
+    return actions
+
+
 def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: datetime) -> list[Action]:
     """Actions that move `observed` towards `desired`, decided at `now`."""
-    del now  # every decision here is immediate; restart back-off will use the clock
     if observed is None:
         return []
     by_agent: dict[str, list[ObservedAgent]] = {}
@@ -105,35 +157,9 @@ def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: dateti
         by_agent.setdefault(workload.agent_id or "", []).append(workload)
 
     actions: list[Action] = []
-    owners = set()
     for agent in desired.agents:
-        workloads = by_agent.get(agent.agent_id, [])
-        if agent.phase == Phase.RETIRING:
-            owners.add(agent.agent_id)
-            actions.append(Retire(agent.agent_id, tuple(w.container_id for w in workloads)))
-            continue
-        if agent.phase not in WANTS_CONTAINER:
-            continue
-        owners.add(agent.agent_id)
-        if not workloads:
-            actions.append(Start(agent.agent_id, agent.name))
-            continue
-        keep = _pick(agent, workloads)
-        actions.extend(
-            RemoveOrphan(w.container_id, w.name, f"duplicate of {keep.name}")
-            for w in workloads
-            if w is not keep
-        )
-        if not keep.alive:
-            reason = (
-                f"exited with code {keep.exit_code}" if keep.exit_code is not None else keep.state
-            )
-            actions.append(Replace(agent.agent_id, agent.name, keep.container_id, reason))
-        elif keep.spec_hash != desired.spec_hash:
-            actions.append(Replace(agent.agent_id, agent.name, keep.container_id, "spec changed"))
-        elif keep.container_id != agent.container_id:
-            actions.append(Adopt(agent.agent_id, keep.container_id))
-
+        actions.extend(_plan_agent(agent, by_agent.get(agent.agent_id, []), desired, now))
+    owners = {agent.agent_id for agent in desired.agents}
     for agent_id, workloads in by_agent.items():
         if agent_id not in owners:
             actions.extend(

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
         if not self.sandbox_database_url:
             self.sandbox_database_url = f"sqlite:///{self.state_dir / 'sandbox.db'}"
         self.platform_url = self.platform_url.rstrip("/")
+        if self.platform_url and self.controller_api_key is None:
+            raise ValueError("FLEET_PLATFORM_URL is set but FLEET_CONTROLLER_API_KEY is not")
         if not self.gateway_url:
             self.gateway_url = f"http://127.0.0.1:{self.port}"
         return self

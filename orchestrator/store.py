@@ -64,6 +64,11 @@ class Agent(SQLModel, table=True):
     container_id: str | None = Field(default=None, max_length=80)
     token_generation: int = 0
     token_hash: str | None = Field(default=None, unique=True, max_length=64)
+    platform_user_id: str | None = Field(default=None, max_length=64)
+    platform_username: str | None = Field(default=None, max_length=64)
+    credentials: str | None = Field(default=None, repr=False)  # Fernet-encrypted JSON
+    provision_attempts: int = 0
+    next_provision_at: datetime | None = Field(default=None, sa_type=_tz())
     last_cycle: int | None = None
     last_error: str | None = None
     reason: str | None = None

@@ -58,17 +58,21 @@ class HeartbeatReply(BaseModel):
 @router.get("/bootstrap")
 def bootstrap(request: Request, agent: AgentDep) -> dict:
     """The agent's identity and schedule; everything it needs beyond its three variables."""
-    settings = fleet_of(request).settings
+    fleet = fleet_of(request)
+    settings = fleet.settings
     cycle = settings.agent_cycle_seconds
+    platform = None
+    if fleet.accounts is not None and agent.credentials:
+        platform = {"base_url": fleet.accounts.base_url, **fleet.accounts.open(agent.credentials)}
     return {
         "agent_id": agent.id,
         "name": agent.name,
         "strategy": agent.strategy,
         "personality": None,
-        "platform": None,
+        "platform": platform,
         "schedule": {"cycle_seconds": cycle, "jitter_seconds": round(cycle * 0.1, 3)},
         "risk_limits": None,
-        "clock": {"time_scale": 1.0},
+        "clock": {"time_scale": settings.market_time_scale},
     }
 
 

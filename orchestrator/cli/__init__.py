@@ -41,8 +41,10 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = "FLEET_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        _fail(f"invalid setting {field}: {first['msg']}", EXIT_USAGE)
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["loc"]:
+            message = f"FLEET_{str(first['loc'][0]).upper()}: {message}"
+        _fail(f"invalid settings: {message}", EXIT_USAGE)
         raise  # unreachable: _fail exits
 
 
