@@ -141,3 +141,40 @@ def sandbox_url(database_url):
 
     with serve(create_sandbox_app(sandbox_config(database_url))) as url:
         yield url
+
+
+@pytest.fixture
+def fleet_sandbox(tmp_path):
+    """`fleet sandbox` as an operator runs it: a subprocess on a free port; yields its URL."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    env.update(
+        FLEET_STATE_DIR=str(tmp_path / "sandbox-state"), FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY
+    )
+    log = (tmp_path / "sandbox.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "sandbox", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp_path / "sandbox.log").read_text()) from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()

@@ -19,9 +19,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app) -> Iterator[str]:
+def serve(app, port: int | None = None) -> Iterator[str]:
     """Run `app` under uvicorn in a thread; yields its base URL."""
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
     )

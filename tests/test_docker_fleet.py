@@ -1,9 +1,12 @@
 """End to end on the real Docker engine: spawn, harden, heartbeat, retire, survive a crash."""
 
+import httpx
 import pytest
 
 from orchestrator.runtime.docker import container_name
 from orchestrator.settings import Settings
+from platform_client import PlatformClient
+from tests.conftest import CONTROLLER_KEY
 
 pytestmark = pytest.mark.docker
 
@@ -114,3 +117,35 @@ def test_daemon_crash_adopts_containers_and_removes_orphans(docker_client, make_
     final = daemon.wait_for(all_running(5), "five agents heartbeating")
     assert len(ours(docker_client, instance)) == 5
     assert len({a["container_id"] for a in final}) == 5
+
+
+def test_spawn_against_fleet_sandbox_then_retire_all(
+    docker_client, make_daemon, instance, fleet_sandbox
+):
+    daemon = make_daemon(
+        "docker", FLEET_PLATFORM_URL=fleet_sandbox, FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY
+    )
+    assert daemon.fleet("spawn", "2").returncode == 0
+    agents = daemon.wait_for(all_running(2), "two agents heartbeating")
+    controller = PlatformClient(fleet_sandbox, controller_key=CONTROLLER_KEY)
+    accounts = controller.controller_agents()
+    assert {a["idempotency_key"] for a in accounts} == {a["id"] for a in agents}
+    assert all(a["last_login_at"] for a in accounts)  # the containers logged in themselves
+    assert all(a["last_error"] is None for a in daemon.agents())
+    for container in ours(docker_client, instance):
+        env = "\n".join(container.attrs["Config"]["Env"])
+        assert CONTROLLER_KEY not in env and "password" not in env.lower()
+
+    result = daemon.fleet("retire", "--all")
+    assert result.returncode == 0, result.stderr
+    assert ours(docker_client, instance) == []
+    assert [a["status"] for a in controller.controller_agents()] == ["disabled", "disabled"]
+    first = accounts[0]  # replaying its creation hands back the password, to try it
+    creds = controller.create_agent(
+        first["idempotency_key"], first["display_name"], {"strategy": "news_momentum"}
+    )
+    login = httpx.post(
+        f"{fleet_sandbox}/api/auth/login",
+        json={"username": creds.username, "password": creds.password},
+    )
+    assert login.status_code == 403

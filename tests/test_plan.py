@@ -1,17 +1,19 @@
 """The reconciler's pure decision, one situation per test."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from orchestrator.phases import Phase
 from orchestrator.reconciler import (
     Adopt,
     Desired,
     DesiredAgent,
+    Provision,
     RemoveOrphan,
     Replace,
     Retire,
     Start,
     action_key,
+    backoff,
     plan,
 )
 from orchestrator.runtime import ObservedAgent
@@ -105,3 +107,32 @@ def test_failed_agent_gets_no_workload():
 def test_action_keys_serialise_per_agent_and_per_orphan():
     assert action_key(Start("a", "agent-a")) == action_key(Retire("a", ())) == "agent:a"
     assert action_key(RemoveOrphan("c-1", "n", "r")) == "container:c-1"
+
+
+def test_with_a_platform_a_new_agent_is_provisioned_before_it_starts():
+    desired = Desired([agent("a", Phase.PENDING)], SPEC, platform=True)
+    assert plan(desired, [], NOW) == [Provision("a", "agent-a")]
+
+
+def test_provisioning_waits_for_its_back_off():
+    later = NOW + timedelta(seconds=4)
+    waiting = DesiredAgent("a", "agent-a", Phase.PROVISIONING, None, next_provision_at=later)
+    assert plan(Desired([waiting], SPEC, platform=True), [], NOW) == []
+    assert plan(Desired([waiting], SPEC, platform=True), [], later) == [Provision("a", "agent-a")]
+
+
+def test_an_agent_with_its_account_starts():
+    ready = DesiredAgent("a", "agent-a", Phase.STARTING, None, has_account=True)
+    assert plan(Desired([ready], SPEC, platform=True), [], NOW) == [Start("a", "agent-a")]
+
+
+def test_retiring_an_agent_with_an_account_disables_it():
+    retiring = DesiredAgent("a", "agent-a", Phase.RETIRING, "c-a", has_account=True)
+    desired = Desired([retiring], SPEC, platform=True)
+    assert plan(desired, [workload("c-a", "a")], NOW) == [Retire("a", ("c-a",), True)]
+
+
+def test_back_off_doubles_from_one_second_to_five_minutes():
+    assert [backoff(n).total_seconds() for n in range(0, 5)] == [0, 1, 2, 4, 8]
+    assert backoff(9) == timedelta(minutes=4, seconds=16)
+    assert backoff(10) == backoff(1000) == timedelta(minutes=5)

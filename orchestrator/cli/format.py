@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 _PHASE_STYLE = {
     "running": "green",
@@ -24,12 +26,11 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def format_agents(agents: list[dict]) -> Table:
-    """The `fleet ls` table."""
+def format_agents(agents: list[dict]) -> RenderableType:
+    """The `fleet ls` table, then one line per agent with a problem to explain."""
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "ID", "STRATEGY", "PHASE", "HEARTBEAT", "CONTAINER"):
         table.add_column(column, no_wrap=True)
-    table.add_column("REASON", overflow="fold", ratio=1)
     for agent in agents:
         phase = agent["phase"]
         table.add_row(
@@ -39,9 +40,13 @@ def format_agents(agents: list[dict]) -> Table:
             f"[{_PHASE_STYLE.get(phase, 'white')}]{phase}[/]",
             _age(agent.get("heartbeat_age_seconds")),
             (agent.get("container_id") or "-")[:12],
-            agent.get("reason") or agent.get("last_error") or "",
         )
-    return table
+    problems = [
+        Text.assemble((f"{a['name']}: ", "bold"), a.get("reason") or a.get("last_error") or "")
+        for a in agents
+        if a.get("reason") or a.get("last_error")
+    ]
+    return Group(table, *problems) if problems else table
 
 
 def format_spawned(result: dict) -> str:
