@@ -1,0 +1,83 @@
+"""The simulated market: prices are a deterministic function of (seed, market time)."""
+
+import math
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from feeds.clock import MarketClock
+from feeds.market import ORIGIN, SimulatedMarket, UnknownSymbol
+from feeds.universe import SECTORS, UNIVERSE, security
+
+AT = ORIGIN + timedelta(days=37, hours=5, minutes=13)
+
+
+def test_every_symbol_starts_at_its_start_price():
+    market = SimulatedMarket(3)
+    assert market.prices(ORIGIN) == {s.symbol: s.start_price for s in UNIVERSE}
+
+
+def test_same_seed_same_prices_in_another_process():
+    here = SimulatedMarket(11).price("NVDA", AT)
+    code = (
+        "from datetime import datetime;from feeds.market import SimulatedMarket;"
+        f"print(SimulatedMarket(11).price('NVDA', datetime.fromisoformat('{AT.isoformat()}')))"
+    )
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
+    assert float(there.stdout) == here
+
+
+def test_different_seeds_give_different_paths():
+    assert SimulatedMarket(1).prices(AT) != SimulatedMarket(2).prices(AT)
+
+
+def test_prices_move_continuously_and_stay_positive():
+    market = SimulatedMarket(5)
+    minute = [market.price("TSLA", AT + timedelta(minutes=m)) for m in range(0, 240)]
+    steps = [abs(math.log(b / a)) for a, b in zip(minute, minute[1:], strict=False)]
+    assert max(steps) < 0.02  # one-minute moves are small
+    assert len(set(minute)) > 100  # and they do move
+    year = [market.price(s.symbol, ORIGIN + timedelta(days=d))
+            for s in UNIVERSE for d in range(0, 365, 30)]
+    assert min(year) >= 0.01
+
+
+def test_stocks_of_one_sector_move_together():
+    market = SimulatedMarket(9)
+    days = [ORIGIN + timedelta(days=d) for d in range(1, 200)]
+
+    def returns(symbol):
+        p = [market.price(symbol, d) for d in days]
+        return [math.log(b / a) for a, b in zip(p, p[1:], strict=False)]
+
+    def corr(x, y):
+        mx, my = sum(x) / len(x), sum(y) / len(y)
+        cov = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+        return cov / math.sqrt(sum((a - mx) ** 2 for a in x) * sum((b - my) ** 2 for b in y))
+
+    assert corr(returns("XOM"), returns("CVX")) > 0.4  # both energy, beta 0.8
+    assert abs(corr(returns("XOM"), returns("MSFT"))) < 0.4
+
+
+def test_unknown_symbol_is_refused():
+    with pytest.raises(UnknownSymbol):
+        SimulatedMarket(1).price("ZZZZ", AT)
+    assert security("aapl").symbol == "AAPL"
+    assert len(SECTORS) >= 8 and {s.market_cap for s in UNIVERSE} == {"large", "mid", "small"}
+
+
+def test_clock_runs_time_scale_times_faster_from_its_anchor():
+    wall = [datetime(2026, 5, 1, tzinfo=UTC)]
+    anchor = datetime(2026, 5, 1, tzinfo=UTC)
+    slept = []
+    clock = MarketClock(60, anchor, wall=lambda: wall[0], wall_sleep=slept.append)
+    assert clock.now() == anchor
+    wall[0] += timedelta(seconds=10)
+    assert clock.now() == anchor + timedelta(minutes=10)
+    clock.sleep(120)
+    assert slept == [2.0]
+    with pytest.raises(ValueError):
+        MarketClock(0)
