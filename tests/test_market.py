@@ -4,6 +4,7 @@ import math
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -25,8 +26,13 @@ def test_same_seed_same_prices_in_another_process():
         "from datetime import datetime;from feeds.market import SimulatedMarket;"
         f"print(SimulatedMarket(11).price('NVDA', datetime.fromisoformat('{AT.isoformat()}')))"
     )
-    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
+    there = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    )
     assert float(there.stdout) == here
 
 
@@ -37,11 +43,14 @@ def test_different_seeds_give_different_paths():
 def test_prices_move_continuously_and_stay_positive():
     market = SimulatedMarket(5)
     minute = [market.price("TSLA", AT + timedelta(minutes=m)) for m in range(0, 240)]
-    steps = [abs(math.log(b / a)) for a, b in zip(minute, minute[1:], strict=False)]
+    steps = [abs(math.log(b / a)) for a, b in pairwise(minute)]
     assert max(steps) < 0.02  # one-minute moves are small
     assert len(set(minute)) > 100  # and they do move
-    year = [market.price(s.symbol, ORIGIN + timedelta(days=d))
-            for s in UNIVERSE for d in range(0, 365, 30)]
+    year = [
+        market.price(s.symbol, ORIGIN + timedelta(days=d))
+        for s in UNIVERSE
+        for d in range(0, 365, 30)
+    ]
     assert min(year) >= 0.01
 
 
@@ -51,7 +60,7 @@ def test_stocks_of_one_sector_move_together():
 
     def returns(symbol):
         p = [market.price(symbol, d) for d in days]
-        return [math.log(b / a) for a, b in zip(p, p[1:], strict=False)]
+        return [math.log(b / a) for a, b in pairwise(p)]
 
     def corr(x, y):
         mx, my = sum(x) / len(x), sum(y) / len(y)
