@@ -11,13 +11,18 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from bench.docker_fleet import BENCHMARKS, Figure
+from bench.docker_fleet import fleet
+from bench.figures import Figure
+from bench.sentiment import sentiment
+
+BENCHMARKS: dict[str, Callable[[int], list[Figure]]] = {"fleet": fleet, "sentiment": sentiment}
 
 RESULTS = Path(__file__).with_name("results")
 

@@ -10,26 +10,15 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
+from bench.figures import Figure
 from tests.fleetd import Daemon
 from tests.servers import free_port
 
 MIB = 1024 * 1024
-
-
-@dataclass
-class Figure:
-    name: str
-    value: float
-    unit: str
-    budget: str = ""
-    within_budget: bool | None = None
-    detail: str = ""
 
 
 def _all_running(daemon: Daemon, count: int, timeout: float) -> None:
@@ -98,6 +87,3 @@ def fleet(agents: int) -> list[Figure]:
             f"mean of {sampled}; {working:.1f} MiB less inactive file cache",
         ),
     ]
-
-
-BENCHMARKS: dict[str, Callable[[int], list[Figure]]] = {"fleet": fleet}
