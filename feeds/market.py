@@ -1,7 +1,8 @@
 """The simulated market's prices: a deterministic function of `(seed, market time)`.
 
 Each symbol follows a geometric Brownian motion driven by its sector's factor and its
-own noise: `log P(t) = log P0 + σ·(β·W_sector(t) + √(1-β²)·W_own(t)) − (same at the origin)`.
+own noise, plus the reactions to its company events (`feeds.events`):
+`log P(t) = log P0 + σ·(β·W_sector(t) + √(1-β²)·W_own(t)) + events(t) − (same at the origin)`.
 A Brownian path is built from seeded random numbers at two scales: one Gaussian step per
 day (cumulated from a fixed epoch), and a Brownian bridge of one-minute steps inside each
 day. So any process, at any time, computes the same price without replaying history,
@@ -15,6 +16,7 @@ import random
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from feeds.events import EventEffects, MarketEvent, events_between
 from feeds.universe import UNIVERSE, Security, security
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
@@ -68,6 +70,7 @@ class SimulatedMarket:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self._paths: dict[str, _BrownianPath] = {}
+        self._effects = {sec.symbol: EventEffects(seed, sec) for sec in UNIVERSE}
 
     def _path(self, name: str) -> _BrownianPath:
         path = self._paths.get(name)
@@ -87,8 +90,20 @@ class SimulatedMarket:
         if sec is None:
             raise UnknownSymbol(symbol)
         sigma = sec.volatility / math.sqrt(365)
-        move = self._factor(sec, _days(at)) - self._factor(sec, _days(ORIGIN))
-        return max(0.01, round(sec.start_price * math.exp(sigma * move), 2))
+        move = sigma * (self._factor(sec, _days(at)) - self._factor(sec, _days(ORIGIN)))
+        effects = self._effects[sec.symbol]
+        move += effects.at(at) - effects.at(ORIGIN)
+        return max(0.01, round(sec.start_price * math.exp(move), 2))
+
+    def events(self, symbols: list[str], since: datetime, until: datetime) -> list[MarketEvent]:
+        """Company events of `symbols` with `since < at <= until`, newest first."""
+        found = []
+        for symbol in symbols:
+            sec = security(symbol)
+            if sec is None:
+                raise UnknownSymbol(symbol)
+            found.extend(events_between(self.seed, sec, since, until))
+        return sorted(found, key=lambda e: e.at, reverse=True)
 
     def prices(self, at: datetime) -> dict[str, float]:
         """Every symbol's price at `at`."""
