@@ -16,11 +16,17 @@ from datetime import datetime
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 
+from feeds.clock import MarketClock
+from feeds.market import SimulatedMarket
+from feeds.simulated import SimulatedProvider
+from feeds.sources import NewsSource, QuoteSource
 from orchestrator import keys
 from orchestrator.accounts import Accounts
 from orchestrator.api import create_app
 from orchestrator.executor import Reconciler, utc_now
+from orchestrator.feed_gateway import FeedGateway, ProviderLimit
 from orchestrator.runtime import Runtime, open_runtime
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
@@ -37,6 +43,7 @@ class Fleet:
     store: Store
     runtime: Runtime
     reconciler: Reconciler
+    feeds: FeedGateway
     key: bytes = field(repr=False)
     operator_token: str = field(repr=False)
     accounts: Accounts | None = None
@@ -60,14 +67,67 @@ def build_fleet(settings: Settings) -> Fleet:
     runtime = open_runtime(settings)
     accounts = open_accounts(settings, key)
     reconciler = Reconciler(store, runtime, settings, key, accounts)
-    return Fleet(settings, store, runtime, reconciler, key, token, accounts)
+    feeds = open_feed_gateway(settings, store)
+    return Fleet(settings, store, runtime, reconciler, feeds, key, token, accounts)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
+
+
+def _sources(settings: Settings, clock: MarketClock) -> tuple[NewsSource, QuoteSource]:
+    """The configured news and quote sources; vendor SDKs are imported only when chosen."""
+    simulated = SimulatedProvider(SimulatedMarket(settings.market_seed), clock)
+    made: dict[str, object] = {"simulated": simulated}
+    for name in {settings.news_provider, settings.quote_provider} - {"simulated"}:
+        if name == "newsapi":
+            from feeds.providers.newsapi import NewsApiSource
+
+            made[name] = NewsApiSource(_secret(settings.newsapi_key), settings.newsapi_url)
+        elif name == "alphavantage":
+            from feeds.providers.alphavantage import AlphaVantageSource
+
+            made[name] = AlphaVantageSource(
+                _secret(settings.alphavantage_key), settings.alphavantage_url
+            )
+        else:
+            from feeds.providers.alpaca import AlpacaSource
+
+            made[name] = AlpacaSource(
+                _secret(settings.alpaca_key_id),
+                _secret(settings.alpaca_secret_key),
+                settings.alpaca_data_url,
+            )
+    return made[settings.news_provider], made[settings.quote_provider]  # type: ignore[return-value]
+
+
+def open_feed_gateway(settings: Settings, store: Store) -> FeedGateway:
+    """The data plane over the configured providers."""
+    clock = MarketClock(settings.market_time_scale)
+    news, quotes = _sources(settings, clock)
+    limits = {
+        "newsapi": ProviderLimit(per_day=settings.newsapi_per_day),
+        "alphavantage": ProviderLimit(
+            settings.alphavantage_per_minute, settings.alphavantage_per_day
+        ),
+        "alpaca": ProviderLimit(per_minute=settings.alpaca_per_minute),
+    }
+    return FeedGateway(
+        news,
+        quotes,
+        store,
+        clock,
+        news_ttl=settings.news_ttl_seconds,
+        quote_ttl=settings.quote_ttl_seconds,
+        limits=limits,
+    )
 
 
 def open_accounts(settings: Settings, key: bytes) -> Accounts | None:
     """Account provisioning on the configured platform, or None when there is none."""
     if not settings.platform_url or settings.controller_api_key is None:
         return None
-    configured = settings.credentials_key.get_secret_value() if settings.credentials_key else None
+    configured = _secret(settings.credentials_key)
     client = PlatformClient(
         settings.platform_url,
         controller_key=settings.controller_api_key.get_secret_value(),

@@ -58,6 +58,22 @@ class Settings(BaseSettings):
     market_seed: int = 42
     market_time_scale: float = Field(default=1.0, gt=0, le=10_000)
 
+    news_provider: Literal["simulated", "newsapi", "alphavantage", "alpaca"] = "simulated"
+    quote_provider: Literal["simulated", "alphavantage", "alpaca"] = "simulated"
+    newsapi_key: SecretStr | None = None
+    newsapi_url: str = "https://newsapi.org"
+    newsapi_per_day: int = Field(default=100, ge=0)
+    alphavantage_key: SecretStr | None = None
+    alphavantage_url: str = "https://www.alphavantage.co"
+    alphavantage_per_day: int = Field(default=25, ge=0)
+    alphavantage_per_minute: int = Field(default=5, ge=0)
+    alpaca_key_id: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    alpaca_data_url: str = "https://data.alpaca.markets"
+    alpaca_per_minute: int = Field(default=200, ge=0)
+    news_ttl_seconds: float = Field(default=60, gt=0)
+    quote_ttl_seconds: float = Field(default=10, gt=0)
+
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8788, ge=1, le=65535)
     sandbox_database_url: str = ""

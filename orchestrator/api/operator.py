@@ -134,6 +134,7 @@ def fleet_summary(request: Request) -> dict:
         "listed": fleet.reconciler.listed_once,
         "by_phase": {p.value: phases.get(p.value, 0) for p in Phase},
         "total": sum(phases.values()),
+        "feeds": fleet.feeds.report(),
     }
 
 
