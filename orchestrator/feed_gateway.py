@@ -140,6 +140,7 @@ class FeedGateway:
         self.usage = Usage()
         self._cache: dict[tuple[str, str, str], _Entry] = {}
         self._in_flight: dict[tuple[str, str, str], asyncio.Future] = {}
+        self._last_error: dict[str, str] = {}
 
     # -- public -------------------------------------------------------------
 
@@ -213,7 +214,8 @@ class FeedGateway:
             values.append(entry.value)
             stale |= self.monotonic() - entry.fetched >= self.ttl[kind]
         if missing and not values:
-            raise FeedUnavailable(f"{provider} has no {kind} for {', '.join(missing)} right now")
+            why = self._last_error.get(provider, "the provider returned nothing")
+            raise FeedUnavailable(f"no {kind} for {', '.join(missing)} right now ({why})")
         if stale:
             self.usage.stale[provider] += 1
         return values, stale
@@ -239,6 +241,7 @@ class FeedGateway:
                     found[key] = quotes[0] if quotes else None
         except ProviderError as exc:
             self.usage.errors[provider] += 1
+            self._last_error[provider] = str(exc)
             log.warning("%s %s unavailable, serving what is cached: %s", provider, kind, exc)
             for future in futures.values():
                 future.set_exception(exc)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from orchestrator.keys import agent_token, instance_key
+
 FLEET = [sys.executable, "-m", "orchestrator.cli"]
 
 
@@ -83,6 +85,10 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def agent_token(self, agent_id: str, generation: int = 0) -> str:
+        """The gateway token the daemon hands this agent (derived from the instance key)."""
+        return agent_token(instance_key(self.state_dir), agent_id, generation)
 
     def fleet(self, *args: str) -> subprocess.CompletedProcess:
         """Run the real `fleet` CLI against this daemon."""

@@ -6,8 +6,6 @@ import subprocess
 import sys
 import time
 
-from orchestrator.keys import agent_token
-
 
 def all_running(n):
     return lambda agents: len(agents) == n and all(a["phase"] == "running" for a in agents)
@@ -161,10 +159,7 @@ def test_agent_token_reads_only_its_own_bootstrap_and_dies_with_retirement(make_
     daemon = make_daemon()
     daemon.fleet("spawn", "2")
     a, _b = daemon.wait_for(all_running(2), "two running agents")
-    key = (daemon.state_dir / "fleet.key").read_bytes()
-    import base64
-
-    token_a = agent_token(base64.b64decode(key), a["id"], 0)
+    token_a = daemon.agent_token(a["id"])
     boot = daemon.api("GET", "/v1/agent/bootstrap", token=token_a).json()
     assert boot["agent_id"] == a["id"] and boot["name"] == a["name"]
     assert token_a not in str(boot)
