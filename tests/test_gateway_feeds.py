@@ -70,7 +70,7 @@ def test_a_provider_without_its_key_is_unavailable_and_the_daemon_keeps_serving(
     assert response.status_code == 503
     assert response.json()["error"] == {
         "code": "feed_unavailable",
-        "message": "newsapi has no news for AAPL right now",
+        "message": "no news for AAPL right now (newsapi: FLEET_NEWSAPI_KEY is not set)",
     }
     assert daemon.api("GET", "/healthz").status_code == 200
     assert daemon.api("GET", "/v1/fleet").json()["feeds"]["providers"]["newsapi"]["errors"] == 1
