@@ -27,9 +27,11 @@ from orchestrator.accounts import Accounts
 from orchestrator.api import create_app
 from orchestrator.executor import Reconciler, utc_now
 from orchestrator.feed_gateway import FeedGateway, ProviderLimit
+from orchestrator.llm import LlmGateway
 from orchestrator.runtime import Runtime, open_runtime
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
+from orchestrator.usage import UsageLedger
 from platform_client import PlatformClient
 
 log = logging.getLogger("fleet.daemon")
@@ -44,6 +46,7 @@ class Fleet:
     runtime: Runtime
     reconciler: Reconciler
     feeds: FeedGateway
+    llm: LlmGateway
     key: bytes = field(repr=False)
     operator_token: str = field(repr=False)
     accounts: Accounts | None = None
@@ -67,8 +70,18 @@ def build_fleet(settings: Settings) -> Fleet:
     runtime = open_runtime(settings)
     accounts = open_accounts(settings, key)
     reconciler = Reconciler(store, runtime, settings, key, accounts)
-    feeds = open_feed_gateway(settings, store)
-    return Fleet(settings, store, runtime, reconciler, feeds, key, token, accounts)
+    usage = UsageLedger(store)
+    feeds = open_feed_gateway(settings, usage)
+    llm = LlmGateway(
+        usage,
+        api_key=_secret(settings.anthropic_api_key),
+        model=settings.llm_model,
+        prices=settings.llm_prices,
+        daily_budget_usd=settings.llm_daily_budget_usd,
+        base_url=settings.anthropic_base_url,
+        timeout=settings.llm_timeout_seconds,
+    )
+    return Fleet(settings, store, runtime, reconciler, feeds, llm, key, token, accounts)
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -101,7 +114,7 @@ def _sources(settings: Settings, clock: MarketClock) -> tuple[NewsSource, QuoteS
     return made[settings.news_provider], made[settings.quote_provider]  # type: ignore[return-value]
 
 
-def open_feed_gateway(settings: Settings, store: Store) -> FeedGateway:
+def open_feed_gateway(settings: Settings, usage: UsageLedger) -> FeedGateway:
     """The data plane over the configured providers."""
     clock = MarketClock(settings.market_time_scale)
     news, quotes = _sources(settings, clock)
@@ -115,7 +128,7 @@ def open_feed_gateway(settings: Settings, store: Store) -> FeedGateway:
     return FeedGateway(
         news,
         quotes,
-        store,
+        usage,
         clock,
         news_ttl=settings.news_ttl_seconds,
         quote_ttl=settings.quote_ttl_seconds,

@@ -25,7 +25,7 @@ from typing import Any
 from feeds.clock import MarketClock
 from feeds.sentiment import label_for, score
 from feeds.sources import NewsItem, NewsSource, ProviderError, QuoteSource
-from orchestrator.store import Store
+from orchestrator.usage import UsageLedger
 
 log = logging.getLogger("fleet.feeds")
 
@@ -51,7 +51,7 @@ class _Entry:
 
 
 @dataclass
-class Usage:
+class Counters:
     """What the data plane did, for operators."""
 
     upstream: Counter[str] = field(default_factory=Counter)
@@ -65,8 +65,10 @@ class Usage:
 class _Limiter:
     """Per-provider minute bucket in memory, daily quota in the store."""
 
-    def __init__(self, store: Store, limits: dict[str, ProviderLimit], wall: Callable[[], float]):
-        self.store = store
+    def __init__(
+        self, table: UsageLedger, limits: dict[str, ProviderLimit], wall: Callable[[], float]
+    ) -> None:
+        self.table = table
         self.limits = limits
         self.wall = wall
         self._minute: dict[str, list[float]] = {}
@@ -79,7 +81,7 @@ class _Limiter:
         limit = self.limits.get(provider, ProviderLimit())
         if not limit.per_day:
             return None
-        return max(0, limit.per_day - self.store.provider_calls(provider, self._day(self.wall())))
+        return max(0, limit.per_day - self.table.provider_calls(provider, self._day(self.wall())))
 
     def acquire(self, provider: str) -> str | None:
         """Count one upstream call, or say why it may not be made."""
@@ -91,7 +93,7 @@ class _Limiter:
         if limit.per_day and self.remaining_today(provider) == 0:
             return f"{provider}'s daily quota of {limit.per_day} requests is used up"
         self._minute[provider] = [*recent, now]
-        self.store.count_provider_call(provider, self._day(now))
+        self.table.count_provider_call(provider, self._day(now))
         return None
 
 
@@ -122,7 +124,7 @@ class FeedGateway:
         self,
         news_source: NewsSource,
         quote_source: QuoteSource,
-        store: Store,
+        usage: UsageLedger,
         clock: MarketClock,
         *,
         news_ttl: float = 60,
@@ -136,8 +138,8 @@ class FeedGateway:
         self.clock = clock
         self.ttl = {"news": news_ttl, "quotes": quote_ttl}
         self.monotonic = monotonic
-        self.limiter = _Limiter(store, limits or {}, wall)
-        self.usage = Usage()
+        self.limiter = _Limiter(usage, limits or {}, wall)
+        self.usage = Counters()
         self._cache: dict[tuple[str, str, str], _Entry] = {}
         self._in_flight: dict[tuple[str, str, str], asyncio.Future] = {}
         self._last_error: dict[str, str] = {}

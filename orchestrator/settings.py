@@ -74,6 +74,18 @@ class Settings(BaseSettings):
     news_ttl_seconds: float = Field(default=60, gt=0)
     quote_ttl_seconds: float = Field(default=10, gt=0)
 
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    llm_model: str = "claude-sonnet-4-5"
+    # USD per million input and output tokens, by model.
+    llm_prices: dict[str, tuple[float, float]] = {
+        "claude-sonnet-4-5": (3.0, 15.0),
+        "claude-haiku-4-5": (1.0, 5.0),
+        "claude-opus-4-1": (15.0, 75.0),
+    }
+    llm_daily_budget_usd: float = Field(default=0.5, ge=0)
+    llm_timeout_seconds: float = Field(default=20, gt=0)
+
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8788, ge=1, le=65535)
     sandbox_database_url: str = ""

@@ -89,16 +89,6 @@ class AgentEvent(SQLModel, table=True):
     message: str = ""
 
 
-class ProviderUsage(SQLModel, table=True):
-    """Upstream calls made to one data provider on one UTC day."""
-
-    __tablename__ = "provider_usage"
-
-    provider: str = Field(primary_key=True, max_length=32)
-    day: str = Field(primary_key=True, max_length=10)
-    calls: int = 0
-
-
 def spawn_ids(key: str, count: int) -> list[str]:
     """Agent ids of one spawn request: the same key always names the same agents."""
     return [str(uuid.uuid5(_SPAWN_NAMESPACE, f"{key}:{i}")) for i in range(count)]
@@ -264,27 +254,6 @@ class Store:
             expect=set(Phase) - FINAL - {Phase.RETIRING},
         )
         return changed or self.get(agent_id)
-
-    def provider_calls(self, provider: str, day: str) -> int:
-        """Upstream calls already made to `provider` on `day` (YYYY-MM-DD)."""
-        with self._session() as s:
-            row = s.get(ProviderUsage, (provider, day))
-        return row.calls if row else 0
-
-    def count_provider_call(self, provider: str, day: str) -> int:
-        """Count one upstream call; returns the day's total so far."""
-        with self._session() as s:
-            row = s.get(ProviderUsage, (provider, day), with_for_update=True)
-            if row is None:
-                row = ProviderUsage(provider=provider, day=day, calls=0)
-            row.calls += 1
-            s.add(row)
-            try:
-                s.commit()
-            except sa.exc.IntegrityError:  # first call of the day raced another
-                s.rollback()
-                return self.count_provider_call(provider, day)
-            return row.calls
 
     def heartbeat(self, agent_id: str, cycle: int, last_error: str | None, now: datetime) -> Agent:
         """Record a heartbeat; the first one moves a starting agent to running."""

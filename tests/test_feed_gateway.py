@@ -9,6 +9,7 @@ from feeds.clock import MarketClock
 from feeds.providers.alphavantage import AlphaVantageSource
 from feeds.providers.newsapi import NewsApiSource
 from orchestrator.feed_gateway import FeedGateway, FeedUnavailable, ProviderLimit
+from orchestrator.usage import UsageLedger
 from tests.servers import ScriptedApp, payload, serve
 
 SINCE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -34,7 +35,7 @@ def gateway(store, news=None, quotes=None, monotonic=None, **limits):
     return FeedGateway(
         news or source,
         quotes or source,
-        store,
+        UsageLedger(store),
         MarketClock(),
         news_ttl=60,
         quote_ttl=10,

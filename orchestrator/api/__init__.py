@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from orchestrator.api.errors import ApiError
 from orchestrator.api.feeds import router as feeds_router
 from orchestrator.api.gateway import router as gateway_router
+from orchestrator.api.llm import router as llm_router
 from orchestrator.api.operator import router as operator_router
 from orchestrator.store import Ambiguous, Conflict, NotFound
 
@@ -35,6 +36,7 @@ def create_app(lifespan: Any = None) -> FastAPI:
     app = FastAPI(title="agent-fleet orchestrator", version="1", lifespan=lifespan)
     app.include_router(gateway_router)
     app.include_router(feeds_router)
+    app.include_router(llm_router)
     app.include_router(operator_router)
 
     @app.exception_handler(ApiError)
