@@ -76,12 +76,12 @@ class Settings(BaseSettings):
 
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
-    llm_model: str = "claude-sonnet-4-5"
-    # USD per million input and output tokens, by model.
+    llm_model: str = "claude-sonnet-4-6"
+    # USD per million input and output tokens, by model; keep it in step with the price list.
     llm_prices: dict[str, tuple[float, float]] = {
-        "claude-sonnet-4-5": (3.0, 15.0),
+        "claude-sonnet-4-6": (3.0, 15.0),
         "claude-haiku-4-5": (1.0, 5.0),
-        "claude-opus-4-1": (15.0, 75.0),
+        "claude-opus-4-6": (5.0, 25.0),
     }
     llm_daily_budget_usd: float = Field(default=0.5, ge=0)
     llm_timeout_seconds: float = Field(default=20, gt=0)
