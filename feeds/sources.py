@@ -45,7 +45,10 @@ class ProviderFailed(ProviderError):
 
 @dataclass(frozen=True)
 class NewsItem:
-    """One news item as a provider gives it; `provider_score` is the provider's own sentiment."""
+    """One news item as a provider gives it, with the provider's own per-ticker sentiment.
+
+    `ticker_scores` holds (symbol, score −1..1, relevance 0..1) where the provider scores.
+    """
 
     id: str
     published_at: datetime
@@ -53,8 +56,7 @@ class NewsItem:
     summary: str
     source: str
     symbols: tuple[str, ...]
-    provider_score: float | None = None
-    relevance: float | None = None
+    ticker_scores: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 from feeds.clock import MarketClock
 from feeds.sentiment import label_for, score
 from feeds.sources import NewsItem, NewsSource, ProviderError, QuoteSource
+from feeds.universe import UNIVERSE
 from orchestrator.usage import UsageLedger
 
 log = logging.getLogger("fleet.feeds")
@@ -97,10 +98,18 @@ class _Limiter:
         return None
 
 
-@lru_cache(maxsize=4096)
-def _scored(item: NewsItem) -> dict:
+@lru_cache(maxsize=8192)
+def _scored(item: NewsItem, symbols: frozenset[str]) -> dict:
+    """An item for a request about `symbols`: the provider's score for those symbols,
+    weighted by relevance, wins over the offline scorer."""
     ours = score(item.headline)
-    value = item.provider_score if item.provider_score is not None else ours.score
+    rated = [(s, r) for sym, s, r in item.ticker_scores if sym in symbols]
+    weight = sum(r for _, r in rated)
+    if rated and weight > 0:
+        value = sum(s * r for s, r in rated) / weight
+        label, relevance = label_for(value, 0.15), max(r for _, r in rated)
+    else:
+        value, label, relevance = ours.score, ours.label, 1.0
     return {
         "id": item.id,
         "published_at": item.published_at.isoformat(),
@@ -108,11 +117,7 @@ def _scored(item: NewsItem) -> dict:
         "summary": item.summary,
         "source": item.source,
         "symbols": list(item.symbols),
-        "sentiment": {
-            "score": round(value, 4),
-            "label": label_for(value, 0.15) if item.provider_score is not None else ours.label,
-            "relevance": item.relevance if item.relevance is not None else 1.0,
-        },
+        "sentiment": {"score": round(value, 4), "label": label, "relevance": relevance},
         "event_type": ours.event_type,
     }
 
@@ -130,12 +135,14 @@ class FeedGateway:
         news_ttl: float = 60,
         quote_ttl: float = 10,
         limits: dict[str, ProviderLimit] | None = None,
+        universe: Sequence[str] = tuple(s.symbol for s in UNIVERSE),
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.news_source = news_source
         self.quote_source = quote_source
         self.clock = clock
+        self.universe = universe
         self.ttl = {"news": news_ttl, "quotes": quote_ttl}
         self.monotonic = monotonic
         self.limiter = _Limiter(usage, limits or {}, wall)
@@ -152,8 +159,9 @@ class FeedGateway:
         values, stale = await self._get("news", self.news_source.name, symbols)
         items = {i.id: i for batch in values for i in batch if i.published_at > since}
         ordered = sorted(items.values(), key=lambda i: i.published_at, reverse=True)[:100]
+        wanted = frozenset(s.upper() for s in symbols)
         return {
-            "items": [_scored(i) for i in ordered],
+            "items": [_scored(i, wanted) for i in ordered],
             "stale": stale,
             "provider": self.news_source.name,
         }
@@ -201,6 +209,10 @@ class FeedGateway:
         self.usage.misses[provider] += len(keys) - len(fresh)
         waiting = {k: self._in_flight[k] for k in keys if k not in fresh and k in self._in_flight}
         mine = [k for k in keys if k not in fresh and k not in waiting]
+        if mine and (kind == "news" or self.quote_source.batch):
+            # One batch call costs what one symbol costs: refresh every stale symbol of the
+            # universe with it, so the next agents' requests find them cached.
+            mine += [k for k in self._universe_keys(kind, provider, now) if k not in keys]
         if mine:
             await self._fetch(kind, provider, mine)
         for future in waiting.values():
@@ -221,6 +233,15 @@ class FeedGateway:
         if stale:
             self.usage.stale[provider] += 1
         return values, stale
+
+    def _universe_keys(self, kind: str, provider: str, now: float) -> list[tuple[str, str, str]]:
+        keys = [(kind, provider, s) for s in self.universe]
+        return [
+            k
+            for k in keys
+            if k not in self._in_flight
+            and ((e := self._cache.get(k)) is None or now - e.fetched >= self.ttl[kind])
+        ]
 
     async def _fetch(self, kind: str, provider: str, keys: list[tuple[str, str, str]]) -> None:
         loop = asyncio.get_running_loop()

@@ -111,6 +111,13 @@ def test_provider_sentiment_takes_precedence(store, vendor):
     gw = gateway(store, news=AlphaVantageSource("k", base_url=url))
     (item,) = asyncio.run(gw.news("a", ["AAPL"], SINCE))["items"]
     assert item["sentiment"] == {"score": 0.4, "label": "positive", "relevance": 0.6}
+    (both,) = [
+        i
+        for i in asyncio.run(gw.news("b", ["AAPL", "MSFT"], SINCE))["items"]
+        if "MSFT" in i["symbols"]
+    ]
+    expected = (0.4 * 0.6 - 0.2 * 0.2) / 0.8  # relevance-weighted over the asked tickers
+    assert both["sentiment"]["score"] == pytest.approx(expected, abs=1e-4)
 
 
 def test_cache_serves_repeat_requests_within_the_ttl(store, vendor):

@@ -32,7 +32,7 @@ def test_newsapi_maps_articles_to_symbols_by_company(vendor):
         (("AAPL",), "Reuters"),
         (("MSFT",), "The Verge"),
     ]
-    assert items[0].headline.startswith("Apple beats") and items[0].provider_score is None
+    assert items[0].headline.startswith("Apple beats") and items[0].ticker_scores == ()
     assert items[0].published_at == datetime(2024, 8, 1, 20, 41, tzinfo=UTC)
     (seen,) = app.seen
     assert seen.query["q"] == '"Apple" OR "Microsoft" OR "Exxon Mobil"'
@@ -64,8 +64,7 @@ def test_alphavantage_quote_and_weighted_ticker_sentiment(vendor):
     app.on("/query", (200, payload("av_news_sentiment.json"), {}))
     (item,) = AlphaVantageSource("k", base_url=url).news(["AAPL", "MSFT"], SINCE)
     assert item.symbols == ("AAPL", "MSFT")
-    assert item.provider_score == pytest.approx((0.4 * 0.6 - 0.2 * 0.2) / 0.8)
-    assert item.relevance == 0.6
+    assert item.ticker_scores == (("AAPL", 0.4, 0.6), ("MSFT", -0.2, 0.2))
     assert app.seen[1].query["tickers"] == "AAPL,MSFT"
 
 

@@ -3,8 +3,8 @@
 The `alpha_vantage` package is not used: it calls without a timeout and keeps its base
 URL in a class attribute. Alpha Vantage answers a rate limit or an exhausted daily quota
 with HTTP 200 and a `Note` or `Information` body; those become ProviderRateLimited.
-A news item's provider score is the `ticker_sentiment_score` of the asked-for tickers,
-weighted by their `relevance_score`.
+Each news item keeps the `ticker_sentiment_score` and `relevance_score` of every ticker
+it was asked about; the gateway weighs them for the symbols a request names.
 """
 
 from __future__ import annotations
@@ -93,15 +93,17 @@ class AlphaVantageSource:
 
 
 def _item(raw: dict, wanted: set[str]) -> NewsItem | None:
-    scores = [
-        (float(t["ticker_sentiment_score"]), float(t["relevance_score"]), t["ticker"])
+    scores = tuple(
+        (
+            t["ticker"],
+            max(-1.0, min(1.0, float(t["ticker_sentiment_score"]))),
+            float(t["relevance_score"]),
+        )
         for t in raw.get("ticker_sentiment", [])
         if t.get("ticker") in wanted
-    ]
+    )
     if not scores or not raw.get("title"):
         return None
-    weight = sum(relevance for _, relevance, _ in scores)
-    score = sum(s * r for s, r, _ in scores) / weight if weight else None
     published = datetime.strptime(raw["time_published"], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     return NewsItem(
         id=raw.get("url") or raw["title"],
@@ -109,7 +111,6 @@ def _item(raw: dict, wanted: set[str]) -> NewsItem | None:
         headline=raw["title"],
         summary=raw.get("summary") or "",
         source=raw.get("source") or "alphavantage",
-        symbols=tuple(ticker for *_, ticker in scores),
-        provider_score=None if score is None else max(-1.0, min(1.0, score)),
-        relevance=max(r for _, r, _ in scores),
+        symbols=tuple(ticker for ticker, _, _ in scores),
+        ticker_scores=scores,
     )
