@@ -1,7 +1,7 @@
 """Run benchmarks, print a table of figures against their DESIGN §6 budgets, write JSON.
 
-uv run python -m bench                 # every benchmark
-uv run python -m bench spawn --agents 50
+uv run python -m bench                    # every benchmark
+uv run python -m bench fleet --agents 50  # one of: fleet, gateway, sentiment
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,9 +19,10 @@ from rich.table import Table
 
 from bench.docker_fleet import fleet
 from bench.figures import Figure
+from bench.gateway import gateway
 from bench.sentiment import sentiment
 
-BENCHMARKS: dict[str, Callable[[int], list[Figure]]] = {"fleet": fleet, "sentiment": sentiment}
+BENCHMARKS = ("fleet", "gateway", "sentiment")
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -34,7 +34,7 @@ def format_figures(figures: list[Figure]) -> Table:
         table.add_column(column)
     for f in figures:
         within = "-" if f.within_budget is None else ("yes" if f.within_budget else "NO")
-        table.add_row(f.name, f"{f.value:.2f} {f.unit}", f.budget or "-", within, f.detail)
+        table.add_row(f.name, f"{f.value:.4g} {f.unit}", f.budget or "-", within, f.detail)
     return table
 
 
@@ -43,15 +43,16 @@ def main() -> int:
     parser.add_argument(
         "names",
         nargs="*",
-        choices=[[], *BENCHMARKS],
+        choices=BENCHMARKS,
         default=[],
         help="benchmarks to run (default: all)",
     )
-    parser.add_argument("--agents", type=int, default=50, help="fleet size to spawn")
+    parser.add_argument("--agents", type=int, default=50, help="fleet size to spawn (fleet)")
     args = parser.parse_args()
+    runs = {"fleet": lambda: fleet(args.agents), "gateway": gateway, "sentiment": sentiment}
     figures: list[Figure] = []
-    for name in args.names or list(BENCHMARKS):
-        figures.extend(BENCHMARKS[name](args.agents))
+    for name in args.names or BENCHMARKS:
+        figures.extend(runs[name]())
     Console().print(format_figures(figures))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

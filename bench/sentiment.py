@@ -52,7 +52,7 @@ def scorers() -> dict[str, Callable[[str], str]]:
     }
 
 
-def sentiment(_agents: int) -> list[Figure]:
+def sentiment() -> list[Figure]:
     """Accuracy and macro-F1 of both scorers on the labelled set."""
     rows = load()
     figures = []

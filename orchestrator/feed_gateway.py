@@ -205,10 +205,11 @@ class FeedGateway:
         fresh = {
             k: e for k in keys if (e := self._cache.get(k)) and now - e.fetched < self.ttl[kind]
         }
-        self.usage.hits[provider] += len(fresh)
-        self.usage.misses[provider] += len(keys) - len(fresh)
         waiting = {k: self._in_flight[k] for k in keys if k not in fresh and k in self._in_flight}
         mine = [k for k in keys if k not in fresh and k not in waiting]
+        # A symbol someone else is already fetching costs no upstream call: it counts as a hit.
+        self.usage.hits[provider] += len(fresh) + len(waiting)
+        self.usage.misses[provider] += len(mine)
         if mine and (kind == "news" or self.quote_source.batch):
             # One batch call costs what one symbol costs: refresh every stale symbol of the
             # universe with it, so the next agents' requests find them cached.
