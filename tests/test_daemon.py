@@ -158,11 +158,16 @@ def test_agent_with_a_wrong_token_exits_with_a_clear_message(make_daemon):
 def test_agent_token_reads_only_its_own_bootstrap_and_dies_with_retirement(make_daemon):
     daemon = make_daemon()
     daemon.fleet("spawn", "2")
-    a, _b = daemon.wait_for(all_running(2), "two running agents")
+    a, b = daemon.wait_for(all_running(2), "two running agents")
     token_a = daemon.agent_token(a["id"])
     boot = daemon.api("GET", "/v1/agent/bootstrap", token=token_a).json()
     assert boot["agent_id"] == a["id"] and boot["name"] == a["name"]
     assert token_a not in str(boot)
+    # B's token reads B, whatever it asks: there is no way to name another agent.
+    other = daemon.api(
+        "GET", f"/v1/agent/bootstrap?agent_id={a['id']}", token=daemon.agent_token(b["id"])
+    ).json()
+    assert other["agent_id"] == b["id"]
     daemon.fleet("retire", a["id"])
     assert daemon.api("GET", "/v1/agent/bootstrap", token=token_a).status_code == 401
 

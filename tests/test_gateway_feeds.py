@@ -76,6 +76,19 @@ def test_a_provider_without_its_key_is_unavailable_and_the_daemon_keeps_serving(
     assert daemon.api("GET", "/v1/fleet").json()["feeds"]["providers"]["newsapi"]["errors"] == 1
 
 
+def test_llm_assess_without_a_key_abstains_and_refuses_bad_bodies(make_daemon):
+    daemon = make_daemon()
+    daemon.fleet("spawn", "1")
+    (agent,) = daemon.wait_for(running(1), "a running agent")
+    token = daemon.agent_token(agent["id"])
+    body = {"symbols": ["AAPL"], "headlines": [{"symbol": "AAPL", "headline": "Apple beats"}]}
+    answer = daemon.api("POST", "/v1/llm/assess", token=token, json=body)
+    assert answer.json() == {"abstained": True, "reason": "unconfigured"}
+    for bad in ({"symbols": []}, {**body, "extra": 1}, {"symbols": ["AAPL"] * 21}):
+        assert daemon.api("POST", "/v1/llm/assess", token=token, json=bad).status_code == 422
+    assert daemon.api("POST", "/v1/llm/assess", token="nope", json=body).status_code == 401
+
+
 def test_the_agent_runtime_imports_no_vendor_sdk():
     code = (
         "import sys, json; import agent_runtime.main, agent_runtime.account;"
