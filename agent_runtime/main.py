@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
 import sys
 import threading
 import time
@@ -26,13 +25,6 @@ EXIT_TOKEN_REFUSED = 3
 _RETRY_SECONDS = 2.0
 
 log = logging.getLogger("agent")
-
-
-def _stop_event() -> threading.Event:
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
 
 
 def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> dict | None:
@@ -101,7 +93,7 @@ def run(gateway: GatewayClient, stop: threading.Event) -> int:
         return EXIT_TOKEN_REFUSED
 
 
-def main(environ: Mapping[str, str] = os.environ) -> int:
+def main(environ: Mapping[str, str] = os.environ, stop: threading.Event | None = None) -> int:
     """Entry point of `python -m agent_runtime`."""
     logging.basicConfig(
         level=logging.INFO,
@@ -116,7 +108,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     if missing:
         log.error("missing environment: %s", ", ".join(missing))
         return EXIT_CONFIG
-    stop = _stop_event()
+    stop = stop or threading.Event()
     gateway = GatewayClient(environ["FLEET_GATEWAY_URL"], environ["FLEET_AGENT_TOKEN"])
     try:
         return run(gateway, stop)

@@ -19,9 +19,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-import anthropic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.usage import UsageLedger
@@ -86,6 +85,13 @@ class AssessRequest(BaseModel):
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
+def _sdk():
+    """The anthropic SDK, imported on first use: it costs about a second at start-up."""
+    import anthropic
+
+    return anthropic
+
+
 def build_prompt(profile: dict, request: AssessRequest) -> str:
     """The user message: profile and positions as JSON, headlines fenced as untrusted data."""
     fenced = "\n".join(
@@ -135,7 +141,7 @@ class LlmGateway:
         self._cache: OrderedDict[str, dict] = OrderedDict()
         self._cache_size = cache_size
         self._client = (
-            anthropic.AsyncAnthropic(
+            _sdk().AsyncAnthropic(
                 api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1
             )
             if api_key
@@ -145,7 +151,7 @@ class LlmGateway:
     def _day(self) -> str:
         return datetime.fromtimestamp(self.wall(), UTC).strftime("%Y-%m-%d")
 
-    def _cost(self, usage: anthropic.types.Usage) -> float:
+    def _cost(self, usage: Any) -> float:
         per_input, per_output = self.prices.get(self.model, (0.0, 0.0))
         return (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1_000_000
 
@@ -173,6 +179,7 @@ class LlmGateway:
         return answer
 
     async def _ask(self, agent_id: str, prompt: str, symbols: Sequence[str]) -> dict:
+        sdk = _sdk()
         try:
             message = await self._client.messages.create(
                 model=self.model,
@@ -180,14 +187,14 @@ class LlmGateway:
                 system=SYSTEM,
                 messages=[{"role": "user", "content": prompt}],
             )
-        except anthropic.APITimeoutError:
+        except sdk.APITimeoutError:
             return _abstain(agent_id, "timeout")
-        except anthropic.RateLimitError:
+        except sdk.RateLimitError:
             return _abstain(agent_id, "rate_limited")
-        except anthropic.APIStatusError as exc:
+        except sdk.APIStatusError as exc:
             reason = "overloaded" if exc.status_code == 529 else f"http_{exc.status_code}"
             return _abstain(agent_id, reason)
-        except anthropic.APIError as exc:
+        except sdk.APIError as exc:
             return _abstain(agent_id, "unreachable", type(exc).__name__)
         cost = self._cost(message.usage)
         self.usage.charge_llm(

@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from orchestrator.phases import FINAL, Phase
@@ -297,6 +295,9 @@ def _engine(url: str) -> sa.Engine:
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration."""
+    from alembic import command  # only start-up needs alembic; keep it off the import path
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
