@@ -1,11 +1,35 @@
-"""Personality schema, seeded sampler and population files (DESIGN §4.5).
+"""Personalities (DESIGN §4.5): the schema, population files and archetypes, a seeded sampler.
 
-So far only the strategy names an agent can be spawned with.
+Orchestrator-side only: agents receive their personality as JSON at bootstrap and never
+import this package (it uses pydantic).
 """
 
-from typing import Literal, get_args
+from personalities._population import (
+    ARCHETYPES,
+    Population,
+    PopulationError,
+    load_population,
+    parse_population,
+)
+from personalities._sampler import sample
+from personalities._schema import (
+    CAP_BIASES,
+    FREQUENCIES,
+    STRATEGIES,
+    Personality,
+    Strategy,
+)
 
-Strategy = Literal["news_momentum", "contrarian", "event_driven", "sector_rotation", "llm_analyst"]
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
-
-__all__ = ["STRATEGIES", "Strategy"]
+__all__ = [
+    "ARCHETYPES",
+    "CAP_BIASES",
+    "FREQUENCIES",
+    "STRATEGIES",
+    "Personality",
+    "Population",
+    "PopulationError",
+    "Strategy",
+    "load_population",
+    "parse_population",
+    "sample",
+]

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from orchestrator.cli.client import OperatorClient, OperatorError
-from orchestrator.cli.format import format_agents, format_spawned
+from orchestrator.cli.format import format_agents, format_personalities, format_spawned
 from orchestrator.phases import Phase
 from orchestrator.settings import Settings
 from personalities import STRATEGIES
@@ -27,7 +27,8 @@ from personalities import STRATEGIES
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-console = Console()
+# Piped output (`fleet ls | less`, CI logs) gets wide tables instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> None:
@@ -183,6 +184,52 @@ def sandbox(host: str | None, port: int | None) -> None:
     host, port = host or settings.sandbox_host, port or settings.sandbox_port
     click.echo(f"sandbox platform on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
     uvicorn.run(create_sandbox_app(config), host=host, port=port, log_level="warning")
+
+
+@cli.group()
+def personalities() -> None:
+    """Sample and validate agent personalities."""
+
+
+def _population(ref: str):
+    from personalities import PopulationError, load_population
+
+    try:
+        return load_population(ref)
+    except PopulationError as exc:
+        for problem in exc.problems:  # one line per problem, each naming its field
+            click.echo(f"error: {ref}: {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@personalities.command("sample")
+@click.argument("count", type=click.IntRange(min=1, max=10_000))
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same fleet.")
+@click.option(
+    "--population",
+    "population",
+    default="balanced",
+    show_default=True,
+    help="An archetype (balanced, news-hounds, contrarians, long-term) or a file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def personalities_sample(count: int, seed: int, population: str, as_json: bool) -> None:
+    """Sample COUNT personalities."""
+    from personalities import sample
+
+    fleet = [p.model_dump(mode="json") for p in sample(count, seed, _population(population))]
+    if as_json:
+        click.echo(json.dumps(fleet, indent=2))
+    else:
+        console.print(format_personalities(fleet))
+
+
+@personalities.command("validate")
+@click.argument("population")
+def personalities_validate(population: str) -> None:
+    """Check a population file; every problem is named with its field."""
+    _population(population)
+    console.print(f"{population}: valid")
 
 
 @cli.group()

@@ -54,3 +54,35 @@ def format_spawned(result: dict) -> str:
     names = ", ".join(a["name"] for a in result["agents"])
     verb = "spawned" if result["created"] else "already spawned (replayed)"
     return f"{verb} {len(result['agents'])} agent(s): {names}"
+
+
+def format_personalities(fleet: list[dict]) -> Table:
+    """The `fleet personalities sample` table."""
+    table = Table(box=None, header_style="bold")
+    for column in (
+        "NAME",
+        "STRATEGY",
+        "RISK",
+        "FREQUENCY",
+        "NEWS",
+        "CONTRA",
+        "CAP",
+        "SIZE",
+        "STOP",
+        "SECTORS",
+    ):
+        table.add_column(column, no_wrap=column != "SECTORS")
+    for p in fleet:
+        table.add_row(
+            p["name"],
+            p["strategy"],
+            f"{p['risk_tolerance']:.2f}",
+            p["trading_frequency"],
+            f"{p['news_sensitivity']:.2f}",
+            f"{p['contrarian_tendency']:.2f}",
+            p["market_cap_bias"],
+            f"{p['position_fraction']:.1%}",
+            f"{p['stop_loss']:.1%}",
+            ", ".join(p["sector_preferences"]),
+        )
+    return table

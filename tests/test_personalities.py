@@ -1,0 +1,105 @@
+"""Personalities: seeded sampling, population files and their errors, the CLI."""
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from personalities import (
+    ARCHETYPES,
+    STRATEGIES,
+    PopulationError,
+    load_population,
+    parse_population,
+    sample,
+)
+
+BALANCED = ARCHETYPES["balanced"]
+
+
+def fleet_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_same_seed_gives_the_same_fleet_and_another_seed_another():
+    assert sample(100, 7, BALANCED) == sample(100, 7, BALANCED)
+    assert sample(100, 7, BALANCED) != sample(100, 8, BALANCED)
+
+
+def test_a_hundred_personalities_are_distinct_and_follow_the_mix():
+    fleet = sample(100, 11, BALANCED)
+    assert len({p.name for p in fleet}) == 100
+    assert len({p.model_dump_json(exclude={"name"}) for p in fleet}) == 100
+    counts = Counter(p.strategy for p in fleet)
+    assert set(counts) == set(STRATEGIES)
+    for strategy, weight in BALANCED.strategies.items():
+        assert abs(counts[strategy] - 100 * weight) <= 1
+
+
+def test_traits_stay_in_their_ranges_and_derived_parameters_are_sane():
+    for p in sample(200, 3, ARCHETYPES["long-term"]):
+        assert 0.1 <= p.risk_tolerance <= 0.5
+        assert p.trading_frequency in ("swing", "position")
+        assert 0.02 <= p.position_fraction <= 0.15
+        assert p.stop_loss < p.take_profit
+        assert 1 <= len(p.sector_preferences) <= 3
+    scalper = next(
+        p for p in sample(50, 1, ARCHETYPES["news-hounds"]) if p.trading_frequency == "scalping"
+    )
+    assert scalper.cycle_seconds < 300 and scalper.news_sensitivity >= 0.6
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"risk_tolerance": [0.05, 0.5]}, "risk_tolerance", "within 0.1..0.9"),
+        ({"strategies": {"yolo": 1.0}}, "strategies.yolo", "Input should be"),
+        ({"strategies": {"contrarian": 0.5, "event_driven": 0.3}}, "strategies", "sum to 0.8"),
+        ({"frequencies": {"day": "often"}}, "frequencies.day", "valid number"),
+        ({"news_sensitivity": [0.9, 0.2]}, "news_sensitivity.high", "below low"),
+        ({"sectors": {"crypto": 1}}, "sectors", "unknown sectors"),
+        ({"leverage": 10}, "leverage", "Extra inputs"),
+    ],
+)
+def test_each_invalid_population_gets_one_clear_error(change, field, reason):
+    data = {"strategies": {"contrarian": 1.0}, **change}
+    with pytest.raises(PopulationError) as err:
+        parse_population(data, "pop.yaml")
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{field}: ") and reason in problem
+
+
+def test_yaml_and_toml_files_load_and_bad_files_are_named(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "strategies: {contrarian: 0.5, news_momentum: 0.5}\nrisk_tolerance: [0.2, 0.4]\n"
+    )
+    (tmp_path / "p.toml").write_text("[strategies]\ncontrarian = 1.0\n")
+    assert load_population(str(tmp_path / "p.yaml")).risk_tolerance.high == 0.4
+    assert load_population(str(tmp_path / "p.toml")).strategies == {"contrarian": 1.0}
+    (tmp_path / "broken.yaml").write_text("strategies: [unclosed\n")
+    with pytest.raises(PopulationError, match="not valid yaml"):
+        load_population(str(tmp_path / "broken.yaml"))
+    with pytest.raises(PopulationError, match="cannot read it"):
+        load_population(str(tmp_path / "missing.yaml"))
+
+
+def test_cli_samples_as_json_and_validates_with_one_line_per_problem(tmp_path):
+    result = fleet_cli("personalities", "sample", "5", "--seed", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    fleet = json.loads(result.stdout)
+    assert [p["name"] for p in fleet] == [p.name for p in sample(5, 4, BALANCED)]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategies: {contrarian: 0.5}\nrisk_tolerance: [0, 2]\n")
+    result = fleet_cli("personalities", "validate", str(bad))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error: {bad}: ") for line in lines)
+    assert "Traceback" not in result.stderr
+    assert fleet_cli("personalities", "validate", "contrarians").returncode == 0
