@@ -1,0 +1,147 @@
+"""Risk rails (DESIGN §4.6): the layer between every strategy (or LLM) and the platform.
+
+"Conviction requests, risk disposes." A strategy proposes intents (symbol, side,
+conviction 0..1); this module turns them into whole-share orders that cannot breach a
+limit, and says why it dropped the rest. It is pure: no I/O, no clock, stdlib only.
+
+Limits: no trading while the fleet is paused or equity is below the floor; no buy makes a
+position exceed `max_position_fraction` of equity or opens an eleventh position; buys
+never spend more than the cash; sells never exceed what is held; the day's orders stay
+under the daily cap. Buy size scales with the personality's `position_fraction` and the
+intent's conviction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Hard limits; the orchestrator may hand tighter ones over at bootstrap."""
+
+    max_position_fraction: float = 0.15
+    max_positions: int = 10
+    min_equity: float = 1_000.0
+    max_orders_per_day: int = 20
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a strategy would like to do."""
+
+    symbol: str
+    side: str  # buy | sell
+    conviction: float  # 0..1
+    rationale: str = ""
+
+
+@dataclass(frozen=True)
+class Order:
+    """What the rails allow: whole shares, ready to submit."""
+
+    symbol: str
+    side: str
+    qty: int
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Book:
+    """The account as the rails see it."""
+
+    cash: float
+    equity: float
+    positions: Mapping[str, float] = field(default_factory=dict)  # symbol → shares held
+
+
+@dataclass
+class Verdict:
+    """The orders to submit and, for every dropped intent, the reason."""
+
+    orders: list[Order] = field(default_factory=list)
+    dropped: list[tuple[Intent, str]] = field(default_factory=list)
+
+
+def _valid_price(price: float | None) -> bool:
+    return price is not None and math.isfinite(price) and price > 0
+
+
+def apply_rails(
+    intents: Sequence[Intent],
+    book: Book,
+    prices: Mapping[str, float],
+    *,
+    position_fraction: float,
+    orders_today: int,
+    paused: bool,
+    limits: RiskLimits = RiskLimits(),
+) -> Verdict:
+    """Clamp `intents` to orders that respect every limit, in the order given."""
+    verdict = Verdict()
+    if paused or not (math.isfinite(book.equity) and book.equity >= limits.min_equity):
+        reason = "fleet paused" if paused else f"equity below ${limits.min_equity:,.0f}"
+        verdict.dropped = [(intent, reason) for intent in intents]
+        return verdict
+    held = {s: q for s, q in book.positions.items() if q > 0}
+    cash = book.cash if math.isfinite(book.cash) else 0.0
+    budget = max(0, limits.max_orders_per_day - orders_today)
+    for intent in intents:
+        price = prices.get(intent.symbol)
+        conviction = (
+            min(1.0, max(0.0, intent.conviction)) if math.isfinite(intent.conviction) else 0
+        )
+        if budget == 0:
+            reason = f"daily order cap of {limits.max_orders_per_day} reached"
+        elif not _valid_price(price):
+            reason = "no valid price"
+        elif intent.side == "sell":
+            qty = math.floor(held.get(intent.symbol, 0.0) * conviction + 1e-9)
+            qty = min(qty, math.floor(held.get(intent.symbol, 0.0) + 1e-9))
+            reason = "" if qty >= 1 else "nothing to sell"
+        elif intent.side == "buy":
+            qty, reason = _buy_qty(
+                intent.symbol, conviction, price, held, cash, book.equity, position_fraction, limits
+            )
+        else:
+            reason = f"unknown side {intent.side!r}"
+        if reason:
+            verdict.dropped.append((intent, reason))
+            continue
+        verdict.orders.append(Order(intent.symbol, intent.side, qty, intent.rationale))
+        budget -= 1
+        if intent.side == "buy":
+            cash -= qty * price
+            held[intent.symbol] = held.get(intent.symbol, 0.0) + qty
+        else:
+            cash += qty * price
+            held[intent.symbol] = held[intent.symbol] - qty
+            if held[intent.symbol] <= 1e-9:
+                del held[intent.symbol]
+    return verdict
+
+
+def _buy_qty(
+    symbol: str,
+    conviction: float,
+    price: float,
+    held: Mapping[str, float],
+    cash: float,
+    equity: float,
+    position_fraction: float,
+    limits: RiskLimits,
+) -> tuple[int, str]:
+    if symbol not in held and len(held) >= limits.max_positions:
+        return 0, f"already {limits.max_positions} positions"
+    room = equity * limits.max_position_fraction - held.get(symbol, 0.0) * price
+    wanted = equity * min(position_fraction, limits.max_position_fraction) * conviction
+    qty = math.floor(min(wanted, room, cash) / price + 1e-9)
+    # Guard against rounding: the order itself must fit, whole shares only.
+    while qty > 0 and (
+        qty * price > cash
+        or (held.get(symbol, 0.0) + qty) * price > equity * limits.max_position_fraction
+    ):
+        qty -= 1
+    return (qty, "") if qty >= 1 else (0, "too small after limits")
