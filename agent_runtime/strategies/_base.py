@@ -1,0 +1,69 @@
+"""What every strategy sees and returns, and the universe filter they all share.
+
+A strategy is one module with `NAME`, `VERSION` and a pure
+`propose(personality, view, book, now, **hooks) -> list[Intent]`. It proposes; the risk
+rails dispose. No I/O here: whatever needs the network (quotes, news, the LLM) is fetched
+by the cycle and handed in through the `MarketView`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+INTERFACE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NewsView:
+    """One scored headline, as the gateway serves it."""
+
+    symbol: str
+    score: float  # −1..1
+    relevance: float
+    event_type: str | None
+    published_at: datetime
+    headline: str = ""
+
+
+@dataclass(frozen=True)
+class MarketView:
+    """Everything a strategy may look at in one cycle."""
+
+    prices: Mapping[str, float]
+    news: Sequence[NewsView]
+    sectors: Mapping[str, str]  # symbol → sector
+    caps: Mapping[str, str]  # symbol → large | mid | small
+    returns: Mapping[str, float] = field(default_factory=dict)  # recent return per symbol
+    held_since: Mapping[str, datetime] = field(default_factory=dict)
+    entry_prices: Mapping[str, float] = field(default_factory=dict)
+    assessment: Mapping | None = None  # the LLM's answer, for llm_analyst
+
+
+def eligible(personality: Mapping, view: MarketView) -> list[str]:
+    """Symbols the personality's sectors and market-cap bias allow, with a price."""
+    sectors = set(personality.get("sector_preferences") or view.sectors.values())
+    bias = personality.get("market_cap_bias", "mixed")
+    return sorted(
+        s
+        for s, sector in view.sectors.items()
+        if sector in sectors and (bias == "mixed" or view.caps.get(s) == bias) and s in view.prices
+    )
+
+
+def sentiment_by_symbol(view: MarketView, since: datetime) -> dict[str, float]:
+    """Relevance-weighted mean sentiment per symbol of the news after `since`."""
+    sums: dict[str, list[float]] = {}
+    for item in view.news:
+        if item.published_at > since:
+            total = sums.setdefault(item.symbol, [0.0, 0.0])
+            total[0] += item.score * item.relevance
+            total[1] += item.relevance
+    return {s: t / w for s, (t, w) in sums.items() if w > 0}
+
+
+def days_held(view: MarketView, symbol: str, now: datetime) -> float:
+    """How long the position has been held, in days (0 if unknown)."""
+    since = view.held_since.get(symbol)
+    return (now - since).total_seconds() / 86400 if since else 0.0
