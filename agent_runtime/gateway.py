@@ -29,9 +29,11 @@ class GatewayClient:
             timeout=timeout,
         )
 
-    def _call(self, method: str, path: str, json: dict | None = None) -> dict:
+    def _call(
+        self, method: str, path: str, json: dict | None = None, params: dict | None = None
+    ) -> dict:
         try:
-            response = self._http.request(method, path, json=json)
+            response = self._http.request(method, path, json=json, params=params)
         except httpx.HTTPError as exc:
             raise GatewayError(f"gateway unreachable: {type(exc).__name__}") from None
         if response.status_code == 401:
@@ -51,6 +53,24 @@ class GatewayClient:
     def heartbeat(self, report: dict) -> dict:
         """Report this cycle; the answer says whether the fleet is paused or we must retire."""
         return self._call("POST", "/v1/agent/heartbeat", json=report)
+
+    def universe(self) -> dict:
+        """Tradable symbols with sector and market-cap bucket."""
+        return self._call("GET", "/v1/feed/universe")
+
+    def quotes(self, symbols: list[str]) -> dict:
+        """Latest quotes (cached by the gateway)."""
+        return self._call("GET", "/v1/feed/quotes", params={"symbols": ",".join(symbols)})
+
+    def news(self, symbols: list[str], since: str) -> dict:
+        """Scored news after `since` (ISO time with zone)."""
+        return self._call(
+            "GET", "/v1/feed/news", params={"symbols": ",".join(symbols), "since": since}
+        )
+
+    def assess(self, body: dict) -> dict:
+        """The LLM gateway's assessment (or abstention)."""
+        return self._call("POST", "/v1/llm/assess", json=body)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -15,9 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime
 
 from agent_runtime.account import AccountLink
+from agent_runtime.cycle import Trader
 from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
+from feeds.clock import DEFAULT_ANCHOR, MarketClock
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -40,20 +43,40 @@ def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> dict | None:
     return None
 
 
+def _clock(boot: dict) -> MarketClock:
+    clock = boot.get("clock") or {}
+    anchor = clock.get("anchor")
+    return MarketClock(
+        float(clock.get("time_scale", 1.0)),
+        datetime.fromisoformat(anchor) if anchor else DEFAULT_ANCHOR,
+    )
+
+
 def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
-    """Heartbeat once per cycle (with the account's state) until stopped or retired."""
+    """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or retired."""
     schedule = boot["schedule"]
-    cycle_seconds = float(schedule["cycle_seconds"])
+    tick = float(schedule["cycle_seconds"])
     jitter = float(schedule.get("jitter_seconds", 0))
     platform = boot.get("platform")
-    account = AccountLink(platform, deadline=cycle_seconds) if platform else None
+    account = AccountLink(platform, deadline=tick) if platform else None
+    trader = Trader(boot, gateway, account) if account else None
+    clock = _clock(boot)
     last_error = account.login() if account else None
+    paused = False
     try:
         while not stop.is_set():
-            report: dict = {"cycle": int(time.time() // cycle_seconds), "phase": "running"}
+            report: dict = {"cycle": int(time.time() // tick), "phase": "running"}
+            if trader is not None and (cycle := trader.due(clock.now())) is not None:
+                result = trader.run(cycle, clock.now(), paused)
+                report["cycle"] = cycle
+                last_error = last_error or result.error
+                if result.submitted:
+                    log.info(
+                        "cycle %s: %s orders, %s filled", cycle, result.submitted, result.filled
+                    )
             if account is not None:
                 state, error = account.report()
-                report.update(state)
+                report.update(state, orders_submitted=trader.submitted_total if trader else 0)
                 last_error = last_error or error
             try:
                 reply = gateway.heartbeat({**report, "last_error": last_error})
@@ -64,10 +87,11 @@ def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
                 last_error = str(exc)
                 log.warning("heartbeat failed: %s", exc)
             else:
+                paused = bool(reply.get("paused"))
                 if reply.get("retire"):
                     log.info("retired by the orchestrator; exiting")
                     return EXIT_OK
-            stop.wait(cycle_seconds + random.uniform(0, jitter))
+            stop.wait(tick + random.uniform(0, jitter))
     finally:
         if account is not None:
             account.close()

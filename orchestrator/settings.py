@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     stop_grace_seconds: float = Field(default=10, ge=0)
 
     agent_cycle_seconds: float = Field(default=10, gt=0)
+    risk_max_orders_per_day: int = Field(default=20, ge=0)
     reconcile_interval_seconds: float = Field(default=2, gt=0)
     max_concurrent_actions: int = Field(default=8, ge=1)
 

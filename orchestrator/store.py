@@ -8,8 +8,9 @@ transaction, so the timeline can never disagree with the row.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class Agent(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     name: str = Field(unique=True, max_length=64)
     strategy: str = Field(max_length=32)
+    personality: str | None = None  # JSON, as sampled at spawn
     phase: str = Field(index=True, max_length=16)
     spawn_key: str | None = Field(default=None, index=True, max_length=64)
     container_id: str | None = Field(default=None, max_length=80)
@@ -92,8 +94,10 @@ def spawn_ids(key: str, count: int) -> list[str]:
     return [str(uuid.uuid5(_SPAWN_NAMESPACE, f"{key}:{i}")) for i in range(count)]
 
 
-def agent_name(agent_id: str) -> str:
-    """A short, stable, container-name-safe name for an agent."""
+def agent_name(agent_id: str, personality_name: str | None = None) -> str:
+    """A short, stable, container-name-safe name: the personality's name plus an id part."""
+    if personality_name:
+        return f"{personality_name}-{agent_id[:4]}"
     return f"agent-{agent_id[:8]}"
 
 
@@ -111,47 +115,44 @@ class Store:
     def spawn(
         self,
         key: str,
-        count: int,
-        strategy: str,
+        personalities: Sequence[dict],
         token_hash_for: Callable[[str], str],
         now: datetime,
     ) -> tuple[list[Agent], bool]:
-        """Create `count` pending agents for spawn `key`, or replay an earlier identical spawn.
+        """Create one pending agent per personality for spawn `key`, or replay that spawn.
 
         Returns the agents and whether they were created now; `token_hash_for(agent_id)`
-        gives the hash of each new agent's first gateway token.
+        gives the hash of each new agent's first gateway token. The same key with other
+        personalities is a Conflict.
         """
-        ids = spawn_ids(key, count)
+        ids = spawn_ids(key, len(personalities))
+        wanted = [json.dumps(p, sort_keys=True) for p in personalities]
         with self._session() as s:
             earlier = s.exec(select(Agent).where(Agent.spawn_key == key)).all()
             if earlier:
-                if len(earlier) != count or any(a.strategy != strategy for a in earlier):
+                earlier = sorted(earlier, key=lambda a: ids.index(a.id) if a.id in ids else -1)
+                if [a.personality for a in earlier] != wanted:
                     raise Conflict(f"spawn key {key!r} was already used for a different request")
-                return sorted(earlier, key=lambda a: ids.index(a.id)), False
+                return earlier, False
             agents = [
                 Agent(
                     id=agent_id,
-                    name=agent_name(agent_id),
-                    strategy=strategy,
+                    name=agent_name(agent_id, personality.get("name")),
+                    strategy=personality["strategy"],
+                    personality=text,
                     phase=Phase.PENDING,
                     spawn_key=key,
                     token_hash=token_hash_for(agent_id),
                     created_at=now,
                     updated_at=now,
                 )
-                for agent_id in ids
+                for agent_id, personality, text in zip(ids, personalities, wanted, strict=True)
             ]
             s.add_all(agents)
             s.flush()
             for agent in agents:
-                s.add(
-                    AgentEvent(
-                        agent_id=agent.id,
-                        at=now,
-                        kind="created",
-                        message=f"spawned with strategy {strategy}",
-                    )
-                )
+                message = f"spawned with strategy {agent.strategy}"
+                s.add(AgentEvent(agent_id=agent.id, at=now, kind="created", message=message))
             s.commit()
             return agents, True
 

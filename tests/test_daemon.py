@@ -192,3 +192,29 @@ def test_cli_says_in_one_line_when_the_daemon_is_down(make_daemon):
     assert result.stderr.strip() == (
         f"error: the fleet daemon is not running at {daemon.url} (start it with `fleet up`)"
     )
+
+
+def test_spawn_samples_personalities_that_bootstrap_hands_over(make_daemon, tmp_path):
+    daemon = make_daemon()
+    result = daemon.fleet("spawn", "3", "--seed", "5", "--population", "contrarians")
+    assert result.returncode == 0, result.stderr
+    agents = daemon.wait_for(all_running(3), "three running agents")
+    assert {a["strategy"] for a in agents} == {"contrarian"}
+    boot = daemon.api(
+        "GET", "/v1/agent/bootstrap", token=daemon.agent_token(agents[0]["id"])
+    ).json()
+    personality = boot["personality"]
+    assert agents[0]["name"].startswith(personality["name"] + "-")
+    assert personality["contrarian_tendency"] >= 0.6 and personality["position_fraction"] <= 0.15
+    assert boot["risk_limits"]["max_positions"] == 10
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategies: {contrarian: 0.7}\n")
+    result = daemon.fleet("spawn", "2", "--population", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {bad}: strategies: weights sum to 0.7, not 1"
+    unknown = daemon.api("POST", "/v1/agents", json={"count": 1, "population": "yolo"})
+    assert unknown.status_code == 422 and "unknown archetype" in unknown.text
+    inline = daemon.api("POST", "/v1/agents", json={"count": 1, "population": {"x": 1}})
+    assert inline.status_code == 422 and inline.json()["error"]["code"] == "invalid_population"
+    assert len(daemon.agents()) == 3

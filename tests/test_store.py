@@ -15,6 +15,10 @@ def hash_for(agent_id):
     return f"hash-{agent_id}"
 
 
+def people(n, strategy):
+    return [{"name": f"trader{i}", "strategy": strategy} for i in range(n)]
+
+
 def phases(store):
     return {a.name: a.phase for a in store.agents()}
 
@@ -26,7 +30,7 @@ def test_migrations_create_the_tables_and_are_idempotent(store):
 
 
 def test_spawn_creates_pending_agents_with_a_timeline(store):
-    agents, created = store.spawn("key-0001", 3, "contrarian", hash_for, T0)
+    agents, created = store.spawn("key-0001", people(3, "contrarian"), hash_for, T0)
     assert created
     assert [a.id for a in agents] == spawn_ids("key-0001", 3)
     assert all(a.phase == Phase.PENDING and a.strategy == "contrarian" for a in store.agents())
@@ -34,24 +38,24 @@ def test_spawn_creates_pending_agents_with_a_timeline(store):
 
 
 def test_same_spawn_key_replays_instead_of_duplicating(store):
-    first, _ = store.spawn("key-0001", 2, "contrarian", hash_for, T0)
-    again, created = store.spawn("key-0001", 2, "contrarian", hash_for, T0 + timedelta(1))
+    first, _ = store.spawn("key-0001", people(2, "contrarian"), hash_for, T0)
+    again, created = store.spawn("key-0001", people(2, "contrarian"), hash_for, T0 + timedelta(1))
     assert not created
     assert [a.id for a in again] == [a.id for a in first]
     assert len(store.agents()) == 2
 
 
 def test_same_spawn_key_with_another_request_is_a_conflict(store):
-    store.spawn("key-0001", 2, "contrarian", hash_for, T0)
+    store.spawn("key-0001", people(2, "contrarian"), hash_for, T0)
     with pytest.raises(Conflict):
-        store.spawn("key-0001", 3, "contrarian", hash_for, T0)
+        store.spawn("key-0001", people(3, "contrarian"), hash_for, T0)
     with pytest.raises(Conflict):
-        store.spawn("key-0001", 2, "event_driven", hash_for, T0)
+        store.spawn("key-0001", people(2, "event_driven"), hash_for, T0)
     assert len(store.agents()) == 2
 
 
 def test_resolve_by_id_name_and_unique_prefix(store):
-    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     assert store.resolve(agent.id).id == agent.id
     assert store.resolve(agent.name).id == agent.id
     assert store.resolve(agent.id[:6]).id == agent.id
@@ -62,7 +66,7 @@ def test_resolve_by_id_name_and_unique_prefix(store):
 
 
 def test_ambiguous_prefix_is_refused(store):
-    agents, _ = store.spawn("key-0002", 17, "contrarian", hash_for, T0)
+    agents, _ = store.spawn("key-0002", people(17, "contrarian"), hash_for, T0)
     first_chars = [a.id[0] for a in agents]  # 17 ids, 16 hex digits: one is shared
     shared = next(c for c in first_chars if first_chars.count(c) > 1)
     with pytest.raises(Ambiguous):
@@ -70,7 +74,7 @@ def test_ambiguous_prefix_is_refused(store):
 
 
 def test_first_heartbeat_moves_starting_to_running(store):
-    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     store.transition(
         agent.id, "container_started", "c1", T0, phase=Phase.STARTING, container_id="c1"
     )
@@ -82,7 +86,7 @@ def test_first_heartbeat_moves_starting_to_running(store):
 
 
 def test_transition_guard_refuses_a_stale_decision(store):
-    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     store.request_retire(agent.id, T0)
     stale = store.transition(
         agent.id, "container_started", "c1", T0, phase=Phase.STARTING, expect={Phase.PENDING}
@@ -92,7 +96,7 @@ def test_transition_guard_refuses_a_stale_decision(store):
 
 
 def test_retire_is_idempotent_and_keeps_history(store):
-    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     store.request_retire(agent.id, T0)
     store.request_retire(agent.id, T0)
     store.transition(agent.id, "retired", "done", T0, phase=Phase.RETIRED, token_hash=None)
@@ -104,13 +108,13 @@ def test_retire_is_idempotent_and_keeps_history(store):
 
 
 def test_token_hash_finds_its_agent_only(store):
-    agents, _ = store.spawn("key-0001", 2, "contrarian", hash_for, T0)
+    agents, _ = store.spawn("key-0001", people(2, "contrarian"), hash_for, T0)
     assert store.by_token_hash(f"hash-{agents[1].id}").id == agents[1].id
     assert store.by_token_hash("hash-unknown") is None
 
 
 def test_timestamps_come_back_in_utc(store):
-    (agent,), _ = store.spawn("key-0001", 1, "contrarian", hash_for, T0)
+    (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     from orchestrator.store import utc
 
     assert utc(store.get(agent.id).created_at) == T0

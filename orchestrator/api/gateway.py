@@ -6,12 +6,14 @@ what the agent needs to run and nothing of any other agent or of the orchestrato
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from feeds.clock import DEFAULT_ANCHOR
 from orchestrator import keys
 from orchestrator.api.errors import ApiError, bearer, fleet_of
 from orchestrator.phases import Phase
@@ -68,11 +70,16 @@ def bootstrap(request: Request, agent: AgentDep) -> dict:
         "agent_id": agent.id,
         "name": agent.name,
         "strategy": agent.strategy,
-        "personality": None,
+        "personality": json.loads(agent.personality) if agent.personality else None,
         "platform": platform,
         "schedule": {"cycle_seconds": cycle, "jitter_seconds": round(cycle * 0.1, 3)},
-        "risk_limits": None,
-        "clock": {"time_scale": settings.market_time_scale},
+        "risk_limits": {
+            "max_position_fraction": 0.15,
+            "max_positions": 10,
+            "min_equity": 1000.0,
+            "max_orders_per_day": settings.risk_max_orders_per_day,
+        },
+        "clock": {"time_scale": settings.market_time_scale, "anchor": DEFAULT_ANCHOR.isoformat()},
     }
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections import Counter
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator import keys
 from orchestrator.api.errors import ApiError, bearer, fleet_of
 from orchestrator.phases import Phase
 from orchestrator.store import Agent, AgentEvent, utc
-from personalities import Strategy
+from personalities import ARCHETYPES, PopulationError, Strategy, parse_population, sample
 
 
 def require_operator(request: Request) -> None:
@@ -57,11 +58,43 @@ def event_view(event: AgentEvent) -> dict:
 
 
 class SpawnRequest(BaseModel):
-    """`POST /v1/agents`: how many agents, and the key that makes a retry safe."""
+    """`POST /v1/agents`: how many agents, sampled from which population, and the key that
+    makes a retry safe. `population` is an archetype name or an inline population."""
+
+    model_config = ConfigDict(extra="forbid")
 
     count: int = Field(ge=1, le=1000)
-    strategy: Strategy = "news_momentum"
+    strategy: Strategy | None = None
+    seed: int | None = None
+    population: str | dict = "balanced"
     idempotency_key: str | None = Field(default=None, min_length=8, max_length=64)
+
+
+def sample_personalities(body: SpawnRequest, key: str) -> list[dict]:
+    """The spawn's personalities; without a seed, the key seeds them (a replay matches)."""
+    if isinstance(body.population, str):
+        if body.population not in ARCHETYPES:
+            known = ", ".join(ARCHETYPES)
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"population: unknown archetype {body.population!r}; known: {known}",
+            )
+        population = ARCHETYPES[body.population]
+    else:
+        try:
+            population = parse_population(body.population, "population")
+        except PopulationError as exc:
+            raise ApiError(422, "invalid_population", str(exc)) from None
+    seed = (
+        body.seed
+        if body.seed is not None
+        else int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+    )
+    fleet = sample(body.count, seed, population)
+    if body.strategy:
+        fleet = [p.model_copy(update={"strategy": body.strategy}) for p in fleet]
+    return [p.model_dump(mode="json") for p in fleet]
 
 
 @router.get("/healthz")
@@ -85,8 +118,9 @@ async def spawn(request: Request, response: Response, body: SpawnRequest) -> dic
     """Create agents; the same idempotency key replays the first answer (200)."""
     fleet = fleet_of(request)
     key = body.idempotency_key or secrets.token_hex(16)
+    personalities = sample_personalities(body, key)
     agents, created = await run_in_threadpool(
-        fleet.store.spawn, key, body.count, body.strategy, fleet.first_token_hash, fleet.now()
+        fleet.store.spawn, key, personalities, fleet.first_token_hash, fleet.now()
     )
     if created:
         fleet.reconciler.wake()

@@ -79,18 +79,29 @@ def up() -> None:
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("count", type=click.IntRange(min=1, max=1000))
+@click.option("--seed", type=int, default=None, help="Same seed, same personalities.")
+@click.option(
+    "--population",
+    default="balanced",
+    show_default=True,
+    help="An archetype (balanced, news-hounds, contrarians, long-term) or a file.",
+)
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
-    default="news_momentum",
-    show_default=True,
-    help="Strategy of the new agents.",
+    default=None,
+    help="Give every new agent this strategy instead of the sampled one.",
 )
-def spawn(count: int, strategy: str) -> None:
-    """Create COUNT new agents."""
+def spawn(count: int, seed: int | None, population: str, strategy: str | None) -> None:
+    """Create COUNT new agents with sampled personalities."""
+    from personalities import ARCHETYPES
+
+    # A file is read and checked here; the daemon gets the population itself.
+    chosen = population if population in ARCHETYPES else _population(population).model_dump()
     key = secrets.token_hex(16)  # one key per invocation: the client's retries reuse it
     with operator() as api:
-        console.print(format_spawned(api.spawn(count, strategy, key)))
+        result = api.spawn(count, key, seed=seed, population=chosen, strategy=strategy)
+        console.print(format_spawned(result))
 
 
 @cli.command("ls")

@@ -65,9 +65,10 @@ class OperatorClient:
         """One agent by id, name or unique id prefix."""
         return self._call("GET", f"/v1/agents/{ref}")
 
-    def spawn(self, count: int, strategy: str, idempotency_key: str) -> dict:
+    def spawn(self, count: int, idempotency_key: str, **options: object) -> dict:
         """Create `count` agents; the same key makes a retried call harmless."""
-        body = {"count": count, "strategy": strategy, "idempotency_key": idempotency_key}
+        body = {"count": count, "idempotency_key": idempotency_key}
+        body.update({k: v for k, v in options.items() if v is not None})
         return self._call("POST", "/v1/agents", json=body)
 
     def retire(self, ref: str) -> dict:

@@ -1,0 +1,187 @@
+"""One agent's trading cycle: gateway data → strategy → risk rails → orders.
+
+The cycle number comes from the market clock (`market time // cycle seconds`), and every
+order's `client_order_id` is built from (agent, cycle, symbol, side): an agent restarted in
+the middle of a cycle sends the same ids again and the platform replays instead of filling
+twice. Anything malformed from the gateway (missing fields, NaN prices, no news) skips
+the cycle with an error for the heartbeat; nothing here may end the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from agent_runtime.account import AccountLink
+from agent_runtime.gateway import GatewayClient, GatewayError
+from agent_runtime.risk import Book, RiskLimits, apply_rails
+from agent_runtime.strategies import MarketView, NewsView, propose_safely
+from agent_runtime.strategies._base import eligible
+from platform_client import PlatformError
+
+log = logging.getLogger("agent.cycle")
+HISTORY = 30  # prices kept per symbol for recent returns
+MAX_SYMBOLS = 50
+
+
+def client_order_id(agent_id: str, cycle: int, symbol: str, side: str) -> str:
+    """The same intent in the same cycle always gets the same id (≤ 48 characters)."""
+    return f"{agent_id[:8]}-{cycle}-{symbol}-{side}"[:48]
+
+
+@dataclass
+class CycleResult:
+    """What one trading cycle did."""
+
+    cycle: int
+    submitted: int = 0
+    filled: int = 0
+    error: str | None = None
+
+
+def _prices(raw: dict) -> dict[str, float]:
+    prices = {}
+    for quote in raw.get("quotes", []):
+        price = quote.get("price")
+        if isinstance(price, int | float) and math.isfinite(price) and price > 0:
+            prices[str(quote["symbol"])] = float(price)
+    return prices
+
+
+def _news(raw: dict) -> list[NewsView]:
+    items = []
+    for item in raw.get("items", []):
+        try:
+            sentiment = item["sentiment"]
+            score = float(sentiment["score"])
+            if not math.isfinite(score):
+                continue
+            published = datetime.fromisoformat(item["published_at"])
+            for symbol in item["symbols"]:
+                items.append(
+                    NewsView(
+                        symbol,
+                        max(-1.0, min(1.0, score)),
+                        float(sentiment.get("relevance", 1.0)),
+                        item.get("event_type"),
+                        published,
+                        str(item.get("headline", ""))[:200],
+                    )
+                )
+        except (KeyError, TypeError, ValueError):
+            continue  # one bad item does not spoil the rest
+    return items
+
+
+class Trader:
+    """An agent's trading state across cycles."""
+
+    def __init__(self, boot: dict, gateway: GatewayClient, account: AccountLink) -> None:
+        self.agent_id = boot["agent_id"]
+        self.personality = boot.get("personality") or {"strategy": boot["strategy"]}
+        self.strategy = self.personality.get("strategy", boot["strategy"])
+        self.limits = RiskLimits(**(boot.get("risk_limits") or {}))
+        self.cycle_seconds = float(self.personality.get("cycle_seconds", 300))
+        self.gateway = gateway
+        self.account = account
+        self.last_cycle: int | None = None
+        self.orders_today: tuple[str, int] = ("", 0)
+        self.history: dict[str, deque[float]] = {}
+        self.held_since: dict[str, datetime] = {}
+        self.universe: dict[str, dict] = {}
+        self.submitted_total = 0
+
+    def due(self, now: datetime) -> int | None:
+        """The cycle to run now, or None if this cycle has already run."""
+        cycle = int(now.timestamp() // self.cycle_seconds)
+        return None if cycle == self.last_cycle else cycle
+
+    def run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:
+        """Run one cycle; every failure becomes `error`, never an exception."""
+        self.last_cycle = cycle
+        try:
+            return self._run(cycle, now, paused)
+        except (GatewayError, PlatformError) as exc:
+            return CycleResult(cycle, error=f"cycle {cycle} skipped: {exc}")
+        except Exception as exc:  # malformed data must not end the agent
+            log.exception("cycle %s failed", cycle)
+            return CycleResult(cycle, error=f"cycle {cycle} skipped: {type(exc).__name__}: {exc}")
+
+    def _run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:
+        if not self.universe:
+            self.universe = {u["symbol"]: u for u in self.gateway.universe()["symbols"]}
+        sectors = {s: u["sector"] for s, u in self.universe.items()}
+        caps = {s: u["market_cap"] for s, u in self.universe.items()}
+        portfolio = self.account.session.call(self.account.client.portfolio)
+        held = {p.symbol: p.qty for p in portfolio.positions}
+        probe = MarketView(prices=dict.fromkeys(sectors, 1.0), news=[], sectors=sectors, caps=caps)
+        symbols = sorted(set(eligible(self.personality, probe)) | set(held))[:MAX_SYMBOLS]
+        if not symbols:
+            return CycleResult(cycle, error="no symbols match this personality")
+        prices = _prices(self.gateway.quotes(symbols))
+        since = (now - timedelta(days=2)).isoformat()
+        news = _news(self.gateway.news(symbols, since))
+        for symbol, price in prices.items():
+            self.history.setdefault(symbol, deque(maxlen=HISTORY)).append(price)
+        view = MarketView(
+            prices=prices,
+            news=news,
+            sectors=sectors,
+            caps=caps,
+            returns={s: h[-1] / h[0] - 1 for s, h in self.history.items() if len(h) > 1},
+            held_since={s: t for s, t in self.held_since.items() if s in held},
+            entry_prices={p.symbol: p.avg_price for p in portfolio.positions},
+            assessment=self._assess(symbols, news, held)
+            if self.strategy == "llm_analyst"
+            else None,
+        )
+        book = Book(portfolio.cash, portfolio.equity, held)
+        intents, error = propose_safely(self.strategy, self.personality, view, book, now)
+        day = now.strftime("%Y-%m-%d")
+        done_today = self.orders_today[1] if self.orders_today[0] == day else 0
+        verdict = apply_rails(
+            intents,
+            book,
+            prices,
+            paused=paused,
+            limits=self.limits,
+            position_fraction=float(self.personality.get("position_fraction", 0.05)),
+            orders_today=done_today,
+        )
+        result = CycleResult(cycle, error=error)
+        for order in verdict.orders:
+            try:
+                placed = self.account.session.call(
+                    self.account.client.submit_order,
+                    client_order_id(self.agent_id, cycle, order.symbol, order.side),
+                    order.symbol,
+                    order.side,
+                    qty=order.qty,
+                    rationale=order.rationale,
+                )
+            except PlatformError as exc:
+                result.error = f"order {order.side} {order.symbol} refused: {exc}"
+                continue
+            result.submitted += 1
+            if placed.status == "filled":
+                result.filled += 1
+                if order.side == "buy":
+                    self.held_since.setdefault(order.symbol, now)
+                elif held.get(order.symbol, 0) - order.qty <= 0:
+                    self.held_since.pop(order.symbol, None)
+        self.orders_today = (day, done_today + result.submitted)
+        self.submitted_total += result.submitted
+        return result
+
+    def _assess(self, symbols: list[str], news: list[NewsView], held: dict) -> dict:
+        headlines = [{"symbol": n.symbol, "headline": n.headline} for n in news if n.headline][:40]
+        positions = [{"symbol": s, "qty": q} for s, q in held.items()][:20]
+        try:
+            return self.gateway.assess(
+                {"symbols": symbols[:20], "headlines": headlines, "positions": positions}
+            )
+        except GatewayError as exc:
+            return {"abstained": True, "reason": str(exc)}

@@ -1,0 +1,145 @@
+"""The agent's trading cycle against a real sandbox platform, with gateway answers scripted.
+
+The gateway is the orchestrator's own service, so scripting it here lets each test hand
+the agent exactly the data it needs, including broken data.
+"""
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from agent_runtime.account import AccountLink
+from agent_runtime.cycle import Trader, client_order_id
+from agent_runtime.gateway import GatewayClient
+from platform_client import PlatformClient
+from sandbox.app import create_sandbox_app
+from tests.conftest import CONTROLLER_KEY, sandbox_config
+from tests.servers import ScriptedApp, serve
+
+NOW = datetime.now(UTC)
+UNIVERSE = {
+    "symbols": [
+        {"symbol": "MRNA", "name": "Moderna", "sector": "healthcare", "market_cap": "mid"},
+        {"symbol": "XOM", "name": "Exxon", "sector": "energy", "market_cap": "large"},
+    ]
+}
+FDA = {
+    "items": [
+        {
+            "id": "n1",
+            "published_at": NOW.isoformat(),
+            "symbols": ["MRNA"],
+            "headline": "FDA approves Moderna drug",
+            "summary": "",
+            "source": "wire",
+            "sentiment": {"score": 0.8, "label": "positive", "relevance": 1.0},
+            "event_type": "fda",
+        }
+    ],
+    "stale": False,
+}
+QUOTES = {
+    "quotes": [
+        {"symbol": "MRNA", "price": 105.0, "as_of": NOW.isoformat()},
+        {"symbol": "XOM", "price": 115.0, "as_of": NOW.isoformat()},
+    ]
+}
+PERSONALITY = {
+    "name": "keen-heron",
+    "strategy": "event_driven",
+    "news_weight": 0.9,
+    "holding_days": 1,
+    "sector_preferences": ["healthcare"],
+    "market_cap_bias": "mixed",
+    "position_fraction": 0.1,
+    "cycle_seconds": 60,
+}
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A live sandbox with one agent account, and a scriptable gateway."""
+    gateway = ScriptedApp()
+    gateway.on("/v1/feed/universe", (200, UNIVERSE, {}))
+    gateway.on("/v1/feed/quotes", (200, QUOTES, {}))
+    gateway.on("/v1/feed/news", (200, FDA, {}))
+    sandbox = create_sandbox_app(sandbox_config(f"sqlite:///{tmp_path / 'p.db'}"))
+    with serve(sandbox) as platform_url, serve(gateway) as gateway_url:
+        creds = PlatformClient(platform_url, controller_key=CONTROLLER_KEY).create_agent(
+            "cycle-agent", "Keen Heron"
+        )
+        platform = {
+            "base_url": platform_url,
+            "username": creds.username,
+            "password": creds.password,
+        }
+        yield gateway, gateway_url, platform
+
+
+def trader(world_, **boot_changes):
+    _, gateway_url, platform = world_
+    account = AccountLink(platform, deadline=5)
+    account.login()
+    boot = {
+        "agent_id": "7c1e2f3a-0000-4000-8000-000000000001",
+        "strategy": "event_driven",
+        "personality": PERSONALITY,
+        "risk_limits": None,
+        **boot_changes,
+    }
+    return Trader(boot, GatewayClient(gateway_url, "token"), account)
+
+
+def test_a_cycle_turns_news_into_a_filled_order_and_a_restart_never_fills_twice(world):
+    first = trader(world)
+    result = first.run(100, NOW, paused=False)
+    assert (result.submitted, result.filled, result.error) == (1, 1, None)
+    portfolio = first.account.client.portfolio()
+    (position,) = portfolio.positions
+    assert position.symbol == "MRNA" and position.qty >= 1
+
+    restarted = trader(world)  # killed mid-cycle, back up in the same cycle
+    assert restarted.run(100, NOW, paused=False).submitted == 0  # it sees the position
+    order_id = client_order_id("7c1e2f3a-0000-4000-8000-000000000001", 100, "MRNA", "buy")
+    # Had it died before seeing the fill, its resend carries the same id: a replay.
+    resent = restarted.account.client.submit_order(order_id, "MRNA", "buy", qty=position.qty)
+    assert resent.replayed
+    assert [o.client_order_id for o in restarted.account.client.orders()] == [order_id]
+    assert restarted.account.client.portfolio().positions[0].qty == position.qty
+
+
+def test_a_cycle_runs_once_per_cycle_number(world):
+    agent = trader(world)
+    cycle = agent.due(NOW)
+    assert cycle == int(NOW.timestamp() // 60)
+    agent.run(cycle, NOW, paused=False)
+    assert agent.due(NOW) is None
+
+
+def test_paused_fleet_submits_nothing(world):
+    result = trader(world).run(7, NOW, paused=True)
+    assert (result.submitted, result.error) == (0, None)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error_part"),
+    [
+        ("/v1/feed/universe", {"nope": []}, "KeyError"),
+        ("/v1/feed/quotes", {"quotes": [{"symbol": "MRNA", "price": math.nan}]}, None),
+        ("/v1/feed/quotes", {"quotes": [{"symbol": "MRNA"}]}, None),
+        ("/v1/feed/news", {"items": []}, None),
+        ("/v1/feed/news", {"items": [{"symbols": ["MRNA"], "sentiment": {"score": "high"}}]}, None),
+        ("/v1/feed/news", {"error": {"code": "feed_unavailable", "message": "down"}}, "down"),
+    ],
+)
+def test_bad_gateway_data_skips_the_cycle_without_crashing(world, path, body, error_part):
+    gateway, _, _ = world
+    status = 503 if "error" in body else 200
+    gateway.on(path, (status, body, {}))
+    agent = trader(world)
+    result = agent.run(9, NOW, paused=False)
+    assert result.submitted == 0
+    if error_part:
+        assert result.error.startswith("cycle 9 skipped") and error_part in result.error
+    assert agent.account.client.portfolio().positions == ()
