@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from agent_runtime.account import AccountLink
+from agent_runtime.catalysts import CatalystScores
 from agent_runtime.gateway import GatewayClient, GatewayError
-from agent_runtime.risk import Book, RiskLimits, apply_rails
+from agent_runtime.risk import Book, Order, RiskLimits, apply_rails
 from agent_runtime.strategies import MarketView, NewsView, propose_safely
 from agent_runtime.strategies._base import eligible
 from platform_client import PlatformError
@@ -93,6 +94,8 @@ class Trader:
         self.held_since: dict[str, datetime] = {}
         self.universe: dict[str, dict] = {}
         self.submitted_total = 0
+        self.catalysts = CatalystScores()
+        self.opened_by: dict[str, tuple[str, float]] = {}  # symbol → (event type, entry price)
 
     def due(self, now: datetime) -> int | None:
         """The cycle to run now, or None if this cycle has already run."""
@@ -139,7 +142,14 @@ class Trader:
             else None,
         )
         book = Book(portfolio.cash, portfolio.equity, held)
-        intents, error = propose_safely(self.strategy, self.personality, view, book, now)
+        intents, error = propose_safely(
+            self.strategy,
+            self.personality,
+            view,
+            book,
+            now,
+            catalyst_weights=self.catalysts.weights(),
+        )
         day = now.strftime("%Y-%m-%d")
         done_today = self.orders_today[1] if self.orders_today[0] == day else 0
         verdict = apply_rails(
@@ -168,13 +178,22 @@ class Trader:
             result.submitted += 1
             if placed.status == "filled":
                 result.filled += 1
-                if order.side == "buy":
-                    self.held_since.setdefault(order.symbol, now)
-                elif held.get(order.symbol, 0) - order.qty <= 0:
-                    self.held_since.pop(order.symbol, None)
+                self._learn(order, placed.filled_avg_price, held, now)
         self.orders_today = (day, done_today + result.submitted)
         self.submitted_total += result.submitted
         return result
+
+    def _learn(self, order: Order, price: float | None, held: dict, now: datetime) -> None:
+        """Track positions and what opened them; a closed trade teaches its catalyst."""
+        if order.side == "buy":
+            self.held_since.setdefault(order.symbol, now)
+            if order.catalyst and price:
+                self.opened_by.setdefault(order.symbol, (order.catalyst, price))
+        elif held.get(order.symbol, 0) - order.qty <= 0:
+            self.held_since.pop(order.symbol, None)
+            opened = self.opened_by.pop(order.symbol, None)
+            if opened and price:
+                self.catalysts.record(opened[0], price / opened[1] - 1)
 
     def _assess(self, symbols: list[str], news: list[NewsView], held: dict) -> dict:
         headlines = [{"symbol": n.symbol, "headline": n.headline} for n in news if n.headline][:40]

@@ -76,7 +76,11 @@ def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
                     )
             if account is not None:
                 state, error = account.report()
-                report.update(state, orders_submitted=trader.submitted_total if trader else 0)
+                report.update(state)
+                if trader is not None:
+                    report.update(
+                        orders_submitted=trader.submitted_total, catalysts=trader.catalysts.report()
+                    )
                 last_error = last_error or error
             try:
                 reply = gateway.heartbeat({**report, "last_error": last_error})

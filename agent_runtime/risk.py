@@ -36,6 +36,7 @@ class Intent:
     side: str  # buy | sell
     conviction: float  # 0..1
     rationale: str = ""
+    catalyst: str | None = None  # the event type behind it, for catalyst learning
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Order:
     side: str
     qty: int
     rationale: str
+    catalyst: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ def apply_rails(
         if reason:
             verdict.dropped.append((intent, reason))
             continue
-        verdict.orders.append(Order(intent.symbol, intent.side, qty, intent.rationale))
+        verdict.orders.append(
+            Order(intent.symbol, intent.side, qty, intent.rationale, intent.catalyst)
+        )
         budget -= 1
         if intent.side == "buy":
             cash -= qty * price

@@ -143,3 +143,21 @@ def test_bad_gateway_data_skips_the_cycle_without_crashing(world, path, body, er
     if error_part:
         assert result.error.startswith("cycle 9 skipped") and error_part in result.error
     assert agent.account.client.portfolio().positions == ()
+
+
+def test_a_closed_event_trade_teaches_its_catalyst(world):
+    gateway, _, _ = world
+    agent = trader(world)
+    assert agent.run(200, NOW, paused=False).filled == 1
+    bad = {
+        **FDA["items"][0],
+        "id": "n2",
+        "headline": "FDA rejects Moderna drug",
+        "sentiment": {"score": -0.8, "label": "negative", "relevance": 1.0},
+    }
+    gateway.on("/v1/feed/news", (200, {"items": [bad], "stale": False}, {}))
+    result = agent.run(201, NOW, paused=False)
+    assert (result.submitted, result.error) == (1, None)
+    report = agent.catalysts.report()
+    assert list(report) == ["fda"] and report["fda"]["trades"] == 1
+    assert agent.account.client.portfolio().positions == ()

@@ -39,6 +39,7 @@ def propose(
                     "buy",
                     min(1.0, weight * item.score * 1.5),
                     f"{item.event_type} catalyst ({item.score:+.2f})",
+                    catalyst=item.event_type,
                 )
             )
         elif item.score <= -0.3 and held:
