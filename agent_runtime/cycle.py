@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from agent_runtime.account import AccountLink
 from agent_runtime.catalysts import CatalystScores
 from agent_runtime.gateway import GatewayClient, GatewayError
-from agent_runtime.risk import Book, Order, RiskLimits, apply_rails
+from agent_runtime.risk import Book, Order, RiskLimits, Verdict, apply_rails
 from agent_runtime.strategies import MarketView, NewsView, propose_safely
 from agent_runtime.strategies._base import eligible
 from platform_client import PlatformError
@@ -77,8 +77,57 @@ def _news(raw: dict) -> list[NewsView]:
     return items
 
 
+class Memory:
+    """What an agent remembers between cycles about its positions and its catalysts."""
+
+    def __init__(self) -> None:
+        self.held_since: dict[str, datetime] = {}
+        self.opened_by: dict[str, tuple[str, float]] = {}  # symbol → (event type, entry)
+        self.catalysts = CatalystScores()
+
+    def filled(self, order: Order, price: float | None, held_before: float, now: datetime) -> None:
+        """Track a fill; a closed trade teaches the catalyst that opened it."""
+        if order.side == "buy":
+            self.held_since.setdefault(order.symbol, now)
+            if order.catalyst and price:
+                self.opened_by.setdefault(order.symbol, (order.catalyst, price))
+        elif held_before - order.qty <= 0:
+            self.held_since.pop(order.symbol, None)
+            opened = self.opened_by.pop(order.symbol, None)
+            if opened and price:
+                self.catalysts.record(opened[0], price / opened[1] - 1)
+
+
+def decide(
+    strategy: str,
+    personality: dict,
+    view: MarketView,
+    book: Book,
+    now: datetime,
+    *,
+    limits: RiskLimits,
+    orders_today: int,
+    paused: bool,
+    memory: Memory,
+) -> tuple[Verdict, str | None]:
+    """Strategy proposes, the rails dispose: the orders of one cycle, and a strategy error."""
+    intents, error = propose_safely(
+        strategy, personality, view, book, now, catalyst_weights=memory.catalysts.weights()
+    )
+    verdict = apply_rails(
+        intents,
+        book,
+        view.prices,
+        paused=paused,
+        limits=limits,
+        position_fraction=float(personality.get("position_fraction", 0.05)),
+        orders_today=orders_today,
+    )
+    return verdict, error
+
+
 class Trader:
-    """An agent's trading state across cycles."""
+    """An agent's trading state across cycles, and the I/O of each cycle."""
 
     def __init__(self, boot: dict, gateway: GatewayClient, account: AccountLink) -> None:
         self.agent_id = boot["agent_id"]
@@ -91,11 +140,14 @@ class Trader:
         self.last_cycle: int | None = None
         self.orders_today: tuple[str, int] = ("", 0)
         self.history: dict[str, deque[float]] = {}
-        self.held_since: dict[str, datetime] = {}
         self.universe: dict[str, dict] = {}
+        self.memory = Memory()
         self.submitted_total = 0
-        self.catalysts = CatalystScores()
-        self.opened_by: dict[str, tuple[str, float]] = {}  # symbol → (event type, entry price)
+
+    @property
+    def catalysts(self) -> CatalystScores:
+        """What the agent has learned about each kind of event."""
+        return self.memory.catalysts
 
     def due(self, now: datetime) -> int | None:
         """The cycle to run now, or None if this cycle has already run."""
@@ -113,53 +165,52 @@ class Trader:
             log.exception("cycle %s failed", cycle)
             return CycleResult(cycle, error=f"cycle {cycle} skipped: {type(exc).__name__}: {exc}")
 
-    def _run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:
+    def _view(
+        self, now: datetime, held: dict[str, float], entries: dict[str, float]
+    ) -> MarketView | None:
         if not self.universe:
             self.universe = {u["symbol"]: u for u in self.gateway.universe()["symbols"]}
         sectors = {s: u["sector"] for s, u in self.universe.items()}
         caps = {s: u["market_cap"] for s, u in self.universe.items()}
-        portfolio = self.account.session.call(self.account.client.portfolio)
-        held = {p.symbol: p.qty for p in portfolio.positions}
         probe = MarketView(prices=dict.fromkeys(sectors, 1.0), news=[], sectors=sectors, caps=caps)
         symbols = sorted(set(eligible(self.personality, probe)) | set(held))[:MAX_SYMBOLS]
         if not symbols:
-            return CycleResult(cycle, error="no symbols match this personality")
+            return None
         prices = _prices(self.gateway.quotes(symbols))
-        since = (now - timedelta(days=2)).isoformat()
-        news = _news(self.gateway.news(symbols, since))
+        news = _news(self.gateway.news(symbols, (now - timedelta(days=2)).isoformat()))
         for symbol, price in prices.items():
             self.history.setdefault(symbol, deque(maxlen=HISTORY)).append(price)
-        view = MarketView(
+        return MarketView(
             prices=prices,
             news=news,
             sectors=sectors,
             caps=caps,
             returns={s: h[-1] / h[0] - 1 for s, h in self.history.items() if len(h) > 1},
-            held_since={s: t for s, t in self.held_since.items() if s in held},
-            entry_prices={p.symbol: p.avg_price for p in portfolio.positions},
+            held_since={s: t for s, t in self.memory.held_since.items() if s in held},
+            entry_prices=entries,
             assessment=self._assess(symbols, news, held)
             if self.strategy == "llm_analyst"
             else None,
         )
-        book = Book(portfolio.cash, portfolio.equity, held)
-        intents, error = propose_safely(
+
+    def _run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:
+        portfolio = self.account.session.call(self.account.client.portfolio)
+        held = {p.symbol: p.qty for p in portfolio.positions}
+        view = self._view(now, held, {p.symbol: p.avg_price for p in portfolio.positions})
+        if view is None:
+            return CycleResult(cycle, error="no symbols match this personality")
+        day = now.strftime("%Y-%m-%d")
+        done_today = self.orders_today[1] if self.orders_today[0] == day else 0
+        verdict, error = decide(
             self.strategy,
             self.personality,
             view,
-            book,
+            Book(portfolio.cash, portfolio.equity, held),
             now,
-            catalyst_weights=self.catalysts.weights(),
-        )
-        day = now.strftime("%Y-%m-%d")
-        done_today = self.orders_today[1] if self.orders_today[0] == day else 0
-        verdict = apply_rails(
-            intents,
-            book,
-            prices,
-            paused=paused,
             limits=self.limits,
-            position_fraction=float(self.personality.get("position_fraction", 0.05)),
             orders_today=done_today,
+            paused=paused,
+            memory=self.memory,
         )
         result = CycleResult(cycle, error=error)
         for order in verdict.orders:
@@ -178,22 +229,10 @@ class Trader:
             result.submitted += 1
             if placed.status == "filled":
                 result.filled += 1
-                self._learn(order, placed.filled_avg_price, held, now)
+                self.memory.filled(order, placed.filled_avg_price, held.get(order.symbol, 0), now)
         self.orders_today = (day, done_today + result.submitted)
         self.submitted_total += result.submitted
         return result
-
-    def _learn(self, order: Order, price: float | None, held: dict, now: datetime) -> None:
-        """Track positions and what opened them; a closed trade teaches its catalyst."""
-        if order.side == "buy":
-            self.held_since.setdefault(order.symbol, now)
-            if order.catalyst and price:
-                self.opened_by.setdefault(order.symbol, (order.catalyst, price))
-        elif held.get(order.symbol, 0) - order.qty <= 0:
-            self.held_since.pop(order.symbol, None)
-            opened = self.opened_by.pop(order.symbol, None)
-            if opened and price:
-                self.catalysts.record(opened[0], price / opened[1] - 1)
 
     def _assess(self, symbols: list[str], news: list[NewsView], held: dict) -> dict:
         headlines = [{"symbol": n.symbol, "headline": n.headline} for n in news if n.headline][:40]
