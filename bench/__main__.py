@@ -1,7 +1,7 @@
 """Run benchmarks, print a table of figures against their DESIGN §6 budgets, write JSON.
 
 uv run python -m bench                    # every benchmark
-uv run python -m bench fleet --agents 50  # one of: fleet, gateway, sentiment
+uv run python -m bench fleet --agents 50  # fleet, gateway, sentiment or simulate
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from bench.docker_fleet import fleet
 from bench.figures import Figure
 from bench.gateway import gateway
 from bench.sentiment import sentiment
+from bench.simulate import simulate
 
-BENCHMARKS = ("fleet", "gateway", "sentiment")
+BENCHMARKS = ("fleet", "gateway", "sentiment", "simulate")
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -49,7 +50,12 @@ def main() -> int:
     )
     parser.add_argument("--agents", type=int, default=50, help="fleet size to spawn (fleet)")
     args = parser.parse_args()
-    runs = {"fleet": lambda: fleet(args.agents), "gateway": gateway, "sentiment": sentiment}
+    runs = {
+        "fleet": lambda: fleet(args.agents),
+        "gateway": gateway,
+        "sentiment": sentiment,
+        "simulate": simulate,
+    }
     figures: list[Figure] = []
     for name in args.names or BENCHMARKS:
         figures.extend(runs[name]())

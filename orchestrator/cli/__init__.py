@@ -19,7 +19,12 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from orchestrator.cli.client import OperatorClient, OperatorError
-from orchestrator.cli.format import format_agents, format_personalities, format_spawned
+from orchestrator.cli.format import (
+    format_agents,
+    format_personalities,
+    format_simulation,
+    format_spawned,
+)
 from orchestrator.phases import Phase
 from orchestrator.settings import Settings
 from personalities import STRATEGIES
@@ -241,6 +246,27 @@ def personalities_validate(population: str) -> None:
     """Check a population file; every problem is named with its field."""
     _population(population)
     console.print(f"{population}: valid")
+
+
+@cli.command()
+@click.option("--agents", type=click.IntRange(1, 2000), default=50, show_default=True)
+@click.option("--days", type=click.IntRange(1, 365), default=20, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--population", default="balanced", show_default=True, help="An archetype or a population file."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def simulate(agents: int, days: int, seed: int, population: str, as_json: bool) -> None:
+    """Trade a sampled fleet on the simulated market, offline and deterministically."""
+    from orchestrator.simulate import simulate as run
+
+    result = run(agents, days, seed, _population(population))
+    if as_json:
+        click.echo(
+            json.dumps({"by_strategy": result.by_strategy, "agents": result.agents}, indent=2)
+        )
+    else:
+        console.print(format_simulation(result.by_strategy, days, result.steps))
 
 
 @cli.group()

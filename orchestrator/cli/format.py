@@ -86,3 +86,20 @@ def format_personalities(fleet: list[dict]) -> Table:
             ", ".join(p["sector_preferences"]),
         )
     return table
+
+
+def format_simulation(by_strategy: dict[str, dict], days: int, steps: int) -> Table:
+    """The `fleet simulate` summary, one row per strategy."""
+    table = Table(title=f"{days} simulated days, {steps} steps", header_style="bold", box=None)
+    for column in ("STRATEGY", "AGENTS", "ORDERS", "MEAN P&L", "BEST", "WORST"):
+        table.add_column(column, justify="left" if column == "STRATEGY" else "right")
+    for name, row in by_strategy.items():
+        table.add_row(
+            name,
+            str(row["agents"]),
+            str(row["orders"]),
+            f"{row['mean_pnl_pct']:+.2f}%",
+            f"{row['best_pnl_pct']:+.2f}%",
+            f"{row['worst_pnl_pct']:+.2f}%",
+        )
+    return table
