@@ -1,7 +1,8 @@
-"""The agent's own platform account: log in with its credentials, read its portfolio.
+"""The agent's own platform account: a logged-in session and the heartbeat's account state.
 
-Only what proving the path needs so far; strategies and orders come later. A platform
-that is down or refuses us never ends the agent: the error is reported in the heartbeat.
+The trading cycle submits orders through `session`; this module only logs in and reports
+equity, cash and positions. A platform that is down or refuses us never ends the agent:
+the error is reported in the heartbeat.
 """
 
 from __future__ import annotations
