@@ -1,5 +1,8 @@
 """End to end on the real Docker engine: spawn, harden, heartbeat, retire, survive a crash."""
 
+import time
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -7,6 +10,7 @@ from orchestrator.runtime.docker import container_name
 from orchestrator.settings import Settings
 from platform_client import PlatformClient
 from tests.conftest import CONTROLLER_KEY
+from tests.servers import ScriptedApp, payload, serve
 
 pytestmark = pytest.mark.docker
 
@@ -141,11 +145,70 @@ def test_spawn_against_fleet_sandbox_then_retire_all(
     assert ours(docker_client, instance) == []
     assert [a["status"] for a in controller.controller_agents()] == ["disabled", "disabled"]
     first = accounts[0]  # replaying its creation hands back the password, to try it
+    strategy = next(a["strategy"] for a in agents if a["id"] == first["idempotency_key"])
     creds = controller.create_agent(
-        first["idempotency_key"], first["display_name"], {"strategy": "news_momentum"}
+        first["idempotency_key"], first["display_name"], {"strategy": strategy}
     )
     login = httpx.post(
         f"{fleet_sandbox}/api/auth/login",
         json={"username": creds.username, "password": creds.password},
     )
     assert login.status_code == 403
+
+
+def test_an_agent_killed_mid_cycle_never_fills_twice(
+    docker_client, make_daemon, instance, fleet_sandbox
+):
+    # Fresh Apple earnings news from a NewsAPI-speaking server: event-driven agents buy.
+    news = ScriptedApp()
+    article = {
+        **payload("newsapi_everything.json")["articles"][0],
+        "publishedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    news.on("/v2/everything", (200, {"status": "ok", "totalResults": 1, "articles": [article]}, {}))
+    population = {
+        "strategies": {"event_driven": 1.0},
+        "frequencies": {"day": 1.0},
+        "sectors": {"technology": 1.0},
+        "market_caps": {"large": 1.0},
+        "sectors_per_agent": [1, 1],
+    }
+    with serve(news) as news_url:
+        daemon = make_daemon(
+            "docker",
+            FLEET_PLATFORM_URL=fleet_sandbox,
+            FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+            FLEET_NEWS_PROVIDER="newsapi",
+            FLEET_NEWSAPI_KEY="k",
+            FLEET_NEWSAPI_URL=news_url,
+        )
+        spawned = daemon.api(
+            "POST", "/v1/agents", json={"count": 1, "seed": 1, "population": population}
+        )
+        assert spawned.status_code == 201, spawned.text
+        (agent,) = daemon.wait_for(all_running(1), "the agent heartbeating")
+        controller = PlatformClient(fleet_sandbox, controller_key=CONTROLLER_KEY)
+        (account,) = controller.controller_agents()
+        creds = controller.create_agent(
+            account["idempotency_key"], account["display_name"], {"strategy": "event_driven"}
+        )
+        trader = PlatformClient(fleet_sandbox)
+        trader.login(creds.username, creds.password)
+        deadline = time.monotonic() + 60
+        while not trader.orders() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        (bought,) = trader.orders()
+        assert (bought.symbol, bought.side, bought.status) == ("AAPL", "buy", "filled")
+
+        docker_client.containers.get(agent["container_id"]).kill()  # SIGKILL, mid-cycle
+        daemon.wait_for(
+            lambda now: (
+                now[0]["phase"] == "running"
+                and now[0]["container_id"] != agent["container_id"]
+                and now[0]["last_cycle"] is not None
+            ),
+            "a replacement container heartbeating",
+        )
+        time.sleep(3)  # a few cycles of the replacement
+        assert [o.order_id for o in trader.orders()] == [bought.order_id]
+        assert trader.portfolio().positions[0].qty == bought.filled_qty
