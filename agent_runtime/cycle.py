@@ -1,6 +1,7 @@
 """One agent's trading cycle: gateway data → strategy → risk rails → orders.
 
-The cycle number comes from the market clock (`market time // cycle seconds`), and every
+The cycle number comes from the market clock (`(market time − the agent's offset) // cycle
+seconds`; the offset, derived from the agent id, keeps a fleet out of lockstep), and every
 order's `client_order_id` is built from (agent, cycle, symbol, side): an agent restarted in
 the middle of a cycle sends the same ids again and the platform replays instead of filling
 twice. Anything malformed from the gateway (missing fields, NaN prices, no news) skips
@@ -9,6 +10,7 @@ the cycle with an error for the heartbeat; nothing here may end the agent.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections import deque
@@ -135,6 +137,10 @@ class Trader:
         self.strategy = self.personality.get("strategy", boot["strategy"])
         self.limits = RiskLimits(**(boot.get("risk_limits") or {}))
         self.cycle_seconds = float(self.personality.get("cycle_seconds", 300))
+        # Each agent's cycles start at its own offset, so a fleet never trades in lockstep;
+        # derived from the id, the offset (and so every cycle number) survives a restart.
+        digest = hashlib.sha256(self.agent_id.encode()).digest()
+        self.offset = int.from_bytes(digest[:4]) % max(1, int(self.cycle_seconds))
         self.gateway = gateway
         self.account = account
         self.last_cycle: int | None = None
@@ -151,7 +157,7 @@ class Trader:
 
     def due(self, now: datetime) -> int | None:
         """The cycle to run now, or None if this cycle has already run."""
-        cycle = int(now.timestamp() // self.cycle_seconds)
+        cycle = int((now.timestamp() - self.offset) // self.cycle_seconds)
         return None if cycle == self.last_cycle else cycle
 
     def run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:

@@ -112,9 +112,17 @@ def test_a_cycle_turns_news_into_a_filled_order_and_a_restart_never_fills_twice(
 def test_a_cycle_runs_once_per_cycle_number(world):
     agent = trader(world)
     cycle = agent.due(NOW)
-    assert cycle == int(NOW.timestamp() // 60)
+    assert cycle == int((NOW.timestamp() - agent.offset) // 60)
     agent.run(cycle, NOW, paused=False)
     assert agent.due(NOW) is None
+    assert trader(world).due(NOW) == cycle  # a restarted agent is in the same cycle
+
+
+def test_agents_start_their_cycles_at_different_offsets(world):
+    offsets = {
+        trader(world, agent_id=f"{i:08d}-0000-4000-8000-000000000000").offset for i in range(20)
+    }
+    assert len(offsets) > 15 and all(0 <= o < 60 for o in offsets)
 
 
 def test_paused_fleet_submits_nothing(world):
