@@ -116,7 +116,7 @@ def _sources(settings: Settings, clock: MarketClock) -> tuple[NewsSource, QuoteS
 
 def open_feed_gateway(settings: Settings, usage: UsageLedger) -> FeedGateway:
     """The data plane over the configured providers."""
-    clock = MarketClock(settings.market_time_scale)
+    clock = MarketClock(settings.market_time_scale, settings.market_anchor)
     news, quotes = _sources(settings, clock)
     limits = {
         "newsapi": ProviderLimit(per_day=settings.newsapi_per_day),

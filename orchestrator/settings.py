@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from feeds.clock import DEFAULT_ANCHOR
 
 _INSTANCE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
@@ -58,6 +61,8 @@ class Settings(BaseSettings):
 
     market_seed: int = 42
     market_time_scale: float = Field(default=1.0, gt=0, le=10_000)
+    # The wall moment at which market time equals wall time; sped-up demos start it now.
+    market_anchor: datetime = DEFAULT_ANCHOR
 
     news_provider: Literal["simulated", "newsapi", "alphavantage", "alpaca"] = "simulated"
     quote_provider: Literal["simulated", "alphavantage", "alpaca"] = "simulated"
@@ -103,6 +108,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be 1-31 lowercase letters, digits or '-', starting with a letter or digit"
             )
+        return value
+
+    @field_validator("market_anchor")
+    @classmethod
+    def _aware_anchor(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a timezone, e.g. 2026-05-01T09:30:00Z")
         return value
 
     @model_validator(mode="after")

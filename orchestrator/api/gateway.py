@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from feeds.clock import DEFAULT_ANCHOR
 from orchestrator import keys
 from orchestrator.api.errors import ApiError, bearer, fleet_of
 from orchestrator.phases import Phase
@@ -79,7 +78,10 @@ def bootstrap(request: Request, agent: AgentDep) -> dict:
             "min_equity": 1000.0,
             "max_orders_per_day": settings.risk_max_orders_per_day,
         },
-        "clock": {"time_scale": settings.market_time_scale, "anchor": DEFAULT_ANCHOR.isoformat()},
+        "clock": {
+            "time_scale": settings.market_time_scale,
+            "anchor": settings.market_anchor.isoformat(),
+        },
     }
 
 

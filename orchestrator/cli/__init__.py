@@ -192,7 +192,7 @@ def sandbox(host: str | None, port: int | None) -> None:
         controller_key=settings.controller_api_key.get_secret_value(),
         secret=secret,
         market_seed=settings.market_seed,
-        clock=MarketClock(settings.market_time_scale),
+        clock=MarketClock(settings.market_time_scale, settings.market_anchor),
         token_ttl_seconds=settings.sandbox_token_ttl_seconds,
         rate_per_second=settings.sandbox_rate_per_second,
         rate_burst=settings.sandbox_rate_burst,
