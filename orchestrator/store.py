@@ -70,6 +70,10 @@ class Agent(SQLModel, table=True):
     provision_attempts: int = 0
     next_provision_at: datetime | None = Field(default=None, sa_type=_tz())
     last_cycle: int | None = None
+    equity: float | None = None
+    cash: float | None = None
+    open_positions: int | None = None
+    orders_submitted: int | None = None
     last_error: str | None = None
     reason: str | None = None
     created_at: datetime = Field(sa_type=_tz())
@@ -254,8 +258,11 @@ class Store:
         )
         return changed or self.get(agent_id)
 
-    def heartbeat(self, agent_id: str, cycle: int, last_error: str | None, now: datetime) -> Agent:
-        """Record a heartbeat; the first one moves a starting agent to running."""
+    def heartbeat(
+        self, agent_id: str, cycle: int, last_error: str | None, now: datetime, **state: object
+    ) -> Agent:
+        """Record a heartbeat and the account state it reports (equity, cash,
+        open_positions, orders_submitted); the first one moves a starting agent to running."""
         with self._session() as s:
             agent = s.get(Agent, agent_id, with_for_update=True)
             if agent is None:
@@ -263,6 +270,8 @@ class Store:
             agent.last_heartbeat_at = now
             agent.last_cycle = cycle
             agent.last_error = last_error
+            for name, value in state.items():
+                setattr(agent, name, value)
             if agent.phase == Phase.STARTING:
                 agent.phase = Phase.RUNNING
                 agent.updated_at = now

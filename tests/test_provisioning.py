@@ -32,6 +32,14 @@ def test_spawned_agents_get_accounts_log_in_and_retire_disables_them(make_daemon
         accounts = {a["idempotency_key"]: a for a in controller.controller_agents()}
         assert set(accounts) == {a["id"] for a in agents}  # idempotency key = agent id
         assert all(a["status"] == "active" and a["last_login_at"] for a in accounts.values())
+        # heartbeats carry the account state, and the operator sees it
+        agents = daemon.wait_for(
+            lambda now: all(a["equity"] is not None for a in now), "account state in heartbeats"
+        )
+        for agent in agents:
+            assert agent["equity"] > 0 and agent["cash"] is not None
+            assert agent["open_positions"] >= 0 and agent["orders_submitted"] >= 0
+        assert "EQUITY" in daemon.fleet("ls").stdout
         assert kinds(daemon, agents[0]["id"])[:4] == [
             "created",
             "provisioning",

@@ -42,8 +42,8 @@ class Heartbeat(BaseModel):
 
     cycle: int = Field(ge=0)
     phase: str = Field(default="running", max_length=32)
-    equity: float | None = None
-    cash: float | None = None
+    equity: float | None = Field(default=None, allow_inf_nan=False)
+    cash: float | None = Field(default=None, allow_inf_nan=False)
     positions: list[dict] = Field(default_factory=list, max_length=200)
     orders_submitted: int = Field(default=0, ge=0)
     last_error: str | None = Field(default=None, max_length=2000)
@@ -89,5 +89,14 @@ def bootstrap(request: Request, agent: AgentDep) -> dict:
 def heartbeat(request: Request, agent: AgentDep, beat: Heartbeat) -> HeartbeatReply:
     """Record a heartbeat and answer with the fleet's orders for this agent."""
     fleet = fleet_of(request)
-    updated = fleet.store.heartbeat(agent.id, beat.cycle, beat.last_error, fleet.now())
+    updated = fleet.store.heartbeat(
+        agent.id,
+        beat.cycle,
+        beat.last_error,
+        fleet.now(),
+        equity=beat.equity,
+        cash=beat.cash,
+        open_positions=len(beat.positions),
+        orders_submitted=beat.orders_submitted,
+    )
     return HeartbeatReply(paused=False, retire=updated.phase == Phase.RETIRING)

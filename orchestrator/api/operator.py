@@ -47,6 +47,10 @@ def agent_view(agent: Agent, now: datetime) -> dict:
         "last_heartbeat_at": _iso(beat),
         "heartbeat_age_seconds": round((now - beat).total_seconds(), 1) if beat else None,
         "last_cycle": agent.last_cycle,
+        "equity": agent.equity,
+        "cash": agent.cash,
+        "open_positions": agent.open_positions,
+        "orders_submitted": agent.orders_submitted,
         "last_error": agent.last_error,
         "reason": agent.reason,
     }

@@ -26,11 +26,29 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def format_agents(agents: list[dict]) -> RenderableType:
     """The `fleet ls` table, then one line per agent with a problem to explain."""
     table = Table(box=None, header_style="bold")
-    for column in ("NAME", "ID", "STRATEGY", "PHASE", "HEARTBEAT", "CONTAINER"):
-        table.add_column(column, no_wrap=True)
+    for column in (
+        "NAME",
+        "ID",
+        "STRATEGY",
+        "PHASE",
+        "HEARTBEAT",
+        "EQUITY",
+        "POS",
+        "ORDERS",
+        "CONTAINER",
+    ):
+        table.add_column(
+            column,
+            no_wrap=True,
+            justify="right" if column in ("EQUITY", "POS", "ORDERS") else "left",
+        )
     for agent in agents:
         phase = agent["phase"]
         table.add_row(
@@ -39,6 +57,9 @@ def format_agents(agents: list[dict]) -> RenderableType:
             agent["strategy"],
             f"[{_PHASE_STYLE.get(phase, 'white')}]{phase}[/]",
             _age(agent.get("heartbeat_age_seconds")),
+            "-" if agent.get("equity") is None else f"{agent['equity']:,.0f}",
+            _count(agent.get("open_positions")),
+            _count(agent.get("orders_submitted")),
             (agent.get("container_id") or "-")[:12],
         )
     problems = [
