@@ -9,11 +9,12 @@ they never reach a log line or an error message.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from platform_client import NotFound, PlatformClient
+from platform_client import NotFound, PlatformClient, PlatformError, Position, TradingSession
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,27 @@ class Account:
     user_id: str
     username: str
     sealed: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Flattened:
+    """What selling an account's positions achieved."""
+
+    sold: tuple[str, ...]  # "SYMBOL qty", filled
+    left: tuple[str, ...]  # "SYMBOL qty (why)", still held
+
+    def describe(self) -> str:
+        """One line for the agent's timeline."""
+        sold = ", ".join(self.sold) or "nothing"
+        if not self.left:
+            return f"positions flattened: sold {sold}"
+        return f"flatten incomplete: sold {sold}; still held {', '.join(self.left)}"
+
+
+def flatten_order_id(agent_id: str, symbol: str) -> str:
+    """The one client order id of an agent's closing sale of `symbol`: a retried or
+    interrupted flatten replays the same order instead of selling twice."""
+    return f"flatten-{agent_id}-{symbol}"[:48]
 
 
 class Accounts:
@@ -52,6 +74,66 @@ class Accounts:
             self.client.retire_agent(user_id)
         except NotFound:
             return
+
+    def flatten(self, agent_id: str, sealed: str, deadline_seconds: float) -> Flattened:
+        """Sell every position of the agent's account: at least one pass, then more
+        until none is left or the deadline passes."""
+        creds = self.open(sealed)
+        give_up = time.monotonic() + max(deadline_seconds, 0.0)
+        client = PlatformClient(self.base_url, deadline=max(1.0, min(10.0, deadline_seconds)))
+        session = TradingSession(client, creds["username"], creds["password"])
+        sold: list[str] = []
+        why: dict[str, str] = {}
+
+        def holdings() -> list[Position] | None:
+            try:
+                return [p for p in session.call(client.portfolio).positions if p.qty > 0]
+            except PlatformError as exc:
+                why["*"] = str(exc)
+                return None
+
+        try:
+            held = holdings()
+            while held != []:
+                for position in held or []:
+                    why[position.symbol] = self._sell(session, client, agent_id, position, sold)
+                if time.monotonic() >= give_up:
+                    break
+                time.sleep(0.5)
+                held = holdings()
+            if held:
+                held = holdings()
+        finally:
+            client.close()
+        if held is None:
+            return Flattened(tuple(sold), (f"positions unknown: {why['*']}",))
+        return Flattened(
+            tuple(sold), tuple(f"{p.symbol} {p.qty:g} ({why.get(p.symbol)})" for p in held)
+        )
+
+    @staticmethod
+    def _sell(
+        session: TradingSession,
+        client: PlatformClient,
+        agent_id: str,
+        position: Position,
+        sold: list[str],
+    ) -> str:
+        """Sell one whole position; returns why it is not sold (if it is not)."""
+        try:
+            order = session.call(
+                client.submit_order,
+                flatten_order_id(agent_id, position.symbol),
+                position.symbol,
+                "sell",
+                qty=position.qty,
+            )
+        except PlatformError as exc:
+            return str(exc)
+        if order.status != "filled":
+            return order.reject_reason or order.status
+        sold.append(f"{position.symbol} {order.filled_qty:g}")
+        return "sold"
 
     def open(self, sealed: str) -> dict[str, str]:
         """The username and password inside sealed credentials."""

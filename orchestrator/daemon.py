@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ from feeds.simulated import SimulatedProvider
 from feeds.sources import NewsSource, QuoteSource
 from orchestrator import keys
 from orchestrator.accounts import Accounts
+from orchestrator.alerts import AlertSender
 from orchestrator.api import create_app
 from orchestrator.executor import Reconciler, utc_now
 from orchestrator.feed_gateway import FeedGateway, ProviderLimit
@@ -156,7 +158,15 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         fleet = await asyncio.to_thread(build_fleet, settings)
         app.state.fleet = fleet
-        loop = asyncio.create_task(fleet.reconciler.run(), name="reconciler")
+        stop_watching = threading.Event()
+        fleet.reconciler.watch(stop_watching)
+        alerts = AlertSender(
+            fleet.store, _secret(settings.alert_webhook_url), settings.instance, fleet.now
+        )
+        tasks = [
+            asyncio.create_task(fleet.reconciler.run(), name="reconciler"),
+            asyncio.create_task(alerts.run(), name="alerts"),
+        ]
         log.info(
             "fleet %s up on %s runtime, operator API at %s",
             settings.instance,
@@ -166,9 +176,12 @@ def create_daemon_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+            stop_watching.set()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await fleet.reconciler.drain()
             await asyncio.to_thread(fleet.runtime.close)
             if fleet.accounts is not None:

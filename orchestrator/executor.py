@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from orchestrator import keys
 from orchestrator.accounts import Accounts
@@ -24,15 +25,18 @@ from orchestrator.reconciler import (
     Desired,
     DesiredAgent,
     Provision,
+    Recover,
     RemoveOrphan,
     Replace,
+    Restart,
     Retire,
     Start,
     action_key,
     backoff,
     plan,
+    restart_delay,
 )
-from orchestrator.runtime import AgentLaunch, Runtime, RuntimeFailure
+from orchestrator.runtime import AgentLaunch, Runtime, RuntimeEvent, RuntimeFailure
 from orchestrator.settings import Settings
 from orchestrator.store import Agent, Store, utc
 from platform_client import PlatformError, PlatformUnavailable, RateLimited
@@ -64,6 +68,9 @@ class Reconciler:
         self.accounts = accounts
         self.now = now
         self.listed_once = False
+        # Silence is measured from the daemon's start at the earliest: agents that could
+        # not heartbeat while it was down are not unhealthy for that.
+        self.started_at = now()
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(settings.max_concurrent_actions)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -71,6 +78,29 @@ class Reconciler:
     def wake(self) -> None:
         """Run the next tick now instead of at the next interval."""
         self._wake.set()
+
+    def watch(self, stop: threading.Event) -> threading.Thread:
+        """Let the runtime's events wake the loop until `stop` is set. A daemon thread does
+        the blocking read; the tick's full list stays the truth, events only hasten it."""
+        loop = asyncio.get_running_loop()
+
+        def on_event(event: RuntimeEvent) -> None:
+            if event.action in ("die", "oom"):
+                code = "" if event.exit_code is None else f" (exit code {event.exit_code})"
+                log.info(
+                    "agent %s: workload %s: %s%s",
+                    event.agent_id,
+                    event.container_id[:12],
+                    event.action,
+                    code,
+                )
+            loop.call_soon_threadsafe(self._wake.set)
+
+        thread = threading.Thread(
+            target=self.runtime.watch, args=(on_event, stop), name="runtime-events", daemon=True
+        )
+        thread.start()
+        return thread
 
     async def run(self) -> None:
         """Tick until cancelled."""
@@ -86,10 +116,13 @@ class Reconciler:
     async def tick(self) -> list[Action]:
         """One observe-plan-act round; returns the actions it launched."""
         agents = await asyncio.to_thread(self.store.agents, set(Phase) - FINAL)
+        s = self.settings
         desired = Desired(
-            agents=[_desired(a) for a in agents],
+            agents=[_desired(a, self.started_at) for a in agents],
             spec_hash=self.runtime.spec_hash(),
             platform=self.accounts is not None,
+            heartbeat_timeout=timedelta(seconds=s.heartbeat_timeout_seconds or 30),
+            restart_reset=timedelta(seconds=s.restart_reset_seconds),
         )
         try:
             observed = await asyncio.to_thread(self.runtime.list)
@@ -135,6 +168,10 @@ class Reconciler:
                 self._adopt(action)
             case Replace():
                 self._replace(action)
+            case Restart():
+                self._restart(action)
+            case Recover():
+                self._recover(action)
             case Retire():
                 self._retire(action)
             case RemoveOrphan():
@@ -227,14 +264,19 @@ class Reconciler:
             spec_hash=self.runtime.spec_hash(),
         )
         workload = self.runtime.create(launch)
+        now = self.now()
         changed = self.store.transition(
             agent_id,
             "container_started",
             f"{self.runtime.name} workload {workload.container_id[:12]}",
-            self.now(),
-            phase=Phase.STARTING,
+            now,
+            # A crash loop lasts until the agent stays healthy (see _recover).
+            phase=Phase.CRASHLOOP if agent.phase == Phase.CRASHLOOP else Phase.STARTING,
             expect=WANTS_CONTAINER,
             container_id=workload.container_id,
+            container_started_at=now,
+            healthy_since=None,
+            next_restart_at=None,
         )
         if changed is not None:
             log.info("agent %s (%s) started in %s", name, agent_id, workload.container_id[:12])
@@ -267,11 +309,94 @@ class Reconciler:
             log.info("agent %s (%s): %s, replacing", action.name, action.agent_id, action.reason)
             self._start(action.agent_id, action.name)
 
+    def _restart(self, action: Restart) -> None:
+        """Count a failure, clear the failed workload away, then restart now or later."""
+        agent = self.store.get(action.agent_id)
+        if action.unhealthy:
+            self.store.transition(
+                agent.id,
+                "unhealthy",
+                f"{action.reason}; restarting",
+                self.now(),
+                phase=Phase.UNHEALTHY,
+                expect=WANTS_CONTAINER,
+            )
+            log.warning("agent %s (%s) is unhealthy: %s", agent.name, agent.id, action.reason)
+        kind, what = "vanished", action.reason
+        if action.container_id is not None:
+            info = None if action.unhealthy else self.runtime.exit_info(action.container_id)
+            if info is not None:
+                kind, what = ("oom_killed" if info.oom_killed else "exited"), info.describe()
+            elif action.unhealthy:
+                kind = "unhealthy"
+            self.runtime.remove(action.container_id)
+        failures = agent.failures + 1
+        delay = restart_delay(failures)
+        threshold = self.settings.crashloop_threshold
+        looping = failures >= threshold
+        when = "now" if not delay else f"in {delay.total_seconds():.0f}s"
+        alert = None
+        if looping and agent.phase != Phase.CRASHLOOP:
+            alert = (
+                "crashloop",
+                f"agent {agent.name} ({agent.id}) is crash-looping: {failures} failures in a "
+                f"row, last: {what}. Restarts continue with back-off up to 5 min.",
+            )
+        phase = Phase.CRASHLOOP if looping else (Phase.STARTING if not delay else Phase.BACKOFF)
+        changed = self.store.transition(
+            agent.id,
+            kind,
+            f"{what}; restart {agent.restarts + 1} (failure {failures} in a row) {when}",
+            self.now(),
+            phase=phase,
+            expect=WANTS_CONTAINER,
+            alert=alert,
+            container_id=None,
+            restarts=agent.restarts + 1,
+            failures=failures,
+            healthy_since=None,
+            next_restart_at=self.now() + delay,
+        )
+        if changed is None:
+            return
+        log.warning("agent %s (%s) %s; restart %s", agent.name, agent.id, what, when)
+        if not delay:
+            self._start(agent.id, agent.name)
+
+    def _recover(self, action: Recover) -> None:
+        """Forget the failures of an agent that stayed healthy; a crash loop ends here."""
+        agent = self.store.get(action.agent_id)
+        looping = agent.phase == Phase.CRASHLOOP
+        alert = None
+        if looping:
+            alert = (
+                "recovered",
+                f"agent {agent.name} ({agent.id}) recovered: healthy again after "
+                f"{agent.failures} failures in a row",
+            )
+        changed = self.store.transition(
+            agent.id,
+            "recovered",
+            f"healthy for {self.settings.restart_reset_seconds:.0f}s; "
+            f"{agent.failures} failures forgotten",
+            self.now(),
+            phase=Phase.RUNNING if looping else None,
+            expect=WANTS_CONTAINER,
+            alert=alert,
+            failures=0,
+        )
+        if changed is not None:
+            log.info(
+                "agent %s (%s): failures forgotten after a healthy stretch", agent.name, agent.id
+            )
+
     def _retire(self, action: Retire) -> None:
         for container_id in action.container_ids:
             self.runtime.stop(container_id, self.settings.stop_grace_seconds)
             self.runtime.remove(container_id)
         agent = self.store.get(action.agent_id)
+        if agent.platform_user_id and self.accounts is not None and agent.credentials:
+            self._settle_positions(agent)
         if action.disable_account and agent.platform_user_id and self.accounts is not None:
             self.accounts.disable(agent.platform_user_id)
             self.store.transition(
@@ -295,8 +420,35 @@ class Reconciler:
         if changed is not None:
             log.info("agent %s (%s) retired", agent.name, agent.id)
 
+    def _settle_positions(self, agent: Agent) -> None:
+        """Sell the retiring agent's positions if asked to; otherwise say what stays open."""
+        assert self.accounts is not None and agent.credentials
+        deadline = utc(agent.flatten_deadline)
+        if deadline is None:
+            if agent.open_positions:
+                self.store.transition(
+                    agent.id,
+                    "positions_left",
+                    f"{agent.open_positions} open positions left as they are "
+                    "(retire with --flatten to sell them)",
+                    self.now(),
+                    expect={Phase.RETIRING},
+                )
+            return
+        remaining = (deadline - self.now()).total_seconds()
+        result = self.accounts.flatten(agent.id, agent.credentials, remaining)
+        self.store.transition(
+            agent.id,
+            "flattened" if not result.left else "flatten_incomplete",
+            result.describe(),
+            self.now(),
+            expect={Phase.RETIRING},
+        )
+        log.info("agent %s (%s): %s", agent.name, agent.id, result.describe())
 
-def _desired(agent: Agent) -> DesiredAgent:
+
+def _desired(agent: Agent, daemon_started_at: datetime) -> DesiredAgent:
+    signs = [utc(agent.last_heartbeat_at), utc(agent.container_started_at), daemon_started_at]
     return DesiredAgent(
         agent.id,
         agent.name,
@@ -304,4 +456,8 @@ def _desired(agent: Agent) -> DesiredAgent:
         agent.container_id,
         has_account=agent.platform_user_id is not None,
         next_provision_at=utc(agent.next_provision_at),
+        failures=agent.failures,
+        next_restart_at=utc(agent.next_restart_at),
+        alive_at=max(sign for sign in signs if sign is not None),
+        healthy_since=utc(agent.healthy_since),
     )

@@ -26,6 +26,11 @@ class DesiredAgent:
     container_id: str | None
     has_account: bool = False
     next_provision_at: datetime | None = None
+    failures: int = 0
+    next_restart_at: datetime | None = None
+    # The latest sign of life: heartbeat, workload start or daemon start, whichever is last.
+    alive_at: datetime | None = None
+    healthy_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class Desired:
     agents: Sequence[DesiredAgent]
     spec_hash: str
     platform: bool = False
+    heartbeat_timeout: timedelta = timedelta(seconds=30)
+    restart_reset: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -63,12 +70,31 @@ class Adopt:
 
 @dataclass(frozen=True)
 class Replace:
-    """Remove the agent's workload and start a new one."""
+    """Remove the agent's healthy workload and start a new one (its spec changed)."""
 
     agent_id: str
     name: str
     container_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The agent's workload failed (died, vanished or went silent): count the failure,
+    remove what is left of it and start again now or after the back-off."""
+
+    agent_id: str
+    name: str
+    container_id: str | None
+    reason: str
+    unhealthy: bool = False
+
+
+@dataclass(frozen=True)
+class Recover:
+    """The agent stayed healthy long enough: forget its failures (and end a crash loop)."""
+
+    agent_id: str
 
 
 @dataclass(frozen=True)
@@ -89,7 +115,7 @@ class RemoveOrphan:
     reason: str
 
 
-Action = Provision | Start | Adopt | Replace | Retire | RemoveOrphan
+Action = Provision | Start | Adopt | Replace | Restart | Recover | Retire | RemoveOrphan
 
 BACKOFF_START = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(minutes=5)
@@ -100,6 +126,12 @@ def backoff(failures: int) -> timedelta:
     if failures <= 0:
         return timedelta(0)
     return min(BACKOFF_CAP, BACKOFF_START * 2 ** min(failures - 1, 20))
+
+
+def restart_delay(failures: int) -> timedelta:
+    """Delay before restarting after the `failures`-th consecutive failure: the first
+    restart is immediate, then 1 s doubling to the 5 min cap (DESIGN §3)."""
+    return backoff(failures - 1)
 
 
 def action_key(action: Action) -> str:
@@ -131,21 +163,41 @@ def _plan_agent(
     if agent.phase not in WANTS_CONTAINER:
         return []
     if not workloads:
-        return [Start(agent.agent_id, agent.name)]
+        return _plan_missing(agent, now)
     keep = _pick(agent, workloads)
     actions: list[Action] = [
         RemoveOrphan(w.container_id, w.name, f"duplicate of {keep.name}")
         for w in workloads
         if w is not keep
     ]
+    silent = now - agent.alive_at if agent.alive_at else timedelta(0)
     if not keep.alive:
         reason = f"exited with code {keep.exit_code}" if keep.exit_code is not None else keep.state
-        actions.append(Replace(agent.agent_id, agent.name, keep.container_id, reason))
+        actions.append(Restart(agent.agent_id, agent.name, keep.container_id, reason))
     elif keep.spec_hash != desired.spec_hash:
         actions.append(Replace(agent.agent_id, agent.name, keep.container_id, "spec changed"))
+    elif keep.state != "created" and silent > desired.heartbeat_timeout:
+        reason = f"no heartbeat for {silent.total_seconds():.0f}s"
+        actions.append(Restart(agent.agent_id, agent.name, keep.container_id, reason, True))
     elif keep.container_id != agent.container_id:
         actions.append(Adopt(agent.agent_id, keep.container_id))
+    elif (
+        agent.failures
+        and agent.healthy_since is not None
+        and now - agent.healthy_since >= desired.restart_reset
+    ):
+        actions.append(Recover(agent.agent_id))
     return actions
+
+
+def _plan_missing(agent: DesiredAgent, now: datetime) -> list[Action]:
+    """An agent without any workload: start it, wait out its back-off, or count the loss."""
+    if agent.container_id is None and agent.phase in (Phase.BACKOFF, Phase.CRASHLOOP):
+        due = agent.next_restart_at is None or agent.next_restart_at <= now
+        return [Start(agent.agent_id, agent.name)] if due else []
+    if agent.container_id is None:
+        return [Start(agent.agent_id, agent.name)]
+    return [Restart(agent.agent_id, agent.name, None, "its workload disappeared")]
 
 
 def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: datetime) -> list[Action]:

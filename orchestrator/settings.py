@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     risk_max_orders_per_day: int = Field(default=20, ge=0)
     reconcile_interval_seconds: float = Field(default=2, gt=0)
     max_concurrent_actions: int = Field(default=8, ge=1)
+    # Silence after which a running agent counts as unhealthy; default 3 cycles, at least 30 s.
+    heartbeat_timeout_seconds: float | None = Field(default=None, gt=0)
+    # Healthy this long and an agent's failures are forgotten (its back-off starts over).
+    restart_reset_seconds: float = Field(default=600, gt=0)
+    # Consecutive failures that make a crash loop: one alert, restarts go on at the cap.
+    crashloop_threshold: int = Field(default=5, ge=1)
+    # How long `fleet retire --flatten` keeps trying to sell before it reports what is left.
+    flatten_deadline_seconds: float = Field(default=60, ge=0)
+    alert_webhook_url: SecretStr | None = None
 
     platform_url: str = ""
     controller_api_key: SecretStr | None = None
@@ -132,6 +141,8 @@ class Settings(BaseSettings):
             raise ValueError("FLEET_PLATFORM_URL is set but FLEET_CONTROLLER_API_KEY is not")
         if not self.gateway_url:
             self.gateway_url = f"http://127.0.0.1:{self.port}"
+        if self.heartbeat_timeout_seconds is None:
+            self.heartbeat_timeout_seconds = max(30.0, 3 * self.agent_cycle_seconds)
         return self
 
     @property

@@ -9,6 +9,7 @@ transaction, so the timeline can never disagree with the row.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -76,6 +77,12 @@ class Agent(SQLModel, table=True):
     orders_submitted: int | None = None
     last_error: str | None = None
     reason: str | None = None
+    restarts: int = 0  # every restart of its workload, ever
+    failures: int = 0  # consecutive failures; reset after a healthy stretch
+    next_restart_at: datetime | None = Field(default=None, sa_type=_tz())
+    container_started_at: datetime | None = Field(default=None, sa_type=_tz())
+    healthy_since: datetime | None = Field(default=None, sa_type=_tz())
+    flatten_deadline: datetime | None = Field(default=None, sa_type=_tz())
     created_at: datetime = Field(sa_type=_tz())
     updated_at: datetime = Field(sa_type=_tz())
     last_heartbeat_at: datetime | None = Field(default=None, sa_type=_tz())
@@ -91,6 +98,33 @@ class AgentEvent(SQLModel, table=True):
     at: datetime = Field(sa_type=_tz())
     kind: str = Field(max_length=32)
     message: str = ""
+
+
+class FleetState(SQLModel, table=True):
+    """Fleet-wide switches; exactly one row (id 1)."""
+
+    __tablename__ = "fleet_state"
+
+    id: int = Field(default=1, primary_key=True)
+    paused: bool = False
+    changed_at: datetime | None = Field(default=None, sa_type=_tz())
+
+
+class Alert(SQLModel, table=True):
+    """Something the operator must hear about, kept until delivered (an outbox)."""
+
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=_tz())
+    kind: str = Field(max_length=32)
+    agent_id: str | None = Field(default=None, foreign_key="agents.id", max_length=36)
+    text: str
+    # pending, then sent | failed (gave up) | logged (no webhook is configured)
+    delivery: str = Field(default="pending", index=True, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=_tz())
+    last_error: str | None = None
 
 
 def spawn_ids(key: str, count: int) -> list[str]:
@@ -110,6 +144,8 @@ class Store:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # Serialises count-then-act operations (scale) within this daemon.
+        self._scale_lock = threading.Lock()
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -159,6 +195,33 @@ class Store:
                 s.add(AgentEvent(agent_id=agent.id, at=now, kind="created", message=message))
             s.commit()
             return agents, True
+
+    def scale(
+        self,
+        size: int,
+        personalities_for: Callable[[int, str], Sequence[dict]],
+        token_hash_for: Callable[[str], str],
+        now: datetime,
+        newest_first: bool = True,
+    ) -> tuple[list[Agent], list[Agent]]:
+        """Make the number of live (not retiring) agents `size`: spawn the missing ones
+        with `personalities_for(count, spawn_key)`, or retire the surplus, newest first
+        unless told otherwise. Returns (spawned, retiring); at the size already, nothing."""
+        with self._scale_lock:
+            live = self.agents(set(Phase) - FINAL - {Phase.RETIRING})
+            if size > len(live):
+                key = f"scale-{uuid.uuid4().hex}"
+                agents, _ = self.spawn(
+                    key, personalities_for(size - len(live), key), token_hash_for, now
+                )
+                return agents, []
+            excess = len(live) - size
+            surplus = live[::-1][:excess] if newest_first else live[:excess]
+            retiring = [
+                self.request_retire(agent.id, now, why=f"the fleet was scaled to {size}")
+                for agent in surplus
+            ]
+            return [], retiring
 
     # -- reading ------------------------------------------------------------
 
@@ -220,12 +283,14 @@ class Store:
         *,
         phase: Phase | None = None,
         expect: Iterable[Phase] | None = None,
+        alert: tuple[str, str] | None = None,
         **fields: object,
     ) -> Agent | None:
         """Update an agent and append the event that explains it, atomically.
 
         With `expect`, nothing changes (and None is returned) unless the agent is in one
-        of those phases: a guard against acting on a decision that went stale.
+        of those phases: a guard against acting on a decision that went stale. `alert`
+        (kind, text) is queued for delivery in the same transaction, so it is sent once.
         """
         with self._session() as s:
             agent = s.get(Agent, agent_id, with_for_update=True)
@@ -240,23 +305,87 @@ class Store:
             agent.updated_at = now
             s.add(agent)
             s.add(AgentEvent(agent_id=agent_id, at=now, kind=kind, message=message))
+            if alert is not None:
+                s.add(Alert(at=now, kind=alert[0], agent_id=agent_id, text=alert[1]))
             s.commit()
             return agent
 
-    def request_retire(self, agent_id: str, now: datetime) -> Agent:
-        """Mark an agent for retirement; retiring an ended or retiring agent changes nothing."""
+    def request_retire(
+        self,
+        agent_id: str,
+        now: datetime,
+        flatten_deadline: datetime | None = None,
+        why: str = "requested by the operator",
+    ) -> Agent:
+        """Mark an agent for retirement, optionally selling its positions first (until
+        `flatten_deadline`); retiring an ended or retiring agent changes nothing."""
         agent = self.get(agent_id)
         if agent.phase in FINAL or agent.phase == Phase.RETIRING:
             return agent
+        how = "selling its positions first" if flatten_deadline else "positions left as they are"
         changed = self.transition(
             agent_id,
             "retire_requested",
-            "retirement requested by the operator",
+            f"retirement {why} ({how})",
             now,
             phase=Phase.RETIRING,
             expect=set(Phase) - FINAL - {Phase.RETIRING},
+            flatten_deadline=flatten_deadline,
         )
         return changed or self.get(agent_id)
+
+    # -- fleet-wide ---------------------------------------------------------
+
+    def paused(self) -> bool:
+        """Whether the kill switch holds."""
+        with self._session() as s:
+            state = s.get(FleetState, 1)
+            return bool(state and state.paused)
+
+    def set_paused(self, paused: bool, now: datetime) -> bool:
+        """Set the kill switch; returns whether it changed (and queues an alert if so)."""
+        with self._session() as s:
+            state = s.get(FleetState, 1, with_for_update=True) or FleetState(id=1)
+            if state.paused == paused:
+                return False
+            state.paused, state.changed_at = paused, now
+            s.add(state)
+            text = (
+                "fleet paused: agents submit no orders until `fleet resume`"
+                if paused
+                else "fleet resumed: agents trade again"
+            )
+            s.add(Alert(at=now, kind="paused" if paused else "resumed", text=text))
+            s.commit()
+            return True
+
+    def alerts(self, limit: int = 100) -> list[Alert]:
+        """The most recent alerts, newest first."""
+        query = select(Alert).order_by(col(Alert.id).desc()).limit(limit)
+        with self._session() as s:
+            return list(s.exec(query).all())
+
+    def due_alerts(self, now: datetime) -> list[Alert]:
+        """Alerts waiting for (another) delivery attempt, oldest first."""
+        query = (
+            select(Alert)
+            .where(Alert.delivery == "pending")
+            .where((Alert.next_attempt_at == None) | (Alert.next_attempt_at <= now))  # noqa: E711
+            .order_by(col(Alert.id))
+        )
+        with self._session() as s:
+            return list(s.exec(query).all())
+
+    def record_delivery(self, alert_id: int, **fields: object) -> None:
+        """Store the outcome of one delivery attempt."""
+        with self._session() as s:
+            alert = s.get(Alert, alert_id, with_for_update=True)
+            if alert is None:
+                return
+            for name, value in fields.items():
+                setattr(alert, name, value)
+            s.add(alert)
+            s.commit()
 
     def heartbeat(
         self, agent_id: str, cycle: int, last_error: str | None, now: datetime, **state: object
@@ -268,6 +397,7 @@ class Store:
             if agent is None:
                 raise NotFound(f"no agent {agent_id!r}")
             agent.last_heartbeat_at = now
+            agent.healthy_since = agent.healthy_since or now
             agent.last_cycle = cycle
             agent.last_error = last_error
             for name, value in state.items():

@@ -8,13 +8,16 @@ from orchestrator.reconciler import (
     Desired,
     DesiredAgent,
     Provision,
+    Recover,
     RemoveOrphan,
     Replace,
+    Restart,
     Retire,
     Start,
     action_key,
     backoff,
     plan,
+    restart_delay,
 )
 from orchestrator.runtime import ObservedAgent
 
@@ -39,9 +42,9 @@ def test_pending_agent_without_workload_is_started():
     assert plan(Desired([agent("a", Phase.PENDING)], SPEC), [], NOW) == [Start("a", "agent-a")]
 
 
-def test_running_agent_whose_workload_vanished_is_started_again():
+def test_running_agent_whose_workload_vanished_is_restarted_and_the_loss_counted():
     desired = Desired([agent("a", Phase.RUNNING, "c-a")], SPEC)
-    assert plan(desired, [], NOW) == [Start("a", "agent-a")]
+    assert plan(desired, [], NOW) == [Restart("a", "agent-a", None, "its workload disappeared")]
 
 
 def test_recorded_running_workload_needs_nothing():
@@ -88,10 +91,10 @@ def test_workload_of_a_retired_agent_is_an_orphan():
     ]
 
 
-def test_exited_workload_is_replaced_with_its_exit_code():
+def test_exited_workload_is_restarted_with_its_exit_code():
     desired = Desired([agent("a", Phase.RUNNING, "c-a")], SPEC)
     observed = [workload("c-a", "a", state="exited", exit_code=3)]
-    assert plan(desired, observed, NOW) == [Replace("a", "agent-a", "c-a", "exited with code 3")]
+    assert plan(desired, observed, NOW) == [Restart("a", "agent-a", "c-a", "exited with code 3")]
 
 
 def test_workload_with_an_old_spec_is_replaced():
@@ -136,3 +139,78 @@ def test_back_off_doubles_from_one_second_to_five_minutes():
     assert [backoff(n).total_seconds() for n in range(0, 5)] == [0, 1, 2, 4, 8]
     assert backoff(9) == timedelta(minutes=4, seconds=16)
     assert backoff(10) == backoff(1000) == timedelta(minutes=5)
+
+
+def beating(phase=Phase.RUNNING, silent=0.0, failures=0, healthy_for=None, **fields):
+    """An agent with a workload whose last sign of life was `silent` seconds ago."""
+    healthy_since = NOW - timedelta(seconds=healthy_for) if healthy_for is not None else None
+    return DesiredAgent(
+        "a",
+        "agent-a",
+        phase,
+        "c-a",
+        failures=failures,
+        alive_at=NOW - timedelta(seconds=silent),
+        healthy_since=healthy_since,
+        **fields,
+    )
+
+
+TIMEOUT = timedelta(seconds=10)
+
+
+def test_silence_up_to_the_heartbeat_timeout_is_healthy():
+    desired = Desired([beating(silent=10)], SPEC, heartbeat_timeout=TIMEOUT)
+    assert plan(desired, [workload("c-a", "a")], NOW) == []
+
+
+def test_silence_past_the_heartbeat_timeout_restarts_as_unhealthy():
+    desired = Desired([beating(silent=11)], SPEC, heartbeat_timeout=TIMEOUT)
+    assert plan(desired, [workload("c-a", "a")], NOW) == [
+        Restart("a", "agent-a", "c-a", "no heartbeat for 11s", unhealthy=True)
+    ]
+
+
+def test_a_frozen_workload_is_alive_until_its_silence_says_otherwise():
+    frozen = [workload("c-a", "a", state="paused")]
+    assert plan(Desired([beating(silent=3)], SPEC, heartbeat_timeout=TIMEOUT), frozen, NOW) == []
+    late = Desired([beating(silent=30)], SPEC, heartbeat_timeout=TIMEOUT)
+    assert plan(late, frozen, NOW)[0].unhealthy
+
+
+def test_a_workload_still_being_created_is_not_judged_by_silence():
+    desired = Desired([beating(Phase.STARTING, silent=60)], SPEC, heartbeat_timeout=TIMEOUT)
+    assert plan(desired, [workload("c-a", "a", state="created")], NOW) == []
+
+
+def test_backoff_waits_for_its_restart_time_then_starts():
+    later = NOW + timedelta(seconds=4)
+    waiting = DesiredAgent("a", "agent-a", Phase.BACKOFF, None, failures=3, next_restart_at=later)
+    assert plan(Desired([waiting], SPEC), [], NOW) == []
+    assert plan(Desired([waiting], SPEC), [], later) == [Start("a", "agent-a")]
+
+
+def test_a_crash_loop_keeps_restarting_at_its_back_off():
+    later = NOW + timedelta(minutes=5)
+    looping = DesiredAgent("a", "agent-a", Phase.CRASHLOOP, None, failures=9, next_restart_at=later)
+    assert plan(Desired([looping], SPEC), [], NOW) == []
+    assert plan(Desired([looping], SPEC), [], later) == [Start("a", "agent-a")]
+
+
+def test_failures_are_forgotten_after_a_healthy_stretch():
+    reset = timedelta(minutes=10)
+    short = Desired([beating(failures=4, healthy_for=599)], SPEC, restart_reset=reset)
+    assert plan(short, [workload("c-a", "a")], NOW) == []
+    long = Desired([beating(failures=4, healthy_for=600)], SPEC, restart_reset=reset)
+    assert plan(long, [workload("c-a", "a")], NOW) == [Recover("a")]
+
+
+def test_a_healthy_agent_without_failures_needs_no_recovery():
+    desired = Desired([beating(failures=0, healthy_for=3600)], SPEC)
+    assert plan(desired, [workload("c-a", "a")], NOW) == []
+
+
+def test_restarts_are_immediate_then_double_from_one_second_to_five_minutes():
+    delays = [restart_delay(n).total_seconds() for n in range(1, 7)]
+    assert delays == [0, 1, 2, 4, 8, 16]
+    assert restart_delay(50) == timedelta(minutes=5)

@@ -99,4 +99,4 @@ def heartbeat(request: Request, agent: AgentDep, beat: Heartbeat) -> HeartbeatRe
         open_positions=len(beat.positions),
         orders_submitted=beat.orders_submitted,
     )
-    return HeartbeatReply(paused=False, retire=updated.phase == Phase.RETIRING)
+    return HeartbeatReply(paused=fleet.store.paused(), retire=updated.phase == Phase.RETIRING)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -53,6 +54,9 @@ def agent_view(agent: Agent, now: datetime) -> dict:
         "orders_submitted": agent.orders_submitted,
         "last_error": agent.last_error,
         "reason": agent.reason,
+        "restarts": agent.restarts,
+        "failures": agent.failures,
+        "next_restart_at": _iso(agent.next_restart_at),
     }
 
 
@@ -61,20 +65,32 @@ def event_view(event: AgentEvent) -> dict:
     return {"at": _iso(event.at), "kind": event.kind, "message": event.message}
 
 
-class SpawnRequest(BaseModel):
-    """`POST /v1/agents`: how many agents, sampled from which population, and the key that
-    makes a retry safe. `population` is an archetype name or an inline population."""
+class Sampling(BaseModel):
+    """How new agents' personalities are drawn: `population` is an archetype name or an
+    inline population; without a seed, the spawn key seeds them (so a replay matches)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    count: int = Field(ge=1, le=1000)
     strategy: Strategy | None = None
     seed: int | None = None
     population: str | dict = "balanced"
+
+
+class SpawnRequest(Sampling):
+    """`POST /v1/agents`: how many agents and the key that makes a retry safe."""
+
+    count: int = Field(ge=1, le=1000)
     idempotency_key: str | None = Field(default=None, min_length=8, max_length=64)
 
 
-def sample_personalities(body: SpawnRequest, key: str) -> list[dict]:
+class ScaleRequest(Sampling):
+    """`PUT /v1/fleet/desired`: the fleet size wanted, and which agents go first."""
+
+    size: int = Field(ge=0, le=1000)
+    retire: Literal["newest", "oldest"] = "newest"
+
+
+def sample_personalities(body: Sampling, count: int, key: str) -> list[dict]:
     """The spawn's personalities; without a seed, the key seeds them (a replay matches)."""
     if isinstance(body.population, str):
         if body.population not in ARCHETYPES:
@@ -95,7 +111,7 @@ def sample_personalities(body: SpawnRequest, key: str) -> list[dict]:
         if body.seed is not None
         else int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
     )
-    fleet = sample(body.count, seed, population)
+    fleet = sample(count, seed, population)
     if body.strategy:
         fleet = [p.model_copy(update={"strategy": body.strategy}) for p in fleet]
     return [p.model_dump(mode="json") for p in fleet]
@@ -122,7 +138,7 @@ async def spawn(request: Request, response: Response, body: SpawnRequest) -> dic
     """Create agents; the same idempotency key replays the first answer (200)."""
     fleet = fleet_of(request)
     key = body.idempotency_key or secrets.token_hex(16)
-    personalities = sample_personalities(body, key)
+    personalities = sample_personalities(body, body.count, key)
     agents, created = await run_in_threadpool(
         fleet.store.spawn, key, personalities, fleet.first_token_hash, fleet.now()
     )
@@ -152,13 +168,58 @@ def agent_events(request: Request, ref: str) -> list[dict]:
 
 
 @operator.delete("/agents/{ref}", status_code=202)
-async def retire_agent(request: Request, ref: str) -> dict:
-    """Retire an agent; retiring a retiring or retired agent changes nothing."""
+async def retire_agent(request: Request, ref: str, flatten: bool = False) -> dict:
+    """Retire an agent, with `flatten=true` selling its positions first (within the
+    flatten deadline); retiring a retiring or retired agent changes nothing."""
     fleet = fleet_of(request)
     agent = await run_in_threadpool(fleet.store.resolve, ref)
-    agent = await run_in_threadpool(fleet.store.request_retire, agent.id, fleet.now())
+    deadline = None
+    if flatten:
+        if fleet.accounts is None:
+            raise ApiError(409, "no_platform", "flatten needs a platform: none is configured")
+        deadline = fleet.now() + timedelta(seconds=fleet.settings.flatten_deadline_seconds)
+    agent = await run_in_threadpool(fleet.store.request_retire, agent.id, fleet.now(), deadline)
     fleet.reconciler.wake()
     return agent_view(agent, fleet.now())
+
+
+@operator.post("/fleet/pause")
+async def pause(request: Request) -> dict:
+    """The kill switch: every agent submits nothing from its next heartbeat on."""
+    return await _set_paused(request, True)
+
+
+@operator.post("/fleet/resume")
+async def resume(request: Request) -> dict:
+    """Lift the kill switch."""
+    return await _set_paused(request, False)
+
+
+async def _set_paused(request: Request, paused: bool) -> dict:
+    fleet = fleet_of(request)
+    changed = await run_in_threadpool(fleet.store.set_paused, paused, fleet.now())
+    return {"paused": paused, "changed": changed}
+
+
+@operator.put("/fleet/desired")
+async def scale(request: Request, body: ScaleRequest) -> dict:
+    """Set the fleet's size: spawn the missing agents or retire the surplus."""
+    fleet = fleet_of(request)
+    spawned, retiring = await run_in_threadpool(
+        fleet.store.scale,
+        body.size,
+        lambda count, key: sample_personalities(body, count, key),
+        fleet.first_token_hash,
+        fleet.now(),
+        body.retire == "newest",
+    )
+    fleet.reconciler.wake()
+    now = fleet.now()
+    return {
+        "size": body.size,
+        "spawned": [agent_view(a, now) for a in spawned],
+        "retiring": [agent_view(a, now) for a in retiring],
+    }
 
 
 @operator.get("/fleet")
@@ -170,6 +231,7 @@ def fleet_summary(request: Request) -> dict:
         "instance": fleet.settings.instance,
         "runtime": fleet.runtime.name,
         "listed": fleet.reconciler.listed_once,
+        "paused": fleet.store.paused(),
         "by_phase": {p.value: phases.get(p.value, 0) for p in Phase},
         "total": sum(phases.values()),
         "feeds": fleet.feeds.report(),

@@ -11,7 +11,7 @@ import json
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
@@ -22,6 +22,8 @@ from orchestrator.cli.client import OperatorClient, OperatorError
 from orchestrator.cli.format import (
     format_agents,
     format_personalities,
+    format_retired,
+    format_scaled,
     format_simulation,
     format_spawned,
 )
@@ -82,31 +84,89 @@ def up() -> None:
     serve(settings)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("count", type=click.IntRange(min=1, max=1000))
-@click.option("--seed", type=int, default=None, help="Same seed, same personalities.")
-@click.option(
-    "--population",
-    default="balanced",
-    show_default=True,
-    help="An archetype (balanced, news-hounds, contrarians, long-term) or a file.",
-)
-@click.option(
-    "--strategy",
-    type=click.Choice(STRATEGIES),
-    default=None,
-    help="Give every new agent this strategy instead of the sampled one.",
-)
-def spawn(count: int, seed: int | None, population: str, strategy: str | None) -> None:
-    """Create COUNT new agents with sampled personalities."""
+def _sampling(command: Callable) -> Callable:
+    """The options that say how new agents' personalities are drawn."""
+    for option in reversed(
+        [
+            click.option("--seed", type=int, default=None, help="Same seed, same personalities."),
+            click.option(
+                "--population",
+                default="balanced",
+                show_default=True,
+                help="An archetype (balanced, news-hounds, contrarians, long-term) or a file.",
+            ),
+            click.option(
+                "--strategy",
+                type=click.Choice(STRATEGIES),
+                default=None,
+                help="Give every new agent this strategy instead of the sampled one.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _population_body(population: str) -> str | dict:
+    """An archetype name as is; a file is read and checked here, the daemon gets its content."""
     from personalities import ARCHETYPES
 
-    # A file is read and checked here; the daemon gets the population itself.
-    chosen = population if population in ARCHETYPES else _population(population).model_dump()
+    return population if population in ARCHETYPES else _population(population).model_dump()
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("count", type=click.IntRange(min=1, max=1000))
+@_sampling
+def spawn(count: int, seed: int | None, population: str, strategy: str | None) -> None:
+    """Create COUNT new agents with sampled personalities."""
+    chosen = _population_body(population)
     key = secrets.token_hex(16)  # one key per invocation: the client's retries reuse it
     with operator() as api:
         result = api.spawn(count, key, seed=seed, population=chosen, strategy=strategy)
         console.print(format_spawned(result))
+
+
+@cli.command()
+@click.argument("size", type=click.IntRange(min=0, max=1000))
+@click.option(
+    "--retire",
+    "retire_order",
+    type=click.Choice(["newest", "oldest"]),
+    default="newest",
+    show_default=True,
+    help="Which agents go first when the fleet shrinks.",
+)
+@_sampling
+def scale(
+    size: int, retire_order: str, seed: int | None, population: str, strategy: str | None
+) -> None:
+    """Make the fleet SIZE agents: spawn the missing ones or retire the surplus."""
+    with operator() as api:
+        result = api.scale(
+            size,
+            retire=retire_order,
+            seed=seed,
+            population=_population_body(population),
+            strategy=strategy,
+        )
+    console.print(format_scaled(result))
+
+
+@cli.command()
+def pause() -> None:
+    """Kill switch: no agent submits an order until `fleet resume`."""
+    with operator() as api:
+        result = api.pause(True)
+    state = "paused" if result["changed"] else "already paused"
+    console.print(f"fleet {state}: agents submit nothing from their next heartbeat on")
+
+
+@cli.command()
+def resume() -> None:
+    """Lift the kill switch: agents trade again."""
+    with operator() as api:
+        result = api.pause(False)
+    console.print("fleet resumed" if result["changed"] else "fleet was not paused")
 
 
 @cli.command("ls")
@@ -126,6 +186,11 @@ def ls(as_json: bool, phase: str | None) -> None:
 @click.argument("agents", nargs=-1)
 @click.option("--all", "retire_all", is_flag=True, help="Retire every agent that is not over.")
 @click.option(
+    "--flatten",
+    is_flag=True,
+    help="Sell the agents' positions before they stop (FLEET_FLATTEN_DEADLINE_SECONDS).",
+)
+@click.option(
     "--wait/--no-wait", default=True, show_default=True, help="Wait until the agents are retired."
 )
 @click.option(
@@ -135,8 +200,11 @@ def ls(as_json: bool, phase: str | None) -> None:
     show_default=True,
     help="Seconds to wait.",
 )
-def retire(agents: tuple[str, ...], retire_all: bool, wait: bool, timeout: float) -> None:
-    """Retire AGENTS (names, ids or unique id prefixes), or --all."""
+def retire(
+    agents: tuple[str, ...], retire_all: bool, flatten: bool, wait: bool, timeout: float
+) -> None:
+    """Retire AGENTS (names, ids or unique id prefixes), or --all. Positions stay open
+    unless --flatten."""
     if bool(agents) == retire_all:
         _fail("name the agents to retire, or pass --all (not both)", EXIT_USAGE)
     with operator() as api:
@@ -145,7 +213,7 @@ def retire(agents: tuple[str, ...], retire_all: bool, wait: bool, timeout: float
             refs = [a["id"] for a in api.agents() if a["phase"] in live]
         else:
             refs = [api.agent(ref)["id"] for ref in agents]  # all resolve before any retires
-        retired = [api.retire(ref) for ref in refs]
+        retired = [api.retire(ref, flatten) for ref in refs]
         for agent in retired:
             console.print(f"retiring {agent['name']} ({agent['id'][:8]})")
         if wait:
@@ -160,7 +228,7 @@ def _wait_retired(api: OperatorClient, ids: list[str], timeout: float) -> None:
             agent = api.agent(agent_id)
             if agent["phase"] == Phase.RETIRED:
                 pending.discard(agent_id)
-                console.print(f"retired {agent['name']}")
+                console.print(format_retired(agent))
         if pending:
             time.sleep(0.5)
     if pending:

@@ -71,9 +71,19 @@ class OperatorClient:
         body.update({k: v for k, v in options.items() if v is not None})
         return self._call("POST", "/v1/agents", json=body)
 
-    def retire(self, ref: str) -> dict:
-        """Ask for an agent's retirement."""
-        return self._call("DELETE", f"/v1/agents/{ref}")
+    def retire(self, ref: str, flatten: bool = False) -> dict:
+        """Ask for an agent's retirement, optionally selling its positions first."""
+        params = {"flatten": "true"} if flatten else None
+        return self._call("DELETE", f"/v1/agents/{ref}", params=params)
+
+    def scale(self, size: int, **options: object) -> dict:
+        """Set the fleet's size."""
+        body = {"size": size, **{k: v for k, v in options.items() if v is not None}}
+        return self._call("PUT", "/v1/fleet/desired", json=body)
+
+    def pause(self, paused: bool) -> dict:
+        """Set or lift the kill switch."""
+        return self._call("POST", "/v1/fleet/pause" if paused else "/v1/fleet/resume")
 
     def fleet(self) -> dict:
         """Counts by phase."""

@@ -10,6 +10,10 @@ _PHASE_STYLE = {
     "running": "green",
     "starting": "cyan",
     "pending": "cyan",
+    "provisioning": "cyan",
+    "unhealthy": "yellow",
+    "backoff": "yellow",
+    "crashloop": "bold red",
     "retiring": "yellow",
     "retired": "dim",
     "failed": "red",
@@ -38,6 +42,7 @@ def format_agents(agents: list[dict]) -> RenderableType:
         "ID",
         "STRATEGY",
         "PHASE",
+        "RESTARTS",
         "HEARTBEAT",
         "EQUITY",
         "POS",
@@ -47,7 +52,7 @@ def format_agents(agents: list[dict]) -> RenderableType:
         table.add_column(
             column,
             no_wrap=True,
-            justify="right" if column in ("EQUITY", "POS", "ORDERS") else "left",
+            justify="right" if column in ("RESTARTS", "EQUITY", "POS", "ORDERS") else "left",
         )
     for agent in agents:
         phase = agent["phase"]
@@ -56,6 +61,7 @@ def format_agents(agents: list[dict]) -> RenderableType:
             agent["id"][:8],
             agent["strategy"],
             f"[{_PHASE_STYLE.get(phase, 'white')}]{phase}[/]",
+            _count(agent.get("restarts")),
             _age(agent.get("heartbeat_age_seconds")),
             "-" if agent.get("equity") is None else f"{agent['equity']:,.0f}",
             _count(agent.get("open_positions")),
@@ -75,6 +81,28 @@ def format_spawned(result: dict) -> str:
     names = ", ".join(a["name"] for a in result["agents"])
     verb = "spawned" if result["created"] else "already spawned (replayed)"
     return f"{verb} {len(result['agents'])} agent(s): {names}"
+
+
+def format_scaled(result: dict) -> str:
+    """One line about a scale request."""
+    spawned, retiring = result["spawned"], result["retiring"]
+    if spawned:
+        names = ", ".join(a["name"] for a in spawned)
+        return f"scaling to {result['size']}: spawned {len(spawned)} agent(s): {names}"
+    if retiring:
+        names = ", ".join(a["name"] for a in retiring)
+        return f"scaling to {result['size']}: retiring {len(retiring)} agent(s): {names}"
+    return f"the fleet already has {result['size']} agent(s)"
+
+
+# Timeline entries that say what became of a retired agent's positions.
+_SETTLEMENT = ("flattened", "flatten_incomplete", "positions_left")
+
+
+def format_retired(agent: dict) -> str:
+    """One line about a retired agent and what became of its positions."""
+    settled = [e["message"] for e in agent.get("events", []) if e["kind"] in _SETTLEMENT]
+    return f"retired {agent['name']}" + (f": {settled[-1]}" if settled else "")
 
 
 def format_personalities(fleet: list[dict]) -> Table:

@@ -12,6 +12,8 @@ Errors::
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -65,8 +67,38 @@ class ObservedAgent:
 
     @property
     def alive(self) -> bool:
-        """Whether the workload is running or about to."""
-        return self.state in ("created", "running", "restarting")
+        """Whether the workload is running or about to; a frozen (paused) one counts as
+        alive, and the heartbeat timeout decides whether it is healthy."""
+        return self.state in ("created", "running", "restarting", "paused")
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """How a workload ended, as far as its runtime knows."""
+
+    exit_code: int | None
+    oom_killed: bool = False
+    error: str | None = None
+
+    def describe(self) -> str:
+        """One line for the agent's timeline."""
+        if self.oom_killed:
+            text = f"killed for exceeding its memory limit (OOM, exit code {self.exit_code})"
+        elif self.exit_code is not None:
+            text = f"exited with code {self.exit_code}"
+        else:
+            text = "stopped"
+        return f"{text}: {self.error}" if self.error else text
+
+
+@dataclass(frozen=True)
+class RuntimeEvent:
+    """Something the engine reports about one of our workloads (die, oom, start, …)."""
+
+    action: str
+    container_id: str
+    agent_id: str | None
+    exit_code: int | None = None
 
 
 class Runtime(Protocol):
@@ -92,6 +124,15 @@ class Runtime(Protocol):
 
     def remove(self, container_id: str) -> None:
         """Remove a workload; removing a missing one is a no-op."""
+        ...
+
+    def exit_info(self, container_id: str) -> ExitInfo | None:
+        """How a stopped workload ended; None when the runtime no longer knows it."""
+        ...
+
+    def watch(self, on_event: Callable[[RuntimeEvent], None], stop: threading.Event) -> None:
+        """Report workload events until `stop` is set, reconnecting when the engine
+        goes away. Events only hasten the next tick; the full list stays the truth."""
         ...
 
     def close(self) -> None:
@@ -120,8 +161,10 @@ __all__ = [
     "LABEL_MANAGED",
     "LABEL_SPEC_HASH",
     "AgentLaunch",
+    "ExitInfo",
     "ObservedAgent",
     "Runtime",
+    "RuntimeEvent",
     "RuntimeFailure",
     "RuntimeUnavailable",
     "open_runtime",

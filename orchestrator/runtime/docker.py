@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import docker
+import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import LogConfig
+from docker.types import CancellableStream, LogConfig
 
 from orchestrator.runtime import (
     LABEL_AGENT_ID,
@@ -22,7 +26,9 @@ from orchestrator.runtime import (
     LABEL_MANAGED,
     LABEL_SPEC_HASH,
     AgentLaunch,
+    ExitInfo,
     ObservedAgent,
+    RuntimeEvent,
     RuntimeFailure,
     RuntimeUnavailable,
 )
@@ -30,6 +36,10 @@ from orchestrator.settings import Settings
 
 AGENT_USER = "10001:10001"
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
+_WATCHED = ["start", "die", "oom", "kill", "stop", "destroy", "pause", "unpause"]
+_RECONNECT_CAP = 30.0
+
+log = logging.getLogger("fleet.runtime.docker")
 
 
 def container_name(instance: str, agent_name: str) -> str:
@@ -66,6 +76,7 @@ class DockerRuntime:
         except DockerException as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         self._spec_hash = self._compute_spec_hash()
+        self._events: CancellableStream | None = None
 
     # -- spec ---------------------------------------------------------------
 
@@ -171,11 +182,15 @@ class DockerRuntime:
             raise RuntimeFailure(f"a container named {name} exists that this fleet does not own")
         return container
 
+    def _label_filter(self) -> list[str]:
+        return [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.settings.instance}"]
+
     def list(self) -> list[ObservedAgent]:
         """Every container labelled with this instance, in any state."""
-        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.settings.instance}"]}
         try:
-            summaries = self.client.api.containers(all=True, filters=filters)
+            summaries = self.client.api.containers(
+                all=True, filters={"label": self._label_filter()}
+            )
         except DockerException as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return [_observed(summary) for summary in summaries]
@@ -202,6 +217,52 @@ class DockerRuntime:
         except DockerException as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
+    def exit_info(self, container_id: str) -> ExitInfo | None:
+        """Exit code, OOM kill and engine error of a stopped container."""
+        try:
+            state = self.client.api.inspect_container(container_id)["State"]
+        except NotFound:
+            return None
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        return ExitInfo(
+            state.get("ExitCode"), bool(state.get("OOMKilled")), state.get("Error") or None
+        )
+
+    def watch(self, on_event: Callable[[RuntimeEvent], None], stop: threading.Event) -> None:
+        """Stream this instance's container events, reconnecting with back-off."""
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                self._events = self.client.events(
+                    decode=True,
+                    filters={"type": "container", "label": self._label_filter(), "event": _WATCHED},
+                )
+                delay = 1.0
+                for raw in self._events:
+                    on_event(_event(raw))
+            except (DockerException, requests.RequestException, OSError) as exc:
+                if stop.is_set():
+                    return
+                log.warning("Docker event stream lost (%s); reconnecting in %.0fs", exc, delay)
+            if stop.wait(delay):
+                return
+            delay = min(delay * 2, _RECONNECT_CAP)
+
     def close(self) -> None:
-        """Close the engine connection."""
+        """Stop the event stream and close the engine connection."""
+        if self._events is not None:
+            self._events.close()
         self.client.close()
+
+
+def _event(raw: dict) -> RuntimeEvent:
+    """A RuntimeEvent from one decoded engine event."""
+    attributes = (raw.get("Actor") or {}).get("Attributes") or {}
+    code = attributes.get("exitCode")
+    return RuntimeEvent(
+        action=raw.get("Action") or raw.get("status") or "?",
+        container_id=raw.get("id") or (raw.get("Actor") or {}).get("ID", ""),
+        agent_id=attributes.get(LABEL_AGENT_ID),
+        exit_code=int(code) if code is not None and str(code).lstrip("-").isdigit() else None,
+    )

@@ -16,14 +16,22 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from orchestrator.runtime import AgentLaunch, ObservedAgent, RuntimeFailure
+from orchestrator.runtime import (
+    AgentLaunch,
+    ExitInfo,
+    ObservedAgent,
+    RuntimeEvent,
+    RuntimeFailure,
+)
 from orchestrator.settings import Settings
 
 _PR_SET_PDEATHSIG = 1
+_WATCH_SECONDS = 0.2
 
 
 def _die_with_parent() -> None:
@@ -140,6 +148,25 @@ class ProcessRuntime:
             child.process.wait()
         with self._lock:
             self._children.pop(child.agent_id, None)
+
+    def exit_info(self, container_id: str) -> ExitInfo | None:
+        """The exit status of a child that ended (a negative code is the killing signal)."""
+        child = self._find(container_id)
+        if child is None:
+            return None
+        return ExitInfo(child.process.poll())
+
+    def watch(self, on_event: Callable[[RuntimeEvent], None], stop: threading.Event) -> None:
+        """Report each child's exit once, polling: there is no engine to stream from."""
+        reported: set[int] = set()
+        while not stop.wait(_WATCH_SECONDS):
+            with self._lock:
+                children = list(self._children.values())
+            for child in children:
+                code = child.process.poll()
+                if code is not None and child.process.pid not in reported:
+                    reported.add(child.process.pid)
+                    on_event(RuntimeEvent("die", f"pid-{child.process.pid}", child.agent_id, code))
 
     def close(self) -> None:
         """Stop every child: agents never outlive the daemon that started them."""
