@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
-from tests.fleetd import Daemon
+from tests.fleetd import Daemon, Sandbox
 from tests.servers import free_port
 
 REQUIRED = os.environ.get("FLEET_REQUIRE_DOCKER") == "1"
@@ -144,37 +144,16 @@ def sandbox_url(database_url):
 
 
 @pytest.fixture
-def fleet_sandbox(tmp_path):
-    """`fleet sandbox` as an operator runs it: a subprocess on a free port; yields its URL."""
-    import subprocess
-    import sys
-    import time
+def sandbox_process(tmp_path):
+    """`fleet sandbox` in a subprocess on a free port (stoppable: see tests.fleetd.Sandbox)."""
+    sandbox = Sandbox(tmp_path / "sandbox-state", free_port(), CONTROLLER_KEY)
+    sandbox.state_dir.mkdir(parents=True)
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
 
-    import httpx
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
-    env.update(
-        FLEET_STATE_DIR=str(tmp_path / "sandbox-state"), FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY
-    )
-    log = (tmp_path / "sandbox.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "sandbox", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp_path / "sandbox.log").read_text()) from None
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+@pytest.fixture
+def fleet_sandbox(sandbox_process) -> str:
+    """The URL of a running `fleet sandbox`."""
+    return sandbox_process.url

@@ -117,3 +117,43 @@ class Daemon:
                 return agents
             time.sleep(0.3)
         raise AssertionError(f"timed out waiting for {what}; agents: {agents}")
+
+
+@dataclass
+class Sandbox:
+    """`fleet sandbox` as an operator runs it, in a subprocess that can be stopped and
+    started again on the same port and state (a platform outage)."""
+
+    state_dir: Path
+    port: int
+    controller_key: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+        env.update(
+            FLEET_STATE_DIR=str(self.state_dir), FLEET_CONTROLLER_API_KEY=self.controller_key
+        )
+        log = (self.state_dir.parent / "sandbox.log").open("ab")
+        self.process = subprocess.Popen(
+            [*FLEET, "sandbox", "--port", str(self.port)], env=env, stdout=log, stderr=log
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)

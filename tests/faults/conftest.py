@@ -1,0 +1,215 @@
+"""The fault-injection suite's parts: agent images that misbehave, a news wire that keeps
+agents trading, a webhook receiver, and the invariants every scenario ends with."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import subprocess
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from feeds.providers.newsapi import company
+from orchestrator.settings import Settings
+from platform_client import PlatformClient
+from tests.conftest import CONTROLLER_KEY
+from tests.fleetd import Daemon
+from tests.servers import ScriptedApp, serve
+
+pytestmark = pytest.mark.docker
+
+# Fast supervision for tests: half-second cycles, short timeouts, a short healthy stretch.
+FAST = {
+    "FLEET_HEARTBEAT_TIMEOUT_SECONDS": "8",
+    "FLEET_RESTART_RESET_SECONDS": "4",
+    "FLEET_CRASHLOOP_THRESHOLD": "4",
+}
+LIVE = ("pending", "provisioning", "starting", "running", "unhealthy", "backoff", "crashloop")
+# Large technology companies: what the traders below watch and the wire reports on.
+WATCHED = ["AAPL", "MSFT", "NVDA", "GOOGL"]
+TRADERS = {
+    "strategies": {"event_driven": 1.0},
+    "frequencies": {"scalping": 1.0},
+    "sectors": {"technology": 1.0},
+    "market_caps": {"large": 1.0},
+    "sectors_per_agent": [1, 1],
+}
+
+
+def ours(docker_client, instance: str) -> list:
+    return docker_client.containers.list(all=True, filters={"label": f"fleet.instance={instance}"})
+
+
+def events(daemon: Daemon, agent_id: str) -> list[dict]:
+    response = daemon.api("GET", f"/v1/agents/{agent_id}/events")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def healthy(n: int):
+    """All n live agents running with a fresh heartbeat."""
+
+    def check(agents: list[dict]) -> bool:
+        live = [a for a in agents if a["phase"] in LIVE]
+        return len(live) == n and all(
+            a["phase"] == "running" and (a["heartbeat_age_seconds"] or 99) < 3 for a in live
+        )
+
+    return check
+
+
+def trading_accounts(platform_url: str, agents: list[dict]) -> dict[str, PlatformClient]:
+    """A logged-in client per active account, by agent id (the idempotency key)."""
+    strategy = {a["id"]: a["strategy"] for a in agents}
+    controller = PlatformClient(platform_url, controller_key=CONTROLLER_KEY)
+    clients = {}
+    for account in controller.controller_agents():
+        key = account["idempotency_key"]
+        creds = controller.create_agent(  # a replay hands back the password
+            key, account["display_name"], {"strategy": strategy[key]}
+        )
+        client = PlatformClient(platform_url)
+        if account["status"] == "active":
+            client.login(creds.username, creds.password)
+            clients[account["idempotency_key"]] = client
+    controller.close()
+    return clients
+
+
+def filled(platform_url: str, agents: list[dict]) -> dict[str, list]:
+    """Every active account's filled orders, by agent id."""
+    return {
+        agent_id: [o for o in client.orders(limit=500) if o.status == "filled"]
+        for agent_id, client in trading_accounts(platform_url, agents).items()
+    }
+
+
+def assert_converged(
+    daemon: Daemon, docker_client, instance: str, n: int, platform_url: str | None = None
+) -> list[dict]:
+    """The invariants: every desired agent running and heartbeating, exactly one running
+    container per agent by labels and no other, exactly one account per agent, and no
+    order filled twice."""
+    agents = daemon.wait_for(healthy(n), f"{n} healthy agents", timeout=120)
+    live = [a for a in agents if a["phase"] in LIVE]
+    containers = ours(docker_client, instance)
+    assert Counter(c.labels["fleet.agent_id"] for c in containers) == Counter(
+        a["id"] for a in live
+    ), "exactly one container per live agent, no orphans"
+    assert {c.id for c in containers} == {a["container_id"] for a in live}
+    assert all(c.status == "running" for c in containers)
+    if platform_url:
+        controller = PlatformClient(platform_url, controller_key=CONTROLLER_KEY)
+        keys = Counter(a["idempotency_key"] for a in controller.controller_agents())
+        controller.close()
+        assert all(keys[a["id"]] == 1 for a in live), "exactly one account per agent"
+        assert max(keys.values(), default=1) == 1
+        for agent_id, orders in filled(platform_url, agents).items():
+            ids = [o.client_order_id for o in orders]
+            assert len(ids) == len(set(ids)), f"agent {agent_id} has an order filled twice"
+    return agents
+
+
+class FaultImage:
+    """A per-test image tag whose entrypoint misbehaves; `heal()` points the same tag at
+    the real agent image, so the next restart runs a healthy agent."""
+
+    def __init__(self, docker_client, instance: str) -> None:
+        self.client = docker_client
+        self.good = docker_client.images.get(Settings().agent_image)
+        self.tag = f"fleet-fault-{instance}:latest"
+
+    def build(self, entrypoint: list[str]) -> str:
+        dockerfile = f"FROM {self.good.id}\nENTRYPOINT {json.dumps(entrypoint)}\n"
+        self.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=self.tag, rm=True)
+        return self.tag
+
+    def heal(self) -> None:
+        self.good.tag(self.tag)
+
+
+@pytest.fixture
+def fault_image(docker_client, instance):
+    image = FaultImage(docker_client, instance)
+    yield image
+    subprocess.run(["docker", "rmi", "-f", image.tag], capture_output=True, check=False)
+
+
+class NewsWire:
+    """A NewsAPI-speaking server whose every answer is a fresh earnings beat of one of the
+    watched companies: event-driven agents keep finding something to buy."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+        self.app = Starlette(routes=[Route("/v2/everything", self._everything)])
+
+    async def _everything(self, request: Request) -> JSONResponse:
+        n = next(self._counter)
+        symbol = WATCHED[n % len(WATCHED)]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        article = {
+            "source": {"id": "reuters", "name": "Reuters"},
+            "title": f"{company(symbol)} beats quarterly revenue estimates on strong demand",
+            "description": f"{company(symbol)} reported revenue above estimates.",
+            "url": f"https://example.com/wire/{n}",
+            "publishedAt": now,
+        }
+        return JSONResponse({"status": "ok", "totalResults": 1, "articles": [article]})
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def trading(make_daemon, sandbox_process):
+    """A Docker fleet on the sandbox with a live news wire: `start(n)` spawns n traders."""
+    with serve(NewsWire()) as wire:
+
+        def start(n: int, **env: str) -> Daemon:
+            daemon = make_daemon(
+                "docker",
+                FLEET_PLATFORM_URL=sandbox_process.url,
+                FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+                FLEET_NEWS_PROVIDER="newsapi",
+                FLEET_NEWSAPI_KEY="k",
+                FLEET_NEWSAPI_URL=wire,
+                FLEET_NEWS_TTL_SECONDS="1",
+                FLEET_NEWSAPI_PER_DAY="100000",
+                FLEET_MARKET_TIME_SCALE="60",
+                FLEET_MARKET_ANCHOR=datetime.now(UTC).isoformat(),
+                FLEET_RISK_MAX_ORDERS_PER_DAY="1000",
+                **FAST,
+                **env,
+            )
+            body = {"count": n, "seed": 3, "population": TRADERS}
+            assert daemon.api("POST", "/v1/agents", json=body).status_code == 201
+            return daemon
+
+        yield start
+
+
+@pytest.fixture
+def webhook():
+    """A local alert receiver: yields its URL and the list of bodies it was sent."""
+    receiver = ScriptedApp().on("/hook", (200, {"ok": True}, {}))
+    with serve(receiver) as url:
+        yield f"{url}/hook", receiver.seen
+
+
+def wait_until(predicate, what: str, timeout: float = 60, every: float = 0.5):
+    """Poll `predicate()` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")

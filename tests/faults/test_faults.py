@@ -1,0 +1,271 @@
+"""Fault injection on the real Docker engine and the real sandbox (issue 6, DESIGN §3).
+
+Each scenario breaks one thing and ends with the same invariants (`assert_converged`):
+every desired agent running and heartbeating, one container per agent and no orphans,
+one account per agent, no order filled twice; then it reads the store's timeline for
+the explanation of what happened. The engine restart runs last: it touches everything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONTROLLER_KEY
+from tests.faults.conftest import (
+    FAST,
+    LIVE,
+    assert_converged,
+    events,
+    filled,
+    healthy,
+    ours,
+    wait_until,
+)
+
+pytestmark = pytest.mark.docker
+
+PYTHON = "/opt/agent/bin/python"
+# Runs inside the container: SIGKILL the agent's own process (not tini, not itself).
+KILL_AGENT = (
+    "import os, signal\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
+    "    if b'agent_runtime' in cmd and b'-c' not in cmd:\n"
+    "        os.kill(int(pid), signal.SIGKILL)\n"
+)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_fleet(make_daemon, n: int, **env: str):
+    daemon = make_daemon("docker", **{**FAST, **env})
+    result = daemon.fleet("spawn", str(n))
+    assert result.returncode == 0, result.stderr
+    return daemon, daemon.wait_for(healthy(n), f"{n} healthy agents")
+
+
+def in_new_container(daemon, agent: dict) -> list[dict]:
+    return daemon.wait_for(
+        lambda now: any(
+            a["id"] == agent["id"]
+            and a["phase"] == "running"
+            and a["container_id"] not in (None, agent["container_id"])
+            for a in now
+        ),
+        f"{agent['name']} running in a new container",
+    )
+
+
+def last(daemon, agent_id: str, kind: str) -> dict:
+    found = [e for e in events(daemon, agent_id) if e["kind"] == kind]
+    assert found, f"no {kind!r} event in {[e['kind'] for e in events(daemon, agent_id)]}"
+    return found[-1]
+
+
+def restarts(daemon) -> dict[str, int]:
+    return {a["id"]: a["restarts"] for a in daemon.agents() if a["phase"] in LIVE}
+
+
+# -- 1-3: the agent's process or container goes away -------------------------------
+
+
+def test_sigkill_of_the_agent_process_inside_its_container(docker_client, make_daemon, instance):
+    daemon, (victim, bystander) = start_fleet(make_daemon, 2)
+    container = docker_client.containers.get(victim["container_id"])
+    container.exec_run([PYTHON, "-c", KILL_AGENT], user="10001")
+    in_new_container(daemon, victim)
+    assert_converged(daemon, docker_client, instance, 2)
+    assert "exited with code 137" in last(daemon, victim["id"], "exited")["message"]
+    assert restarts(daemon) == {victim["id"]: 1, bystander["id"]: 0}
+
+
+def test_docker_kill_of_an_agent_container(docker_client, make_daemon, instance):
+    daemon, (victim, _) = start_fleet(make_daemon, 2)
+    docker_client.containers.get(victim["container_id"]).kill()
+    in_new_container(daemon, victim)
+    assert_converged(daemon, docker_client, instance, 2)
+    message = last(daemon, victim["id"], "exited")["message"]
+    assert "exited with code 137" in message and "restart 1 (failure 1 in a row) now" in message
+
+
+def test_docker_rm_of_an_agent_container(docker_client, make_daemon, instance):
+    daemon, (victim, _) = start_fleet(make_daemon, 2)
+    docker_client.containers.get(victim["container_id"]).remove(force=True)
+    in_new_container(daemon, victim)
+    assert_converged(daemon, docker_client, instance, 2)
+    assert "its workload disappeared" in last(daemon, victim["id"], "vanished")["message"]
+
+
+# -- 4-6: agents that misbehave ----------------------------------------------------
+
+
+def test_an_agent_over_its_memory_limit_is_recorded_as_oom_killed(
+    docker_client, make_daemon, instance, fault_image
+):
+    hog = fault_image.build([PYTHON, "-c", "x = b'x' * (512 * 2**20)\nimport time\ntime.sleep(60)"])
+    daemon = make_daemon("docker", FLEET_AGENT_IMAGE=hog, **FAST)
+    daemon.fleet("spawn", "1")
+    (agent,) = daemon.wait_for(lambda a: a and a[0]["restarts"] >= 1, "the first OOM kill")
+    oom = last(daemon, agent["id"], "oom_killed")["message"]
+    assert "exceeding its memory limit (OOM" in oom
+    fault_image.heal()
+    assert_converged(daemon, docker_client, instance, 1)
+
+
+def test_a_hung_agent_is_restarted_after_the_heartbeat_timeout(
+    docker_client, make_daemon, instance
+):
+    daemon, (victim, bystander) = start_fleet(make_daemon, 2)
+    docker_client.containers.get(victim["container_id"]).pause()
+    in_new_container(daemon, victim)
+    assert_converged(daemon, docker_client, instance, 2)
+    silence = last(daemon, victim["id"], "unhealthy")["message"]
+    seconds = int(re.search(r"no heartbeat for (\d+)s", silence).group(1))
+    assert seconds > int(FAST["FLEET_HEARTBEAT_TIMEOUT_SECONDS"])  # not before the timeout
+    assert restarts(daemon)[bystander["id"]] == 0
+
+
+def test_a_crash_loop_backs_off_alerts_once_and_reports_recovery(
+    docker_client, make_daemon, instance, fault_image, webhook
+):
+    hook_url, seen = webhook
+    crasher = fault_image.build([PYTHON, "-c", "raise SystemExit(7)"])
+    daemon = make_daemon(
+        "docker", FLEET_AGENT_IMAGE=crasher, FLEET_ALERT_WEBHOOK_URL=hook_url, **FAST
+    )
+    daemon.fleet("spawn", "1")
+    (agent,) = daemon.wait_for(lambda a: a and a[0]["phase"] == "crashloop", "a crash loop")
+
+    timeline = events(daemon, agent["id"])
+    exits = [e for e in timeline if e["kind"] == "exited"]
+    planned = [re.search(r"\) (now|in (\d+)s)$", e["message"]) for e in exits]
+    delays = [0 if m.group(1) == "now" else int(m.group(2)) for m in planned]
+    assert delays[:4] == [0, 1, 2, 4]  # immediate, then doubling from 1 s
+    assert all("exited with code 7" in e["message"] for e in exits)
+    starts = [datetime.fromisoformat(e["at"]) for e in timeline if e["kind"] == "container_started"]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert all(gap >= delay for gap, delay in zip(gaps, delays, strict=False))
+
+    def alerts(kind: str) -> list[dict]:
+        return [body for body in (json.loads(s.body) for s in seen) if body["kind"] == kind]
+
+    wait_until(lambda: alerts("crashloop"), "the crash-loop alert")
+    time.sleep(3)  # more failures in the same episode: still one alert
+    (alert,) = alerts("crashloop")
+    assert agent["name"] in alert["text"] and "crash-looping" in alert["text"]
+
+    fault_image.heal()
+    wait_until(lambda: alerts("recovered"), "the recovery message", timeout=90)
+    assert len(alerts("crashloop")) == 1
+    assert_converged(daemon, docker_client, instance, 1)
+    assert daemon.agents()[0]["failures"] == 0
+
+
+# -- 7: the daemon dies in the middle of a scale-up ---------------------------------
+
+
+def test_daemon_killed_half_way_through_scale_20_converges_after_restart(
+    docker_client, make_daemon, instance, fleet_sandbox
+):
+    daemon = make_daemon(
+        "docker",
+        FLEET_PLATFORM_URL=fleet_sandbox,
+        FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+        **{**FAST, "FLEET_HEARTBEAT_TIMEOUT_SECONDS": "30"},
+    )
+    result = daemon.fleet("scale", "20")
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: len(ours(docker_client, instance)) >= 5, "a few containers", every=0.05)
+    daemon.kill()
+    assert len(ours(docker_client, instance)) < 20, "the scale-up was already complete"
+
+    daemon.start()
+    agents = assert_converged(daemon, docker_client, instance, 20, fleet_sandbox)
+    assert len(agents) == 20
+    again = daemon.fleet("scale", "20")
+    assert "already has 20" in again.stdout
+    assert len(daemon.agents()) == 20
+
+
+# -- 8, 10: the platform goes away; the kill switch -------------------------------
+
+
+def total_filled(url: str, agents: list[dict]) -> int:
+    return sum(len(orders) for orders in filled(url, agents).values())
+
+
+def test_platform_down_for_30s_agents_keep_running_and_trade_again(
+    docker_client, trading, sandbox_process, instance
+):
+    daemon = trading(3)
+    agents = daemon.wait_for(healthy(3), "three traders")
+    wait_until(lambda: total_filled(sandbox_process.url, agents) >= 3, "some trading", 90)
+
+    sandbox_process.stop()
+    time.sleep(30)
+    during = daemon.agents()
+    sandbox_process.start()
+    assert all(a["phase"] == "running" for a in during)
+    assert any(a["last_error"] for a in during)  # they noticed, and kept their process
+
+    before = total_filled(sandbox_process.url, agents)
+    wait_until(lambda: total_filled(sandbox_process.url, agents) > before, "trading again", 90)
+    assert_converged(daemon, docker_client, instance, 3, sandbox_process.url)
+    assert set(restarts(daemon).values()) == {0}
+
+
+def test_pause_stops_every_order_until_resume(docker_client, trading, sandbox_process, instance):
+    daemon = trading(3)
+    agents = daemon.wait_for(healthy(3), "three traders")
+    wait_until(lambda: total_filled(sandbox_process.url, agents) >= 3, "some trading", 90)
+
+    paused_at = datetime.now(UTC)
+    assert daemon.fleet("pause").returncode == 0
+    daemon.wait_for(
+        lambda now: all(datetime.fromisoformat(a["last_heartbeat_at"]) > paused_at for a in now),
+        "every agent to hear of the pause",
+    )
+    held = total_filled(sandbox_process.url, agents)
+    time.sleep(8)  # sixteen cycles, eight market minutes
+    assert total_filled(sandbox_process.url, agents) == held
+    assert daemon.api("GET", "/v1/fleet").json()["paused"] is True
+
+    assert daemon.fleet("resume").returncode == 0
+    wait_until(lambda: total_filled(sandbox_process.url, agents) > held, "trading again", 90)
+    assert_converged(daemon, docker_client, instance, 3, sandbox_process.url)
+
+
+# -- 9: the Docker engine restarts (last: it stops every container on the machine) ---
+
+
+def _dockerd_pid() -> int | None:
+    found = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+    return int(found[0]) if found else None
+
+
+def test_docker_engine_restart_the_daemon_survives_and_the_fleet_returns(
+    docker_client, make_daemon, instance
+):
+    pid = _dockerd_pid()
+    if pid is None or os.geteuid() != 0:
+        pytest.fail("restarting the Docker engine needs a root-run dockerd on this machine")
+    daemon, agents = start_fleet(make_daemon, 2)
+
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), "dockerd to stop", 60)
+    assert daemon.api("GET", "/healthz").status_code == 200  # serving while the engine is gone
+    subprocess.run(["bash", str(REPO / "scripts/start-dockerd.sh")], check=True, timeout=90)
+
+    assert_converged(daemon, docker_client, instance, 2)
+    assert daemon.process.poll() is None
+    for agent in agents:
+        assert "exited with code" in last(daemon, agent["id"], "exited")["message"]
