@@ -130,7 +130,7 @@ def test_a_hung_agent_is_restarted_after_the_heartbeat_timeout(
     assert_converged(daemon, docker_client, instance, 2)
     silence = last(daemon, victim["id"], "unhealthy")["message"]
     seconds = int(re.search(r"no heartbeat for (\d+)s", silence).group(1))
-    assert seconds > int(FAST["FLEET_HEARTBEAT_TIMEOUT_SECONDS"])  # not before the timeout
+    assert seconds >= int(FAST["FLEET_HEARTBEAT_TIMEOUT_SECONDS"])  # not before the timeout
     assert restarts(daemon)[bystander["id"]] == 0
 
 
