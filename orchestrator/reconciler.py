@@ -176,7 +176,10 @@ def _plan_agent(
         actions.append(Restart(agent.agent_id, agent.name, keep.container_id, reason))
     elif keep.spec_hash != desired.spec_hash:
         actions.append(Replace(agent.agent_id, agent.name, keep.container_id, "spec changed"))
-    elif keep.state != "created" and silent > desired.heartbeat_timeout:
+    elif keep.state == "created":
+        # Created but never started (a crash between the two): starting adopts it.
+        actions.append(Start(agent.agent_id, agent.name))
+    elif silent > desired.heartbeat_timeout:
         reason = f"no heartbeat for {silent.total_seconds():.0f}s"
         actions.append(Restart(agent.agent_id, agent.name, keep.container_id, reason, True))
     elif keep.container_id != agent.container_id:

@@ -178,9 +178,9 @@ def test_a_frozen_workload_is_alive_until_its_silence_says_otherwise():
     assert plan(late, frozen, NOW)[0].unhealthy
 
 
-def test_a_workload_still_being_created_is_not_judged_by_silence():
+def test_a_workload_created_but_never_started_is_started_not_judged_by_silence():
     desired = Desired([beating(Phase.STARTING, silent=60)], SPEC, heartbeat_timeout=TIMEOUT)
-    assert plan(desired, [workload("c-a", "a", state="created")], NOW) == []
+    assert plan(desired, [workload("c-a", "a", state="created")], NOW) == [Start("a", "agent-a")]
 
 
 def test_backoff_waits_for_its_restart_time_then_starts():

@@ -44,8 +44,9 @@ TRADERS = {
 }
 
 
-def ours(docker_client, instance: str) -> list:
-    return docker_client.containers.list(all=True, filters={"label": f"fleet.instance={instance}"})
+def ours(docker_client, instance: str) -> list[dict]:
+    """The engine's summaries of this test's containers (one list call, no inspect races)."""
+    return docker_client.api.containers(all=True, filters={"label": f"fleet.instance={instance}"})
 
 
 def events(daemon: Daemon, agent_id: str) -> list[dict]:
@@ -101,11 +102,11 @@ def assert_converged(
     agents = daemon.wait_for(healthy(n), f"{n} healthy agents", timeout=120)
     live = [a for a in agents if a["phase"] in LIVE]
     containers = ours(docker_client, instance)
-    assert Counter(c.labels["fleet.agent_id"] for c in containers) == Counter(
+    assert Counter(c["Labels"].get("fleet.agent_id") for c in containers) == Counter(
         a["id"] for a in live
     ), "exactly one container per live agent, no orphans"
-    assert {c.id for c in containers} == {a["container_id"] for a in live}
-    assert all(c.status == "running" for c in containers)
+    assert {c["Id"] for c in containers} == {a["container_id"] for a in live}
+    assert all(c["State"] == "running" for c in containers)
     if platform_url:
         controller = PlatformClient(platform_url, controller_key=CONTROLLER_KEY)
         keys = Counter(a["idempotency_key"] for a in controller.controller_agents())
