@@ -145,23 +145,30 @@ def fault_image(docker_client, instance):
 
 
 class NewsWire:
-    """A NewsAPI-speaking server whose every answer is a fresh earnings beat of one of the
-    watched companies: event-driven agents keep finding something to buy."""
+    """A NewsAPI-speaking server whose every answer is fresh earnings news about one of
+    the watched companies: beats for `period` seconds, then misses, and so on. Event-driven
+    agents buy on the beats and sell on the misses, so they keep trading."""
 
-    def __init__(self) -> None:
+    def __init__(self, period: float = 4.0) -> None:
         self._counter = itertools.count()
+        self.period = period
         self.app = Starlette(routes=[Route("/v2/everything", self._everything)])
 
     async def _everything(self, request: Request) -> JSONResponse:
         n = next(self._counter)
-        symbol = WATCHED[n % len(WATCHED)]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        name = company(WATCHED[n % len(WATCHED)])
+        beat = int(time.time() / self.period) % 2 == 0
+        title = (
+            f"{name} beats quarterly revenue estimates on strong demand"
+            if beat
+            else f"{name} misses quarterly revenue estimates as demand slumps; shares plunge"
+        )
         article = {
             "source": {"id": "reuters", "name": "Reuters"},
-            "title": f"{company(symbol)} beats quarterly revenue estimates on strong demand",
-            "description": f"{company(symbol)} reported revenue above estimates.",
+            "title": title,
+            "description": f"{name} reported revenue {'above' if beat else 'below'} estimates.",
             "url": f"https://example.com/wire/{n}",
-            "publishedAt": now,
+            "publishedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         return JSONResponse({"status": "ok", "totalResults": 1, "articles": [article]})
 
