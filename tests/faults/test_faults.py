@@ -29,6 +29,7 @@ from tests.faults.conftest import (
     filled,
     healthy,
     ours,
+    trading_accounts,
     wait_until,
 )
 
@@ -242,6 +243,43 @@ def test_pause_stops_every_order_until_resume(docker_client, trading, sandbox_pr
     assert daemon.fleet("resume").returncode == 0
     wait_until(lambda: total_filled(sandbox_process.url, agents) > held, "trading again", 90)
     assert_converged(daemon, docker_client, instance, 3, sandbox_process.url)
+
+
+def test_retire_flatten_sells_the_positions_plain_retire_leaves_them(
+    docker_client, trading, sandbox_process, instance
+):
+    daemon = trading(2)
+    agents = daemon.wait_for(healthy(2), "two traders")
+    url = sandbox_process.url
+
+    def holdings() -> dict[str, dict[str, float]]:
+        return {
+            agent_id: {p.symbol: p.qty for p in client.portfolio().positions}
+            for agent_id, client in trading_accounts(url, agents).items()
+        }
+
+    wait_until(lambda: len(held := holdings()) == 2 and all(held.values()), "positions", 90)
+    paused_at = datetime.now(UTC)
+    assert daemon.fleet("pause").returncode == 0  # freeze the books; retirement still sells
+    daemon.wait_for(
+        lambda now: all(datetime.fromisoformat(a["last_heartbeat_at"]) > paused_at for a in now),
+        "every agent to hear of the pause",
+    )
+    time.sleep(1)  # a cycle in flight when the pause was heard has finished
+    books = holdings()
+    flat, kept = (a for a in agents if books[a["id"]])
+
+    result = daemon.fleet("retire", flat["name"], "--flatten")
+    assert result.returncode == 0, result.stderr
+    sold = last(daemon, flat["id"], "flattened")["message"]
+    assert sold in result.stdout
+    assert sorted(re.findall(r"([A-Z]+) [\d.]+", sold)) == sorted(books[flat["id"]])
+
+    result = daemon.fleet("retire", kept["name"])
+    assert result.returncode == 0, result.stderr
+    assert f"{len(books[kept['id']])} open positions left as they are" in result.stdout
+    assert trading_accounts(url, agents) == {}  # both accounts disabled
+    assert ours(docker_client, instance) == []
 
 
 # -- 9: the Docker engine restarts (last: it stops every container on the machine) ---

@@ -1,0 +1,115 @@
+"""Supervision state in the store (kill switch, scale, alert outbox) and alert delivery
+to a real local webhook server."""
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+from orchestrator.alerts import MAX_ATTEMPTS, AlertSender
+from orchestrator.phases import Phase
+from tests.servers import ScriptedApp, serve
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+def personalities(count, key):
+    return [{"name": f"p{i}", "strategy": "contrarian", "key": key} for i in range(count)]
+
+
+def scale(store, size, newest_first=True):
+    return store.scale(size, personalities, lambda agent_id: f"h-{agent_id}", NOW, newest_first)
+
+
+def test_the_kill_switch_is_persisted_and_alerts_once_per_change(store):
+    assert store.paused() is False
+    assert store.set_paused(True, NOW) is True
+    assert store.set_paused(True, NOW) is False  # a retried pause changes nothing
+    assert store.paused() is True
+    assert store.set_paused(False, NOW) is True
+    assert [a.kind for a in store.alerts()] == ["resumed", "paused"]
+
+
+def test_scale_spawns_the_missing_agents_and_is_idempotent(store):
+    spawned, retiring = scale(store, 3)
+    assert len(spawned) == 3 and retiring == []
+    assert scale(store, 3) == ([], [])
+    spawned, _ = scale(store, 5)
+    assert len(spawned) == 2
+    assert len(store.agents()) == 5
+
+
+def test_scale_down_retires_the_newest_first_unless_told_otherwise(store):
+    first, _ = scale(store, 2)
+    later, _ = store.scale(
+        4, personalities, lambda a: f"h-{a}", NOW + timedelta(seconds=1), newest_first=True
+    )
+    _, (newest,) = scale(store, 3)
+    assert newest.id in {a.id for a in later}
+    _, (oldest,) = scale(store, 2, newest_first=False)
+    assert oldest.id in {a.id for a in first}
+    assert store.get(newest.id).phase == store.get(oldest.id).phase == Phase.RETIRING
+    assert "scaled to 2" in store.events(oldest.id)[-1].message
+
+
+def test_an_alert_is_queued_in_the_same_transaction_as_its_change(store):
+    (agent,), _ = scale(store, 1)
+    store.transition(
+        agent.id, "exited", "boom", NOW, phase=Phase.CRASHLOOP, alert=("crashloop", "it loops")
+    )
+    (alert,) = store.due_alerts(NOW)
+    assert (alert.kind, alert.agent_id, alert.text, alert.delivery) == (
+        "crashloop",
+        agent.id,
+        "it loops",
+        "pending",
+    )
+
+
+def deliver(store, url, rounds=1, now=NOW):
+    sender = AlertSender(store, url, "inst", lambda: now)
+
+    async def go():
+        for _ in range(rounds):
+            await sender.deliver_due()
+        await sender._http.aclose()
+
+    asyncio.run(go())
+
+
+def test_alerts_are_posted_slack_style_and_retried_with_back_off(store):
+    store.set_paused(True, NOW)
+    hook = ScriptedApp().on("/hook", (500, {"error": "x"}, {}), (200, {"ok": True}, {}))
+    with serve(hook) as url:
+        deliver(store, f"{url}/hook")  # refused: retried later, not now
+        (alert,) = store.alerts()
+        assert (alert.delivery, alert.attempts) == ("pending", 1)
+        assert store.due_alerts(NOW) == []
+        deliver(store, f"{url}/hook", now=NOW + timedelta(seconds=1))
+        deliver(store, f"{url}/hook", now=NOW + timedelta(seconds=2))
+    (alert,) = store.alerts()
+    assert (alert.delivery, alert.attempts) == ("sent", 2)
+    assert hook.hits("/hook") == 2  # sent once, after one refusal
+    body = json.loads(hook.seen[-1].body)
+    assert (
+        body["text"]
+        == "[agent-fleet inst] fleet paused: agents submit no orders until `fleet resume`"
+    )
+    assert body["kind"] == "paused"
+
+
+def test_an_unreachable_webhook_is_given_up_after_the_last_attempt(store):
+    store.set_paused(True, NOW)
+    moment = NOW
+    for _ in range(MAX_ATTEMPTS):
+        moment += timedelta(minutes=10)
+        deliver(store, "http://127.0.0.1:9/hook", now=moment)
+    (alert,) = store.alerts()
+    assert (alert.delivery, alert.attempts) == ("failed", MAX_ATTEMPTS)
+    assert "unreachable" in alert.last_error
+
+
+def test_without_a_webhook_alerts_are_only_logged(store, caplog):
+    store.set_paused(True, NOW)
+    deliver(store, None)
+    assert store.alerts()[0].delivery == "logged"
+    assert "fleet paused" in caplog.text
