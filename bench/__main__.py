@@ -22,8 +22,9 @@ from bench.figures import Figure
 from bench.gateway import gateway
 from bench.sentiment import sentiment
 from bench.simulate import simulate
+from bench.supervision import supervision
 
-BENCHMARKS = ("fleet", "gateway", "sentiment", "simulate")
+BENCHMARKS = ("fleet", "gateway", "sentiment", "simulate", "supervision")
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -55,6 +56,7 @@ def main() -> int:
         "gateway": gateway,
         "sentiment": sentiment,
         "simulate": simulate,
+        "supervision": supervision,
     }
     figures: list[Figure] = []
     for name in args.names or BENCHMARKS:

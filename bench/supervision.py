@@ -1,0 +1,273 @@
+"""Supervision benchmarks on the real Docker runtime (issue 6, DESIGN §6):
+
+- crash → replacement heartbeating: the agent's process is SIGKILLed inside its container;
+  the time until its replacement's first heartbeat, with the orchestrator restarting it,
+  and, as the reference, with Docker's own `on-failure` policy on the same image (that
+  agent heartbeats to a minimal local gateway, since no orchestrator owns it);
+- hang detection: `docker pause` → the agent recorded unhealthy, against its timeout;
+- adoption: 100 running agents, the daemon SIGKILLed and started again: time to the
+  first full list, to every agent heartbeating again, and the restarts it caused.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bench.figures import Figure
+from tests.fleetd import Daemon
+from tests.servers import free_port, serve
+
+KILL_AGENT = (
+    "import os, signal\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
+    "    if b'agent_runtime' in cmd and b'-c' not in cmd:\n"
+    "        os.kill(int(pid), signal.SIGKILL)\n"
+)
+PYTHON = "/opt/agent/bin/python"
+
+
+def _wait(predicate, timeout: float, every: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    raise RuntimeError("benchmark condition not reached in time")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _daemon(tmp: str, instance: str, **env: str) -> Daemon:
+    return Daemon(Path(tmp) / "state", free_port(), instance, "docker", env)
+
+
+def _after(moment: datetime, iso: str | None) -> bool:
+    return iso is not None and datetime.fromisoformat(iso) > moment
+
+
+def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -> list[float]:
+    daemon = _daemon(
+        tmp,
+        f"bench{secrets.token_hex(3)}",
+        FLEET_AGENT_CYCLE_SECONDS="1",
+        FLEET_RESTART_RESET_SECONDS="1",
+        FLEET_RECONCILE_INTERVAL_SECONDS="2",
+    )
+    daemon.start()
+    try:
+        (agent,) = daemon.api("POST", "/v1/agents", json={"count": 1}).json()["agents"]
+        url = f"/v1/agents/{agent['id']}"
+
+        def healthy() -> dict | None:
+            # Failures forgotten too, so every crash is a first one (an immediate restart).
+            a = daemon.api("GET", url).json()
+            return a if a["phase"] == "running" and a["failures"] == 0 else None
+
+        times = []
+        for _ in range(trials):
+            old = _wait(healthy, 60)["container_id"]
+            killed_at = datetime.now(UTC)
+            started = time.monotonic()
+            client.containers.get(old).exec_run([PYTHON, "-c", KILL_AGENT])
+
+            def replaced(old: str = old, killed_at: datetime = killed_at) -> bool:
+                a = daemon.api("GET", url).json()
+                return a["container_id"] != old and _after(killed_at, a["last_heartbeat_at"])
+
+            _wait(replaced, 60)
+            times.append(time.monotonic() - started)
+        return times
+    finally:
+        daemon.stop()
+        _remove(client, daemon.instance)
+
+
+def _docker_policy_restarts(client: docker.DockerClient, trials: int, image: str) -> list[float]:
+    beats: list[float] = []
+
+    async def bootstrap(_request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "agent_id": "reference",
+                "name": "reference",
+                "strategy": "contrarian",
+                "personality": None,
+                "platform": None,
+                "schedule": {"cycle_seconds": 1, "jitter_seconds": 0},
+                "risk_limits": {},
+                "clock": {"time_scale": 1.0},
+            }
+        )
+
+    async def heartbeat(_request: Request) -> JSONResponse:
+        beats.append(time.monotonic())
+        return JSONResponse({"paused": False, "retire": False})
+
+    app = Starlette(
+        routes=[
+            Route("/v1/agent/bootstrap", bootstrap),
+            Route("/v1/agent/heartbeat", heartbeat, methods=["POST"]),
+        ]
+    )
+    with serve(app) as gateway:
+        container = client.containers.run(
+            image,
+            name=f"fleet-bench-reference-{secrets.token_hex(3)}",
+            detach=True,
+            network_mode="host",
+            init=True,
+            restart_policy={"Name": "on-failure"},
+            environment={
+                "FLEET_AGENT_ID": "reference",
+                "FLEET_GATEWAY_URL": gateway,
+                "FLEET_AGENT_TOKEN": "reference",
+            },
+        )
+        try:
+            times = []
+            for _ in range(trials):
+                _wait(lambda: beats and time.monotonic() - beats[-1] < 1.5, 60)
+                started = time.monotonic()
+                container.exec_run([PYTHON, "-c", KILL_AGENT])
+                # Every beat after the kill has returned comes from the new process.
+                dead = time.monotonic()
+                _wait(lambda dead=dead: beats[-1] > dead, 60)
+                times.append(beats[-1] - started)
+            return times
+        finally:
+            container.remove(force=True)
+
+
+def _hang_detection(client: docker.DockerClient, tmp: str, trials: int, timeout: int) -> list:
+    daemon = _daemon(
+        tmp,
+        f"bench{secrets.token_hex(3)}",
+        FLEET_AGENT_CYCLE_SECONDS="1",
+        FLEET_HEARTBEAT_TIMEOUT_SECONDS=str(timeout),
+    )
+    daemon.start()
+    try:
+        (agent,) = daemon.api("POST", "/v1/agents", json={"count": 1}).json()["agents"]
+        url = f"/v1/agents/{agent['id']}"
+
+        def running() -> dict | None:
+            a = daemon.api("GET", url).json()
+            return a if a["phase"] == "running" else None
+
+        times = []
+        for _ in range(trials):
+            container_id = _wait(running, 60)["container_id"]
+            before = _count(daemon, url, "unhealthy")
+            started = time.monotonic()
+            client.containers.get(container_id).pause()
+            _wait(lambda n=before: _count(daemon, url, "unhealthy") > n, timeout + 60, 0.1)
+            times.append(time.monotonic() - started)
+        return times
+    finally:
+        daemon.stop()
+        _remove(client, daemon.instance)
+
+
+def _count(daemon: Daemon, url: str, kind: str) -> int:
+    return sum(e["kind"] == kind for e in daemon.api("GET", f"{url}/events").json())
+
+
+def _adoption(client: docker.DockerClient, tmp: str, agents: int) -> tuple[float, float, int, int]:
+    daemon = _daemon(tmp, f"bench{secrets.token_hex(3)}", FLEET_AGENT_CYCLE_SECONDS="5")
+    daemon.start()
+    try:
+        daemon.api("POST", "/v1/agents", json={"count": agents}).raise_for_status()
+
+        def running(since: datetime | None = None) -> list[dict] | None:
+            found = daemon.api("GET", "/v1/agents", params={"phase": "running"}).json()
+            fresh = [a for a in found if since is None or _after(since, a["last_heartbeat_at"])]
+            return found if len(fresh) == agents else None
+
+        before = _wait(running, 600, 0.5)
+        containers = {a["id"]: a["container_id"] for a in before}
+        daemon.kill()
+        restarted_at = datetime.now(UTC)
+        started = time.monotonic()
+        daemon.start()
+        _wait(lambda: daemon.api("GET", "/healthz").json()["listed"], 60, 0.01)
+        listed = time.monotonic() - started
+        after = _wait(lambda: running(restarted_at), 120, 0.2)
+        beating = time.monotonic() - started
+        restarts = sum(a["restarts"] for a in after)
+        changed = sum(containers[a["id"]] != a["container_id"] for a in after)
+        return listed, beating, restarts, changed
+    finally:
+        daemon.stop()
+        _remove(client, daemon.instance)
+
+
+def _remove(client: docker.DockerClient, instance: str) -> None:
+    for c in client.containers.list(all=True, filters={"label": f"fleet.instance={instance}"}):
+        c.remove(force=True)
+
+
+def supervision(trials: int = 20, adopt: int = 100) -> list[Figure]:
+    """Crash recovery against Docker's restart policy, hang detection, adoption."""
+    from orchestrator.settings import Settings
+
+    client = docker.from_env(version="auto")
+    image = Settings().agent_image
+    timeout = 10
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+        ours = _orchestrator_restarts(client, tmp, trials)
+        reference = _docker_policy_restarts(client, trials, image)
+        hangs = _hang_detection(client, tmp + "/hang", 3, timeout)
+        listed, beating, restarts, changed = _adoption(client, tmp + "/adopt", adopt)
+    client.close()
+    median = statistics.median(ours)
+    return [
+        Figure(
+            "crash → replacement heartbeating (median)",
+            median,
+            "s",
+            "≤ 2 s",
+            median <= 2,
+            f"p95 {_pct(ours, 0.95):.2f} s over {trials} SIGKILLs of the agent process",
+        ),
+        Figure(
+            "same, Docker on-failure policy (reference)",
+            statistics.median(reference),
+            "s",
+            "",
+            None,
+            f"p95 {_pct(reference, 0.95):.2f} s over {trials}; same image",
+        ),
+        Figure(
+            "hang (docker pause) → recorded unhealthy",
+            statistics.median(hangs),
+            "s",
+            f"timeout {timeout} s",
+            None,
+            f"median of {len(hangs)}; max {max(hangs):.1f} s",
+        ),
+        Figure(
+            f"daemon SIGKILL with {adopt} running → first full list",
+            listed,
+            "s",
+            "≤ 5 s",
+            listed <= 5,
+            f"all heartbeating again after {beating:.1f} s; "
+            f"{restarts} restarts, {changed} containers replaced",
+        ),
+    ]
