@@ -25,28 +25,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench.figures import Figure
-from tests.fleetd import Daemon
+from tests.fleetd import KILL_AGENT, PYTHON, Daemon, wait_until
 from tests.servers import free_port, serve
 
-KILL_AGENT = (
-    "import os, signal\n"
-    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-    "    cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
-    "    if b'agent_runtime' in cmd and b'-c' not in cmd:\n"
-    "        os.kill(int(pid), signal.SIGKILL)\n"
-)
-PYTHON = "/opt/agent/bin/python"
 _DOCKER_RESET_SECONDS = 10.5
 
 
 def _wait(predicate, timeout: float, every: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(every)
-    raise RuntimeError("benchmark condition not reached in time")
+    return wait_until(predicate, "the benchmark's condition", timeout, every)
 
 
 def _pct(values: list[float], q: float) -> float:

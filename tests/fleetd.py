@@ -17,6 +17,27 @@ from orchestrator.keys import agent_token, instance_key
 
 FLEET = [sys.executable, "-m", "orchestrator.cli"]
 
+PYTHON = "/opt/agent/bin/python"
+# Runs inside the container: SIGKILL the agent's own process (not tini, not itself).
+KILL_AGENT = (
+    "import os, signal\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
+    "    if b'agent_runtime' in cmd and b'-c' not in cmd:\n"
+    "        os.kill(int(pid), signal.SIGKILL)\n"
+)
+
+
+def wait_until(predicate, what: str, timeout: float = 60, every: float = 0.5):
+    """Poll `predicate()` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
 
 @dataclass
 class Daemon:

@@ -210,14 +210,3 @@ def webhook():
     receiver = ScriptedApp().on("/hook", (200, {"ok": True}, {}))
     with serve(receiver) as url:
         yield f"{url}/hook", receiver.seen
-
-
-def wait_until(predicate, what: str, timeout: float = 60, every: float = 0.5):
-    """Poll `predicate()` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -30,20 +30,11 @@ from tests.faults.conftest import (
     healthy,
     ours,
     trading_accounts,
-    wait_until,
 )
+from tests.fleetd import KILL_AGENT, PYTHON, wait_until
 
 pytestmark = pytest.mark.docker
 
-PYTHON = "/opt/agent/bin/python"
-# Runs inside the container: SIGKILL the agent's own process (not tini, not itself).
-KILL_AGENT = (
-    "import os, signal\n"
-    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-    "    cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
-    "    if b'agent_runtime' in cmd and b'-c' not in cmd:\n"
-    "        os.kill(int(pid), signal.SIGKILL)\n"
-)
 REPO = Path(__file__).resolve().parents[2]
 
 
