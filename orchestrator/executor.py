@@ -115,6 +115,10 @@ class Reconciler:
 
     async def tick(self) -> list[Action]:
         """One observe-plan-act round; returns the actions it launched."""
+        # An action that finishes while this tick reads the store and lists the runtime
+        # leaves it a stale view of that agent (its container already replaced, say):
+        # leave those agents to the next tick, which the finished action wakes.
+        busy = set(self._in_flight)
         agents = await asyncio.to_thread(self.store.agents, set(Phase) - FINAL)
         s = self.settings
         desired = Desired(
@@ -134,13 +138,17 @@ class Reconciler:
         launched = []
         for action in plan(desired, observed, self.now()):
             key = action_key(action)
-            if key in self._in_flight:
+            if key in busy or key in self._in_flight:
                 continue
             task = asyncio.create_task(self._run(action), name=key)
             self._in_flight[key] = task
-            task.add_done_callback(lambda _t, k=key: self._in_flight.pop(k, None))
+            task.add_done_callback(lambda _t, k=key: self._done(k))
             launched.append(action)
         return launched
+
+    def _done(self, key: str) -> None:
+        self._in_flight.pop(key, None)
+        self._wake.set()
 
     async def drain(self) -> None:
         """Wait for every in-flight action to finish."""

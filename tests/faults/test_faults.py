@@ -141,7 +141,7 @@ def test_a_crash_loop_backs_off_alerts_once_and_reports_recovery(
     exits = [e for e in timeline if e["kind"] == "exited"]
     planned = [re.search(r"\) (now|in (\d+)s)$", e["message"]) for e in exits]
     delays = [0 if m.group(1) == "now" else int(m.group(2)) for m in planned]
-    assert delays[:4] == [0, 1, 2, 4]  # immediate, then doubling from 1 s
+    assert delays[:4] == [0, 1, 2, 4], timeline  # immediate, then doubling from 1 s
     assert all("exited with code 7" in e["message"] for e in exits)
     starts = [datetime.fromisoformat(e["at"]) for e in timeline if e["kind"] == "container_started"]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
