@@ -150,6 +150,11 @@ class Trader:
         self.memory = Memory()
         self.submitted_total = 0
 
+    def orders_on(self, now: datetime) -> int:
+        """Orders submitted on the market day of `now` (since this process started)."""
+        day, count = self.orders_today
+        return count if day == now.strftime("%Y-%m-%d") else 0
+
     @property
     def catalysts(self) -> CatalystScores:
         """What the agent has learned about each kind of event."""
@@ -206,7 +211,7 @@ class Trader:
         if view is None:
             return CycleResult(cycle, error="no symbols match this personality")
         day = now.strftime("%Y-%m-%d")
-        done_today = self.orders_today[1] if self.orders_today[0] == day else 0
+        done_today = self.orders_on(now)
         verdict, error = decide(
             self.strategy,
             self.personality,

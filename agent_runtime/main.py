@@ -79,7 +79,9 @@ def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
                 report.update(state)
                 if trader is not None:
                     report.update(
-                        orders_submitted=trader.submitted_total, catalysts=trader.catalysts.report()
+                        orders_submitted=trader.submitted_total,
+                        orders_today=trader.orders_on(clock.now()),
+                        catalysts=trader.catalysts.report(),
                     )
                 last_error = last_error or error
             try:
@@ -128,6 +130,7 @@ def main(environ: Mapping[str, str] = os.environ, stop: threading.Event | None =
         stream=sys.stdout,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per heartbeat
     missing = [
         name
         for name in ("FLEET_AGENT_ID", "FLEET_GATEWAY_URL", "FLEET_AGENT_TOKEN")

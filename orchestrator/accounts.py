@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from platform_client import NotFound, PlatformClient, PlatformError, Position, TradingSession
+from platform_client import (
+    NotFound,
+    Order,
+    PlatformClient,
+    PlatformError,
+    Position,
+    TradingSession,
+)
 
 
 @dataclass(frozen=True)
@@ -75,24 +84,38 @@ class Accounts:
         except NotFound:
             return
 
+    @contextmanager
+    def _as_agent(
+        self, sealed: str, deadline_seconds: float
+    ) -> Iterator[tuple[PlatformClient, TradingSession]]:
+        """A client and session logged in (lazily) with the agent's own credentials."""
+        creds = self.open(sealed)
+        client = PlatformClient(self.base_url, deadline=max(1.0, min(10.0, deadline_seconds)))
+        try:
+            yield client, TradingSession(client, creds["username"], creds["password"])
+        finally:
+            client.close()
+
+    def orders(self, sealed: str, limit: int = 20) -> list[Order]:
+        """The agent's most recent orders, newest first, read with its own credentials."""
+        with self._as_agent(sealed, 5.0) as (client, session):
+            return session.call(client.orders, limit)
+
     def flatten(self, agent_id: str, sealed: str, deadline_seconds: float) -> Flattened:
         """Sell every position of the agent's account: at least one pass, then more
         until none is left or the deadline passes."""
-        creds = self.open(sealed)
         give_up = time.monotonic() + max(deadline_seconds, 0.0)
-        client = PlatformClient(self.base_url, deadline=max(1.0, min(10.0, deadline_seconds)))
-        session = TradingSession(client, creds["username"], creds["password"])
         sold: list[str] = []
         why: dict[str, str] = {}
+        with self._as_agent(sealed, deadline_seconds) as (client, session):
 
-        def holdings() -> list[Position] | None:
-            try:
-                return [p for p in session.call(client.portfolio).positions if p.qty > 0]
-            except PlatformError as exc:
-                why["*"] = str(exc)
-                return None
+            def holdings() -> list[Position] | None:
+                try:
+                    return [p for p in session.call(client.portfolio).positions if p.qty > 0]
+                except PlatformError as exc:
+                    why["*"] = str(exc)
+                    return None
 
-        try:
             held = holdings()
             while held != []:
                 for position in held or []:
@@ -103,8 +126,6 @@ class Accounts:
                 held = holdings()
             if held:
                 held = holdings()
-        finally:
-            client.close()
         if held is None:
             return Flattened(tuple(sold), (f"positions unknown: {why['*']}",))
         return Flattened(

@@ -7,6 +7,7 @@ the agent's dependencies (httpx, tenacity), pinned to the versions this orchestr
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from docker.errors import APIError, BuildError, DockerException
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # What `agent_runtime` and `platform_client` import beyond the standard library.
 AGENT_REQUIREMENTS = ("httpx", "tenacity")
+# The packages an agent runs: their source decides whether an image is current.
+AGENT_PACKAGES = ("agent_runtime", "platform_client", "personalities", "feeds")
+SOURCE_LABEL = "io.agent-fleet.source"
 
 
 class ImageBuildError(Exception):
@@ -35,6 +39,18 @@ def _pip(*args: str) -> None:
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
         raise ImageBuildError(f"pip {args[0]} failed: {' '.join(tail)}")
+
+
+def source_hash() -> str | None:
+    """Hash of the agents' source in this checkout, or None outside a checkout."""
+    if not (PROJECT_ROOT / "pyproject.toml").exists():
+        return None
+    digest = hashlib.sha256()
+    for package in AGENT_PACKAGES:
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def make_wheelhouse(target: Path) -> None:
@@ -65,6 +81,7 @@ def build_agent_image(tag: str, base_image: str) -> str:
                 dockerfile="Dockerfile.agent",
                 tag=tag,
                 buildargs={"BASE_IMAGE": base_image},
+                labels={SOURCE_LABEL: source_hash() or "unknown"},
                 rm=True,
                 forcerm=True,
             )

@@ -7,6 +7,7 @@ else receives a `Settings`. Every field is `FLEET_<NAME>` in the environment or 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from datetime import datetime
@@ -51,6 +52,8 @@ class Settings(BaseSettings):
 
     agent_cycle_seconds: float = Field(default=10, gt=0)
     risk_max_orders_per_day: int = Field(default=20, ge=0)
+    # How often an agent's equity is kept for the dashboard's chart.
+    equity_sample_seconds: float = Field(default=300, gt=0)
     reconcile_interval_seconds: float = Field(default=2, gt=0)
     max_concurrent_actions: int = Field(default=8, ge=1)
     # Silence after which a running agent counts as unhealthy; default 3 cycles, at least 30 s.
@@ -150,3 +153,30 @@ class Settings(BaseSettings):
         """Where the CLI reaches the daemon's operator API."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
+
+
+def masked_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: show none of it
+        return "********"
+
+
+def effective(settings: Settings) -> dict[str, object]:
+    """Every setting as `FLEET_<NAME>: value`, secrets and passwords in URLs masked."""
+    values: dict[str, object] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "********"
+        elif name.endswith("database_url"):
+            value = masked_url(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, (Path, datetime)):
+            value = str(value)
+        values[f"FLEET_{name.upper()}"] = value
+    return values

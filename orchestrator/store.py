@@ -12,13 +12,14 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from orchestrator.phases import FINAL, Phase
+from orchestrator.settings import masked_url
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _SPAWN_NAMESPACE = uuid.UUID("5f0c2a8e-4d0b-4f7e-9a51-2b1f8d6c3e70")
@@ -75,6 +76,9 @@ class Agent(SQLModel, table=True):
     cash: float | None = None
     open_positions: int | None = None
     orders_submitted: int | None = None
+    orders_today: int | None = None  # on the market's current day, as the agent counts
+    starting_equity: float | None = None  # the first equity reported: P&L is against it
+    sampled_at: datetime | None = Field(default=None, sa_type=_tz())  # last equity sample
     last_error: str | None = None
     reason: str | None = None
     restarts: int = 0  # every restart of its workload, ever
@@ -98,6 +102,17 @@ class AgentEvent(SQLModel, table=True):
     at: datetime = Field(sa_type=_tz())
     kind: str = Field(max_length=32)
     message: str = ""
+
+
+class EquitySample(SQLModel, table=True):
+    """An agent's equity at one moment: the history behind the dashboard's chart."""
+
+    __tablename__ = "equity_samples"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(foreign_key="agents.id", max_length=36)
+    at: datetime = Field(sa_type=_tz())
+    equity: float
 
 
 class FleetState(SQLModel, table=True):
@@ -256,6 +271,39 @@ class Store:
                 raise Ambiguous(f"{ref!r} matches several agents; give more of the id")
         raise NotFound(f"no agent {ref!r}")
 
+    def equity_history(self, agent_id: str, limit: int = 500) -> list[tuple[datetime, float]]:
+        """An agent's equity samples as (moment, equity), oldest first (the latest `limit`)."""
+        query = (
+            select(EquitySample)
+            .where(EquitySample.agent_id == agent_id)
+            .order_by(col(EquitySample.at).desc())
+            .limit(limit)
+        )
+        with self._session() as s:
+            return [(utc(e.at), e.equity) for e in reversed(s.exec(query).all())]
+
+    def count_events(self, kinds: Iterable[str], since: datetime) -> int:
+        """How many timeline entries of these kinds were written since `since`."""
+        query = (
+            select(sa.func.count())
+            .select_from(AgentEvent)
+            .where(col(AgentEvent.kind).in_(list(kinds)))
+            .where(AgentEvent.at >= since)
+        )
+        with self._session() as s:
+            return int(s.exec(query).one())
+
+    def recent_events(self, limit: int = 20) -> list[tuple[AgentEvent, str]]:
+        """The fleet's latest timeline entries with their agent's name, newest first."""
+        query = (
+            select(AgentEvent, Agent.name)
+            .join(Agent, col(Agent.id) == col(AgentEvent.agent_id))
+            .order_by(col(AgentEvent.id).desc())
+            .limit(limit)
+        )
+        with self._session() as s:
+            return [(event, name) for event, name in s.exec(query).all()]
+
     def by_token_hash(self, digest: str) -> Agent | None:
         """The agent holding the token with this hash, if any."""
         with self._session() as s:
@@ -388,10 +436,17 @@ class Store:
             s.commit()
 
     def heartbeat(
-        self, agent_id: str, cycle: int, last_error: str | None, now: datetime, **state: object
+        self,
+        agent_id: str,
+        cycle: int,
+        last_error: str | None,
+        now: datetime,
+        sample_every: timedelta = timedelta(minutes=5),
+        **state: object,
     ) -> Agent:
         """Record a heartbeat and the account state it reports (equity, cash,
-        open_positions, orders_submitted); the first one moves a starting agent to running."""
+        open_positions, orders_submitted, orders_today); the first one moves a starting
+        agent to running. Equity is sampled at most once per `sample_every`."""
         with self._session() as s:
             agent = s.get(Agent, agent_id, with_for_update=True)
             if agent is None:
@@ -402,6 +457,13 @@ class Store:
             agent.last_error = last_error
             for name, value in state.items():
                 setattr(agent, name, value)
+            if agent.equity is not None:
+                if agent.starting_equity is None:
+                    agent.starting_equity = agent.equity
+                last = utc(agent.sampled_at)
+                if last is None or now - last >= sample_every:
+                    s.add(EquitySample(agent_id=agent_id, at=now, equity=agent.equity))
+                    agent.sampled_at = now
             if agent.phase == Phase.STARTING:
                 agent.phase = Phase.RUNNING
                 agent.updated_at = now
@@ -433,16 +495,44 @@ def _engine(url: str) -> sa.Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest migration."""
-    from alembic import command  # only start-up needs alembic; keep it off the import path
+def _alembic_config():
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+def schema_head() -> str:
+    """The newest migration's revision: the schema this code expects."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration."""
+    from alembic import command  # only start-up needs alembic; keep it off the import path
+
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be opened: unreachable, refused, or not a database."""
+
+
+def check_store(url: str) -> None:
+    """Open the store once (applying migrations), or raise StoreUnavailable saying why."""
+    try:
+        open_store(url).engine.dispose()
+    except sa.exc.SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        reason = str(orig or type(exc).__name__).strip().splitlines()[0]
+        where = masked_url(url)
+        raise StoreUnavailable(f"cannot open the store at {where}: {reason}") from None
 
 
 def open_store(url: str) -> Store:

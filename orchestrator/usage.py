@@ -72,6 +72,17 @@ class UsageLedger:
             row = s.get(LlmUsage, (agent_id, day))
         return row.cost_usd if row else 0.0
 
+    def llm_day(self, day: str) -> tuple[int, int, float]:
+        """The whole fleet's LLM input tokens, output tokens and dollars on `day`."""
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(LlmUsage.input_tokens), 0),
+            sa.func.coalesce(sa.func.sum(LlmUsage.output_tokens), 0),
+            sa.func.coalesce(sa.func.sum(LlmUsage.cost_usd), 0.0),
+        ).where(LlmUsage.day == day)
+        with Session(self.engine) as s:
+            tokens_in, tokens_out, cost = s.execute(query).one()
+        return int(tokens_in), int(tokens_out), float(cost)
+
     def charge_llm(
         self, agent_id: str, day: str, input_tokens: int, output_tokens: int, cost_usd: float
     ) -> None:

@@ -51,6 +51,7 @@ class Order:
     filled_avg_price: float | None
     reject_reason: str | None = None
     replayed: bool = False  # True when the platform answered with an earlier order
+    created_at: str | None = None  # ISO 8601, as the platform wrote it
 
     @classmethod
     def from_json(cls, data: dict[str, Any], replayed: bool = False) -> Order:
@@ -64,6 +65,7 @@ class Order:
             data.get("filled_avg_price"),
             data.get("reject_reason"),
             replayed,
+            data.get("created_at"),
         )
 
 

@@ -85,6 +85,24 @@ def test_first_heartbeat_moves_starting_to_running(store):
     assert [e.kind for e in store.events(agent.id)] == ["created", "container_started", "running"]
 
 
+def test_heartbeats_keep_the_starting_equity_and_sample_equity_sparingly(store):
+    (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
+    every = timedelta(minutes=5)
+    for second, equity in [(0, 100_000.0), (60, 100_500.0), (300, 99_000.0), (420, 99_500.0)]:
+        store.heartbeat(
+            agent.id, 1, None, T0 + timedelta(seconds=second), every, equity=equity, orders_today=2
+        )
+    after = store.get(agent.id)
+    assert (after.starting_equity, after.equity, after.orders_today) == (100_000.0, 99_500.0, 2)
+    history = store.equity_history(agent.id)
+    assert history == [
+        (T0, 100_000.0),
+        (T0 + timedelta(seconds=300), 99_000.0),
+    ]
+    ((event, name),) = store.recent_events(limit=1)
+    assert (event.kind, name) == ("created", after.name)
+
+
 def test_transition_guard_refuses_a_stale_decision(store):
     (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     store.request_retire(agent.id, T0)

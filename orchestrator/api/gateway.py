@@ -7,6 +7,7 @@ what the agent needs to run and nothing of any other agent or of the orchestrato
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -46,6 +47,7 @@ class Heartbeat(BaseModel):
     cash: float | None = Field(default=None, allow_inf_nan=False)
     positions: list[dict] = Field(default_factory=list, max_length=200)
     orders_submitted: int = Field(default=0, ge=0)
+    orders_today: int | None = Field(default=None, ge=0)
     last_error: str | None = Field(default=None, max_length=2000)
 
 
@@ -94,9 +96,11 @@ def heartbeat(request: Request, agent: AgentDep, beat: Heartbeat) -> HeartbeatRe
         beat.cycle,
         beat.last_error,
         fleet.now(),
+        timedelta(seconds=fleet.settings.equity_sample_seconds),
         equity=beat.equity,
         cash=beat.cash,
         open_positions=len(beat.positions),
         orders_submitted=beat.orders_submitted,
+        orders_today=beat.orders_today,
     )
     return HeartbeatReply(paused=fleet.store.paused(), retire=updated.phase == Phase.RETIRING)

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
-from collections import Counter
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator import keys
 from orchestrator.api.errors import ApiError, bearer, fleet_of
 from orchestrator.phases import Phase
-from orchestrator.store import Agent, AgentEvent, utc
+from orchestrator.runtime import RuntimeFailure
+from orchestrator.views import agent_view, event_view, fleet_view, iso
 from personalities import ARCHETYPES, PopulationError, Strategy, parse_population, sample
+from platform_client import PlatformError
+
+if TYPE_CHECKING:
+    from orchestrator.daemon import Fleet
 
 
 def require_operator(request: Request) -> None:
@@ -27,42 +33,6 @@ def require_operator(request: Request) -> None:
 
 router = APIRouter(tags=["operator"])
 operator = APIRouter(prefix="/v1", dependencies=[Depends(require_operator)])
-
-
-def _iso(moment: datetime | None) -> str | None:
-    moment = utc(moment)
-    return moment.isoformat() if moment else None
-
-
-def agent_view(agent: Agent, now: datetime) -> dict:
-    """An agent as the operator API shows it; no token or credential ever appears."""
-    beat = utc(agent.last_heartbeat_at)
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "strategy": agent.strategy,
-        "phase": agent.phase,
-        "container_id": agent.container_id,
-        "created_at": _iso(agent.created_at),
-        "updated_at": _iso(agent.updated_at),
-        "last_heartbeat_at": _iso(beat),
-        "heartbeat_age_seconds": round((now - beat).total_seconds(), 1) if beat else None,
-        "last_cycle": agent.last_cycle,
-        "equity": agent.equity,
-        "cash": agent.cash,
-        "open_positions": agent.open_positions,
-        "orders_submitted": agent.orders_submitted,
-        "last_error": agent.last_error,
-        "reason": agent.reason,
-        "restarts": agent.restarts,
-        "failures": agent.failures,
-        "next_restart_at": _iso(agent.next_restart_at),
-    }
-
-
-def event_view(event: AgentEvent) -> dict:
-    """One timeline entry."""
-    return {"at": _iso(event.at), "kind": event.kind, "message": event.message}
 
 
 class Sampling(BaseModel):
@@ -125,12 +95,16 @@ def healthz(request: Request) -> dict:
 
 
 @operator.get("/agents")
-def list_agents(request: Request, phase: Phase | None = None) -> list[dict]:
-    """Every agent, oldest first, optionally in one phase."""
+def list_agents(
+    request: Request,
+    phase: Annotated[list[Phase] | None, Query()] = None,
+    strategy: Annotated[list[Strategy] | None, Query()] = None,
+) -> list[dict]:
+    """Every agent, oldest first, optionally only in these phases and strategies."""
     fleet = fleet_of(request)
     now = fleet.now()
-    agents = fleet.store.agents([phase] if phase else None)
-    return [agent_view(a, now) for a in agents]
+    agents = fleet.store.agents(phase or None)
+    return [agent_view(a, now) for a in agents if not strategy or a.strategy in strategy]
 
 
 @operator.post("/agents", status_code=201)
@@ -151,13 +125,82 @@ async def spawn(request: Request, response: Response, body: SpawnRequest) -> dic
 
 
 @operator.get("/agents/{ref}")
-def get_agent(request: Request, ref: str) -> dict:
-    """One agent by id, name or unique id prefix, with its recent timeline."""
+def get_agent(request: Request, ref: str, orders: bool = False) -> dict:
+    """One agent by id, name or unique id prefix, with its personality, recent timeline
+    and equity history; `orders=true` adds its recent orders, read from the platform."""
     fleet = fleet_of(request)
     agent = fleet.store.resolve(ref)
     view = agent_view(agent, fleet.now())
+    view["personality"] = json.loads(agent.personality) if agent.personality else None
     view["events"] = [event_view(e) for e in fleet.store.events(agent.id, limit=50)]
+    view["equity_history"] = [
+        {"at": iso(at), "equity": equity} for at, equity in fleet.store.equity_history(agent.id)
+    ]
+    if orders:
+        view["orders"], view["orders_error"] = _recent_orders(fleet, agent.credentials)
     return view
+
+
+def _recent_orders(fleet: Fleet, sealed: str | None) -> tuple[list[dict], str | None]:
+    """An agent's latest orders from the platform, or why they cannot be read."""
+    if fleet.accounts is None or not sealed:
+        return [], "no platform account"
+    try:
+        placed = fleet.accounts.orders(sealed)
+    except (PlatformError, ValueError) as exc:
+        return [], f"the platform did not answer: {exc}"
+    return [
+        {
+            "at": o.created_at,
+            "symbol": o.symbol,
+            "side": o.side,
+            "status": o.status,
+            "filled_qty": o.filled_qty,
+            "filled_avg_price": o.filled_avg_price,
+            "reject_reason": o.reject_reason,
+        }
+        for o in placed
+    ], None
+
+
+@operator.get("/agents/{ref}/logs", response_class=StreamingResponse)
+def agent_logs(
+    request: Request,
+    ref: str,
+    tail: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    follow: bool = False,
+) -> StreamingResponse:
+    """The output of the agent's workload: the last `tail` lines, then, with `follow`,
+    new lines as they are written."""
+    fleet = fleet_of(request)
+    agent = fleet.store.resolve(ref)
+    try:
+        output = fleet.runtime.logs(agent.name, tail, follow)
+    except RuntimeFailure as exc:
+        raise ApiError(404, "no_logs", str(exc)) from None
+    return StreamingResponse(output, media_type="text/plain; charset=utf-8")
+
+
+@operator.get("/events")
+def fleet_events(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 20) -> list[dict]:
+    """The whole fleet's latest timeline entries, newest first."""
+    return [event_view(e, name) for e, name in fleet_of(request).store.recent_events(limit)]
+
+
+@operator.get("/alerts")
+def alerts(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict]:
+    """The latest alerts and how their delivery went, newest first."""
+    return [
+        {
+            "at": iso(a.at),
+            "kind": a.kind,
+            "agent_id": a.agent_id,
+            "text": a.text,
+            "delivery": a.delivery,
+            "attempts": a.attempts,
+        }
+        for a in fleet_of(request).store.alerts(limit)
+    ]
 
 
 @operator.get("/agents/{ref}/events")
@@ -224,18 +267,8 @@ async def scale(request: Request, body: ScaleRequest) -> dict:
 
 @operator.get("/fleet")
 def fleet_summary(request: Request) -> dict:
-    """Counts by phase and what the daemon runs on."""
-    fleet = fleet_of(request)
-    phases = Counter(a.phase for a in fleet.store.agents())
-    return {
-        "instance": fleet.settings.instance,
-        "runtime": fleet.runtime.name,
-        "listed": fleet.reconciler.listed_once,
-        "paused": fleet.store.paused(),
-        "by_phase": {p.value: phases.get(p.value, 0) for p in Phase},
-        "total": sum(phases.values()),
-        "feeds": fleet.feeds.report(),
-    }
+    """The fleet at a glance: sizes by phase, health, trading today, data and LLM costs."""
+    return fleet_view(fleet_of(request))
 
 
 router.include_router(operator)

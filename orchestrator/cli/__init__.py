@@ -17,9 +17,11 @@ from contextlib import contextmanager
 import click
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.cli.client import OperatorClient, OperatorError
 from orchestrator.cli.format import (
+    format_agent,
     format_agents,
     format_personalities,
     format_retired,
@@ -78,9 +80,14 @@ def up() -> None:
     """Start the orchestrator daemon in the foreground."""
     from orchestrator.daemon import serve
     from orchestrator.logs import setup_logging
+    from orchestrator.store import StoreUnavailable, check_store
 
     settings = load_settings()
     setup_logging(settings.log_format)
+    try:
+        check_store(settings.database_url)
+    except StoreUnavailable as exc:
+        _fail(str(exc))
     serve(settings)
 
 
@@ -117,13 +124,52 @@ def _population_body(population: str) -> str | dict:
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("count", type=click.IntRange(min=1, max=1000))
 @_sampling
-def spawn(count: int, seed: int | None, population: str, strategy: str | None) -> None:
+@click.option("--wait", is_flag=True, help="Show progress until every new agent heartbeats.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=300,
+    show_default=True,
+    help="Seconds --wait waits.",
+)
+def spawn(
+    count: int, seed: int | None, population: str, strategy: str | None, wait: bool, timeout: float
+) -> None:
     """Create COUNT new agents with sampled personalities."""
     chosen = _population_body(population)
     key = secrets.token_hex(16)  # one key per invocation: the client's retries reuse it
     with operator() as api:
         result = api.spawn(count, key, seed=seed, population=chosen, strategy=strategy)
         console.print(format_spawned(result))
+        if wait:
+            _wait_running(api, [a["id"] for a in result["agents"]], timeout)
+
+
+def _wait_running(api: OperatorClient, ids: list[str], timeout: float) -> None:
+    """A progress bar until the agents heartbeat; fails on a failed agent or the timeout."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    wanted = set(ids)
+    deadline = time.monotonic() + timeout
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("agents heartbeating", total=len(wanted))
+        while True:
+            agents = [a for a in api.agents() if a["id"] in wanted]
+            running = [a for a in agents if a["phase"] == Phase.RUNNING]
+            failed = [a for a in agents if a["phase"] in (Phase.FAILED, Phase.CRASHLOOP)]
+            progress.update(bar, completed=len(running))
+            if failed:
+                reasons = "; ".join(f"{a['name']}: {a.get('reason') or a['phase']}" for a in failed)
+                _fail(f"{len(failed)} agent(s) did not come up: {reasons}")
+            if len(running) == len(wanted):
+                return
+            if time.monotonic() >= deadline:
+                _fail(
+                    f"{len(wanted) - len(running)} agent(s) not heartbeating after "
+                    f"{timeout:.0f}s; see `fleet ls`"
+                )
+            time.sleep(0.5)
 
 
 @cli.command()
@@ -171,15 +217,92 @@ def resume() -> None:
 
 @cli.command("ls")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@click.option("--phase", type=click.Choice([p.value for p in Phase]), help="Only this phase.")
-def ls(as_json: bool, phase: str | None) -> None:
-    """List the agents."""
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    type=click.Choice([p.value for p in Phase]),
+    help="Only agents in this phase (repeatable).",
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    type=click.Choice(STRATEGIES),
+    help="Only agents with this strategy (repeatable).",
+)
+def ls(as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...]) -> None:
+    """List the agents: health, uptime, equity, P&L and orders today."""
     with operator() as api:
-        agents = api.agents(phase)
+        agents = api.agents(phases, strategies)
     if as_json:
         click.echo(json.dumps(agents, indent=2))
     else:
         console.print(format_agents(agents))
+
+
+@cli.command()
+@click.argument("agent")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def show(agent: str, as_json: bool) -> None:
+    """One AGENT (name, id or unique id prefix): health, personality, orders, timeline."""
+    with operator() as api:
+        detail = api.agent(agent, orders=True)
+    if as_json:
+        click.echo(json.dumps(detail, indent=2))
+    else:
+        console.print(format_agent(detail))
+
+
+@cli.command()
+@click.argument("agent")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output.")
+@click.option(
+    "--tail",
+    "-n",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Only the last N lines [default: all].",
+)
+def logs(agent: str, follow: bool, tail: int | None) -> None:
+    """The output of AGENT's workload (name, id or unique id prefix)."""
+    out = click.get_binary_stream("stdout")
+    with operator() as api:
+        try:
+            for chunk in api.logs(agent, tail, follow):
+                out.write(chunk)
+                out.flush()
+        except KeyboardInterrupt:
+            return
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def show_config(as_json: bool) -> None:
+    """The effective settings (environment and .env), secrets masked."""
+    from orchestrator.settings import effective
+
+    values = effective(load_settings())
+    if as_json:
+        click.echo(json.dumps(values, indent=2, default=str))
+        return
+    for name, value in values.items():
+        click.echo(f"{name}={'' if value is None else value}")
+
+
+@cli.command()
+def doctor() -> None:
+    """Check everything the fleet needs, one line per check with a fix."""
+    from orchestrator.doctor import diagnose
+
+    marks = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+    failed = 0
+    for check in diagnose(load_settings()):
+        failed += check.status == "fail"
+        hint = f"  [dim]→ {escape(check.hint)}[/]" if check.hint and check.status != "ok" else ""
+        console.print(f"{marks[check.status]} {check.name:<14} {escape(check.detail)}{hint}")
+    if failed:
+        _fail(f"{failed} check(s) failed")
 
 
 @cli.command()

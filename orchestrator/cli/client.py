@@ -8,7 +8,10 @@ Errors::
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -39,8 +42,16 @@ class OperatorClient:
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
+        with self._errors():
             response = self._http.request(method, path, **kwargs)
+        _raise_for(response)
+        return response.json()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Transport failures as one-line OperatorErrors."""
+        try:
+            yield
         except httpx.ConnectError:
             raise DaemonDown(
                 f"the fleet daemon is not running at {self.url} (start it with `fleet up`)"
@@ -49,21 +60,37 @@ class OperatorClient:
             raise OperatorError(
                 f"talking to the daemon at {self.url}: {type(exc).__name__}"
             ) from None
-        if response.status_code >= 400:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = f"HTTP {response.status_code}"
-            raise OperatorError(message)
-        return response.json()
 
-    def agents(self, phase: str | None = None) -> list[dict]:
-        """Every agent, optionally in one phase."""
-        return self._call("GET", "/v1/agents", params={"phase": phase} if phase else None)
+    def agents(self, phases: Sequence[str] = (), strategies: Sequence[str] = ()) -> list[dict]:
+        """Every agent, optionally only in these phases and with these strategies."""
+        params = [("phase", p) for p in phases] + [("strategy", s) for s in strategies]
+        return self._call("GET", "/v1/agents", params=params)
 
-    def agent(self, ref: str) -> dict:
-        """One agent by id, name or unique id prefix."""
-        return self._call("GET", f"/v1/agents/{ref}")
+    def agent(self, ref: str, orders: bool = False) -> dict:
+        """One agent by id, name or unique id prefix (with its recent orders if asked)."""
+        return self._call(
+            "GET", f"/v1/agents/{_path(ref)}", params={"orders": "true"} if orders else None
+        )
+
+    def logs(self, ref: str, tail: int | None, follow: bool) -> Iterator[bytes]:
+        """An agent's output as it arrives."""
+        params: dict[str, Any] = {"follow": "true" if follow else "false"}
+        if tail is not None:
+            params["tail"] = tail
+        with (
+            self._errors(),
+            self._http.stream(
+                "GET", f"/v1/agents/{_path(ref)}/logs", params=params, timeout=None
+            ) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                _raise_for(response)
+            yield from response.iter_bytes()
+
+    def events(self, limit: int = 20) -> list[dict]:
+        """The fleet's latest timeline entries, newest first."""
+        return self._call("GET", "/v1/events", params={"limit": limit})
 
     def spawn(self, count: int, idempotency_key: str, **options: object) -> dict:
         """Create `count` agents; the same key makes a retried call harmless."""
@@ -74,7 +101,7 @@ class OperatorClient:
     def retire(self, ref: str, flatten: bool = False) -> dict:
         """Ask for an agent's retirement, optionally selling its positions first."""
         params = {"flatten": "true"} if flatten else None
-        return self._call("DELETE", f"/v1/agents/{ref}", params=params)
+        return self._call("DELETE", f"/v1/agents/{_path(ref)}", params=params)
 
     def scale(self, size: int, **options: object) -> dict:
         """Set the fleet's size."""
@@ -86,9 +113,25 @@ class OperatorClient:
         return self._call("POST", "/v1/fleet/pause" if paused else "/v1/fleet/resume")
 
     def fleet(self) -> dict:
-        """Counts by phase."""
+        """The fleet summary."""
         return self._call("GET", "/v1/fleet")
 
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+
+
+def _path(ref: str) -> str:
+    """An agent reference made safe as one path segment."""
+    return quote(ref, safe="")
+
+
+def _raise_for(response: httpx.Response) -> None:
+    """An error answer as an OperatorError carrying the daemon's one-line message."""
+    if response.status_code < 400:
+        return
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = f"HTTP {response.status_code}"
+    raise OperatorError(message)

@@ -34,39 +34,55 @@ def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
+def _money(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+,.0f}" if signed else f"{value:,.0f}"
+
+
+def _pnl(agent: dict) -> str:
+    if agent.get("pnl") is None:
+        return "-"
+    style = "green" if agent["pnl"] >= 0 else "red"
+    return f"[{style}]{agent['pnl']:+,.0f} ({agent['pnl_pct']:+.2f}%)[/]"
+
+
+def phase_markup(phase: str) -> str:
+    """A phase in its colour."""
+    return f"[{_PHASE_STYLE.get(phase, 'white')}]{phase}[/]"
+
+
 def format_agents(agents: list[dict]) -> RenderableType:
     """The `fleet ls` table, then one line per agent with a problem to explain."""
     table = Table(box=None, header_style="bold")
+    numeric = ("RESTARTS", "EQUITY", "P&L", "TODAY", "POS")
     for column in (
         "NAME",
         "ID",
         "STRATEGY",
         "PHASE",
+        "UPTIME",
         "RESTARTS",
         "HEARTBEAT",
         "EQUITY",
+        "P&L",
+        "TODAY",
         "POS",
-        "ORDERS",
-        "CONTAINER",
     ):
-        table.add_column(
-            column,
-            no_wrap=True,
-            justify="right" if column in ("RESTARTS", "EQUITY", "POS", "ORDERS") else "left",
-        )
+        table.add_column(column, no_wrap=True, justify="right" if column in numeric else "left")
     for agent in agents:
-        phase = agent["phase"]
         table.add_row(
             agent["name"],
             agent["id"][:8],
             agent["strategy"],
-            f"[{_PHASE_STYLE.get(phase, 'white')}]{phase}[/]",
+            phase_markup(agent["phase"]),
+            _age(agent.get("uptime_seconds")),
             _count(agent.get("restarts")),
             _age(agent.get("heartbeat_age_seconds")),
-            "-" if agent.get("equity") is None else f"{agent['equity']:,.0f}",
+            _money(agent.get("equity")),
+            _pnl(agent),
+            _count(agent.get("orders_today")),
             _count(agent.get("open_positions")),
-            _count(agent.get("orders_submitted")),
-            (agent.get("container_id") or "-")[:12],
         )
     problems = [
         Text.assemble((f"{a['name']}: ", "bold"), a.get("reason") or a.get("last_error") or "")
@@ -74,6 +90,61 @@ def format_agents(agents: list[dict]) -> RenderableType:
         if a.get("reason") or a.get("last_error")
     ]
     return Group(table, *problems) if problems else table
+
+
+def format_agent(agent: dict) -> RenderableType:
+    """`fleet show`: identity, health, personality, last error, orders and timeline."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    rows = [
+        ("agent", f"{agent['name']} ({agent['id']})"),
+        ("strategy", agent["strategy"]),
+        ("phase", phase_markup(agent["phase"])),
+        ("container", agent.get("container_id") or "-"),
+        ("uptime", _age(agent.get("uptime_seconds"))),
+        ("restarts", f"{agent['restarts']} ({agent['failures']} failures in a row)"),
+        ("heartbeat", f"{_age(agent.get('heartbeat_age_seconds'))} ago"),
+        ("equity", f"{_money(agent.get('equity'))}  P&L {_pnl(agent)}"),
+        ("orders today", _count(agent.get("orders_today"))),
+        ("positions", _count(agent.get("open_positions"))),
+        ("last error", agent.get("last_error") or agent.get("reason") or "-"),
+    ]
+    for label, value in rows:
+        facts.add_row(label, value)
+    parts: list[RenderableType] = [facts]
+    personality = agent.get("personality") or {}
+    if personality:
+        traits = Table(title="personality", title_justify="left", box=None, show_header=False)
+        for key in sorted(personality):
+            if key not in ("name", "strategy"):
+                value = personality[key]
+                traits.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+        parts.append(traits)
+    if "orders" in agent:
+        orders = Table(title="recent orders", title_justify="left", box=None, header_style="bold")
+        for column in ("AT", "SIDE", "SYMBOL", "STATUS", "QTY", "PRICE"):
+            orders.add_column(column, no_wrap=True)
+        for order in agent["orders"]:
+            price = order.get("filled_avg_price")
+            orders.add_row(
+                (order.get("at") or "-")[:19],
+                order["side"],
+                order["symbol"],
+                " ".join(filter(None, [order["status"], order.get("reject_reason")])),
+                f"{order['filled_qty']:g}",
+                "-" if price is None else f"{price:,.2f}",
+            )
+        parts.append(orders)
+        if agent.get("orders_error"):
+            parts.append(Text(f"orders: {agent['orders_error']}", style="yellow"))
+    timeline = Table(title="timeline", title_justify="left", box=None, header_style="bold")
+    for column in ("AT", "EVENT", "MESSAGE"):
+        timeline.add_column(column, no_wrap=column != "MESSAGE")
+    for event in agent.get("events", [])[-20:]:
+        timeline.add_row(event["at"][:19], event["kind"], event["message"])
+    parts.append(timeline)
+    return Group(*parts)
 
 
 def format_spawned(result: dict) -> str:

@@ -13,7 +13,7 @@ Errors::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -133,6 +133,12 @@ class Runtime(Protocol):
     def watch(self, on_event: Callable[[RuntimeEvent], None], stop: threading.Event) -> None:
         """Report workload events until `stop` is set, reconnecting when the engine
         goes away. Events only hasten the next tick; the full list stays the truth."""
+        ...
+
+    def logs(self, name: str, tail: int | None, follow: bool) -> Iterator[bytes]:
+        """The output of agent `name`'s workload: the last `tail` lines (all without a
+        tail), then with `follow` new output as it comes, until the caller stops reading.
+        RuntimeFailure when there is none to read."""
         ...
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import docker
@@ -248,6 +248,18 @@ class DockerRuntime:
             if stop.wait(delay):
                 return
             delay = min(delay * 2, _RECONNECT_CAP)
+
+    def logs(self, name: str, tail: int | None, follow: bool) -> Iterator[bytes]:
+        """The agent's current container's output (a restart starts a new container)."""
+        try:
+            container = self.client.containers.get(container_name(self.settings.instance, name))
+            return container.logs(stream=True, follow=follow, tail="all" if tail is None else tail)
+        except NotFound:
+            raise RuntimeFailure(
+                f"agent {name} has no container right now (between restarts, or over)"
+            ) from None
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
     def close(self) -> None:
         """Stop the event stream and close the engine connection."""

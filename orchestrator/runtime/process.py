@@ -16,10 +16,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from orchestrator.runtime import (
     AgentLaunch,
@@ -168,6 +171,15 @@ class ProcessRuntime:
                     reported.add(child.process.pid)
                     on_event(RuntimeEvent("die", f"pid-{child.process.pid}", child.agent_id, code))
 
+    def logs(self, name: str, tail: int | None, follow: bool) -> Iterator[bytes]:
+        """The agent's log file, kept across its restarts."""
+        path = self.log_dir / f"{name}.log"
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            raise RuntimeFailure(f"agent {name} has written no output yet") from None
+        return _read_log(handle, tail, follow)
+
     def close(self) -> None:
         """Stop every child: agents never outlive the daemon that started them."""
         with self._lock:
@@ -175,3 +187,15 @@ class ProcessRuntime:
         for child in children:
             self.stop(f"pid-{child.process.pid}", self.settings.stop_grace_seconds)
         self._forker.shutdown(wait=False)
+
+
+def _read_log(handle: BinaryIO, tail: int | None, follow: bool) -> Iterator[bytes]:
+    """The last `tail` lines of an open log, then its growth while `follow`."""
+    with handle:
+        yield b"".join(deque(handle, maxlen=tail) if tail is not None else handle)
+        while follow:
+            chunk = handle.read()
+            if chunk:
+                yield chunk
+            else:
+                time.sleep(_WATCH_SECONDS)

@@ -1,0 +1,165 @@
+"""The operator's CLI against a real daemon (process runtime) and the sandbox platform:
+ls filters and columns, show, logs, spawn --wait, config, doctor, and bad input."""
+
+import json
+import os
+import subprocess
+import threading
+
+from sandbox.app import create_sandbox_app
+from tests.conftest import CONTROLLER_KEY, sandbox_config
+from tests.fleetd import FLEET, wait_until
+from tests.servers import serve
+
+SECRET_KEY = "sk-config-secret-7f3a"
+
+
+def test_ls_filters_show_and_logs(make_daemon, tmp_path):
+    with serve(create_sandbox_app(sandbox_config(f"sqlite:///{tmp_path / 'p.db'}"))) as url:
+        daemon = make_daemon(FLEET_PLATFORM_URL=url, FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY)
+        result = daemon.fleet("spawn", "3", "--seed", "4", "--wait", "--timeout", "90")
+        assert result.returncode == 0, result.stderr
+        assert "3/3" in result.stdout  # the progress bar's last state
+        agents = daemon.wait_for(
+            lambda now: all(a["equity"] is not None for a in now), "account state"
+        )
+        table = daemon.fleet("ls").stdout
+        for column in ("UPTIME", "RESTARTS", "HEARTBEAT", "EQUITY", "P&L", "TODAY"):
+            assert column in table
+        first = agents[0]
+        assert first["pnl"] == 0 and first["starting_equity"] == first["equity"]
+        assert first["uptime_seconds"] > 0 and first["orders_today"] is not None
+
+        strategy = first["strategy"]
+        only = json.loads(daemon.fleet("ls", "--json", "--strategy", strategy).stdout)
+        assert only and {a["strategy"] for a in only} == {strategy}
+        assert json.loads(daemon.fleet("ls", "--json", "--phase", "retired").stdout) == []
+        both = daemon.fleet("ls", "--json", "--phase", "running", "--phase", "retired")
+        assert len(json.loads(both.stdout)) == 3
+
+        shown = daemon.fleet("show", first["id"][:6])
+        assert shown.returncode == 0, shown.stderr
+        for part in (first["name"], "personality", "risk_tolerance", "recent orders", "timeline"):
+            assert part in shown.stdout
+        detail = json.loads(daemon.fleet("show", first["name"], "--json").stdout)
+        assert detail["orders_error"] is None and detail["equity_history"]
+        assert [e["kind"] for e in detail["events"]][:3] == [
+            "created",
+            "provisioning",
+            "account_created",
+        ]
+
+        everything = daemon.fleet("logs", first["name"])
+        assert everything.returncode == 0, everything.stderr
+        assert "bootstrapped" in everything.stdout
+        last = daemon.fleet("logs", first["name"], "--tail", "1").stdout
+        assert last.count("\n") == 1
+        assert last in daemon.fleet("logs", first["name"]).stdout
+
+        follower = subprocess.Popen(
+            [*FLEET, "logs", first["name"], "--follow", "--tail", "1"],
+            env=daemon.env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(follower.stdout), daemon=True)
+        reader.start()
+        try:
+            wait_until(lambda: lines, "the last line, before following")
+            daemon.fleet("retire", first["name"])  # the agent logs its exit while we follow
+            wait_until(lambda: any("stopping" in line for line in lines), "the agent's exit")
+        finally:
+            follower.terminate()
+            follower.wait(10)
+
+
+def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
+    daemon = make_daemon()
+    daemon.fleet("spawn", "12")
+    agents = daemon.wait_for(lambda a: len(a) == 12, "twelve agents")
+    for command in (["show", "no-such-agent"], ["logs", "no-such-agent"]):
+        result = daemon.fleet(*command)
+        assert result.returncode == 1
+        assert result.stderr == "error: no agent 'no-such-agent'\n"
+    # twelve random ids: some pair shares its first hex digit
+    firsts = [a["id"][0] for a in agents]
+    shared = next(c for c in firsts if firsts.count(c) > 1)
+    result = daemon.fleet("show", shared)
+    assert result.returncode == 1 and "matches several agents" in result.stderr
+    result = daemon.fleet("logs", agents[0]["name"], "--tail", "-5")
+    assert result.returncode == 2
+    assert "Invalid value for '--tail'" in result.stderr and "Traceback" not in result.stderr
+    result = daemon.fleet("ls", "--phase", "sleeping")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    # a forged reference is not a path anywhere
+    response = daemon.api("GET", "/v1/agents/..%2F..%2Fetc%2Fpasswd")
+    assert response.status_code == 404 and "error" in response.json()
+    result = daemon.fleet("show", "../../etc/passwd")
+    assert result.returncode == 1 and result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
+
+
+def cli(*args: str, cwd, **env: str) -> subprocess.CompletedProcess:
+    """The `fleet` CLI with only the given FLEET_ settings, in `cwd` (for its .env)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    return subprocess.run(
+        [*FLEET, *args], env={**clean, **env}, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_config_masks_secrets_and_a_bad_env_value_names_the_setting(tmp_path):
+    shown = cli(
+        "config",
+        cwd=tmp_path,
+        FLEET_STATE_DIR=str(tmp_path / "state"),
+        FLEET_ANTHROPIC_API_KEY=SECRET_KEY,
+        FLEET_DATABASE_URL="postgresql+psycopg://fleet:pw-9c1e@127.0.0.1:1/fleet",
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "FLEET_ANTHROPIC_API_KEY=********" in shown.stdout
+    assert "FLEET_DATABASE_URL=postgresql+psycopg://fleet:***@127.0.0.1:1/fleet" in shown.stdout
+    assert SECRET_KEY not in shown.stdout and "pw-9c1e" not in shown.stdout
+    values = json.loads(cli("config", "--json", cwd=tmp_path, FLEET_PORT="9001").stdout)
+    assert values["FLEET_PORT"] == 9001
+
+    for line, setting in [
+        ("FLEET_PORT=eighty", "FLEET_PORT"),
+        ("FLEET_RUNTIME=kubernetes", "FLEET_RUNTIME"),
+        ("FLEET_MARKET_ANCHOR=2026-05-01T09:30:00", "FLEET_MARKET_ANCHOR"),
+    ]:
+        (tmp_path / ".env").write_text(line + "\n")
+        for command in ("config", "up", "ls"):
+            bad = cli(command, cwd=tmp_path)
+            assert bad.returncode == 2, (line, command, bad.stderr)
+            assert bad.stderr.startswith(f"error: invalid settings: {setting}:"), bad.stderr
+            assert bad.stderr.count("\n") == 1
+
+
+def test_up_with_an_unreachable_store_says_so_in_one_line(tmp_path):
+    result = cli(
+        "up",
+        cwd=tmp_path,
+        FLEET_STATE_DIR=str(tmp_path / "state"),
+        FLEET_DATABASE_URL="postgresql+psycopg://fleet:pw-9c1e@127.0.0.1:1/fleet",
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: cannot open the store at postgresql+psycopg://fleet:***@"
+    )
+    assert "Traceback" not in result.stderr and "pw-9c1e" not in result.stderr
+
+
+def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
+    daemon = make_daemon(FLEET_NEWS_PROVIDER="newsapi")  # no key: one failing check
+    result = daemon.fleet("doctor")
+    lines = result.stdout.splitlines()
+    names = [line.split()[1] for line in lines]
+    for name in ("daemon", "store", "engine", "platform", "data:", "disk", "clock"):
+        assert name in names, result.stdout
+    assert any(line.startswith("ok") and "daemon" in line for line in lines)
+    assert any(
+        line.startswith("FAIL") and "newsapi" in line and "FLEET_NEWSAPI_KEY" in line
+        for line in lines
+    )
+    assert result.returncode == 1 and result.stderr == "error: 1 check(s) failed\n"
