@@ -14,6 +14,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from orchestrator import keys
@@ -36,7 +37,13 @@ from orchestrator.reconciler import (
     plan,
     restart_delay,
 )
-from orchestrator.runtime import AgentLaunch, Runtime, RuntimeEvent, RuntimeFailure
+from orchestrator.runtime import (
+    AgentLaunch,
+    ObservedAgent,
+    Runtime,
+    RuntimeEvent,
+    RuntimeFailure,
+)
 from orchestrator.settings import Settings
 from orchestrator.store import Agent, Store, utc
 from platform_client import PlatformError, PlatformUnavailable, RateLimited
@@ -74,6 +81,9 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(settings.max_concurrent_actions)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Containers the engine reported dead, with their exit codes: its list can still
+        # say "running" for a moment after the event, and the restart should not wait.
+        self._died: dict[str, int | None] = {}
 
     def wake(self) -> None:
         """Run the next tick now instead of at the next interval."""
@@ -94,13 +104,30 @@ class Reconciler:
                     event.action,
                     code,
                 )
-            loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._note, event)
 
         thread = threading.Thread(
             target=self.runtime.watch, args=(on_event, stop), name="runtime-events", daemon=True
         )
         thread.start()
         return thread
+
+    def _note(self, event: RuntimeEvent) -> None:
+        """On the loop: remember a death, then wake the loop."""
+        if event.action == "die":
+            self._died[event.container_id] = event.exit_code
+        self._wake.set()
+
+    def _as_died(self, observed: list[ObservedAgent]) -> list[ObservedAgent]:
+        """The list, with the containers reported dead shown as exited."""
+        listed = {o.container_id for o in observed}
+        self._died = {cid: code for cid, code in self._died.items() if cid in listed}
+        return [
+            replace(o, state="exited", exit_code=self._died[o.container_id])
+            if o.container_id in self._died and o.alive
+            else o
+            for o in observed
+        ]
 
     async def run(self) -> None:
         """Tick until cancelled."""
@@ -129,7 +156,7 @@ class Reconciler:
             restart_reset=timedelta(seconds=s.restart_reset_seconds),
         )
         try:
-            observed = await asyncio.to_thread(self.runtime.list)
+            observed = self._as_died(await asyncio.to_thread(self.runtime.list))
         except RuntimeFailure as exc:
             log.warning("cannot list %s workloads: %s", self.runtime.name, exc)
             observed = None

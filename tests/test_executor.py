@@ -4,10 +4,12 @@ import asyncio
 import os
 import signal
 import threading
+from dataclasses import replace
 
 from orchestrator.executor import Reconciler
 from orchestrator.phases import Phase
 from orchestrator.reconciler import Restart
+from orchestrator.runtime import RuntimeEvent
 from orchestrator.runtime.process import ProcessRuntime
 from orchestrator.settings import Settings
 from tests.fleetd import wait_until
@@ -15,14 +17,15 @@ from tests.test_supervision import NOW, scale
 
 
 class HeldRuntime(ProcessRuntime):
-    """The process runtime with two hooks: `remove` waits for `release`, and `list` first
-    runs `before_list` (to finish other work while a tick is half-way)."""
+    """The process runtime with hooks: `remove` waits for `release`, `list` first runs
+    `before_list` (to finish other work while a tick is half-way) and can lag."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.removing = threading.Event()
         self.release = threading.Event()
         self.before_list = lambda: None
+        self.lagging = False  # report every workload as running, as a slow list would
 
     def remove(self, container_id: str) -> None:
         self.removing.set()
@@ -31,7 +34,8 @@ class HeldRuntime(ProcessRuntime):
 
     def list(self):
         self.before_list()
-        return super().list()
+        listed = super().list()
+        return [replace(w, state="running") for w in listed] if self.lagging else listed
 
 
 def test_an_action_finishing_mid_tick_is_not_counted_twice(store, tmp_path):
@@ -73,3 +77,30 @@ def test_an_action_finishing_mid_tick_is_not_counted_twice(store, tmp_path):
     after = store.get(agent.id)
     assert (after.failures, after.restarts, after.phase) == (2, 1, Phase.BACKOFF)
     assert [e.kind for e in store.events(agent.id)].count("vanished") == 0
+
+
+def test_a_reported_death_is_acted_on_before_the_list_catches_up(store, tmp_path):
+    """Docker's list can still say "running" just after its die event: the event wins."""
+    settings = Settings(state_dir=tmp_path, database_url="unused", gateway_url="http://127.0.0.1:9")
+    runtime = HeldRuntime(settings)
+    runtime.release.set()
+    reconciler = Reconciler(store, runtime, settings, b"k" * 32)
+    (agent,), _ = scale(store, 1)
+
+    async def scenario() -> list:
+        await reconciler.tick()
+        await reconciler.drain()
+        (workload,) = ProcessRuntime.list(runtime)
+        os.kill(int(workload.container_id.removeprefix("pid-")), signal.SIGKILL)
+        wait_until(lambda: not ProcessRuntime.list(runtime)[0].alive, "the exit", every=0.05)
+        runtime.lagging = True  # the list has not caught up with the death yet
+        assert await reconciler.tick() == []  # nothing known: nothing done
+        reconciler._note(RuntimeEvent("die", workload.container_id, agent.id, -9))
+        return await reconciler.tick()
+
+    try:
+        (action,) = asyncio.run(scenario())
+    finally:
+        for workload in ProcessRuntime.list(runtime):
+            ProcessRuntime.remove(runtime, workload.container_id)
+    assert isinstance(action, Restart) and action.reason == "exited with code -9"
