@@ -149,6 +149,7 @@ class Trader:
         self.universe: dict[str, dict] = {}
         self.memory = Memory()
         self.submitted_total = 0
+        self.filled_total = 0
 
     def orders_on(self, now: datetime) -> int:
         """Orders submitted on the market day of `now` (since this process started)."""
@@ -243,6 +244,7 @@ class Trader:
                 self.memory.filled(order, placed.filled_avg_price, held.get(order.symbol, 0), now)
         self.orders_today = (day, done_today + result.submitted)
         self.submitted_total += result.submitted
+        self.filled_total += result.filled
         return result
 
     def _assess(self, symbols: list[str], news: list[NewsView], held: dict) -> dict:

@@ -80,6 +80,7 @@ def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
                 if trader is not None:
                     report.update(
                         orders_submitted=trader.submitted_total,
+                        orders_filled=trader.filled_total,
                         orders_today=trader.orders_on(clock.now()),
                         catalysts=trader.catalysts.report(),
                     )

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import httpx
 
+from orchestrator.logs import about
 from orchestrator.reconciler import backoff
 from orchestrator.store import Alert, Store
 
@@ -62,7 +63,7 @@ class AlertSender:
 
     async def _deliver(self, alert: Alert) -> None:
         assert alert.id is not None
-        log.warning("alert [%s] %s", alert.kind, alert.text)
+        log.warning("alert [%s] %s", alert.kind, alert.text, extra=about(alert.agent_id))
         if not self.webhook_url:
             await asyncio.to_thread(self.store.record_delivery, alert.id, delivery="logged")
             return

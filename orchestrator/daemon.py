@@ -17,6 +17,7 @@ from datetime import datetime
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from feeds.clock import MarketClock
@@ -30,6 +31,7 @@ from orchestrator.api import create_app
 from orchestrator.executor import Reconciler, utc_now
 from orchestrator.feed_gateway import FeedGateway, ProviderLimit
 from orchestrator.llm import LlmGateway
+from orchestrator.metrics import fleet_registry
 from orchestrator.runtime import Runtime, open_runtime
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
@@ -53,6 +55,7 @@ class Fleet:
     operator_token: str = field(repr=False)
     accounts: Accounts | None = None
     now: Callable[[], datetime] = utc_now
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def first_token_hash(self, agent_id: str) -> str:
         """Hash of a new agent's generation-0 gateway token."""
@@ -83,7 +86,10 @@ def build_fleet(settings: Settings) -> Fleet:
         base_url=settings.anthropic_base_url,
         timeout=settings.llm_timeout_seconds,
     )
-    return Fleet(settings, store, runtime, reconciler, feeds, llm, key, token, accounts)
+    fleet = Fleet(settings, store, runtime, reconciler, feeds, llm, key, token, accounts)
+    fleet.metrics, tick_duration = fleet_registry(fleet)
+    reconciler.on_tick = tick_duration.observe
+    return fleet
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -92,7 +98,8 @@ def _secret(value: SecretStr | None) -> str | None:
 
 def _sources(settings: Settings, clock: MarketClock) -> tuple[NewsSource, QuoteSource]:
     """The configured news and quote sources; vendor SDKs are imported only when chosen."""
-    simulated = SimulatedProvider(SimulatedMarket(settings.market_seed), clock)
+    market = SimulatedMarket(settings.market_seed, settings.market_event_rate)
+    simulated = SimulatedProvider(market, clock)
     made: dict[str, object] = {"simulated": simulated}
     for name in {settings.news_provider, settings.quote_provider} - {"simulated"}:
         if name == "newsapi":

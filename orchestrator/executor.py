@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from orchestrator import keys
 from orchestrator.accounts import Accounts
+from orchestrator.logs import about
 from orchestrator.phases import FINAL, WANTS_CONTAINER, Phase
 from orchestrator.reconciler import (
     Action,
@@ -84,6 +86,8 @@ class Reconciler:
         # Containers the engine reported dead, with their exit codes: its list can still
         # say "running" for a moment after the event, and the restart should not wait.
         self._died: dict[str, int | None] = {}
+        # Told each tick's duration in seconds (the daemon feeds its metrics with it).
+        self.on_tick: Callable[[float], None] = lambda _seconds: None
 
     def wake(self) -> None:
         """Run the next tick now instead of at the next interval."""
@@ -103,6 +107,7 @@ class Reconciler:
                     event.container_id[:12],
                     event.action,
                     code,
+                    extra=about(event.agent_id),
                 )
             loop.call_soon_threadsafe(self._note, event)
 
@@ -133,10 +138,12 @@ class Reconciler:
         """Tick until cancelled."""
         while True:
             self._wake.clear()
+            started = time.perf_counter()
             try:
                 await self.tick()
             except Exception:
                 log.exception("reconcile tick failed")
+            self.on_tick(time.perf_counter() - started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.reconcile_interval_seconds)
 
@@ -187,9 +194,9 @@ class Reconciler:
             try:
                 await asyncio.to_thread(self._execute, action)
             except (RuntimeFailure, PlatformError) as exc:
-                log.warning("%s failed: %s", type(action).__name__, exc)
+                log.warning("%s failed: %s", type(action).__name__, exc, extra=_about(action))
             except Exception:
-                log.exception("%s failed", type(action).__name__)
+                log.exception("%s failed", type(action).__name__, extra=_about(action))
 
     # -- action handlers (blocking; run in worker threads) -------------------
 
@@ -246,6 +253,7 @@ class Reconciler:
                 agent.name,
                 agent.id,
                 delay,
+                extra=about(agent.id, agent.name),
             )
             return
         except PlatformError as exc:
@@ -263,6 +271,7 @@ class Reconciler:
                 agent.name,
                 agent.id,
                 exc,
+                extra=about(agent.id, agent.name),
             )
             return
         fields = {
@@ -287,7 +296,13 @@ class Reconciler:
             self.store.transition(
                 agent.id, "account_created", message, self.now(), expect={Phase.RETIRING}, **fields
             )
-        log.info("agent %s (%s) has platform account %s", agent.name, agent.id, account.username)
+        log.info(
+            "agent %s (%s) has platform account %s",
+            agent.name,
+            agent.id,
+            account.username,
+            extra=about(agent.id, agent.name),
+        )
 
     def _start(self, agent_id: str, name: str) -> None:
         agent = self.store.get(agent_id)
@@ -314,7 +329,13 @@ class Reconciler:
             next_restart_at=None,
         )
         if changed is not None:
-            log.info("agent %s (%s) started in %s", name, agent_id, workload.container_id[:12])
+            log.info(
+                "agent %s (%s) started in %s",
+                name,
+                agent_id,
+                workload.container_id[:12],
+                extra=about(agent_id, name),
+            )
 
     def _adopt(self, action: Adopt) -> None:
         agent = self.store.get(action.agent_id)
@@ -328,7 +349,13 @@ class Reconciler:
             expect=WANTS_CONTAINER,
             container_id=action.container_id,
         )
-        log.info("agent %s (%s) adopted %s", agent.name, agent.id, action.container_id[:12])
+        log.info(
+            "agent %s (%s) adopted %s",
+            agent.name,
+            agent.id,
+            action.container_id[:12],
+            extra=about(agent.id, agent.name),
+        )
 
     def _replace(self, action: Replace) -> None:
         self.runtime.remove(action.container_id)
@@ -341,7 +368,13 @@ class Reconciler:
             container_id=None,
         )
         if changed is not None:
-            log.info("agent %s (%s): %s, replacing", action.name, action.agent_id, action.reason)
+            log.info(
+                "agent %s (%s): %s, replacing",
+                action.name,
+                action.agent_id,
+                action.reason,
+                extra=about(action.agent_id, action.name),
+            )
             self._start(action.agent_id, action.name)
 
     def _restart(self, action: Restart) -> None:
@@ -356,7 +389,13 @@ class Reconciler:
                 phase=Phase.UNHEALTHY,
                 expect=WANTS_CONTAINER,
             )
-            log.warning("agent %s (%s) is unhealthy: %s", agent.name, agent.id, action.reason)
+            log.warning(
+                "agent %s (%s) is unhealthy: %s",
+                agent.name,
+                agent.id,
+                action.reason,
+                extra=about(agent.id, agent.name),
+            )
         kind, what = "vanished", action.reason
         if action.container_id is not None:
             info = None if action.unhealthy else self.runtime.exit_info(action.container_id)
@@ -394,7 +433,14 @@ class Reconciler:
         )
         if changed is None:
             return
-        log.warning("agent %s (%s) %s; restart %s", agent.name, agent.id, what, when)
+        log.warning(
+            "agent %s (%s) %s; restart %s",
+            agent.name,
+            agent.id,
+            what,
+            when,
+            extra=about(agent.id, agent.name),
+        )
         if not delay:
             self._start(agent.id, agent.name)
 
@@ -422,7 +468,10 @@ class Reconciler:
         )
         if changed is not None:
             log.info(
-                "agent %s (%s): failures forgotten after a healthy stretch", agent.name, agent.id
+                "agent %s (%s): failures forgotten after a healthy stretch",
+                agent.name,
+                agent.id,
+                extra=about(agent.id, agent.name),
             )
 
     def _retire(self, action: Retire) -> None:
@@ -453,7 +502,9 @@ class Reconciler:
             token_generation=agent.token_generation + 1,
         )
         if changed is not None:
-            log.info("agent %s (%s) retired", agent.name, agent.id)
+            log.info(
+                "agent %s (%s) retired", agent.name, agent.id, extra=about(agent.id, agent.name)
+            )
 
     def _settle_positions(self, agent: Agent) -> None:
         """Sell the retiring agent's positions if asked to; otherwise say what stays open."""
@@ -479,7 +530,13 @@ class Reconciler:
             self.now(),
             expect={Phase.RETIRING},
         )
-        log.info("agent %s (%s): %s", agent.name, agent.id, result.describe())
+        log.info(
+            "agent %s (%s): %s",
+            agent.name,
+            agent.id,
+            result.describe(),
+            extra=about(agent.id, agent.name),
+        )
 
 
 def _desired(agent: Agent, daemon_started_at: datetime) -> DesiredAgent:
@@ -496,3 +553,8 @@ def _desired(agent: Agent, daemon_started_at: datetime) -> DesiredAgent:
         alive_at=max(sign for sign in signs if sign is not None),
         healthy_since=utc(agent.healthy_since),
     )
+
+
+def _about(action: Action) -> dict[str, str]:
+    """The log `extra` of an action: the agent it works on, if any."""
+    return about(getattr(action, "agent_id", None), getattr(action, "name", None))

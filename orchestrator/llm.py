@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from orchestrator.logs import about
 from orchestrator.usage import UsageLedger
 
 log = logging.getLogger("fleet.llm")
@@ -214,7 +215,13 @@ class LlmGateway:
 
 
 def _abstain(agent_id: str, reason: str, detail: str = "") -> dict:
-    log.warning("LLM assessment for agent %s abstained: %s %s", agent_id, reason, detail)
+    log.warning(
+        "LLM assessment for agent %s abstained: %s %s",
+        agent_id,
+        reason,
+        detail,
+        extra=about(agent_id),
+    )
     answer = {"abstained": True, "reason": reason}
     if detail:
         answer["detail"] = detail

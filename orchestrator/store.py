@@ -76,6 +76,7 @@ class Agent(SQLModel, table=True):
     cash: float | None = None
     open_positions: int | None = None
     orders_submitted: int | None = None
+    orders_filled: int | None = None  # of orders_submitted (both since the agent started)
     orders_today: int | None = None  # on the market's current day, as the agent counts
     starting_equity: float | None = None  # the first equity reported: P&L is against it
     sampled_at: datetime | None = Field(default=None, sa_type=_tz())  # last equity sample

@@ -71,6 +71,7 @@ def agent_view(agent: Agent, now: datetime) -> dict:
         "cash": agent.cash,
         "open_positions": agent.open_positions,
         "orders_submitted": agent.orders_submitted,
+        "orders_filled": agent.orders_filled,
         "orders_today": agent.orders_today,
         "last_error": agent.last_error,
         "reason": agent.reason,

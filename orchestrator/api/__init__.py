@@ -18,6 +18,7 @@ from orchestrator.api.feeds import router as feeds_router
 from orchestrator.api.gateway import router as gateway_router
 from orchestrator.api.llm import router as llm_router
 from orchestrator.api.operator import router as operator_router
+from orchestrator.api.web import router as web_router
 from orchestrator.store import Ambiguous, Conflict, NotFound
 
 
@@ -38,6 +39,7 @@ def create_app(lifespan: Any = None) -> FastAPI:
     app.include_router(feeds_router)
     app.include_router(llm_router)
     app.include_router(operator_router)
+    app.include_router(web_router)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -47,6 +47,7 @@ class Heartbeat(BaseModel):
     cash: float | None = Field(default=None, allow_inf_nan=False)
     positions: list[dict] = Field(default_factory=list, max_length=200)
     orders_submitted: int = Field(default=0, ge=0)
+    orders_filled: int = Field(default=0, ge=0)
     orders_today: int | None = Field(default=None, ge=0)
     last_error: str | None = Field(default=None, max_length=2000)
 
@@ -101,6 +102,7 @@ def heartbeat(request: Request, agent: AgentDep, beat: Heartbeat) -> HeartbeatRe
         cash=beat.cash,
         open_positions=len(beat.positions),
         orders_submitted=beat.orders_submitted,
+        orders_filled=beat.orders_filled,
         orders_today=beat.orders_today,
     )
     return HeartbeatReply(paused=fleet.store.paused(), retire=updated.phase == Phase.RETIRING)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator import keys
@@ -92,6 +93,14 @@ def healthz(request: Request) -> dict:
     """Liveness of the daemon, without authentication."""
     fleet = fleet_of(request)
     return {"status": "ok", "runtime": fleet.runtime.name, "listed": fleet.reconciler.listed_once}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(request: Request) -> PlainTextResponse:
+    """The fleet in Prometheus' text format, without authentication (like /healthz)."""
+    return PlainTextResponse(
+        generate_latest(fleet_of(request).metrics), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 @operator.get("/agents")

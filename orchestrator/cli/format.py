@@ -223,3 +223,41 @@ def format_simulation(by_strategy: dict[str, dict], days: int, steps: int) -> Ta
             f"{row['worst_pnl_pct']:+.2f}%",
         )
     return table
+
+
+def format_dashboard(summary: dict, agents: list[dict], events: list[dict]) -> RenderableType:
+    """`fleet dashboard`: the fleet summary, the agents (problems first), latest events."""
+    from rich.panel import Panel
+
+    feeds = summary.get("feeds") or {}
+    ratio = feeds.get("cache_hit_ratio")
+    quota = [
+        f"{name} {row['quota_left_today']} left"
+        for name, row in (feeds.get("providers") or {}).items()
+        if row.get("quota_left_today") is not None
+    ]
+    busy = [
+        f"{phase_markup(phase)} {count}"
+        for phase, count in summary["by_phase"].items()
+        if count and phase not in ("running", "retired")
+    ]
+    pnl = summary["pnl"]
+    lines = [
+        f"[bold]{summary['instance']}[/] on {summary['runtime']}"
+        + ("   [bold white on red] PAUSED [/]" if summary["paused"] else ""),
+        f"desired {summary['desired']}   running [green]{summary['running']}[/]   "
+        + "   ".join(busy),
+        f"restarts (1 h) {summary['restarts_last_hour']}   orders today "
+        f"{summary['orders_today']}   P&L [{'green' if pnl >= 0 else 'red'}]{pnl:+,.0f}[/]",
+        f"cache hits {'-' if ratio is None else f'{ratio:.0%}'}   "
+        + ("   ".join(quota) or "no upstream quota")
+        + f"   LLM today ${summary['llm_today']['cost_usd']:.2f}",
+    ]
+    timeline = Table(box=None, show_header=False)
+    for event in events[:8]:
+        timeline.add_row(event["at"][11:19], event["agent"], event["kind"], event["message"])
+    return Group(
+        Panel("\n".join(lines), title="agent-fleet", title_align="left"),
+        format_agents(agents),
+        Panel(timeline, title="latest events", title_align="left"),
+    )

@@ -17,6 +17,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("agents") as batch:
         batch.add_column(sa.Column("starting_equity", sa.Float, nullable=True))
+        batch.add_column(sa.Column("orders_filled", sa.Integer, nullable=True))
         batch.add_column(sa.Column("orders_today", sa.Integer, nullable=True))
         batch.add_column(sa.Column("sampled_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
@@ -33,5 +34,5 @@ def downgrade() -> None:
     op.drop_index("ix_equity_samples_agent_at", "equity_samples")
     op.drop_table("equity_samples")
     with op.batch_alter_table("agents") as batch:
-        for name in ("sampled_at", "orders_today", "starting_equity"):
+        for name in ("sampled_at", "orders_today", "orders_filled", "starting_equity"):
             batch.drop_column(name)

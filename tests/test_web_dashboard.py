@@ -1,0 +1,99 @@
+"""The web dashboard end to end in headless Chromium (Debian's package, driven by
+Playwright): log in, see the agents, open one and its timeline, act behind a confirmation;
+a wrong token and a forged agent id are refused. Screenshots go to test-artifacts/."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import missing
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        missing("Chromium is not installed (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+def test_log_in_see_the_fleet_open_an_agent_and_retire_it(make_daemon, page):
+    daemon = make_daemon(FLEET_DASHBOARD_ACTIONS="true")
+    daemon.fleet("spawn", "3", "--seed", "7", "--wait")
+    agents = daemon.agents()
+
+    page.goto(f"{daemon.url}/")
+    assert page.url.startswith(f"{daemon.url}/login")  # not signed in: the login form
+    page.fill("#token", "not-the-token")
+    page.click("button[type=submit]")
+    assert page.locator("#login-error").inner_text() == "wrong operator token"
+
+    page.fill("#token", daemon.token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#agents")
+    table = page.locator("#agents").inner_text()
+    assert all(a["name"] in table for a in agents)
+    assert page.locator("#running").inner_text() == "3"
+    shot(page, "overview")
+
+    victim = agents[0]
+    page.click(f"text={victim['name']}")
+    page.wait_for_selector("#timeline")
+    assert page.locator("#agent-name").inner_text().startswith(victim["name"])
+    timeline = page.locator("#timeline").inner_text()
+    assert "spawned with strategy" in timeline and "container_started" in timeline
+    shot(page, "agent")
+
+    page.click("text=Retire…")
+    assert "Retire" in page.locator("#confirm").inner_text()  # asks first
+    assert daemon.agents()[0]["phase"] != "retiring"
+    page.click("#confirm button[type=submit]")
+    page.wait_for_selector("#timeline")
+    assert "retire_requested" in page.locator("#timeline").inner_text()
+
+    page.goto(f"{daemon.url}/agents/00000000-forged")
+    assert "no agent '00000000-forged'" in page.locator("#error-message").inner_text()
+    shot(page, "forged")
+
+    page.goto(f"{daemon.url}/alerts")
+    page.wait_for_selector("#alerts")
+
+
+def test_the_dashboard_is_read_only_by_default(make_daemon, page):
+    daemon = make_daemon()
+    page.goto(f"{daemon.url}/login")
+    page.fill("#token", daemon.token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#agents")
+    assert page.locator("text=Pause").count() == 0
+    page.goto(f"{daemon.url}/confirm/pause")
+    assert "read-only" in page.locator("#error-message").inner_text()
+    # a forged POST without the page's CSRF token changes nothing either
+    response = page.request.post(f"{daemon.url}/actions/pause", form={"csrf": "x"})
+    assert response.status == 403
+    assert daemon.api("GET", "/v1/fleet").json()["paused"] is False
