@@ -8,8 +8,10 @@ install:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
 	@$(UV) sync --frozen --quiet
 
+AGENTS ?= 5
+
 demo: install
-	@UV="$(UV)" bash scripts/demo.sh
+	@$(UV) run fleet demo --agents $(AGENTS)
 
 lint: install
 	$(UV) run ruff check .
@@ -21,6 +23,7 @@ test: lint
 image: install
 	bash scripts/make-base-image.sh agent-fleet-base:bookworm
 	$(UV) run fleet image build --base-image agent-fleet-base:bookworm
+	$(UV) run fleet image build --target orchestrator --base-image agent-fleet-base:bookworm
 
 bench: install
 	$(UV) run python -m bench

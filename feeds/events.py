@@ -122,9 +122,9 @@ class MarketEvent:
         return self.jump + self.follow
 
 
-def _draw(seed: int, sec: Security, day: datetime) -> MarketEvent | None:
+def _draw(seed: int, sec: Security, day: datetime, rate: float) -> MarketEvent | None:
     rng = random.Random(f"{seed}:events:{sec.symbol}:{day:%Y-%m-%d}")
-    if rng.random() >= EVENT_RATE_PER_DAY:
+    if rng.random() >= rate:
         return None
     kinds = [k for k in _TYPES if k != "fda" or sec.sector == "healthcare"]
     kind = rng.choices(kinds, weights=[_TYPES[k][0] for k in kinds])[0]
@@ -148,17 +148,22 @@ def _draw(seed: int, sec: Security, day: datetime) -> MarketEvent | None:
 
 
 @lru_cache(maxsize=4096)
-def event_on(seed: int, sec: Security, day: datetime) -> MarketEvent | None:
-    """The event of `sec` on calendar day `day` (a midnight UTC datetime), if any."""
-    return _draw(seed, sec, day)
+def event_on(
+    seed: int, sec: Security, day: datetime, rate: float = EVENT_RATE_PER_DAY
+) -> MarketEvent | None:
+    """The event of `sec` on calendar day `day` (a midnight UTC datetime), if any; `rate`
+    is the chance of one on any day."""
+    return _draw(seed, sec, day, rate)
 
 
-def events_between(seed: int, sec: Security, start: datetime, end: datetime) -> list[MarketEvent]:
+def events_between(
+    seed: int, sec: Security, start: datetime, end: datetime, rate: float = EVENT_RATE_PER_DAY
+) -> list[MarketEvent]:
     """Events of `sec` with `start < at <= end`, oldest first."""
     day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     found = []
     while day <= end:
-        event = event_on(seed, sec, day)
+        event = event_on(seed, sec, day, rate)
         if event is not None and start < event.at <= end:
             found.append(event)
         day += timedelta(days=1)
@@ -168,15 +173,16 @@ def events_between(seed: int, sec: Security, start: datetime, end: datetime) -> 
 class EventEffects:
     """Summed log-price effect of one symbol's events, with settled days cached."""
 
-    def __init__(self, seed: int, sec: Security) -> None:
+    def __init__(self, seed: int, sec: Security, rate: float = EVENT_RATE_PER_DAY) -> None:
         self.seed = seed
         self.sec = sec
+        self.rate = rate
         self._settled = [0.0]  # summed settled effect of events before day i since NEWS_EPOCH
 
     def _settled_before(self, day: int) -> float:
         while len(self._settled) <= day:
             i = len(self._settled) - 1
-            event = event_on(self.seed, self.sec, NEWS_EPOCH + timedelta(days=i))
+            event = event_on(self.seed, self.sec, NEWS_EPOCH + timedelta(days=i), self.rate)
             self._settled.append(self._settled[-1] + (event.settled if event else 0.0))
         return self._settled[day]
 
@@ -188,5 +194,5 @@ class EventEffects:
         # Events older than the longest drift are settled; newer ones are still moving.
         settled_days = max(0, today - math.ceil(MAX_DRIFT_DAYS) - 1)
         recent_start = NEWS_EPOCH + timedelta(days=settled_days) - timedelta(microseconds=1)
-        recent = events_between(self.seed, self.sec, recent_start, moment)
+        recent = events_between(self.seed, self.sec, recent_start, moment, self.rate)
         return self._settled_before(settled_days) + sum(e.impact(moment) for e in recent)

@@ -16,7 +16,7 @@ import random
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from feeds.events import EventEffects, MarketEvent, events_between
+from feeds.events import EVENT_RATE_PER_DAY, EventEffects, MarketEvent, events_between
 from feeds.universe import UNIVERSE, Security, security
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
@@ -67,10 +67,11 @@ def _days(moment: datetime) -> float:
 class SimulatedMarket:
     """Prices of the built-in universe for one seed."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, event_rate: float = EVENT_RATE_PER_DAY) -> None:
         self.seed = seed
+        self.event_rate = event_rate  # chance of a company event per symbol per day
         self._paths: dict[str, _BrownianPath] = {}
-        self._effects = {sec.symbol: EventEffects(seed, sec) for sec in UNIVERSE}
+        self._effects = {sec.symbol: EventEffects(seed, sec, event_rate) for sec in UNIVERSE}
 
     def _path(self, name: str) -> _BrownianPath:
         path = self._paths.get(name)
@@ -102,7 +103,7 @@ class SimulatedMarket:
             sec = security(symbol)
             if sec is None:
                 raise UnknownSymbol(symbol)
-            found.extend(events_between(self.seed, sec, since, until))
+            found.extend(events_between(self.seed, sec, since, until, self.event_rate))
         return sorted(found, key=lambda e: e.at, reverse=True)
 
     def prices(self, at: datetime) -> dict[str, float]:

@@ -8,6 +8,7 @@ the agent's dependencies (httpx, tenacity), pinned to the versions this orchestr
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -55,40 +56,106 @@ def source_hash() -> str | None:
 
 def make_wheelhouse(target: Path) -> None:
     """Fill `target` with the project wheel and the agent's pinned dependencies."""
-    if not (PROJECT_ROOT / "pyproject.toml").exists():
-        raise ImageBuildError("`fleet image build` needs a source checkout of agent-fleet")
-    target.mkdir(parents=True, exist_ok=True)
+    _project_wheel(target)
     pins = [f"{name}=={metadata.version(name)}" for name in AGENT_REQUIREMENTS]
     (target / "agent-requirements.txt").write_text("\n".join(pins) + "\n")
-    _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(target), str(PROJECT_ROOT))
     _pip("download", "--quiet", "--only-binary=:all:", "--dest", str(target), *pins)
 
 
-def build_agent_image(tag: str, base_image: str) -> str:
-    """Build the agent image as `tag` on `base_image`; returns the image id."""
+def _project_wheel(target: Path) -> None:
+    if not (PROJECT_ROOT / "pyproject.toml").exists():
+        raise ImageBuildError("`fleet image build` needs a source checkout of agent-fleet")
+    target.mkdir(parents=True, exist_ok=True)
+    _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(target), str(PROJECT_ROOT))
+
+
+def make_full_wheelhouse(target: Path, python: str) -> None:
+    """Fill `target` with the project wheel and binary wheels of all its dependencies,
+    pinned as uv.lock pins them, for CPython `python` ("3.11") on x86-64 Linux."""
+    _project_wheel(target)
+    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` says where it is
+    if uv is None:
+        raise ImageBuildError("the orchestrator image needs uv (https://docs.astral.sh/uv)")
+    exported = subprocess.run(
+        [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if exported.returncode != 0:
+        raise ImageBuildError(f"uv export failed: {exported.stderr.strip()[-200:]}")
+    requirements = target / "requirements.txt"
+    requirements.write_text(exported.stdout)
+    platforms = [f"--platform=manylinux_2_{n}_x86_64" for n in (17, 28, 34)]
+    _pip(
+        "download",
+        "--quiet",
+        "--only-binary=:all:",
+        f"--python-version={python}",
+        "--implementation=cp",
+        "--platform=manylinux2014_x86_64",
+        *platforms,
+        "--dest",
+        str(target),
+        "-r",
+        str(requirements),
+    )
+
+
+def _client() -> docker.DockerClient:
     try:
         client = docker.from_env(version="auto", timeout=600)
         client.ping()
     except DockerException as exc:
         raise ImageBuildError(f"Docker engine not reachable: {exc}") from None
-    with tempfile.TemporaryDirectory(prefix="fleet-image-") as context:
-        root = Path(context)
-        make_wheelhouse(root / "wheels")
-        shutil.copy(PROJECT_ROOT / "Dockerfile.agent", root / "Dockerfile.agent")
-        try:
-            image, _logs = client.images.build(
-                path=context,
-                dockerfile="Dockerfile.agent",
-                tag=tag,
-                buildargs={"BASE_IMAGE": base_image},
-                labels={SOURCE_LABEL: source_hash() or "unknown"},
-                rm=True,
-                forcerm=True,
-            )
-        except BuildError as exc:
-            raise ImageBuildError(f"docker build failed: {exc.msg}") from None
-        except APIError as exc:
-            raise ImageBuildError(f"docker build failed: {exc.explanation}") from None
-        finally:
-            client.close()
+    return client
+
+
+def _build(client: docker.DockerClient, context: Path, dockerfile: str, tag: str, base: str) -> str:
+    shutil.copy(PROJECT_ROOT / dockerfile, context / dockerfile)
+    try:
+        image, _logs = client.images.build(
+            path=str(context),
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs={"BASE_IMAGE": base},
+            labels={SOURCE_LABEL: source_hash() or "unknown"},
+            rm=True,
+            forcerm=True,
+        )
+    except BuildError as exc:
+        raise ImageBuildError(f"docker build failed: {exc.msg}") from None
+    except APIError as exc:
+        raise ImageBuildError(f"docker build failed: {exc.explanation}") from None
     return image.id
+
+
+def build_agent_image(tag: str, base_image: str) -> str:
+    """Build the agent image as `tag` on `base_image`; returns the image id."""
+    client = _client()
+    try:
+        with tempfile.TemporaryDirectory(prefix="fleet-image-") as context:
+            make_wheelhouse(Path(context) / "wheels")
+            return _build(client, Path(context), "Dockerfile.agent", tag, base_image)
+    finally:
+        client.close()
+
+
+def build_orchestrator_image(tag: str, base_image: str) -> str:
+    """Build the orchestrator image as `tag` on `base_image`; returns the image id."""
+    client = _client()
+    try:
+        try:
+            version = client.containers.run(
+                base_image,
+                ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                remove=True,
+                network_mode="none",
+            )
+        except DockerException as exc:
+            raise ImageBuildError(f"cannot run python3 in {base_image}: {exc}") from None
+        with tempfile.TemporaryDirectory(prefix="fleet-image-") as context:
+            make_full_wheelhouse(Path(context) / "wheels", version.decode().strip())
+            return _build(client, Path(context), "Dockerfile.orchestrator", tag, base_image)
+    finally:
+        client.close()

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from feeds.clock import DEFAULT_ANCHOR
+from feeds.events import EVENT_RATE_PER_DAY
 
 _INSTANCE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
@@ -33,85 +34,195 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FLEET_", env_file=".env", extra="ignore")
 
-    state_dir: Path = Field(default_factory=default_state_dir)
-    instance: str = ""
-    database_url: str = ""
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Where the instance key, operator token, SQLite store and logs live.",
+    )
+    instance: str = Field(
+        default="",
+        description="Name of this fleet on the engine (container labels); default: a hash "
+        "of the state dir.",
+    )
+    database_url: str = Field(
+        default="",
+        description="The store: SQLite in the state dir by default, or a PostgreSQL URL "
+        "(postgresql+psycopg://user:password@host/db).",
+    )
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8787, ge=1, le=65535)
-    gateway_url: str = ""
-    operator_token: SecretStr | None = None
+    host: str = Field(default="127.0.0.1", description="Address the daemon binds.")
+    port: int = Field(default=8787, ge=1, le=65535, description="Port of the daemon.")
+    gateway_url: str = Field(
+        default="",
+        description="Where agents reach the daemon; default http://127.0.0.1:FLEET_PORT.",
+    )
+    operator_token: SecretStr | None = Field(
+        default=None,
+        description="The operator API token; default: generated into the state dir.",
+    )
 
-    runtime: Literal["auto", "docker", "process"] = "auto"
-    agent_image: str = "agent-fleet-agent:latest"
-    docker_network: str = "host"
-    agent_memory_limit: str = "96m"
-    agent_pids_limit: int = Field(default=64, ge=8)
-    agent_cpus: float = Field(default=0.5, gt=0)
-    stop_grace_seconds: float = Field(default=10, ge=0)
+    runtime: Literal["auto", "docker", "process"] = Field(
+        default="auto",
+        description="Where agents run: docker, process (no isolation, for development), "
+        "or auto (Docker when its engine answers).",
+    )
+    agent_image: str = Field(
+        default="agent-fleet-agent:latest", description="The agents' image (`make image`)."
+    )
+    docker_network: str = Field(
+        default="host", description="Network of agent containers (host, bridge or a name)."
+    )
+    agent_memory_limit: str = Field(default="96m", description="Memory limit per agent.")
+    agent_pids_limit: int = Field(default=64, ge=8, description="Process limit per agent.")
+    agent_cpus: float = Field(default=0.5, gt=0, description="CPU limit per agent, in cores.")
+    stop_grace_seconds: float = Field(
+        default=10, ge=0, description="Seconds between SIGTERM and SIGKILL on stop."
+    )
 
-    agent_cycle_seconds: float = Field(default=10, gt=0)
-    risk_max_orders_per_day: int = Field(default=20, ge=0)
-    # How often an agent's equity is kept for the dashboard's chart.
-    equity_sample_seconds: float = Field(default=300, gt=0)
-    reconcile_interval_seconds: float = Field(default=2, gt=0)
-    max_concurrent_actions: int = Field(default=8, ge=1)
-    # Silence after which a running agent counts as unhealthy; default 3 cycles, at least 30 s.
-    heartbeat_timeout_seconds: float | None = Field(default=None, gt=0)
-    # Healthy this long and an agent's failures are forgotten (its back-off starts over).
-    restart_reset_seconds: float = Field(default=600, gt=0)
-    # Consecutive failures that make a crash loop: one alert, restarts go on at the cap.
-    crashloop_threshold: int = Field(default=5, ge=1)
-    # How long `fleet retire --flatten` keeps trying to sell before it reports what is left.
-    flatten_deadline_seconds: float = Field(default=60, ge=0)
-    alert_webhook_url: SecretStr | None = None
+    agent_cycle_seconds: float = Field(
+        default=10, gt=0, description="Seconds between an agent's heartbeats."
+    )
+    risk_max_orders_per_day: int = Field(
+        default=20, ge=0, description="Risk rail: orders an agent may submit per market day."
+    )
+    equity_sample_seconds: float = Field(
+        default=300, gt=0, description="How often an agent's equity is kept for its chart."
+    )
+    reconcile_interval_seconds: float = Field(
+        default=2, gt=0, description="Seconds between reconcile rounds (events wake it sooner)."
+    )
+    max_concurrent_actions: int = Field(
+        default=8, ge=1, description="Container and account actions run at once."
+    )
+    heartbeat_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Silence after which a running agent is unhealthy and restarted; "
+        "default 3 cycles, at least 30 s.",
+    )
+    restart_reset_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="Healthy this long and an agent's failures are forgotten (back-off "
+        "starts over).",
+    )
+    crashloop_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failures that make a crash loop (one alert; restarts go "
+        "on, capped at 5 min apart).",
+    )
+    flatten_deadline_seconds: float = Field(
+        default=60, ge=0, description="How long `fleet retire --flatten` keeps selling."
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Slack-style webhook for alerts (JSON with `text`); without it alerts "
+        "are only logged.",
+    )
 
-    platform_url: str = ""
-    controller_api_key: SecretStr | None = None
-    credentials_key: SecretStr | None = None
-    provision_deadline_seconds: float = Field(default=20, gt=0)
+    platform_url: str = Field(
+        default="", description="The trading platform; without it agents get no accounts."
+    )
+    controller_api_key: SecretStr | None = Field(
+        default=None, description="The platform's controller key (creates accounts)."
+    )
+    credentials_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key sealing agents' platform credentials; default: derived from "
+        "the instance key.",
+    )
+    provision_deadline_seconds: float = Field(
+        default=20, gt=0, description="How long one account creation may retry."
+    )
 
-    market_seed: int = 42
-    market_time_scale: float = Field(default=1.0, gt=0, le=10_000)
-    # The wall moment at which market time equals wall time; sped-up demos start it now.
-    market_anchor: datetime = DEFAULT_ANCHOR
+    market_seed: int = Field(default=42, description="Seed of the simulated market.")
+    market_time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=10_000,
+        description="Market seconds per wall second (60 = one market hour a minute).",
+    )
+    market_event_rate: float = Field(
+        default=EVENT_RATE_PER_DAY,
+        ge=0,
+        le=1,
+        description="Chance of a company event per symbol per market day (the demo raises it).",
+    )
+    market_anchor: datetime = Field(
+        default=DEFAULT_ANCHOR,
+        description="The wall moment at which market time equals wall time (with a zone).",
+    )
 
-    news_provider: Literal["simulated", "newsapi", "alphavantage", "alpaca"] = "simulated"
-    quote_provider: Literal["simulated", "alphavantage", "alpaca"] = "simulated"
-    newsapi_key: SecretStr | None = None
-    newsapi_url: str = "https://newsapi.org"
-    newsapi_per_day: int = Field(default=100, ge=0)
-    alphavantage_key: SecretStr | None = None
-    alphavantage_url: str = "https://www.alphavantage.co"
-    alphavantage_per_day: int = Field(default=25, ge=0)
-    alphavantage_per_minute: int = Field(default=5, ge=0)
-    alpaca_key_id: SecretStr | None = None
-    alpaca_secret_key: SecretStr | None = None
-    alpaca_data_url: str = "https://data.alpaca.markets"
-    alpaca_per_minute: int = Field(default=200, ge=0)
-    news_ttl_seconds: float = Field(default=60, gt=0)
-    quote_ttl_seconds: float = Field(default=10, gt=0)
+    news_provider: Literal["simulated", "newsapi", "alphavantage", "alpaca"] = Field(
+        default="simulated", description="Where news comes from."
+    )
+    quote_provider: Literal["simulated", "alphavantage", "alpaca"] = Field(
+        default="simulated", description="Where quotes come from."
+    )
+    newsapi_key: SecretStr | None = Field(default=None, description="NewsAPI key.")
+    newsapi_url: str = Field(default="https://newsapi.org", description="NewsAPI base URL.")
+    newsapi_per_day: int = Field(default=100, ge=0, description="NewsAPI calls per day.")
+    alphavantage_key: SecretStr | None = Field(default=None, description="Alpha Vantage key.")
+    alphavantage_url: str = Field(
+        default="https://www.alphavantage.co", description="Alpha Vantage base URL."
+    )
+    alphavantage_per_day: int = Field(default=25, ge=0, description="Alpha Vantage calls per day.")
+    alphavantage_per_minute: int = Field(
+        default=5, ge=0, description="Alpha Vantage calls per minute."
+    )
+    alpaca_key_id: SecretStr | None = Field(default=None, description="Alpaca key id.")
+    alpaca_secret_key: SecretStr | None = Field(default=None, description="Alpaca secret key.")
+    alpaca_data_url: str = Field(
+        default="https://data.alpaca.markets", description="Alpaca market data base URL."
+    )
+    alpaca_per_minute: int = Field(default=200, ge=0, description="Alpaca calls per minute.")
+    news_ttl_seconds: float = Field(
+        default=60, gt=0, description="How long fetched news is served from the cache."
+    )
+    quote_ttl_seconds: float = Field(
+        default=10, gt=0, description="How long a fetched quote is served from the cache."
+    )
 
-    anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str | None = None
-    llm_model: str = "claude-sonnet-4-6"
-    # USD per million input and output tokens, by model; keep it in step with the price list.
-    llm_prices: dict[str, tuple[float, float]] = {
-        "claude-sonnet-4-6": (3.0, 15.0),
-        "claude-haiku-4-5": (1.0, 5.0),
-        "claude-opus-4-6": (5.0, 25.0),
-    }
-    llm_daily_budget_usd: float = Field(default=0.5, ge=0)
-    llm_timeout_seconds: float = Field(default=20, gt=0)
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, description="Anthropic key for llm_analyst agents (else they abstain)."
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, description="Anthropic API base URL (default: the SDK's)."
+    )
+    llm_model: str = Field(default="claude-sonnet-4-6", description="The model agents ask.")
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default={
+            "claude-sonnet-4-6": (3.0, 15.0),
+            "claude-haiku-4-5": (1.0, 5.0),
+            "claude-opus-4-6": (5.0, 25.0),
+        },
+        description="USD per million input and output tokens, by model (JSON).",
+    )
+    llm_daily_budget_usd: float = Field(
+        default=0.5, ge=0, description="LLM dollars per agent per UTC day."
+    )
+    llm_timeout_seconds: float = Field(default=20, gt=0, description="Timeout of one LLM call.")
 
-    sandbox_host: str = "127.0.0.1"
-    sandbox_port: int = Field(default=8788, ge=1, le=65535)
-    sandbox_database_url: str = ""
-    sandbox_token_ttl_seconds: int = Field(default=3600, ge=1)
-    sandbox_rate_per_second: float = Field(default=50, gt=0)
-    sandbox_rate_burst: int = Field(default=100, ge=1)
+    sandbox_host: str = Field(default="127.0.0.1", description="Address `fleet sandbox` binds.")
+    sandbox_port: int = Field(default=8788, ge=1, le=65535, description="Port of `fleet sandbox`.")
+    sandbox_database_url: str = Field(
+        default="", description="The sandbox's database; default SQLite in the state dir."
+    )
+    sandbox_token_ttl_seconds: int = Field(
+        default=3600, ge=1, description="Lifetime of the sandbox's access tokens."
+    )
+    sandbox_rate_per_second: float = Field(
+        default=50, gt=0, description="Sandbox requests per second per account."
+    )
+    sandbox_rate_burst: int = Field(default=100, ge=1, description="Sandbox burst size.")
 
-    log_format: Literal["text", "json"] = "text"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Daemon log lines: text, or json (one object a line)."
+    )
+    dashboard_actions: bool = Field(
+        default=False,
+        description="Let the web dashboard pause, resume and retire (each confirmed).",
+    )
 
     @field_validator("instance")
     @classmethod

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from feeds.clock import MarketClock
+from feeds.events import EVENT_RATE_PER_DAY
 from feeds.market import SimulatedMarket
 from sandbox.auth import RateLimiter, TokenError, TokenSigner
 from sandbox.ledger import Ledger, OrderRequest, SandboxError, order_view
@@ -32,6 +33,7 @@ class SandboxConfig:
     controller_key: str
     secret: bytes
     market_seed: int = 42
+    market_event_rate: float = EVENT_RATE_PER_DAY
     clock: MarketClock = field(default_factory=MarketClock)
     token_ttl_seconds: int = 3600
     rate_per_second: float = 50.0
@@ -217,7 +219,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app.state.config = config
     app.state.ledger = Ledger(
         engine,
-        SimulatedMarket(config.market_seed),
+        SimulatedMarket(config.market_seed, config.market_event_rate),
         config.secret,
         config.clock.now,
         config.default_cash,

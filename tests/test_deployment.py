@@ -1,0 +1,76 @@
+"""Deployment: compose.yaml validates, and the orchestrator image (built offline by
+`make image`) runs as non-root with a health check and answers /healthz."""
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import missing
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = "agent-fleet-orchestrator:latest"
+
+
+def test_compose_file_validates_with_the_example_env(tmp_path):
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        missing("docker-compose is not installed (Debian package docker-compose)")
+    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    result = subprocess.run(
+        [compose, "-f", str(tmp_path / "compose.yaml"), "--profile", "sandbox", "config"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    for service in ("fleetd:", "postgres:", "sandbox:"):
+        assert service in result.stdout
+    assert "/var/run/docker.sock:/var/run/docker.sock" in result.stdout
+
+
+@pytest.mark.docker
+def test_the_orchestrator_image_is_non_root_health_checked_and_answers(docker_client):
+    from docker.errors import ImageNotFound
+
+    try:
+        image = docker_client.images.get(IMAGE)
+    except ImageNotFound:
+        missing(f"{IMAGE} is not built: `make image`")
+    config = image.attrs["Config"]
+    assert config["User"] == "10002:10002"
+    assert "/healthz" in " ".join(config["Healthcheck"]["Test"])
+
+    port = free_port()
+    container = docker_client.containers.run(
+        IMAGE,
+        detach=True,
+        network_mode="host",
+        environment={
+            "FLEET_PORT": str(port),
+            "FLEET_HOST": "127.0.0.1",
+            "FLEET_RUNTIME": "process",
+            "FLEET_INSTANCE": "image-test",
+        },
+        labels={"fleet.test": "orchestrator-image"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                container.reload()
+                assert container.status == "running", container.logs()[-2000:].decode()
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"no /healthz answer: {container.logs()[-2000:].decode()}")
+        assert answer["status"] == "ok" and answer["runtime"] == "process"
+    finally:
+        container.remove(force=True)
