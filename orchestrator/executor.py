@@ -396,13 +396,13 @@ class Reconciler:
                 action.reason,
                 extra=about(agent.id, agent.name),
             )
-        kind, what = "vanished", action.reason
+        kind, what = "vanished", "its workload disappeared"
         if action.container_id is not None:
             info = None if action.unhealthy else self.runtime.exit_info(action.container_id)
             if info is not None:
                 kind, what = ("oom_killed" if info.oom_killed else "exited"), info.describe()
             elif action.unhealthy:
-                kind = "unhealthy"
+                kind, what = "unhealthy", action.reason
             self.runtime.remove(action.container_id)
         failures = agent.failures + 1
         delay = restart_delay(failures)

@@ -127,7 +127,7 @@ class Runtime(Protocol):
         ...
 
     def exit_info(self, container_id: str) -> ExitInfo | None:
-        """How a stopped workload ended; None when the runtime no longer knows it."""
+        """How a stopped workload ended; None when it is gone or being removed."""
         ...
 
     def watch(self, on_event: Callable[[RuntimeEvent], None], stop: threading.Event) -> None:

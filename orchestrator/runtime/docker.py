@@ -218,13 +218,16 @@ class DockerRuntime:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
     def exit_info(self, container_id: str) -> ExitInfo | None:
-        """Exit code, OOM kill and engine error of a stopped container."""
+        """Exit code, OOM kill and engine error of a stopped container; None for one that
+        is gone or being removed (`docker rm -f` kills it first: it vanished, not exited)."""
         try:
             state = self.client.api.inspect_container(container_id)["State"]
         except NotFound:
             return None
         except DockerException as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        if state.get("Status") == "removing":
+            return None
         return ExitInfo(
             state.get("ExitCode"), bool(state.get("OOMKilled")), state.get("Error") or None
         )
