@@ -157,7 +157,7 @@ def _recent_orders(fleet: Fleet, sealed: str | None) -> tuple[list[dict], str | 
     try:
         placed = fleet.accounts.orders(sealed)
     except (PlatformError, ValueError) as exc:
-        return [], f"the platform did not answer: {exc}"
+        return [], f"orders unavailable: {exc}"
     return [
         {
             "at": o.created_at,
