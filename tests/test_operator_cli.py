@@ -68,7 +68,9 @@ def test_ls_filters_show_and_logs(make_daemon, tmp_path):
         try:
             wait_until(lambda: lines, "the last line, before following")
             daemon.fleet("retire", first["name"])  # the agent logs its exit while we follow
-            wait_until(lambda: any("stopping" in line for line in lines), "the agent's exit")
+            # told by its heartbeat reply, or stopped by SIGTERM: whichever comes first
+            exits = ("retired by the orchestrator", "stopping on signal")
+            wait_until(lambda: any(e in line for line in lines for e in exits), "the agent's exit")
         finally:
             follower.terminate()
             follower.wait(10)
