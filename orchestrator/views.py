@@ -46,11 +46,16 @@ def _seconds(since: datetime | None, now: datetime) -> float | None:
     return round((now - since).total_seconds(), 1) if since else None
 
 
+def pnl(agent: Agent) -> float | None:
+    """Equity gained since the agent's first report, or None before it has one."""
+    if agent.equity is None or not agent.starting_equity:
+        return None
+    return agent.equity - agent.starting_equity
+
+
 def agent_view(agent: Agent, now: datetime) -> dict:
     """An agent as the operator sees it."""
-    pnl = None
-    if agent.equity is not None and agent.starting_equity:
-        pnl = agent.equity - agent.starting_equity
+    gained = pnl(agent)
     live = agent.phase in (Phase.RUNNING, Phase.STARTING) and agent.container_id
     return {
         "id": agent.id,
@@ -66,8 +71,8 @@ def agent_view(agent: Agent, now: datetime) -> dict:
         "last_cycle": agent.last_cycle,
         "equity": agent.equity,
         "starting_equity": agent.starting_equity,
-        "pnl": None if pnl is None else round(pnl, 2),
-        "pnl_pct": None if pnl is None else round(100 * pnl / agent.starting_equity, 3),
+        "pnl": None if gained is None else round(gained, 2),
+        "pnl_pct": None if gained is None else round(100 * gained / agent.starting_equity, 3),
         "cash": agent.cash,
         "open_positions": agent.open_positions,
         "orders_submitted": agent.orders_submitted,
@@ -116,9 +121,7 @@ def fleet_view(fleet: Fleet) -> dict:
         "restarts_last_hour": fleet.store.count_events(FAILURE_KINDS, now - timedelta(hours=1)),
         "orders_today": sum(a.orders_today or 0 for a in live),
         "equity": round(sum(a.equity or 0 for a in live), 2),
-        "pnl": round(
-            sum(a.equity - a.starting_equity for a in live if a.equity and a.starting_equity), 2
-        ),
+        "pnl": round(sum(pnl(a) or 0.0 for a in live), 2),
         "feeds": fleet.feeds.report(),
         "llm_today": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost},
     }
