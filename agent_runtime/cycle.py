@@ -23,6 +23,7 @@ from agent_runtime.gateway import GatewayClient, GatewayError
 from agent_runtime.risk import Book, Order, RiskLimits, Verdict, apply_rails
 from agent_runtime.strategies import MarketView, NewsView, propose_safely
 from agent_runtime.strategies._base import eligible
+from feeds.calendar import calendar_for
 from platform_client import PlatformError
 
 log = logging.getLogger("agent.cycle")
@@ -137,6 +138,8 @@ class Trader:
         self.strategy = self.personality.get("strategy", boot["strategy"])
         self.limits = RiskLimits(**(boot.get("risk_limits") or {}))
         self.cycle_seconds = float(self.personality.get("cycle_seconds", 300))
+        self.calendar = calendar_for((boot.get("clock") or {}).get("hours", "always"))
+        self.reopens: datetime | None = None
         # Each agent's cycles start at its own offset, so a fleet never trades in lockstep;
         # derived from the id, the offset (and so every cycle number) survives a restart.
         digest = hashlib.sha256(self.agent_id.encode()).digest()
@@ -167,8 +170,15 @@ class Trader:
         return None if cycle == self.last_cycle else cycle
 
     def run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:
-        """Run one cycle; every failure becomes `error`, never an exception."""
+        """Run one cycle; every failure becomes `error`, never an exception. Outside the
+        market's session the cycle is skipped without a call: no data, no orders."""
         self.last_cycle = cycle
+        if not self.calendar.is_open(now):
+            reopens = self.calendar.next_change(now)
+            if reopens != self.reopens:
+                self.reopens = reopens
+                log.info("market closed until %s: holding orders", reopens and reopens.isoformat())
+            return CycleResult(cycle)
         try:
             return self._run(cycle, now, paused)
         except (GatewayError, PlatformError) as exc:

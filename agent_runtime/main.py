@@ -62,7 +62,7 @@ def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
     trader = Trader(boot, gateway, account) if account else None
     clock = _clock(boot)
     last_error = account.login() if account else None
-    paused = False
+    paused = bool(boot.get("paused"))  # a restart while paused must not trade first
     try:
         while not stop.is_set():
             report: dict = {"cycle": int(time.time() // tick), "phase": "running"}

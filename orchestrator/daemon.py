@@ -33,6 +33,7 @@ from orchestrator.feed_gateway import FeedGateway, ProviderLimit
 from orchestrator.llm import LlmGateway
 from orchestrator.metrics import fleet_registry
 from orchestrator.runtime import Runtime, open_runtime
+from orchestrator.scheduler import FleetScheduler
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
 from orchestrator.usage import UsageLedger
@@ -56,6 +57,7 @@ class Fleet:
     accounts: Accounts | None = None
     now: Callable[[], datetime] = utc_now
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+    scheduler: FleetScheduler | None = None  # set once the event loop runs
 
     def first_token_hash(self, agent_id: str) -> str:
         """Hash of a new agent's generation-0 gateway token."""
@@ -174,6 +176,8 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             asyncio.create_task(fleet.reconciler.run(), name="reconciler"),
             asyncio.create_task(alerts.run(), name="alerts"),
         ]
+        fleet.scheduler = FleetScheduler(fleet)
+        await fleet.scheduler.start()
         log.info(
             "fleet %s up on %s runtime, operator API at %s",
             settings.instance,
@@ -184,6 +188,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             yield
         finally:
             stop_watching.set()
+            fleet.scheduler.shutdown()
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -2,7 +2,7 @@
 
 Containers may not reach a package index (DESIGN §7), so everything the image installs
 is put into the build context first: the project's wheel and the pure-Python wheels of
-the agent's dependencies (httpx, tenacity), pinned to the versions this orchestrator runs.
+the agent's dependencies (httpx, tenacity, holidays), pinned to the versions this orchestrator runs.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import docker
 from docker.errors import APIError, BuildError, DockerException
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# What `agent_runtime` and `platform_client` import beyond the standard library.
-AGENT_REQUIREMENTS = ("httpx", "tenacity")
+# What the agent's packages import beyond the standard library (`feeds.calendar` the NYSE
+# holidays); pip brings their own dependencies along.
+AGENT_REQUIREMENTS = ("httpx", "tenacity", "holidays")
 # The packages an agent runs: their source decides whether an image is current.
 AGENT_PACKAGES = ("agent_runtime", "platform_client", "personalities", "feeds")
 SOURCE_LABEL = "io.agent-fleet.source"

@@ -152,6 +152,11 @@ class Settings(BaseSettings):
         default=DEFAULT_ANCHOR,
         description="The wall moment at which market time equals wall time (with a zone).",
     )
+    market_hours: Literal["auto", "always", "nyse"] = Field(
+        default="auto",
+        description="When agents may trade: nyse sessions, always, or auto (always when "
+        "news and quotes are both simulated, else nyse).",
+    )
 
     news_provider: Literal["simulated", "newsapi", "alphavantage", "alpaca"] = Field(
         default="simulated", description="Where news comes from."
@@ -255,6 +260,9 @@ class Settings(BaseSettings):
             raise ValueError("FLEET_PLATFORM_URL is set but FLEET_CONTROLLER_API_KEY is not")
         if not self.gateway_url:
             self.gateway_url = f"http://127.0.0.1:{self.port}"
+        if self.market_hours == "auto":
+            simulated = self.news_provider == self.quote_provider == "simulated"
+            self.market_hours = "always" if simulated else "nyse"
         if self.heartbeat_timeout_seconds is None:
             self.heartbeat_timeout_seconds = max(30.0, 3 * self.agent_cycle_seconds)
         return self

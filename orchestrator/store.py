@@ -79,6 +79,8 @@ class Agent(SQLModel, table=True):
     orders_filled: int | None = None  # of orders_submitted (both since the agent started)
     orders_today: int | None = None  # on the market's current day, as the agent counts
     starting_equity: float | None = None  # the first equity reported: P&L is against it
+    day_start_equity: float | None = None  # the last equity before `equity_day` (UTC) began
+    equity_day: str | None = Field(default=None, max_length=10)
     sampled_at: datetime | None = Field(default=None, sa_type=_tz())  # last equity sample
     last_error: str | None = None
     reason: str | None = None
@@ -224,7 +226,7 @@ class Store:
         with `personalities_for(count, spawn_key)`, or retire the surplus, newest first
         unless told otherwise. Returns (spawned, retiring); at the size already, nothing."""
         with self._scale_lock:
-            live = self.agents(set(Phase) - FINAL - {Phase.RETIRING})
+            live = self.live()
             if size > len(live):
                 key = f"scale-{uuid.uuid4().hex}"
                 agents, _ = self.spawn(
@@ -248,6 +250,10 @@ class Store:
             query = query.where(col(Agent.phase).in_(list(phases)))
         with self._session() as s:
             return list(s.exec(query).all())
+
+    def live(self) -> list[Agent]:
+        """The agents that count toward the fleet's size: neither over nor retiring."""
+        return self.agents(set(Phase) - FINAL - {Phase.RETIRING})
 
     def get(self, agent_id: str) -> Agent:
         """The agent with exactly this id."""
@@ -282,6 +288,33 @@ class Store:
         )
         with self._session() as s:
             return [(utc(e.at), e.equity) for e in reversed(s.exec(query).all())]
+
+    def equity_at(
+        self, moment: datetime, lookback: timedelta = timedelta(days=1)
+    ) -> dict[str, float]:
+        """Each agent's equity as of `moment`: its last sample in the `lookback` before,
+        or for an agent that first reported later, its first sample."""
+        before = (
+            select(EquitySample.agent_id, sa.func.max(EquitySample.id))
+            .where(EquitySample.at <= moment, EquitySample.at > moment - lookback)
+            .group_by(EquitySample.agent_id)
+        )
+        after = (
+            select(EquitySample.agent_id, sa.func.min(EquitySample.id))
+            .where(EquitySample.at > moment)
+            .group_by(EquitySample.agent_id)
+        )
+        with self._session() as s:
+            chosen = dict(s.exec(after).all())
+            chosen.update(dict(s.exec(before).all()))
+            if not chosen:
+                return {}
+            rows = s.exec(
+                select(EquitySample.agent_id, EquitySample.equity).where(
+                    col(EquitySample.id).in_(list(chosen.values()))
+                )
+            ).all()
+        return dict(rows)
 
     def count_events(self, kinds: Iterable[str], since: datetime) -> int:
         """How many timeline entries of these kinds were written since `since`."""
@@ -456,8 +489,12 @@ class Store:
             agent.healthy_since = agent.healthy_since or now
             agent.last_cycle = cycle
             agent.last_error = last_error
+            before = agent.equity
             for name, value in state.items():
                 setattr(agent, name, value)
+            if agent.equity is not None and agent.equity_day != (day := now.date().isoformat()):
+                agent.equity_day = day
+                agent.day_start_equity = before if before is not None else agent.equity
             if agent.equity is not None:
                 if agent.starting_equity is None:
                     agent.starting_equity = agent.equity

@@ -1,4 +1,5 @@
-"""What the operator surfaces show, as plain data: agents, timelines and the fleet summary.
+"""What the operator surfaces show, as plain data: agents, timelines, the fleet summary
+and the fleet report.
 
 The operator API returns these as JSON, the web dashboard renders them, the terminal
 dashboard reads them through the API and `/metrics` exports them: one definition of
@@ -8,10 +9,11 @@ of a view.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from feeds.calendar import calendar_for
 from orchestrator.phases import FINAL, Phase
 from orchestrator.store import Agent, AgentEvent, utc
 
@@ -53,6 +55,15 @@ def pnl(agent: Agent) -> float | None:
     return agent.equity - agent.starting_equity
 
 
+def pnl_today(agent: Agent, now: datetime) -> float | None:
+    """Equity gained since the UTC day began (0 if the agent has not reported today)."""
+    if agent.equity is None or agent.day_start_equity is None:
+        return None
+    if agent.equity_day != now.date().isoformat():
+        return 0.0
+    return agent.equity - agent.day_start_equity
+
+
 def agent_view(agent: Agent, now: datetime) -> dict:
     """An agent as the operator sees it."""
     gained = pnl(agent)
@@ -73,6 +84,7 @@ def agent_view(agent: Agent, now: datetime) -> dict:
         "starting_equity": agent.starting_equity,
         "pnl": None if gained is None else round(gained, 2),
         "pnl_pct": None if gained is None else round(100 * gained / agent.starting_equity, 3),
+        "pnl_today": None if (today := pnl_today(agent, now)) is None else round(today, 2),
         "cash": agent.cash,
         "open_positions": agent.open_positions,
         "orders_submitted": agent.orders_submitted,
@@ -102,6 +114,17 @@ def event_view(event: AgentEvent, agent_name: str | None = None) -> dict:
     return view
 
 
+def market_view(fleet: Fleet) -> dict:
+    """Whether agents may trade now (in market time) and when that changes."""
+    calendar = calendar_for(fleet.settings.market_hours)
+    now = fleet.feeds.clock.now()
+    return {
+        "hours": calendar.hours,
+        "open": calendar.is_open(now),
+        "next_change": iso(calendar.next_change(now)),
+    }
+
+
 def fleet_view(fleet: Fleet) -> dict:
     """The fleet at a glance: sizes by phase, health, trading today, data and LLM costs."""
     now = fleet.now()
@@ -122,6 +145,59 @@ def fleet_view(fleet: Fleet) -> dict:
         "orders_today": sum(a.orders_today or 0 for a in live),
         "equity": round(sum(a.equity or 0 for a in live), 2),
         "pnl": round(sum(pnl(a) or 0.0 for a in live), 2),
+        "pnl_today": round(sum(pnl_today(a, now) or 0.0 for a in live), 2),
+        "market": market_view(fleet),
         "feeds": fleet.feeds.report(),
         "llm_today": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost},
+    }
+
+
+def build_report(fleet: Fleet, title: str, since: datetime, now: datetime) -> dict:
+    """The fleet between `since` and `now`: orders, P&L by strategy, restarts, spend.
+
+    P&L is each agent's equity now against its equity at `since` (or its first report,
+    if it started later); agents retired since `since` count with their last equity."""
+    store = fleet.store
+    agents = [
+        a for a in store.agents() if a.phase not in FINAL or (utc(a.updated_at) or now) >= since
+    ]
+    baseline = store.equity_at(since)
+    strategies: dict[str, dict] = defaultdict(
+        lambda: {"agents": 0, "orders_today": 0, "equity": 0.0, "pnl": 0.0}
+    )
+    for agent in agents:
+        row = strategies[agent.strategy]
+        row["agents"] += 1
+        row["orders_today"] += agent.orders_today or 0
+        if agent.equity is not None:
+            start = baseline.get(agent.id, agent.starting_equity or agent.equity)
+            row["equity"] += agent.equity
+            row["pnl"] += agent.equity - start
+    for row in strategies.values():
+        row["equity"], row["pnl"] = round(row["equity"], 2), round(row["pnl"], 2)
+    day = now.strftime("%Y-%m-%d")
+    tokens_in, tokens_out, cost = fleet.llm.usage.llm_day(day)
+    providers = sorted(set(fleet.feeds.report()["providers"]) - {"simulated"})
+    return {
+        "title": title,
+        "instance": fleet.settings.instance,
+        "since": iso(since),
+        "generated_at": iso(now),
+        "agents": {
+            "live": sum(1 for a in agents if a.phase not in FINAL and a.phase != Phase.RETIRING),
+            "running": sum(1 for a in agents if a.phase == Phase.RUNNING),
+            "spawned": store.count_events(["created"], since),
+            "retired": store.count_events([Phase.RETIRED.value], since),
+        },
+        "restarts": store.count_events(FAILURE_KINDS, since),
+        "orders_today": sum(row["orders_today"] for row in strategies.values()),
+        "equity": round(sum(row["equity"] for row in strategies.values()), 2),
+        "pnl": round(sum(row["pnl"] for row in strategies.values()), 2),
+        "by_strategy": dict(sorted(strategies.items())),
+        "spend": {
+            "llm_usd": round(cost, 4),
+            "llm_input_tokens": tokens_in,
+            "llm_output_tokens": tokens_out,
+            "provider_calls": {p: fleet.llm.usage.provider_calls(p, day) for p in providers},
+        },
     }

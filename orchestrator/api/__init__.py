@@ -18,8 +18,10 @@ from orchestrator.api.feeds import router as feeds_router
 from orchestrator.api.gateway import router as gateway_router
 from orchestrator.api.llm import router as llm_router
 from orchestrator.api.operator import router as operator_router
+from orchestrator.api.schedules import router as schedules_router
 from orchestrator.api.web import router as web_router
 from orchestrator.store import Ambiguous, Conflict, NotFound
+from personalities import PopulationError
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -39,6 +41,7 @@ def create_app(lifespan: Any = None) -> FastAPI:
     app.include_router(feeds_router)
     app.include_router(llm_router)
     app.include_router(operator_router)
+    app.include_router(schedules_router)
     app.include_router(web_router)
 
     @app.exception_handler(ApiError)
@@ -56,6 +59,10 @@ def create_app(lifespan: Any = None) -> FastAPI:
     @app.exception_handler(Conflict)
     async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
         return error_response(409, "conflict", str(exc))
+
+    @app.exception_handler(PopulationError)
+    async def _bad_population(_request: Request, exc: PopulationError) -> JSONResponse:
+        return error_response(422, "invalid_population", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -84,7 +84,9 @@ def bootstrap(request: Request, agent: AgentDep) -> dict:
         "clock": {
             "time_scale": settings.market_time_scale,
             "anchor": settings.market_anchor.isoformat(),
+            "hours": settings.market_hours,
         },
+        "paused": fleet.store.paused(),
     }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from datetime import timedelta
@@ -12,14 +11,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from orchestrator import keys
 from orchestrator.api.errors import ApiError, bearer, fleet_of
 from orchestrator.phases import Phase
 from orchestrator.runtime import RuntimeFailure
+from orchestrator.sampling import Sampling
 from orchestrator.views import agent_view, event_view, fleet_view, iso
-from personalities import ARCHETYPES, PopulationError, Strategy, parse_population, sample
+from personalities import Strategy
 from platform_client import PlatformError
 
 if TYPE_CHECKING:
@@ -36,17 +36,6 @@ router = APIRouter(tags=["operator"])
 operator = APIRouter(prefix="/v1", dependencies=[Depends(require_operator)])
 
 
-class Sampling(BaseModel):
-    """How new agents' personalities are drawn: `population` is an archetype name or an
-    inline population; without a seed, the spawn key seeds them (so a replay matches)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    strategy: Strategy | None = None
-    seed: int | None = None
-    population: str | dict = "balanced"
-
-
 class SpawnRequest(Sampling):
     """`POST /v1/agents`: how many agents and the key that makes a retry safe."""
 
@@ -59,33 +48,6 @@ class ScaleRequest(Sampling):
 
     size: int = Field(ge=0, le=1000)
     retire: Literal["newest", "oldest"] = "newest"
-
-
-def sample_personalities(body: Sampling, count: int, key: str) -> list[dict]:
-    """The spawn's personalities; without a seed, the key seeds them (a replay matches)."""
-    if isinstance(body.population, str):
-        if body.population not in ARCHETYPES:
-            known = ", ".join(ARCHETYPES)
-            raise ApiError(
-                422,
-                "invalid_request",
-                f"population: unknown archetype {body.population!r}; known: {known}",
-            )
-        population = ARCHETYPES[body.population]
-    else:
-        try:
-            population = parse_population(body.population, "population")
-        except PopulationError as exc:
-            raise ApiError(422, "invalid_population", str(exc)) from None
-    seed = (
-        body.seed
-        if body.seed is not None
-        else int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
-    )
-    fleet = sample(count, seed, population)
-    if body.strategy:
-        fleet = [p.model_copy(update={"strategy": body.strategy}) for p in fleet]
-    return [p.model_dump(mode="json") for p in fleet]
 
 
 @router.get("/healthz")
@@ -121,7 +83,7 @@ async def spawn(request: Request, response: Response, body: SpawnRequest) -> dic
     """Create agents; the same idempotency key replays the first answer (200)."""
     fleet = fleet_of(request)
     key = body.idempotency_key or secrets.token_hex(16)
-    personalities = sample_personalities(body, body.count, key)
+    personalities = body.draw(body.count, key)
     agents, created = await run_in_threadpool(
         fleet.store.spawn, key, personalities, fleet.first_token_hash, fleet.now()
     )
@@ -260,7 +222,7 @@ async def scale(request: Request, body: ScaleRequest) -> dict:
     spawned, retiring = await run_in_threadpool(
         fleet.store.scale,
         body.size,
-        lambda count, key: sample_personalities(body, count, key),
+        body.draw,
         fleet.first_token_hash,
         fleet.now(),
         body.retire == "newest",

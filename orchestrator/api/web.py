@@ -24,10 +24,12 @@ from fastapi.templating import Jinja2Templates
 from orchestrator import keys
 from orchestrator.api.errors import fleet_of
 from orchestrator.store import Ambiguous, NotFound, StoreError
+from orchestrator.summaries import market_line
 from orchestrator.views import agent_view, event_view, fleet_view, iso, problems_first
 
 COOKIE = "fleet_session"
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+templates.env.globals["market_line"] = market_line
 router = APIRouter(include_in_schema=False)
 
 

@@ -11,15 +11,22 @@ import json
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.markup import escape
 
+from orchestrator.cli._common import (
+    EXIT_USAGE,
+    console,
+    fail,
+    load_population_file,
+    load_settings,
+    operator,
+    population_body,
+    sampling_options,
+)
 from orchestrator.cli.client import OperatorClient, OperatorError
 from orchestrator.cli.format import (
     format_agent,
@@ -31,45 +38,10 @@ from orchestrator.cli.format import (
     format_simulation,
     format_spawned,
 )
+from orchestrator.cli.schedule import report, schedule
 from orchestrator.phases import Phase
 from orchestrator.settings import Settings
 from personalities import STRATEGIES
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-# Piped output (`fleet ls | less`, CI logs) gets wide tables instead of 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 200)
-
-
-def _fail(message: str, code: int = EXIT_FAILED) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def load_settings() -> Settings:
-    """Settings from the environment and `.env`, or a one-line error naming the bad field."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if first["loc"]:
-            message = f"FLEET_{str(first['loc'][0]).upper()}: {message}"
-        _fail(f"invalid settings: {message}", EXIT_USAGE)
-        raise  # unreachable: _fail exits
-
-
-@contextmanager
-def operator() -> Iterator[OperatorClient]:
-    """An operator API client whose errors end the command with one line."""
-    client = OperatorClient(load_settings())
-    try:
-        yield client
-    except OperatorError as exc:
-        _fail(str(exc))
-    finally:
-        client.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,43 +61,13 @@ def up() -> None:
     try:
         check_store(settings.database_url)
     except StoreUnavailable as exc:
-        _fail(str(exc))
+        fail(str(exc))
     serve(settings)
-
-
-def _sampling(command: Callable) -> Callable:
-    """The options that say how new agents' personalities are drawn."""
-    for option in reversed(
-        [
-            click.option("--seed", type=int, default=None, help="Same seed, same personalities."),
-            click.option(
-                "--population",
-                default="balanced",
-                show_default=True,
-                help="An archetype (balanced, news-hounds, contrarians, long-term) or a file.",
-            ),
-            click.option(
-                "--strategy",
-                type=click.Choice(STRATEGIES),
-                default=None,
-                help="Give every new agent this strategy instead of the sampled one.",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
-
-
-def _population_body(population: str) -> str | dict:
-    """An archetype name as is; a file is read and checked here, the daemon gets its content."""
-    from personalities import ARCHETYPES
-
-    return population if population in ARCHETYPES else _population(population).model_dump()
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("count", type=click.IntRange(min=1, max=1000))
-@_sampling
+@sampling_options
 @click.option("--wait", is_flag=True, help="Show progress until every new agent heartbeats.")
 @click.option(
     "--timeout",
@@ -138,7 +80,7 @@ def spawn(
     count: int, seed: int | None, population: str, strategy: str | None, wait: bool, timeout: float
 ) -> None:
     """Create COUNT new agents with sampled personalities."""
-    chosen = _population_body(population)
+    chosen = population_body(population)
     key = secrets.token_hex(16)  # one key per invocation: the client's retries reuse it
     with operator() as api:
         result = api.spawn(count, key, seed=seed, population=chosen, strategy=strategy)
@@ -163,11 +105,11 @@ def _wait_running(api: OperatorClient, ids: list[str], timeout: float) -> None:
             progress.update(bar, completed=len(running))
             if failed:
                 reasons = "; ".join(f"{a['name']}: {a.get('reason') or a['phase']}" for a in failed)
-                _fail(f"{len(failed)} agent(s) did not come up: {reasons}")
+                fail(f"{len(failed)} agent(s) did not come up: {reasons}")
             if len(running) == len(wanted):
                 return
             if time.monotonic() >= deadline:
-                _fail(
+                fail(
                     f"{len(wanted) - len(running)} agent(s) not heartbeating after "
                     f"{timeout:.0f}s; see `fleet ls`"
                 )
@@ -184,7 +126,7 @@ def _wait_running(api: OperatorClient, ids: list[str], timeout: float) -> None:
     show_default=True,
     help="Which agents go first when the fleet shrinks.",
 )
-@_sampling
+@sampling_options
 def scale(
     size: int, retire_order: str, seed: int | None, population: str, strategy: str | None
 ) -> None:
@@ -194,7 +136,7 @@ def scale(
             size,
             retire=retire_order,
             seed=seed,
-            population=_population_body(population),
+            population=population_body(population),
             strategy=strategy,
         )
     console.print(format_scaled(result))
@@ -373,7 +315,7 @@ def demo(
             api = OperatorClient(settings)
             try:
                 spawned = api.spawn(
-                    agents, secrets.token_hex(16), population=_population_body(population)
+                    agents, secrets.token_hex(16), population=population_body(population)
                 )
                 click.echo(format_spawned(spawned))
                 click.echo(f"dashboard:  {fleet.url}/  (operator token {fleet.token})")
@@ -382,11 +324,11 @@ def demo(
                 filled = sum(a.get("orders_filled") or 0 for a in api.agents())
                 click.echo(f"stopping: {filled} order(s) filled on the sandbox")
             except OperatorError as exc:
-                _fail(str(exc))
+                fail(str(exc))
             finally:
                 api.close()
     except DemoError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo("demo stopped; nothing left running")
 
 
@@ -429,7 +371,7 @@ def doctor() -> None:
         hint = f"  [dim]→ {escape(check.hint)}[/]" if check.hint and check.status != "ok" else ""
         console.print(f"{marks[check.status]} {check.name:<14} {escape(check.detail)}{hint}")
     if failed:
-        _fail(f"{failed} check(s) failed")
+        fail(f"{failed} check(s) failed")
 
 
 @cli.command()
@@ -456,7 +398,7 @@ def retire(
     """Retire AGENTS (names, ids or unique id prefixes), or --all. Positions stay open
     unless --flatten."""
     if bool(agents) == retire_all:
-        _fail("name the agents to retire, or pass --all (not both)", EXIT_USAGE)
+        fail("name the agents to retire, or pass --all (not both)", EXIT_USAGE)
     with operator() as api:
         if retire_all:
             live = set(Phase) - {Phase.RETIRED, Phase.FAILED}
@@ -482,7 +424,7 @@ def _wait_retired(api: OperatorClient, ids: list[str], timeout: float) -> None:
         if pending:
             time.sleep(0.5)
     if pending:
-        _fail(f"{len(pending)} agent(s) not retired after {timeout:.0f}s; see `fleet ls`")
+        fail(f"{len(pending)} agent(s) not retired after {timeout:.0f}s; see `fleet ls`")
 
 
 @cli.command()
@@ -503,7 +445,7 @@ def sandbox(host: str | None, port: int | None) -> None:
 
     settings = load_settings()
     if settings.controller_api_key is None:
-        _fail("FLEET_CONTROLLER_API_KEY is not set: the sandbox needs a controller key", EXIT_USAGE)
+        fail("FLEET_CONTROLLER_API_KEY is not set: the sandbox needs a controller key", EXIT_USAGE)
     secret = keys.derived_key(keys.instance_key(settings.state_dir), "sandbox")
     config = SandboxConfig(
         database_url=settings.sandbox_database_url,
@@ -526,17 +468,6 @@ def personalities() -> None:
     """Sample and validate agent personalities."""
 
 
-def _population(ref: str):
-    from personalities import PopulationError, load_population
-
-    try:
-        return load_population(ref)
-    except PopulationError as exc:
-        for problem in exc.problems:  # one line per problem, each naming its field
-            click.echo(f"error: {ref}: {problem}", err=True)
-        sys.exit(EXIT_USAGE)
-
-
 @personalities.command("sample")
 @click.argument("count", type=click.IntRange(min=1, max=10_000))
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same fleet.")
@@ -552,7 +483,9 @@ def personalities_sample(count: int, seed: int, population: str, as_json: bool) 
     """Sample COUNT personalities."""
     from personalities import sample
 
-    fleet = [p.model_dump(mode="json") for p in sample(count, seed, _population(population))]
+    fleet = [
+        p.model_dump(mode="json") for p in sample(count, seed, load_population_file(population))
+    ]
     if as_json:
         click.echo(json.dumps(fleet, indent=2))
     else:
@@ -563,7 +496,7 @@ def personalities_sample(count: int, seed: int, population: str, as_json: bool) 
 @click.argument("population")
 def personalities_validate(population: str) -> None:
     """Check a population file; every problem is named with its field."""
-    _population(population)
+    load_population_file(population)
     console.print(f"{population}: valid")
 
 
@@ -579,7 +512,7 @@ def simulate(agents: int, days: int, seed: int, population: str, as_json: bool) 
     """Trade a sampled fleet on the simulated market, offline and deterministically."""
     from orchestrator.simulate import simulate as run
 
-    result = run(agents, days, seed, _population(population))
+    result = run(agents, days, seed, load_population_file(population))
     if as_json:
         click.echo(
             json.dumps({"by_strategy": result.by_strategy, "agents": result.agents}, indent=2)
@@ -623,8 +556,12 @@ def image_build(base_image: str, target: str, tag: str | None) -> None:
     try:
         image_id = build(tag, base_image)
     except ImageBuildError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"built {tag} ({image_id[7:19]}) on {base_image}")
+
+
+cli.add_command(schedule)
+cli.add_command(report)
 
 
 def main() -> None:

@@ -116,6 +116,27 @@ class OperatorClient:
         """The fleet summary."""
         return self._call("GET", "/v1/fleet")
 
+    def schedules(self) -> list[dict]:
+        """Every schedule with its next run."""
+        return self._call("GET", "/v1/schedules")
+
+    def add_schedule(self, kind: str, **spec: object) -> dict:
+        """Add a ramp plan or a daily report (the same one again returns the existing)."""
+        body = {k: v for k, v in spec.items() if v is not None}
+        return self._call("POST", f"/v1/schedules/{kind}", json=body)
+
+    def remove_schedule(self, schedule_id: str) -> dict:
+        """Delete a schedule."""
+        return self._call("DELETE", f"/v1/schedules/{_path(schedule_id)}")
+
+    def reports(self, limit: int = 1) -> list[dict]:
+        """The latest fleet reports, newest first."""
+        return self._call("GET", "/v1/reports", params={"limit": limit})
+
+    def make_report(self) -> dict:
+        """A report of the last 24 hours, made now."""
+        return self._call("POST", "/v1/reports")
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()

@@ -6,6 +6,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.summaries import market_line
+
 _PHASE_STYLE = {
     "running": "green",
     "starting": "cyan",
@@ -241,14 +243,16 @@ def format_dashboard(summary: dict, agents: list[dict], events: list[dict]) -> R
         for phase, count in summary["by_phase"].items()
         if count and phase not in ("running", "retired")
     ]
-    pnl = summary["pnl"]
+    pnl, today = summary["pnl"], summary["pnl_today"]
     lines = [
-        f"[bold]{summary['instance']}[/] on {summary['runtime']}"
+        f"[bold]{summary['instance']}[/] on {summary['runtime']}   "
+        + market_line(summary["market"])
         + ("   [bold white on red] PAUSED [/]" if summary["paused"] else ""),
         f"desired {summary['desired']}   running [green]{summary['running']}[/]   "
         + "   ".join(busy),
         f"restarts (1 h) {summary['restarts_last_hour']}   orders today "
-        f"{summary['orders_today']}   P&L [{'green' if pnl >= 0 else 'red'}]{pnl:+,.0f}[/]",
+        f"{summary['orders_today']}   P&L today [{'green' if today >= 0 else 'red'}]"
+        f"{today:+,.0f}[/]   P&L [{'green' if pnl >= 0 else 'red'}]{pnl:+,.0f}[/]",
         f"cache hits {'-' if ratio is None else f'{ratio:.0%}'}   "
         + ("   ".join(quota) or "no upstream quota")
         + f"   LLM today ${summary['llm_today']['cost_usd']:.2f}",
@@ -261,3 +265,27 @@ def format_dashboard(summary: dict, agents: list[dict], events: list[dict]) -> R
         format_agents(agents),
         Panel(timeline, title="latest events", title_align="left"),
     )
+
+
+def _when(moment: str | None) -> str:
+    return moment[:16].replace("T", " ") if moment else "-"
+
+
+def format_schedules(schedules: list[dict]) -> RenderableType:
+    """The `fleet schedule ls` table (times in UTC)."""
+    if not schedules:
+        return Text("no schedules (add one with `fleet schedule ramp` or `fleet schedule report`)")
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "PLAN", "RUNS", "LAST RUN (UTC)", "RESULT", "NEXT RUN (UTC)"):
+        table.add_column(column, justify="right" if column == "RUNS" else "left")
+    for s in schedules:
+        upcoming = "done" if s["done_at"] else _when(s["next_run_at"])
+        table.add_row(
+            s["id"],
+            s["plan"],
+            str(s["runs"]),
+            _when(s["last_run_at"]),
+            s["last_result"] or "-",
+            upcoming,
+        )
+    return table

@@ -1,0 +1,95 @@
+"""What every `fleet` command shares: the console, exit codes, settings, the operator
+client, one-line failures and the options that say how personalities are drawn."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+
+from orchestrator.cli.client import OperatorClient, OperatorError
+from orchestrator.settings import Settings
+from personalities import STRATEGIES
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+# Piped output (`fleet ls | less`, CI logs) gets wide tables instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> None:
+    """Print `error: message` on stderr and exit with `code`."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and `.env`, or a one-line error naming the bad field."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["loc"]:
+            message = f"FLEET_{str(first['loc'][0]).upper()}: {message}"
+        fail(f"invalid settings: {message}", EXIT_USAGE)
+        raise  # unreachable: fail exits
+
+
+@contextmanager
+def operator() -> Iterator[OperatorClient]:
+    """An operator API client whose errors end the command with one line."""
+    client = OperatorClient(load_settings())
+    try:
+        yield client
+    except OperatorError as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+
+
+def sampling_options(command: Callable) -> Callable:
+    """The options that say how new agents' personalities are drawn."""
+    for option in reversed(
+        [
+            click.option("--seed", type=int, default=None, help="Same seed, same personalities."),
+            click.option(
+                "--population",
+                default="balanced",
+                show_default=True,
+                help="An archetype (balanced, news-hounds, contrarians, long-term) or a file.",
+            ),
+            click.option(
+                "--strategy",
+                type=click.Choice(STRATEGIES),
+                default=None,
+                help="Give every new agent this strategy instead of the sampled one.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def population_body(population: str) -> str | dict:
+    """An archetype name as is; a file is read and checked here, the daemon gets its content."""
+    from personalities import ARCHETYPES
+
+    return population if population in ARCHETYPES else load_population_file(population).model_dump()
+
+
+def load_population_file(ref: str):
+    """A population file, or its problems one per line and exit 2."""
+    from personalities import PopulationError, load_population
+
+    try:
+        return load_population(ref)
+    except PopulationError as exc:
+        for problem in exc.problems:  # one line per problem, each naming its field
+            click.echo(f"error: {ref}: {problem}", err=True)
+        sys.exit(EXIT_USAGE)
