@@ -24,11 +24,22 @@ from agent_runtime.risk import Book, Order, RiskLimits, Verdict, apply_rails
 from agent_runtime.strategies import MarketView, NewsView, propose_safely
 from agent_runtime.strategies._base import eligible
 from feeds.calendar import calendar_for
+from feeds.clock import DEFAULT_ANCHOR, MarketClock
 from platform_client import PlatformError
 
 log = logging.getLogger("agent.cycle")
 HISTORY = 30  # prices kept per symbol for recent returns
 MAX_SYMBOLS = 50
+
+
+def market_clock(boot: dict) -> MarketClock:
+    """The market clock the orchestrator's bootstrap describes."""
+    clock = boot.get("clock") or {}
+    anchor = clock.get("anchor")
+    return MarketClock(
+        float(clock.get("time_scale", 1.0)),
+        datetime.fromisoformat(anchor) if anchor else DEFAULT_ANCHOR,
+    )
 
 
 def client_order_id(agent_id: str, cycle: int, symbol: str, side: str) -> str:
@@ -138,6 +149,7 @@ class Trader:
         self.strategy = self.personality.get("strategy", boot["strategy"])
         self.limits = RiskLimits(**(boot.get("risk_limits") or {}))
         self.cycle_seconds = float(self.personality.get("cycle_seconds", 300))
+        self.clock = market_clock(boot)
         self.calendar = calendar_for((boot.get("clock") or {}).get("hours", "always"))
         self.reopens: datetime | None = None
         # Each agent's cycles start at its own offset, so a fleet never trades in lockstep;
@@ -236,6 +248,8 @@ class Trader:
         )
         result = CycleResult(cycle, error=error)
         for order in verdict.orders:
+            if not self.calendar.is_open(self.clock.now()):
+                break  # the bell rang while this cycle ran: the rest waits for the next session
             try:
                 placed = self.account.session.call(
                     self.account.client.submit_order,

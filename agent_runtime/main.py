@@ -15,12 +15,10 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime
 
 from agent_runtime.account import AccountLink
-from agent_runtime.cycle import Trader
+from agent_runtime.cycle import Trader, market_clock
 from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
-from feeds.clock import DEFAULT_ANCHOR, MarketClock
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -43,15 +41,6 @@ def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> dict | None:
     return None
 
 
-def _clock(boot: dict) -> MarketClock:
-    clock = boot.get("clock") or {}
-    anchor = clock.get("anchor")
-    return MarketClock(
-        float(clock.get("time_scale", 1.0)),
-        datetime.fromisoformat(anchor) if anchor else DEFAULT_ANCHOR,
-    )
-
-
 def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
     """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or retired."""
     schedule = boot["schedule"]
@@ -60,7 +49,7 @@ def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
     platform = boot.get("platform")
     account = AccountLink(platform, deadline=tick) if platform else None
     trader = Trader(boot, gateway, account) if account else None
-    clock = _clock(boot)
+    clock = market_clock(boot)
     last_error = account.login() if account else None
     paused = bool(boot.get("paused"))  # a restart while paused must not trade first
     try:

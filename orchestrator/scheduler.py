@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -40,8 +40,10 @@ def trigger_of(schedule: Schedule) -> BaseTrigger:
             seconds=every, start_date=schedule.created_at + timedelta(seconds=every), timezone=UTC
         )
     spec = report_spec(schedule)
-    hour, minute = spec.at.split(":")
-    return CronTrigger(hour=int(hour), minute=int(minute), timezone=spec.timezone)
+    moment = time.fromisoformat(spec.at)
+    return CronTrigger(
+        hour=moment.hour, minute=moment.minute, second=moment.second, timezone=spec.timezone
+    )
 
 
 class FleetScheduler:

@@ -93,7 +93,7 @@ class RampSpec(BaseModel):
 
 
 class ReportSpec(BaseModel):
-    """A daily report at `at` (HH:MM) in `timezone`."""
+    """A daily report at `at` (HH:MM, or HH:MM:SS) in `timezone`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -107,7 +107,7 @@ class ReportSpec(BaseModel):
             parsed = time.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a time of day like 16:30") from None
-        return parsed.strftime("%H:%M")
+        return parsed.strftime("%H:%M:%S" if parsed.second else "%H:%M")
 
     @field_validator("timezone")
     @classmethod

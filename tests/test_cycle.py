@@ -169,3 +169,16 @@ def test_a_closed_event_trade_teaches_its_catalyst(world):
     report = agent.catalysts.report()
     assert list(report) == ["fda"] and report["fda"]["trades"] == 1
     assert agent.account.client.portfolio().positions == ()
+
+
+def test_outside_the_nyse_session_a_cycle_holds_without_a_call(world, caplog):
+    gateway = world[0]
+    agent = trader(world, clock={"hours": "nyse"})
+    saturday = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
+    caplog.set_level("INFO", logger="agent.cycle")
+    result = agent.run(agent.due(saturday), saturday, paused=False)
+    assert (result.submitted, result.error) == (0, None)
+    assert agent.due(saturday) is None  # the cycle is spent, not retried all weekend
+    assert gateway.hits("/v1/feed/quotes") == gateway.hits("/v1/feed/news") == 0
+    assert agent.account.client.orders() == []
+    assert "market closed until 2026-11-23T14:30:00+00:00: holding orders" in caplog.text

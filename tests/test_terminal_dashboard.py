@@ -44,6 +44,7 @@ def test_the_dashboard_shows_the_fleet_live_and_leaves_on_ctrl_c(make_daemon, tm
 
     shown = wait_until(lambda: showing(*names), "the agents")
     assert "desired 2" in shown and "running 2" in shown and "latest events" in shown
+    assert "market always open" in shown and "P&L today" in shown
 
     daemon.fleet("pause")  # the next refresh shows it
     wait_until(lambda: showing("PAUSED"), "the paused flag")

@@ -59,6 +59,7 @@ def test_log_in_see_the_fleet_open_an_agent_and_retire_it(make_daemon, page):
     table = page.locator("#agents").inner_text()
     assert all(a["name"] in table for a in agents)
     assert page.locator("#running").inner_text() == "3"
+    assert page.locator("#market").inner_text() == "market always open"
     shot(page, "overview")
 
     victim = agents[0]

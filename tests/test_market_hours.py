@@ -1,0 +1,81 @@
+"""Market-hours gating end to end: agents on a sped-up market that keeps NYSE hours trade
+in its sessions only, and hold their orders through the night.
+
+The market runs 4320× (a session lasts 5.4 s, a night 14.6 s), anchored so that it
+reaches a weekday's close shortly after the test starts. A real daemon, real agent
+processes and a real sandbox; the sandbox stamps every order with its market time.
+"""
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+from feeds.calendar import NyseCalendar
+from feeds.clock import MarketClock
+from sandbox.app import create_sandbox_app
+from tests.conftest import CONTROLLER_KEY, sandbox_config
+from tests.fleetd import wait_until
+from tests.servers import serve
+
+SCALE = 4320.0
+IN_FLIGHT = timedelta(minutes=20)  # 0.28 s of wall time at this speed
+NYSE = NyseCalendar()
+
+
+def an_ordinary_evening() -> tuple[datetime, datetime, datetime]:
+    """A close followed by a session the next morning: (close, next open, next close)."""
+    day = datetime.now(UTC).date() + timedelta(days=1)
+    while not (NYSE.session(day) and NYSE.session(day + timedelta(days=1))):
+        day += timedelta(days=1)
+    (_, close), (opens, closes) = NYSE.session(day), NYSE.session(day + timedelta(days=1))
+    return close, opens, closes
+
+
+def anchor_for(moment: datetime, lead_seconds: float) -> datetime:
+    """The anchor at which the sped-up market reaches `moment` `lead_seconds` from now."""
+    wall = datetime.now(UTC) + timedelta(seconds=lead_seconds)
+    return wall - (moment - wall) / (SCALE - 1)
+
+
+def test_agents_trade_in_the_session_and_hold_their_orders_at_night(make_daemon, tmp_path):
+    close, opens, closes = an_ordinary_evening()
+    anchor = anchor_for(close - timedelta(hours=1), lead_seconds=15)
+    clock = MarketClock(SCALE, anchor)
+    db = tmp_path / "platform.db"
+    config = sandbox_config(f"sqlite:///{db}", market_event_rate=0.8, clock=clock)
+    with serve(create_sandbox_app(config)) as url:
+        daemon = make_daemon(
+            FLEET_PLATFORM_URL=url,
+            FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+            FLEET_MARKET_HOURS="nyse",
+            FLEET_MARKET_TIME_SCALE=str(SCALE),
+            FLEET_MARKET_ANCHOR=anchor.isoformat(),
+            FLEET_MARKET_EVENT_RATE="0.8",
+            FLEET_MARKET_SEED=str(config.market_seed),
+        )
+        spawned = daemon.fleet("spawn", "6", "--population", "news-hounds", "--wait")
+        assert spawned.returncode == 0, spawned.stderr
+
+        def market() -> dict:
+            return daemon.api("GET", "/v1/fleet").json()["market"]
+
+        night = wait_until(lambda: not market()["open"] and market(), "the close", timeout=60)
+        assert night["hours"] == "nyse"
+        assert night["next_change"] == opens.isoformat()
+        wait_until(
+            lambda: clock.now() > closes + timedelta(hours=1),
+            "the next session to pass",
+            timeout=60,
+            every=1,
+        )
+    with sqlite3.connect(db) as conn:
+        stamps = [
+            datetime.fromisoformat(at).replace(tzinfo=UTC)
+            for (at,) in conn.execute("SELECT created_at FROM sandbox_orders")
+        ]
+    assert [s for s in stamps if s >= opens], "no agent traded in the morning session"
+    # An order decided before the bell reaches the platform a moment later: at 4320× the
+    # trip takes market minutes. Anything later in the night was not held.
+    late = [s for s in stamps if not NYSE.is_open(s) and not NYSE.is_open(s - IN_FLIGHT)]
+    assert late == [], f"orders in the night: {late}"
+    logs = "".join(p.read_text() for p in (daemon.state_dir / "logs").glob("*.log"))
+    assert f"market closed until {opens.isoformat()}: holding orders" in logs

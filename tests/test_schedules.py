@@ -1,0 +1,226 @@
+"""Schedules: ramp plans that grow or shrink the fleet, and the daily report.
+
+The plans' arithmetic is pure; the rest runs a real `fleet up` daemon (process runtime),
+the real `fleet` CLI, and a webhook on 127.0.0.1, and restarts the daemon mid-plan.
+"""
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from orchestrator.schedules import RampSpec, ReportSpec, ScheduleBook
+from tests.fleetd import wait_until
+from tests.servers import ScriptedApp, serve
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+WEEK = 7 * 86_400
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_a_ramp_asks_for_one_more_step_each_period_and_stops_at_its_target():
+    grow = RampSpec(to=50, step=5, every_seconds=WEEK, start=10)
+    assert grow.target(T0, at(WEEK - 1)) == (0, 10)
+    assert grow.target(T0, at(WEEK)) == (1, 15)
+    assert grow.target(T0, at(20 * WEEK)) == (20, 50)  # capped at the target
+    assert grow.next_run(T0, at(WEEK)) == at(2 * WEEK)
+    shrink = RampSpec(to=2, step=3, every_seconds=60, start=10)
+    assert [shrink.target(T0, at(60 * k))[1] for k in range(5)] == [10, 7, 4, 2, 2]
+
+
+def test_a_ramp_step_never_undoes_an_operator_who_went_further():
+    grow = RampSpec(to=50, step=5, every_seconds=WEEK, start=10)
+    assert grow.wanted(T0, at(WEEK), live=10) == 15
+    assert grow.wanted(T0, at(WEEK), live=15) is None  # a second run of the same step
+    assert grow.wanted(T0, at(WEEK), live=30) is None  # scaled up by hand: left alone
+    assert grow.wanted(T0, at(3 * WEEK), live=12) == 25  # missed steps: caught up at once
+    shrink = RampSpec(to=0, step=5, every_seconds=60, start=10)
+    assert shrink.wanted(T0, at(60), live=3) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"at": "25:00"}, "'25:00' is not a time of day like 16:30"),
+        ({"at": "noon"}, "is not a time of day"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+    ],
+)
+def test_a_report_schedule_rejects_a_bad_time_or_zone(fields, problem):
+    with pytest.raises(ValidationError, match=problem):
+        ReportSpec(**fields)
+
+
+def test_a_report_is_due_at_its_local_time():
+    spec = ReportSpec(at="16:30", timezone="America/New_York")
+    # 16:30 in New York is 21:30 UTC in November.
+    assert spec.last_due(datetime(2026, 11, 23, 21, 29, tzinfo=UTC)) == datetime(
+        2026, 11, 22, 21, 30, tzinfo=UTC
+    )
+    assert spec.last_due(datetime(2026, 11, 23, 21, 30, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 21, 30, tzinfo=UTC
+    )
+    assert spec.day(datetime(2026, 11, 24, 2, 0, tzinfo=UTC)) == "2026-11-23"
+
+
+def test_the_store_keeps_one_running_ramp_and_one_report_a_day(store):
+    book = ScheduleBook(store.engine)
+    assert [s.id for s in book.all()] == ["daily-report"]  # scheduled from the start
+    plan = RampSpec(to=5, step=1, every_seconds=60, start=1)
+    first, created = book.add_ramp(plan, T0)
+    again, created_again = book.add_ramp(plan.model_copy(update={"start": 2}), T0)
+    assert created and not created_again and again.id == first.id  # a retry, not a second
+    with pytest.raises(Exception, match=f"ramp {first.id} is still running"):
+        book.add_ramp(RampSpec(to=9, step=1, every_seconds=60, start=1), T0)
+    book.record_run(first.id, T0, "step 4", done=True)
+    other, created = book.add_ramp(RampSpec(to=9, step=1, every_seconds=60, start=5), T0)
+    assert created and other.id != first.id  # the first one is done
+
+    assert book.save_report("daily-report:2026-11-23", {"n": 1}, T0, "text")
+    assert not book.save_report("daily-report:2026-11-23", {"n": 2}, T0, "text")
+    assert book.reports() == [{"n": 2}]
+    assert [a.kind for a in store.alerts()] == ["report"]  # sent once
+
+
+def live(daemon) -> list[dict]:
+    return [a for a in daemon.agents() if a["phase"] not in ("retiring", "retired", "failed")]
+
+
+def schedules(daemon) -> dict[str, dict]:
+    result = daemon.fleet("schedule", "ls", "--json")
+    assert result.returncode == 0, result.stderr
+    return {s["id"]: s for s in json.loads(result.stdout)}
+
+
+def finished(daemon, schedule_id: str) -> dict:
+    """The schedule, once it is done."""
+
+    def done() -> dict | None:
+        plan = schedules(daemon)[schedule_id]
+        return plan if plan["done_at"] else None
+
+    return wait_until(done, f"{schedule_id} to finish", timeout=30)
+
+
+def test_a_ramp_grows_the_fleet_step_by_step_then_finishes(make_daemon):
+    daemon = make_daemon()
+    assert daemon.fleet("spawn", "1").returncode == 0
+    made = daemon.fleet("schedule", "ramp", "--to", "3", "--step", "1", "--every", "2s")
+    assert made.returncode == 0, made.stderr
+    assert "1 → 3 agents, 1 every 2s" in made.stdout
+    ramp_id = made.stdout.split()[1].rstrip(":")
+
+    wait_until(lambda: len(live(daemon)) == 3, "the ramp to reach 3 agents", timeout=30)
+    plan = wait_until(
+        lambda: schedules(daemon)[ramp_id]["done_at"] and schedules(daemon)[ramp_id], "done"
+    )
+    assert plan["runs"] == 2 and plan["last_result"].startswith("step 2: scaled to 3")
+    time.sleep(3)  # a finished plan spawns nothing more
+    assert len(live(daemon)) == 3
+    assert "done" in daemon.fleet("schedule", "ls").stdout
+
+
+def test_a_ramp_missed_while_the_daemon_was_down_catches_up_once(make_daemon):
+    daemon = make_daemon()
+    daemon.fleet("spawn", "1")
+    made = daemon.fleet("schedule", "ramp", "--to", "5", "--step", "2", "--every", "3s")
+    ramp_id = made.stdout.split()[1].rstrip(":")
+    daemon.stop()
+    time.sleep(7)  # two steps are due meanwhile
+    daemon.start()
+    wait_until(lambda: len(live(daemon)) == 5, "the catch-up to 5 agents", timeout=30)
+    plan = wait_until(
+        lambda: schedules(daemon)[ramp_id]["done_at"] and schedules(daemon)[ramp_id], "done"
+    )
+    assert plan["runs"] == 1  # one catch-up run, not one per missed step
+    assert "missed a run while the daemon was down" in daemon.log_path.read_text()
+    assert len(daemon.agents()) == 5  # nobody spawned twice
+
+
+def test_removing_a_ramp_stops_it_and_bad_input_is_refused(make_daemon):
+    daemon = make_daemon()
+    made = daemon.fleet("schedule", "ramp", "--to", "4", "--step", "1", "--every", "1h")
+    ramp_id = made.stdout.split()[1].rstrip(":")
+    conflict = daemon.fleet("schedule", "ramp", "--to", "9", "--step", "1", "--every", "1h")
+    assert conflict.returncode == 1
+    assert f"ramp {ramp_id} is still running" in conflict.stderr
+
+    removed = daemon.fleet("schedule", "rm", ramp_id)
+    assert removed.returncode == 0 and f"removed {ramp_id}" in removed.stdout
+    assert ramp_id not in schedules(daemon)
+    assert daemon.agents() == []
+
+    for args, code, message in [
+        (("schedule", "rm", ramp_id), 1, f"no schedule {ramp_id!r}"),
+        (
+            ("schedule", "ramp", "--to", "4", "--step", "1", "--every", "0s"),
+            2,
+            "'0s' is not a span",
+        ),
+        (
+            ("schedule", "ramp", "--to", "4", "--step", "1", "--every", "7x"),
+            2,
+            "'7x' is not a span",
+        ),
+        (("schedule", "ramp", "--to", "-1", "--step", "1", "--every", "1d"), 2, "--to"),
+        (("schedule", "ramp", "--to", "0", "--step", "1", "--every", "1d"), 1, "already has 0"),
+        (("schedule", "report", "--at", "24:61"), 1, "is not a time of day"),
+        (("schedule", "report", "--tz", "Nowhere/City"), 1, "unknown time zone"),
+        (
+            (
+                "schedule",
+                "ramp",
+                "--to",
+                "4",
+                "--step",
+                "1",
+                "--every",
+                "1d",
+                "--population",
+                "nope",
+            ),
+            2,
+            "nope",
+        ),
+    ]:
+        result = daemon.fleet(*args)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert list(schedules(daemon)) == ["daily-report"]
+
+
+def test_the_daily_report_is_stored_and_sent_once(make_daemon):
+    hook = ScriptedApp().on("/hook", (200, {"ok": True}, {}))
+    with serve(hook) as url:
+        daemon = make_daemon(FLEET_ALERT_WEBHOOK_URL=f"{url}/hook")
+        daemon.fleet("spawn", "2", "--wait")
+        soon = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%H:%M:%S")
+        made = daemon.fleet("schedule", "report", "--at", soon, "--tz", "UTC")
+        assert made.returncode == 0 and f"daily at {soon} UTC" in made.stdout, made.stderr
+
+        def sent() -> list[dict]:
+            bodies = [json.loads(s.body) for s in hook.seen if s.path == "/hook"]
+            return [b for b in bodies if "daily report" in b["text"]]
+
+        (message,) = wait_until(sent, "the report at the webhook", timeout=30)
+        assert message["text"].startswith(f"[agent-fleet {daemon.instance}] daily report ")
+        assert "agents: 2 live, 2 running" in message["text"]
+        shown = daemon.fleet("report", "--json")
+        report = json.loads(shown.stdout)
+        assert report["title"].startswith("daily report ") and report["agents"]["live"] == 2
+        assert sum(row["agents"] for row in report["by_strategy"].values()) == 2
+        assert "orders today" in daemon.fleet("report").stdout
+
+        daemon.stop()  # a restart after the run must not send it again
+        daemon.start()
+        time.sleep(3)
+        assert len(sent()) == 1
+
+        now = daemon.fleet("report", "--now")
+        assert now.returncode == 0 and now.stdout.startswith("fleet report: since")
+        assert len(sent()) == 1  # a report on request is shown, not sent
