@@ -207,6 +207,13 @@ def test_spawn_samples_personalities_that_bootstrap_hands_over(make_daemon, tmp_
     assert agents[0]["name"].startswith(personality["name"] + "-")
     assert personality["contrarian_tendency"] >= 0.6 and personality["position_fraction"] <= 0.15
     assert boot["risk_limits"]["max_positions"] == 10
+    assert boot["clock"]["hours"] == "always" and boot["paused"] is False
+    daemon.fleet("pause")  # an agent that starts while paused must not trade first
+    boot = daemon.api(
+        "GET", "/v1/agent/bootstrap", token=daemon.agent_token(agents[0]["id"])
+    ).json()
+    assert boot["paused"] is True
+    daemon.fleet("resume")
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("strategies: {contrarian: 0.7}\n")

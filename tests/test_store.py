@@ -103,6 +103,26 @@ def test_heartbeats_keep_the_starting_equity_and_sample_equity_sparingly(store):
     assert (event.kind, name) == ("created", after.name)
 
 
+def test_pnl_today_counts_from_the_last_equity_before_midnight(store):
+    from orchestrator.views import pnl_today
+
+    (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
+    every = timedelta(minutes=5)
+    evening = T0.replace(hour=23)
+    for moment, equity in [
+        (T0, 100_000.0),
+        (evening, 101_000.0),
+        (T0 + timedelta(days=1), 101_500.0),
+    ]:
+        store.heartbeat(agent.id, 1, None, moment, every, equity=equity)
+    after = store.get(agent.id)
+    assert pnl_today(after, T0 + timedelta(days=1)) == 500.0
+    assert pnl_today(after, T0 + timedelta(days=2)) == 0.0  # nothing reported yet that day
+    assert store.equity_at(evening - timedelta(minutes=1)) == {agent.id: 100_000.0}
+    assert store.equity_at(T0 + timedelta(days=1)) == {agent.id: 101_500.0}
+    assert store.equity_at(T0 - timedelta(hours=1)) == {agent.id: 100_000.0}  # started later
+
+
 def test_transition_guard_refuses_a_stale_decision(store):
     (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     store.request_retire(agent.id, T0)
