@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from orchestrator.phases import FINAL, Phase
 from orchestrator.store import utc
+from orchestrator.views import market_view
 
 if TYPE_CHECKING:
     from orchestrator.daemon import Fleet
@@ -42,6 +43,11 @@ class FleetCollector(Collector):
         yield by_phase
         yield GaugeMetricFamily(
             "fleet_paused", "1 while the kill switch holds.", value=int(fleet.store.paused())
+        )
+        yield GaugeMetricFamily(
+            "fleet_market_open",
+            "1 while agents may trade (in session, or an always-open market).",
+            value=int(market_view(fleet)["open"]),
         )
 
         live = [a for a in agents if a.phase not in FINAL]

@@ -179,6 +179,7 @@ def test_an_agent_killed_mid_cycle_never_fills_twice(
             FLEET_PLATFORM_URL=fleet_sandbox,
             FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
             FLEET_NEWS_PROVIDER="newsapi",
+            FLEET_MARKET_HOURS="always",  # a live wire, but trading on any day of the week
             FLEET_NEWSAPI_KEY="k",
             FLEET_NEWSAPI_URL=news_url,
         )

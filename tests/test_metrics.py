@@ -27,6 +27,7 @@ def test_metrics_describe_the_fleet_and_pass_promtool(make_daemon):
     phases = {s.labels["phase"]: s.value for s in families["fleet_agents"].samples}
     assert phases["running"] == 2 and phases["crashloop"] == 0
     assert families["fleet_paused"].samples[0].value == 1
+    assert families["fleet_market_open"].samples[0].value == 1  # the simulated market
     ages = families["fleet_agent_heartbeat_age_seconds"].samples
     assert {s.labels["name"] for s in ages} == {a["name"] for a in agents}
     assert all(0 <= s.value < 60 for s in ages)

@@ -187,6 +187,7 @@ def trading(make_daemon, sandbox_process):
                 FLEET_PLATFORM_URL=sandbox_process.url,
                 FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
                 FLEET_NEWS_PROVIDER="newsapi",
+                FLEET_MARKET_HOURS="always",  # a live wire, but trading on any day of the week
                 FLEET_NEWSAPI_KEY="k",
                 FLEET_NEWSAPI_URL=wire,
                 FLEET_NEWS_TTL_SECONDS="1",
