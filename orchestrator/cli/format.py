@@ -271,6 +271,13 @@ def _when(moment: str | None) -> str:
     return moment[:16].replace("T", " ") if moment else "-"
 
 
+def format_added(schedule: dict) -> str:
+    """What `fleet schedule ramp|report` did."""
+    state = "added" if schedule["created"] else "already scheduled"
+    upcoming = _when(schedule["next_run_at"])
+    return f"{state} {schedule['id']}: {schedule['plan']}; next run {upcoming} UTC"
+
+
 def format_schedules(schedules: list[dict]) -> RenderableType:
     """The `fleet schedule ls` table (times in UTC)."""
     if not schedules:

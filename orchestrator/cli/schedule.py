@@ -13,7 +13,7 @@ from orchestrator.cli._common import (
     population_body,
     sampling_options,
 )
-from orchestrator.cli.format import format_schedules
+from orchestrator.cli.format import format_added, format_schedules
 from orchestrator.summaries import format_report
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -98,8 +98,7 @@ def schedule_ramp(
             population=population_body(population),
             strategy=strategy,
         )
-    state = "added" if made["created"] else "already scheduled"
-    console.print(f"{state} {made['id']}: {made['plan']}; next step {made['next_run_at']}")
+    console.print(format_added(made))
 
 
 @schedule.command("report")
@@ -109,8 +108,7 @@ def schedule_report(at: str, tz: str) -> None:
     """Write the fleet report daily at --at (stored, and sent to the alert webhook)."""
     with operator() as api:
         made = api.add_schedule("report", at=at, timezone=tz)
-    state = "added" if made["created"] else "already scheduled"
-    console.print(f"{state} {made['id']}: {made['plan']}; next {made['next_run_at']}")
+    console.print(format_added(made))
 
 
 @click.command()
