@@ -224,3 +224,41 @@ def test_the_daily_report_is_stored_and_sent_once(make_daemon):
         now = daemon.fleet("report", "--now")
         assert now.returncode == 0 and now.stdout.startswith("fleet report: since")
         assert len(sent()) == 1  # a report on request is shown, not sent
+
+
+def test_the_report_counts_pnl_from_the_window_start_by_strategy(store):
+    from types import SimpleNamespace
+
+    from orchestrator.usage import UsageLedger
+    from orchestrator.views import build_report
+
+    now = T0 + timedelta(days=2)
+    since = now - timedelta(hours=24)
+    (old, new), _ = store.spawn(
+        "key-report",
+        [{"name": "a", "strategy": "contrarian"}, {"name": "b", "strategy": "news_momentum"}],
+        lambda agent_id: f"hash-{agent_id}",
+        T0,
+    )
+    every = timedelta(minutes=1)
+    for agent_id, moment, equity in [
+        (old.id, T0, 100_000.0),
+        (old.id, since - timedelta(hours=1), 101_000.0),  # its equity when the window opens
+        (old.id, now, 103_000.0),
+        (new.id, since + timedelta(hours=2), 50_000.0),  # started inside the window
+        (new.id, now, 49_000.0),
+    ]:
+        store.heartbeat(agent_id, 1, None, moment, every, equity=equity, orders_today=3)
+    usage = UsageLedger(store)
+    usage.charge_llm(new.id, now.strftime("%Y-%m-%d"), 1000, 200, 0.25)
+    fleet = SimpleNamespace(
+        store=store,
+        llm=SimpleNamespace(usage=usage),
+        feeds=SimpleNamespace(report=lambda: {"providers": {"simulated": {}}}),
+        settings=SimpleNamespace(instance="inst"),
+    )
+    report = build_report(fleet, "daily report", since, now)
+    assert report["by_strategy"]["contrarian"]["pnl"] == 2_000.0
+    assert report["by_strategy"]["news_momentum"]["pnl"] == -1_000.0
+    assert (report["pnl"], report["orders_today"]) == (1_000.0, 6)
+    assert report["spend"]["llm_usd"] == 0.25 and report["spend"]["provider_calls"] == {}
