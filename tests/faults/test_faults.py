@@ -249,16 +249,27 @@ def test_retire_flatten_sells_the_positions_plain_retire_leaves_them(
             for agent_id, client in trading_accounts(url, agents).items()
         }
 
-    wait_until(lambda: len(held := holdings()) == 2 and all(held.values()), "positions", 90)
-    paused_at = datetime.now(UTC)
-    assert daemon.fleet("pause").returncode == 0  # freeze the books; retirement still sells
-    daemon.wait_for(
-        lambda now: all(datetime.fromisoformat(a["last_heartbeat_at"]) > paused_at for a in now),
-        "every agent to hear of the pause",
-    )
-    time.sleep(1)  # a cycle in flight when the pause was heard has finished
-    books = holdings()
-    flat, kept = (a for a in agents if books[a["id"]])
+    def frozen_books() -> dict[str, dict[str, float]] | None:
+        """Both agents' positions, frozen by the kill switch; None (and trading again) if
+        one of them sold out before it heard of the pause."""
+        wait_until(lambda: len(held := holdings()) == 2 and all(held.values()), "positions", 90)
+        paused_at = datetime.now(UTC)
+        assert daemon.fleet("pause").returncode == 0  # freeze the books; retirement still sells
+        daemon.wait_for(
+            lambda now: all(
+                datetime.fromisoformat(a["last_heartbeat_at"]) > paused_at for a in now
+            ),
+            "every agent to hear of the pause",
+        )
+        time.sleep(1)  # a cycle in flight when the pause was heard has finished
+        books = holdings()
+        if all(books.values()):
+            return books
+        assert daemon.fleet("resume").returncode == 0
+        return None
+
+    books = wait_until(frozen_books, "both agents holding positions while paused", 300, 0)
+    flat, kept = agents
 
     result = daemon.fleet("retire", flat["name"], "--flatten")
     assert result.returncode == 0, result.stderr
