@@ -86,11 +86,6 @@ class RampSpec(BaseModel):
             return None
         return size
 
-    def next_run(self, created_at: datetime, now: datetime) -> datetime:
-        """When the next step is due."""
-        k, _ = self.target(created_at, now)
-        return created_at + (k + 1) * timedelta(seconds=self.every_seconds)
-
 
 class ReportSpec(BaseModel):
     """A daily report at `at` (HH:MM, or HH:MM:SS) in `timezone`."""

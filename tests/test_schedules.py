@@ -28,7 +28,6 @@ def test_a_ramp_asks_for_one_more_step_each_period_and_stops_at_its_target():
     assert grow.target(T0, at(WEEK - 1)) == (0, 10)
     assert grow.target(T0, at(WEEK)) == (1, 15)
     assert grow.target(T0, at(20 * WEEK)) == (20, 50)  # capped at the target
-    assert grow.next_run(T0, at(WEEK)) == at(2 * WEEK)
     shrink = RampSpec(to=2, step=3, every_seconds=60, start=10)
     assert [shrink.target(T0, at(60 * k))[1] for k in range(5)] == [10, 7, 4, 2, 2]
 
