@@ -25,6 +25,7 @@ from orchestrator.cli._common import (
     load_settings,
     operator,
     population_body,
+    retire_order_option,
     sampling_options,
 )
 from orchestrator.cli.client import OperatorClient, OperatorError
@@ -118,14 +119,7 @@ def _wait_running(api: OperatorClient, ids: list[str], timeout: float) -> None:
 
 @cli.command()
 @click.argument("size", type=click.IntRange(min=0, max=1000))
-@click.option(
-    "--retire",
-    "retire_order",
-    type=click.Choice(["newest", "oldest"]),
-    default="newest",
-    show_default=True,
-    help="Which agents go first when the fleet shrinks.",
-)
+@retire_order_option
 @sampling_options
 def scale(
     size: int, retire_order: str, seed: int | None, population: str, strategy: str | None

@@ -76,6 +76,16 @@ def sampling_options(command: Callable) -> Callable:
     return command
 
 
+retire_order_option = click.option(
+    "--retire",
+    "retire_order",
+    type=click.Choice(["newest", "oldest"]),
+    default="newest",
+    show_default=True,
+    help="Which agents go first when the fleet shrinks.",
+)
+
+
 def population_body(population: str) -> str | dict:
     """An archetype name as is; a file is read and checked here, the daemon gets its content."""
     from personalities import ARCHETYPES

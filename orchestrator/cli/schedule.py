@@ -11,6 +11,7 @@ from orchestrator.cli._common import (
     console,
     operator,
     population_body,
+    retire_order_option,
     sampling_options,
 )
 from orchestrator.cli.format import format_added, format_schedules
@@ -64,14 +65,7 @@ def schedule_rm(schedule_id: str) -> None:
 @click.option("--to", "to", type=click.IntRange(0, 1000), required=True, help="Final size.")
 @click.option("--step", type=click.IntRange(1, 1000), required=True, help="Agents per step.")
 @click.option("--every", type=Duration(), required=True, help="Time between steps, e.g. 7d.")
-@click.option(
-    "--retire",
-    "retire_order",
-    type=click.Choice(["newest", "oldest"]),
-    default="newest",
-    show_default=True,
-    help="Which agents go first when the plan shrinks the fleet.",
-)
+@retire_order_option
 @sampling_options
 def schedule_ramp(
     to: int,
