@@ -19,12 +19,13 @@ from datetime import datetime, timedelta
 
 from agent_runtime.account import AccountLink
 from agent_runtime.catalysts import CatalystScores
+from agent_runtime.contract import Bootstrap, ClockSpec
 from agent_runtime.gateway import GatewayClient, GatewayError
 from agent_runtime.risk import Book, Order, RiskLimits, Verdict, apply_rails
 from agent_runtime.strategies import MarketView, NewsView, propose_safely
 from agent_runtime.strategies._base import eligible
 from feeds.calendar import calendar_for
-from feeds.clock import DEFAULT_ANCHOR, MarketClock
+from feeds.clock import MarketClock
 from platform_client import PlatformError
 
 log = logging.getLogger("agent.cycle")
@@ -32,14 +33,9 @@ HISTORY = 30  # prices kept per symbol for recent returns
 MAX_SYMBOLS = 50
 
 
-def market_clock(boot: dict) -> MarketClock:
+def market_clock(clock: ClockSpec) -> MarketClock:
     """The market clock the orchestrator's bootstrap describes."""
-    clock = boot.get("clock") or {}
-    anchor = clock.get("anchor")
-    return MarketClock(
-        float(clock.get("time_scale", 1.0)),
-        datetime.fromisoformat(anchor) if anchor else DEFAULT_ANCHOR,
-    )
+    return MarketClock(clock.time_scale, clock.anchor)
 
 
 def client_order_id(agent_id: str, cycle: int, symbol: str, side: str) -> str:
@@ -143,14 +139,14 @@ def decide(
 class Trader:
     """An agent's trading state across cycles, and the I/O of each cycle."""
 
-    def __init__(self, boot: dict, gateway: GatewayClient, account: AccountLink) -> None:
-        self.agent_id = boot["agent_id"]
-        self.personality = boot.get("personality") or {"strategy": boot["strategy"]}
-        self.strategy = self.personality.get("strategy", boot["strategy"])
-        self.limits = RiskLimits(**(boot.get("risk_limits") or {}))
+    def __init__(self, boot: Bootstrap, gateway: GatewayClient, account: AccountLink) -> None:
+        self.agent_id = boot.agent_id
+        self.personality = boot.personality or {"strategy": boot.strategy}
+        self.strategy = self.personality.get("strategy", boot.strategy)
+        self.limits = boot.risk_limits
         self.cycle_seconds = float(self.personality.get("cycle_seconds", 300))
-        self.clock = market_clock(boot)
-        self.calendar = calendar_for((boot.get("clock") or {}).get("hours", "always"))
+        self.clock = market_clock(boot.clock)
+        self.calendar = calendar_for(boot.clock.hours)
         self.reopens: datetime | None = None
         # Each agent's cycles start at its own offset, so a fleet never trades in lockstep;
         # derived from the id, the offset (and so every cycle number) survives a restart.

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 
 from agent_runtime.account import AccountLink
+from agent_runtime.contract import Bootstrap, ContractError
 from agent_runtime.cycle import Trader, market_clock
 from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
 
@@ -28,30 +29,28 @@ _RETRY_SECONDS = 2.0
 log = logging.getLogger("agent")
 
 
-def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> dict | None:
-    """Bootstrap, retrying while the gateway is unreachable; None if stopped first."""
+def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> Bootstrap | None:
+    """Bootstrap, retrying while the gateway is unreachable or answers out of contract;
+    None if stopped first."""
     while not stop.is_set():
         try:
-            return gateway.bootstrap()
+            return Bootstrap.from_json(gateway.bootstrap())
         except TokenRefused:
             raise
-        except GatewayError as exc:
+        except (GatewayError, ContractError) as exc:
             log.warning("bootstrap failed, retrying: %s", exc)
             stop.wait(_RETRY_SECONDS)
     return None
 
 
-def _cycles(gateway: GatewayClient, boot: dict, stop: threading.Event) -> int:
+def _cycles(gateway: GatewayClient, boot: Bootstrap, stop: threading.Event) -> int:
     """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or retired."""
-    schedule = boot["schedule"]
-    tick = float(schedule["cycle_seconds"])
-    jitter = float(schedule.get("jitter_seconds", 0))
-    platform = boot.get("platform")
-    account = AccountLink(platform, deadline=tick) if platform else None
+    tick, jitter = boot.schedule.cycle_seconds, boot.schedule.jitter_seconds
+    account = AccountLink(boot.platform, deadline=tick) if boot.platform else None
     trader = Trader(boot, gateway, account) if account else None
-    clock = market_clock(boot)
+    clock = market_clock(boot.clock)
     last_error = account.login() if account else None
-    paused = bool(boot.get("paused"))  # a restart while paused must not trade first
+    paused = boot.paused  # a restart while paused must not trade first
     try:
         while not stop.is_set():
             report: dict = {"cycle": int(time.time() // tick), "phase": "running"}
@@ -103,9 +102,9 @@ def run(gateway: GatewayClient, stop: threading.Event) -> int:
             return EXIT_OK
         log.info(
             "agent %s (%s) bootstrapped, cycle %ss",
-            boot["name"],
-            boot["agent_id"],
-            boot["schedule"]["cycle_seconds"],
+            boot.name,
+            boot.agent_id,
+            boot.schedule.cycle_seconds,
         )
         return _cycles(gateway, boot, stop)
     except TokenRefused as exc:

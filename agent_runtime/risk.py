@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class RiskLimits:
-    """Hard limits; the orchestrator may hand tighter ones over at bootstrap."""
+    """Hard limits, set in the orchestrator's settings and handed over at bootstrap."""
 
-    max_position_fraction: float = 0.15
-    max_positions: int = 10
-    min_equity: float = 1_000.0
-    max_orders_per_day: int = 20
+    max_position_fraction: float
+    max_positions: int
+    min_equity: float
+    max_orders_per_day: int
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def apply_rails(
     position_fraction: float,
     orders_today: int,
     paused: bool,
-    limits: RiskLimits = RiskLimits(),
+    limits: RiskLimits,
 ) -> Verdict:
     """Clamp `intents` to orders that respect every limit, in the order given."""
     verdict = Verdict()

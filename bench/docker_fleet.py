@@ -15,8 +15,7 @@ from pathlib import Path
 import docker
 
 from bench.figures import Figure
-from tests.fleetd import Daemon
-from tests.servers import free_port
+from orchestrator.tools.harness import Daemon, free_port, remove_instance
 
 MIB = 1024 * 1024
 
@@ -64,10 +63,7 @@ def fleet(agents: int) -> list[Figure]:
             sampled, raw, working = _idle_memory(client, instance)
         finally:
             daemon.stop()
-            for c in client.containers.list(
-                all=True, filters={"label": f"fleet.instance={instance}"}
-            ):
-                c.remove(force=True)
+            remove_instance(instance)
             client.close()
     return [
         Figure(

@@ -22,10 +22,11 @@ from feeds.clock import MarketClock
 from feeds.providers.alpaca import AlpacaSource
 from feeds.providers.newsapi import NewsApiSource
 from feeds.universe import UNIVERSE
-from orchestrator.feed_gateway import FeedGateway
-from orchestrator.store import open_store
-from orchestrator.usage import UsageLedger
-from tests.servers import ScriptedApp, payload, serve
+from orchestrator.gateway.feeds import FeedGateway
+from orchestrator.state.db import open_store
+from orchestrator.state.usage import UsageLedger
+from orchestrator.tools.harness import serve
+from orchestrator.tools.scripted import ScriptedApp, payload
 
 CYCLE_SECONDS = 10.0
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)

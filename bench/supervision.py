@@ -25,8 +25,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench.figures import Figure
-from tests.fleetd import KILL_AGENT, PYTHON, Daemon, wait_until
-from tests.servers import free_port, serve
+from orchestrator.tools.harness import (
+    AGENT_PYTHON,
+    KILL_AGENT,
+    Daemon,
+    free_port,
+    remove_instance,
+    serve,
+    wait_until,
+)
 
 _DOCKER_RESET_SECONDS = 10.5
 
@@ -71,7 +78,7 @@ def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -
             old = _wait(healthy, 60)["container_id"]
             killed_at = datetime.now(UTC)
             started = time.monotonic()
-            client.containers.get(old).exec_run([PYTHON, "-c", KILL_AGENT])
+            client.containers.get(old).exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
 
             def replaced(old: str = old, killed_at: datetime = killed_at) -> bool:
                 a = daemon.api("GET", url).json()
@@ -82,7 +89,7 @@ def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -
         return times
     finally:
         daemon.stop()
-        _remove(client, daemon.instance)
+        remove_instance(daemon.instance)
 
 
 def _docker_policy_restarts(client: docker.DockerClient, trials: int, image: str) -> list[float]:
@@ -134,7 +141,7 @@ def _docker_policy_restarts(client: docker.DockerClient, trials: int, image: str
                 # 10 s: let it, so every trial is a first restart, as with the orchestrator.
                 time.sleep(_DOCKER_RESET_SECONDS)
                 started = time.monotonic()
-                container.exec_run([PYTHON, "-c", KILL_AGENT])
+                container.exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
                 # Every beat after the kill has returned comes from the new process.
                 dead = time.monotonic()
                 _wait(lambda dead=dead: beats[-1] > dead, 60)
@@ -171,7 +178,7 @@ def _hang_detection(client: docker.DockerClient, tmp: str, trials: int, timeout:
         return times
     finally:
         daemon.stop()
-        _remove(client, daemon.instance)
+        remove_instance(daemon.instance)
 
 
 def _count(daemon: Daemon, url: str, kind: str) -> int:
@@ -204,12 +211,7 @@ def _adoption(client: docker.DockerClient, tmp: str, agents: int) -> tuple[float
         return listed, beating, restarts, changed
     finally:
         daemon.stop()
-        _remove(client, daemon.instance)
-
-
-def _remove(client: docker.DockerClient, instance: str) -> None:
-    for c in client.containers.list(all=True, filters={"label": f"fleet.instance={instance}"}):
-        c.remove(force=True)
+        remove_instance(daemon.instance)
 
 
 def supervision(trials: int = 20, adopt: int = 100) -> list[Figure]:

@@ -1,8 +1,11 @@
-"""`fleet up`: wires settings, store, runtime, reconciler and HTTP app into one daemon.
+"""`fleet up`: the composition root. Builds every service from the settings, once, in
+dependency order, hands each the narrow services it uses, and runs the loops beside the
+HTTP app.
 
 The daemon serves the operator API and the agents' gateway on one port and runs the
-reconciler loop beside it. Start-up applies migrations and must not touch any workload
-before the reconciler's first successful list.
+reconciler, the alert sender and the scheduler beside it. Start-up applies migrations
+and must not touch any workload before the reconciler's first successful list. Nothing
+is wired after construction: each object receives what it needs when it is made.
 """
 
 from __future__ import annotations
@@ -11,13 +14,12 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from feeds.clock import MarketClock
@@ -25,84 +27,63 @@ from feeds.market import SimulatedMarket
 from feeds.simulated import SimulatedProvider
 from feeds.sources import NewsSource, QuoteSource
 from orchestrator import keys
-from orchestrator.accounts import Accounts
-from orchestrator.alerts import AlertSender
 from orchestrator.api import create_app
-from orchestrator.executor import Reconciler, utc_now
-from orchestrator.feed_gateway import FeedGateway, ProviderLimit
-from orchestrator.llm import LlmGateway
-from orchestrator.metrics import fleet_registry
-from orchestrator.runtime import Runtime, open_runtime
-from orchestrator.scheduler import FleetScheduler
+from orchestrator.api.errors import operator_guard
+from orchestrator.api.gateway import gateway_router
+from orchestrator.api.operator import health_router, operator_router
+from orchestrator.api.schedules import schedules_router
+from orchestrator.api.web import web_router
+from orchestrator.control.accounts import Accounts
+from orchestrator.control.alerts import AlertSender
+from orchestrator.control.executor import Executor, Launching
+from orchestrator.control.plan import Policy
+from orchestrator.control.reconciler import Reconciler
+from orchestrator.gateway.agents import AgentGateway
+from orchestrator.gateway.feeds import FeedGateway, ProviderLimit
+from orchestrator.gateway.llm import LlmGateway
+from orchestrator.operations.commands import Commands
+from orchestrator.operations.metrics import FleetCollector, fleet_registry, tick_histogram
+from orchestrator.operations.reports import build_report
+from orchestrator.operations.scheduler import FleetScheduler
+from orchestrator.operations.views import FleetSummary
+from orchestrator.runtime import Runtime, RuntimeUnavailable
 from orchestrator.settings import Settings
-from orchestrator.store import Store, open_store
-from orchestrator.usage import UsageLedger
+from orchestrator.state.db import open_store
+from orchestrator.state.schedules import ScheduleBook
+from orchestrator.state.usage import UsageLedger
 from platform_client import PlatformClient
 
 log = logging.getLogger("fleet.daemon")
 
 
-@dataclass
-class Fleet:
-    """Everything a running daemon holds; the HTTP handlers reach it via `app.state.fleet`."""
-
-    settings: Settings
-    store: Store
-    runtime: Runtime
-    reconciler: Reconciler
-    feeds: FeedGateway
-    llm: LlmGateway
-    key: bytes = field(repr=False)
-    operator_token: str = field(repr=False)
-    accounts: Accounts | None = None
-    now: Callable[[], datetime] = utc_now
-    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
-    scheduler: FleetScheduler | None = None  # set once the event loop runs
-
-    def first_token_hash(self, agent_id: str) -> str:
-        """Hash of a new agent's generation-0 gateway token."""
-        return keys.token_hash(keys.agent_token(self.key, agent_id, 0))
-
-
-def build_fleet(settings: Settings) -> Fleet:
-    """Open the store and runtime and assemble a fleet (the reconciler is not started)."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    key = keys.instance_key(settings.state_dir)
-    token = (
-        settings.operator_token.get_secret_value()
-        if settings.operator_token
-        else keys.operator_token(settings.state_dir)
-    )
-    store = open_store(settings.database_url)
-    runtime = open_runtime(settings)
-    accounts = open_accounts(settings, key)
-    reconciler = Reconciler(store, runtime, settings, key, accounts)
-    usage = UsageLedger(store)
-    feeds = open_feed_gateway(settings, usage)
-    llm = LlmGateway(
-        usage,
-        api_key=_secret(settings.anthropic_api_key),
-        model=settings.llm_model,
-        prices=settings.llm_prices,
-        daily_budget_usd=settings.llm_daily_budget_usd,
-        base_url=settings.anthropic_base_url,
-        timeout=settings.llm_timeout_seconds,
-    )
-    fleet = Fleet(settings, store, runtime, reconciler, feeds, llm, key, token, accounts)
-    fleet.metrics, tick_duration = fleet_registry(fleet)
-    reconciler.on_tick = tick_duration.observe
-    return fleet
+def utc_now() -> datetime:
+    """The wall clock, in UTC: the one `now` every service of a daemon is given."""
+    return datetime.now(UTC)
 
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value else None
 
 
+def open_runtime(settings: Settings) -> Runtime:
+    """The backend named by `FLEET_RUNTIME`; `auto` picks Docker when its engine answers."""
+    from orchestrator.runtime.docker import DockerRuntime
+    from orchestrator.runtime.process import ProcessRuntime
+
+    if settings.runtime == "process":
+        return ProcessRuntime(settings)
+    if settings.runtime == "docker":
+        return DockerRuntime(settings)
+    try:
+        return DockerRuntime(settings)
+    except RuntimeUnavailable:
+        return ProcessRuntime(settings)
+
+
 def _sources(settings: Settings, clock: MarketClock) -> tuple[NewsSource, QuoteSource]:
     """The configured news and quote sources; vendor SDKs are imported only when chosen."""
     market = SimulatedMarket(settings.market_seed, settings.market_event_rate)
-    simulated = SimulatedProvider(market, clock)
-    made: dict[str, object] = {"simulated": simulated}
+    made: dict[str, object] = {"simulated": SimulatedProvider(market, clock)}
     for name in {settings.news_provider, settings.quote_provider} - {"simulated"}:
         if name == "newsapi":
             from feeds.providers.newsapi import NewsApiSource
@@ -151,56 +132,123 @@ def open_accounts(settings: Settings, key: bytes) -> Accounts | None:
     """Account provisioning on the configured platform, or None when there is none."""
     if not settings.platform_url or settings.controller_api_key is None:
         return None
-    configured = _secret(settings.credentials_key)
     client = PlatformClient(
         settings.platform_url,
         controller_key=settings.controller_api_key.get_secret_value(),
         deadline=settings.provision_deadline_seconds,
     )
-    return Accounts(client, keys.credentials_cipher(key, configured))
+    return Accounts(client, keys.credentials_cipher(key, _secret(settings.credentials_key)))
 
 
 def create_daemon_app(settings: Settings) -> FastAPI:
-    """The app with a lifespan that builds the fleet and runs its reconciler."""
+    """Build every service and the app that serves them; its lifespan runs the loops."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    now = utc_now
+    key = keys.instance_key(settings.state_dir)
+    operator_token = _secret(settings.operator_token) or keys.operator_token(settings.state_dir)
+    store = open_store(settings.database_url)
+    runtime = open_runtime(settings)
+    accounts = open_accounts(settings, key)
+    usage = UsageLedger(store)
+    feeds = open_feed_gateway(settings, usage)
+    llm = LlmGateway(
+        usage,
+        api_key=_secret(settings.anthropic_api_key),
+        model=settings.llm_model,
+        prices=settings.llm_prices,
+        daily_budget_usd=settings.llm_daily_budget_usd,
+        base_url=settings.anthropic_base_url,
+        timeout=settings.llm_timeout_seconds,
+    )
+    ticks = tick_histogram()
+    executor = Executor(
+        store,
+        runtime,
+        accounts,
+        Launching(
+            gateway_url=settings.gateway_url,
+            key=key,
+            stop_grace_seconds=settings.stop_grace_seconds,
+            restart_reset_seconds=settings.restart_reset_seconds,
+        ),
+        now,
+    )
+    assert settings.heartbeat_timeout_seconds is not None  # settings derive it
+    reconciler = Reconciler(
+        store,
+        runtime,
+        executor,
+        Policy(
+            heartbeat_timeout=timedelta(seconds=settings.heartbeat_timeout_seconds),
+            restart_reset=timedelta(seconds=settings.restart_reset_seconds),
+            crashloop_threshold=settings.crashloop_threshold,
+        ),
+        platform=accounts is not None,
+        interval=settings.reconcile_interval_seconds,
+        concurrency=settings.max_concurrent_actions,
+        now=now,
+        on_tick=ticks.observe,
+    )
+    flatten = timedelta(seconds=settings.flatten_deadline_seconds) if accounts else None
+    commands = Commands(store, key, reconciler.wake, now, flatten_deadline=flatten)
+    summary = FleetSummary(
+        store,
+        usage,
+        feeds,
+        instance=settings.instance,
+        runtime=runtime.name,
+        market_hours=settings.market_hours,
+        listed=lambda: reconciler.listed_once,
+        now=now,
+    )
+    report = partial(build_report, store, usage, feeds.providers, settings.instance)
+    scheduler = FleetScheduler(ScheduleBook(store), commands, report, now)
+    alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now)
+    guard = operator_guard(operator_token)
+    routers = [
+        gateway_router(AgentGateway(store, accounts, settings, now), feeds, llm),
+        health_router(
+            runtime.name,
+            lambda: reconciler.listed_once,
+            fleet_registry(FleetCollector(store, summary, feeds, usage), ticks),
+        ),
+        operator_router(commands, summary, store, runtime, accounts, guard),
+        schedules_router(scheduler, store, guard),
+        web_router(commands, summary, store, operator_token, settings.dashboard_actions),
+    ]
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        fleet = await asyncio.to_thread(build_fleet, settings)
-        app.state.fleet = fleet
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop_watching = threading.Event()
-        fleet.reconciler.watch(stop_watching)
-        alerts = AlertSender(
-            fleet.store, _secret(settings.alert_webhook_url), settings.instance, fleet.now
-        )
+        reconciler.watch(stop_watching)
         tasks = [
-            asyncio.create_task(fleet.reconciler.run(), name="reconciler"),
+            asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(alerts.run(), name="alerts"),
         ]
-        fleet.scheduler = FleetScheduler(fleet)
-        await fleet.scheduler.start()
+        await scheduler.start()
         log.info(
             "fleet %s up on %s runtime, operator API at %s",
             settings.instance,
-            fleet.runtime.name,
+            runtime.name,
             settings.operator_url,
         )
         try:
             yield
         finally:
             stop_watching.set()
-            fleet.scheduler.shutdown()
+            scheduler.shutdown()
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await fleet.reconciler.drain()
-            await asyncio.to_thread(fleet.runtime.close)
-            if fleet.accounts is not None:
-                fleet.accounts.close()
-            fleet.store.engine.dispose()
+            await reconciler.drain()
+            await asyncio.to_thread(runtime.close)
+            if accounts is not None:
+                accounts.close()
+            store.engine.dispose()
 
-    return create_app(lifespan)
+    return create_app(routers, lifespan)
 
 
 def serve(settings: Settings) -> None:

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent_runtime.risk import RiskLimits
 from feeds.clock import DEFAULT_ANCHOR
 from feeds.events import EVENT_RATE_PER_DAY
 
@@ -80,6 +81,15 @@ class Settings(BaseSettings):
 
     agent_cycle_seconds: float = Field(
         default=10, gt=0, description="Seconds between an agent's heartbeats."
+    )
+    risk_max_position_fraction: float = Field(
+        default=0.15, gt=0, le=1, description="Risk rail: largest position, as a share of equity."
+    )
+    risk_max_positions: int = Field(
+        default=10, ge=1, description="Risk rail: positions an agent may hold at once."
+    )
+    risk_min_equity: float = Field(
+        default=1000, ge=0, description="Risk rail: no new orders below this equity (dollars)."
     )
     risk_max_orders_per_day: int = Field(
         default=20, ge=0, description="Risk rail: orders an agent may submit per market day."
@@ -266,6 +276,15 @@ class Settings(BaseSettings):
         if self.heartbeat_timeout_seconds is None:
             self.heartbeat_timeout_seconds = max(30.0, 3 * self.agent_cycle_seconds)
         return self
+
+    def risk_limits(self) -> RiskLimits:
+        """The risk rails every agent gets at bootstrap (DESIGN §4.6)."""
+        return RiskLimits(
+            max_position_fraction=self.risk_max_position_fraction,
+            max_positions=self.risk_max_positions,
+            min_equity=self.risk_min_equity,
+            max_orders_per_day=self.risk_max_orders_per_day,
+        )
 
     @property
     def operator_url(self) -> str:

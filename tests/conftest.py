@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from orchestrator.settings import Settings
-from orchestrator.store import Store, open_store
-from tests.fleetd import Daemon, Sandbox
-from tests.servers import free_port
+from orchestrator.state.db import open_store
+from orchestrator.state.store import Store
+from orchestrator.tools.harness import Daemon, Sandbox, free_port
 
 REQUIRED = os.environ.get("FLEET_REQUIRE_DOCKER") == "1"
 
@@ -136,8 +136,8 @@ def sandbox_config(database_url: str, **overrides):
 @pytest.fixture
 def sandbox_url(database_url):
     """A live sandbox platform over HTTP on 127.0.0.1, on SQLite or PostgreSQL."""
+    from orchestrator.tools.harness import serve
     from sandbox.app import create_sandbox_app
-    from tests.servers import serve
 
     with serve(create_sandbox_app(sandbox_config(database_url))) as url:
         yield url
@@ -145,7 +145,7 @@ def sandbox_url(database_url):
 
 @pytest.fixture
 def sandbox_process(tmp_path):
-    """`fleet sandbox` in a subprocess on a free port (stoppable: see tests.fleetd.Sandbox)."""
+    """`fleet sandbox` in a subprocess on a free port (stoppable: see `harness.Sandbox`)."""
     sandbox = Sandbox(tmp_path / "sandbox-state", free_port(), CONTROLLER_KEY)
     sandbox.state_dir.mkdir(parents=True)
     sandbox.start()

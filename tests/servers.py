@@ -1,49 +1,12 @@
-"""Real servers on 127.0.0.1 for tests: any ASGI app under uvicorn, and a dropping proxy."""
+"""A proxy on 127.0.0.1 that loses replies on purpose, for the idempotency tests."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(app, port: int | None = None) -> Iterator[str]:
-    """Run `app` under uvicorn in a thread; yields its base URL."""
-    port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+from orchestrator.tools.harness import free_port
 
 
 async def _read_message(reader: asyncio.StreamReader) -> bytes:
@@ -118,58 +81,3 @@ class DroppingProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
-
-
-PAYLOADS = Path(__file__).with_name("payloads")
-
-
-def payload(name: str) -> dict:
-    """A recorded vendor response body from tests/payloads."""
-    return json.loads((PAYLOADS / name).read_text())
-
-
-@dataclass
-class Seen:
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-
-class ScriptedApp:
-    """An ASGI app answering each path with scripted responses, counting what it saw.
-
-    `on(path, *answers)` scripts (status, body, headers) answers used in turn, the last
-    one repeating. `delay` holds every answer back, so concurrent requests overlap.
-    """
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.script: dict[str, list[tuple[int, object, dict]]] = {}
-        self.delay = delay
-        self.seen: list[Seen] = []
-        self.app = Starlette(routes=[Route("/{path:path}", self._answer, methods=["GET", "POST"])])
-
-    def on(self, path: str, *answers: tuple[int, object, dict]) -> ScriptedApp:
-        self.script[path] = list(answers)
-        return self
-
-    def hits(self, path: str) -> int:
-        return sum(s.path == path for s in self.seen)
-
-    async def _answer(self, request: Request) -> Response:
-        path = request.url.path
-        self.seen.append(
-            Seen(path, dict(request.query_params), dict(request.headers), await request.body())
-        )
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        answers = self.script.get(path)
-        if not answers:
-            return JSONResponse({"error": {"code": "not_scripted", "message": path}}, 404)
-        status, body, headers = answers.pop(0) if len(answers) > 1 else answers[0]
-        if isinstance(body, str):
-            return PlainTextResponse(body, status, headers=headers)
-        return JSONResponse(body, status, headers=headers)
-
-    async def __call__(self, scope, receive, send) -> None:
-        await self.app(scope, receive, send)

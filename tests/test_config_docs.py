@@ -1,12 +1,14 @@
 """The configuration reference and .env.example are generated from the settings model."""
 
-from orchestrator.config_docs import ENV_EXAMPLE, MARKDOWN, env_example, markdown
 from orchestrator.settings import Settings
+from orchestrator.tools.config_docs import ENV_EXAMPLE, MARKDOWN, env_example, markdown
 
 
 def test_the_committed_reference_and_env_example_are_current():
-    assert MARKDOWN.read_text() == markdown(), "run `python -m orchestrator.config_docs`"
-    assert ENV_EXAMPLE.read_text() == env_example(), "run `python -m orchestrator.config_docs`"
+    assert MARKDOWN.read_text() == markdown(), "run `python -m orchestrator.tools.config_docs`"
+    assert ENV_EXAMPLE.read_text() == env_example(), (
+        "run `python -m orchestrator.tools.config_docs`"
+    )
 
 
 def test_every_setting_is_described_and_the_example_parses(tmp_path, monkeypatch):

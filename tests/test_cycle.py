@@ -5,17 +5,22 @@ the agent exactly the data it needs, including broken data.
 """
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from agent_runtime.account import AccountLink
+from agent_runtime.contract import Bootstrap, ClockSpec, PlatformAccess, Schedule
 from agent_runtime.cycle import Trader, client_order_id
 from agent_runtime.gateway import GatewayClient
+from feeds.clock import DEFAULT_ANCHOR
+from orchestrator.settings import Settings
+from orchestrator.tools.harness import serve
+from orchestrator.tools.scripted import ScriptedApp
 from platform_client import PlatformClient
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
-from tests.servers import ScriptedApp, serve
 
 NOW = datetime.now(UTC)
 UNIVERSE = {
@@ -69,11 +74,7 @@ def world(tmp_path):
         creds = PlatformClient(platform_url, controller_key=CONTROLLER_KEY).create_agent(
             "cycle-agent", "Keen Heron"
         )
-        platform = {
-            "base_url": platform_url,
-            "username": creds.username,
-            "password": creds.password,
-        }
+        platform = PlatformAccess(platform_url, creds.username, creds.password)
         yield gateway, gateway_url, platform
 
 
@@ -81,14 +82,18 @@ def trader(world_, **boot_changes):
     _, gateway_url, platform = world_
     account = AccountLink(platform, deadline=5)
     account.login()
-    boot = {
-        "agent_id": "7c1e2f3a-0000-4000-8000-000000000001",
-        "strategy": "event_driven",
-        "personality": PERSONALITY,
-        "risk_limits": None,
-        **boot_changes,
-    }
-    return Trader(boot, GatewayClient(gateway_url, "token"), account)
+    boot = Bootstrap(
+        agent_id="7c1e2f3a-0000-4000-8000-000000000001",
+        name="keen-heron-7c1e",
+        strategy="event_driven",
+        personality=PERSONALITY,
+        platform=platform,
+        schedule=Schedule(cycle_seconds=1, jitter_seconds=0),
+        risk_limits=Settings(_env_file=None).risk_limits(),
+        clock=ClockSpec(time_scale=1.0, anchor=DEFAULT_ANCHOR, hours="always"),
+        paused=False,
+    )
+    return Trader(replace(boot, **boot_changes), GatewayClient(gateway_url, "token"), account)
 
 
 def test_a_cycle_turns_news_into_a_filled_order_and_a_restart_never_fills_twice(world):
@@ -173,7 +178,7 @@ def test_a_closed_event_trade_teaches_its_catalyst(world):
 
 def test_outside_the_nyse_session_a_cycle_holds_without_a_call(world, caplog):
     gateway = world[0]
-    agent = trader(world, clock={"hours": "nyse"})
+    agent = trader(world, clock=ClockSpec(time_scale=1.0, anchor=DEFAULT_ANCHOR, hours="nyse"))
     saturday = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
     caplog.set_level("INFO", logger="agent.cycle")
     result = agent.run(agent.due(saturday), saturday, paused=False)

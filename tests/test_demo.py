@@ -6,8 +6,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from tests.fleetd import FLEET
-from tests.servers import free_port
+from orchestrator.tools.harness import FLEET, free_port
 
 
 def ours(state_dir) -> list[int]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from orchestrator.tools.harness import free_port
 from tests.conftest import missing
-from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "agent-fleet-orchestrator:latest"

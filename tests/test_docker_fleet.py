@@ -8,9 +8,10 @@ import pytest
 
 from orchestrator.runtime.docker import container_name
 from orchestrator.settings import Settings
+from orchestrator.tools.harness import serve
+from orchestrator.tools.scripted import ScriptedApp, payload
 from platform_client import PlatformClient
 from tests.conftest import CONTROLLER_KEY
-from tests.servers import ScriptedApp, payload, serve
 
 pytestmark = pytest.mark.docker
 

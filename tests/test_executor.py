@@ -5,15 +5,23 @@ import os
 import signal
 import threading
 from dataclasses import replace
+from datetime import UTC, datetime
 
-from orchestrator.executor import Reconciler
-from orchestrator.phases import Phase
-from orchestrator.reconciler import Restart
+from orchestrator.control.plan import Restart
+from orchestrator.daemon import utc_now
+from orchestrator.lifecycle import EventKind, Phase
 from orchestrator.runtime import RuntimeEvent
 from orchestrator.runtime.process import ProcessRuntime
 from orchestrator.settings import Settings
-from tests.fleetd import wait_until
-from tests.test_supervision import NOW, scale
+from orchestrator.tools.harness import wait_until
+from tests.fakes import reconciler
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+def spawn_one(store):
+    (agent,), _ = store.spawn("spawn-key-1", [{"strategy": "contrarian"}], lambda a: a, NOW)
+    return agent
 
 
 class HeldRuntime(ProcessRuntime):
@@ -44,29 +52,29 @@ def test_an_action_finishing_mid_tick_is_not_counted_twice(store, tmp_path):
     settings = Settings(state_dir=tmp_path, database_url="unused", gateway_url="http://127.0.0.1:9")
     runtime = HeldRuntime(settings)
     runtime.release.set()
-    reconciler = Reconciler(store, runtime, settings, b"k" * 32)
-    (agent,), _ = scale(store, 1)
-    store.transition(agent.id, "exited", "an earlier crash", NOW, failures=1)
+    loop = reconciler(store, runtime, utc_now)
+    agent = spawn_one(store)
+    store.transition(agent.id, EventKind.EXITED, "an earlier crash", NOW, failures=1)
 
     async def scenario() -> list:
-        await reconciler.tick()  # starts it
-        await reconciler.drain()
+        await loop.tick()  # starts it
+        await loop.drain()
         (workload,) = runtime.list()
         os.kill(int(workload.container_id.removeprefix("pid-")), signal.SIGKILL)
         wait_until(lambda: not runtime.list()[0].alive, "the agent's exit", every=0.05)
 
         runtime.release.clear()
-        first = await reconciler.tick()
+        first = await loop.tick()
         assert [type(a) for a in first] == [Restart]
         await asyncio.to_thread(runtime.removing.wait, 30)
 
         def finish_the_restart() -> None:  # after the store read, before the list
             runtime.release.set()
-            wait_until(lambda: not reconciler._in_flight, "the restart", every=0.01)
+            wait_until(lambda: not loop._in_flight, "the restart", every=0.01)
 
         runtime.before_list = finish_the_restart
-        second = await reconciler.tick()
-        await reconciler.drain()
+        second = await loop.tick()
+        await loop.drain()
         return second
 
     try:
@@ -84,19 +92,19 @@ def test_a_reported_death_is_acted_on_before_the_list_catches_up(store, tmp_path
     settings = Settings(state_dir=tmp_path, database_url="unused", gateway_url="http://127.0.0.1:9")
     runtime = HeldRuntime(settings)
     runtime.release.set()
-    reconciler = Reconciler(store, runtime, settings, b"k" * 32)
-    (agent,), _ = scale(store, 1)
+    loop = reconciler(store, runtime, utc_now)
+    agent = spawn_one(store)
 
     async def scenario() -> list:
-        await reconciler.tick()
-        await reconciler.drain()
+        await loop.tick()
+        await loop.drain()
         (workload,) = ProcessRuntime.list(runtime)
         os.kill(int(workload.container_id.removeprefix("pid-")), signal.SIGKILL)
         wait_until(lambda: not ProcessRuntime.list(runtime)[0].alive, "the exit", every=0.05)
         runtime.lagging = True  # the list has not caught up with the death yet
-        assert await reconciler.tick() == []  # nothing known: nothing done
-        reconciler._note(RuntimeEvent("die", workload.container_id, agent.id, -9))
-        return await reconciler.tick()
+        assert await loop.tick() == []  # nothing known: nothing done
+        loop._note(RuntimeEvent("die", workload.container_id, agent.id, -9))
+        return await loop.tick()
 
     try:
         (action,) = asyncio.run(scenario())

@@ -8,9 +8,10 @@ import pytest
 from feeds.clock import MarketClock
 from feeds.providers.alphavantage import AlphaVantageSource
 from feeds.providers.newsapi import NewsApiSource
-from orchestrator.feed_gateway import FeedGateway, FeedUnavailable, ProviderLimit
-from orchestrator.usage import UsageLedger
-from tests.servers import ScriptedApp, payload, serve
+from orchestrator.gateway.feeds import FeedGateway, FeedUnavailable, ProviderLimit
+from orchestrator.state.usage import UsageLedger
+from orchestrator.tools.harness import serve
+from orchestrator.tools.scripted import ScriptedApp, payload
 
 SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -3,10 +3,10 @@
 import json
 
 from orchestrator import keys
+from orchestrator.tools.harness import serve
 from platform_client import PlatformClient
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
-from tests.servers import serve
 
 ANTHROPIC_KEY = "sk-ant-test-0f9e8d7c6b5a"
 WEBHOOK = "http://127.0.0.1:9/hooks/T000/B000/secret-path-4d3c"

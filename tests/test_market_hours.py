@@ -14,10 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from feeds.calendar import NyseCalendar
 from feeds.clock import MarketClock
+from orchestrator.tools.harness import serve, wait_until
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
-from tests.fleetd import wait_until
-from tests.servers import serve
 
 SCALE = 4320.0
 IN_FLIGHT = timedelta(minutes=20)  # 0.28 s of wall time at this speed

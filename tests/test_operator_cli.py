@@ -6,10 +6,9 @@ import os
 import subprocess
 import threading
 
+from orchestrator.tools.harness import FLEET, serve, wait_until
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
-from tests.fleetd import FLEET, wait_until
-from tests.servers import serve
 
 SECRET_KEY = "sk-config-secret-7f3a"
 

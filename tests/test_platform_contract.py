@@ -6,6 +6,7 @@ import math
 import httpx
 import pytest
 
+from orchestrator.tools.harness import serve
 from platform_client import (
     AuthError,
     Conflict,
@@ -17,7 +18,7 @@ from platform_client import (
 )
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
-from tests.servers import DroppingProxy, serve
+from tests.servers import DroppingProxy
 
 
 @pytest.fixture

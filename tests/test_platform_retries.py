@@ -4,13 +4,14 @@ import time
 
 import pytest
 
+from orchestrator.tools.harness import free_port, serve
+from orchestrator.tools.scripted import ScriptedApp
 from platform_client import (
     InvalidRequest,
     PlatformClient,
     PlatformUnavailable,
     RateLimited,
 )
-from tests.servers import ScriptedApp, free_port, serve
 
 PORTFOLIO = {"cash": 10.0, "equity": 10.0, "positions": []}
 

@@ -12,7 +12,8 @@ from feeds.sources import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
-from tests.servers import ScriptedApp, payload, serve
+from orchestrator.tools.harness import serve
+from orchestrator.tools.scripted import ScriptedApp, payload
 
 SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -5,10 +5,10 @@ import sys
 
 import httpx
 
+from orchestrator.tools.harness import free_port, serve
 from platform_client import Forbidden, PlatformClient
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
-from tests.servers import free_port, serve
 
 
 def phases_are(n, phase):

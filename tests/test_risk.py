@@ -7,12 +7,14 @@ from hypothesis import strategies as st
 
 from agent_runtime.risk import Book, Intent, RiskLimits, apply_rails
 
-LIMITS = RiskLimits()
+LIMITS = RiskLimits(
+    max_position_fraction=0.15, max_positions=10, min_equity=1000.0, max_orders_per_day=20
+)
 PRICES = {"AAPL": 200.0, "MSFT": 400.0, "XOM": 100.0}
 
 
 def rails(intents, book, prices=PRICES, **kw):
-    args = {"position_fraction": 0.1, "orders_today": 0, "paused": False, **kw}
+    args = {"position_fraction": 0.1, "orders_today": 0, "paused": False, "limits": LIMITS, **kw}
     return apply_rails(intents, book, prices, **args)
 
 
@@ -79,7 +81,13 @@ def test_no_sequence_of_intents_and_prices_breaches_a_limit(
     intents, book, prices, fraction, orders_today, paused
 ):
     verdict = apply_rails(
-        intents, book, prices, position_fraction=fraction, orders_today=orders_today, paused=paused
+        intents,
+        book,
+        prices,
+        position_fraction=fraction,
+        orders_today=orders_today,
+        paused=paused,
+        limits=LIMITS,
     )
     orders = verdict.orders
     assert len(orders) + len(verdict.dropped) == len(intents)

@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from orchestrator.tools.harness import serve
 from platform_client import PlatformClient
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
-from tests.servers import serve
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.schedules import RampSpec, ReportSpec, ScheduleBook
-from tests.fleetd import wait_until
-from tests.servers import ScriptedApp, serve
+from orchestrator.operations.schedules import RampSpec, ReportSpec, add_ramp
+from orchestrator.state.schedules import ScheduleBook
+from orchestrator.tools.harness import serve, wait_until
+from orchestrator.tools.scripted import ScriptedApp
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 WEEK = 7 * 86_400
@@ -68,16 +69,16 @@ def test_a_report_is_due_at_its_local_time():
 
 
 def test_the_store_keeps_one_running_ramp_and_one_report_a_day(store):
-    book = ScheduleBook(store.engine)
+    book = ScheduleBook(store)
     assert [s.id for s in book.all()] == ["daily-report"]  # scheduled from the start
     plan = RampSpec(to=5, step=1, every_seconds=60, start=1)
-    first, created = book.add_ramp(plan, T0)
-    again, created_again = book.add_ramp(plan.model_copy(update={"start": 2}), T0)
+    first, created = add_ramp(book, plan, T0)
+    again, created_again = add_ramp(book, plan.model_copy(update={"start": 2}), T0)
     assert created and not created_again and again.id == first.id  # a retry, not a second
     with pytest.raises(Exception, match=f"ramp {first.id} is still running"):
-        book.add_ramp(RampSpec(to=9, step=1, every_seconds=60, start=1), T0)
+        add_ramp(book, RampSpec(to=9, step=1, every_seconds=60, start=1), T0)
     book.record_run(first.id, T0, "step 4", done=True)
-    other, created = book.add_ramp(RampSpec(to=9, step=1, every_seconds=60, start=5), T0)
+    other, created = add_ramp(book, RampSpec(to=9, step=1, every_seconds=60, start=5), T0)
     assert created and other.id != first.id  # the first one is done
 
     assert book.save_report("daily-report:2026-11-23", {"n": 1}, T0, "text")
@@ -228,8 +229,8 @@ def test_the_daily_report_is_stored_and_sent_once(make_daemon):
 def test_the_report_counts_pnl_from_the_window_start_by_strategy(store):
     from types import SimpleNamespace
 
-    from orchestrator.usage import UsageLedger
-    from orchestrator.views import build_report
+    from orchestrator.operations.views import build_report
+    from orchestrator.state.usage import UsageLedger
 
     now = T0 + timedelta(days=2)
     since = now - timedelta(hours=24)

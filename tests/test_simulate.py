@@ -4,18 +4,21 @@ import json
 import subprocess
 import sys
 
-from orchestrator.simulate import simulate
+from orchestrator.settings import Settings
+from orchestrator.tools.simulate import simulate
 from personalities import ARCHETYPES, STRATEGIES
+
+LIMITS = Settings(_env_file=None).risk_limits()
 
 
 def test_the_same_arguments_give_the_same_results():
-    first = simulate(12, 4, 9, ARCHETYPES["balanced"])
-    assert first == simulate(12, 4, 9, ARCHETYPES["balanced"])
-    assert first != simulate(12, 4, 10, ARCHETYPES["balanced"])
+    first = simulate(12, 4, 9, ARCHETYPES["balanced"], LIMITS)
+    assert first == simulate(12, 4, 9, ARCHETYPES["balanced"], LIMITS)
+    assert first != simulate(12, 4, 10, ARCHETYPES["balanced"], LIMITS)
 
 
 def test_agents_trade_within_their_rails():
-    result = simulate(20, 6, 3, ARCHETYPES["news-hounds"])
+    result = simulate(20, 6, 3, ARCHETYPES["news-hounds"], LIMITS)
     assert sum(a["orders"] for a in result.agents) > 0
     assert set(result.by_strategy) <= set(STRATEGIES)
     for agent in result.agents:

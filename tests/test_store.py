@@ -5,8 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from orchestrator.phases import Phase
-from orchestrator.store import Ambiguous, Conflict, NotFound, migrate, spawn_ids
+from orchestrator.lifecycle import Phase
+from orchestrator.state.db import migrate
+from orchestrator.state.errors import Ambiguous, Conflict, NotFound
+from orchestrator.state.store import spawn_ids
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -104,7 +106,7 @@ def test_heartbeats_keep_the_starting_equity_and_sample_equity_sparingly(store):
 
 
 def test_pnl_today_counts_from_the_last_equity_before_midnight(store):
-    from orchestrator.views import pnl_today
+    from orchestrator.operations.views import pnl_today
 
     (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     every = timedelta(minutes=5)
@@ -153,6 +155,6 @@ def test_token_hash_finds_its_agent_only(store):
 
 def test_timestamps_come_back_in_utc(store):
     (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
-    from orchestrator.store import utc
+    from orchestrator.state.tables import utc
 
     assert utc(store.get(agent.id).created_at) == T0

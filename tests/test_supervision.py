@@ -1,23 +1,31 @@
-"""Supervision state in the store (kill switch, scale, alert outbox) and alert delivery
-to a real local webhook server."""
+"""Supervision state in the store (kill switch, alert outbox), the operator commands
+(scale), and alert delivery to a real local webhook server."""
 
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.alerts import MAX_ATTEMPTS, AlertSender
-from orchestrator.phases import Phase
-from tests.servers import ScriptedApp, serve
+from orchestrator.control.alerts import MAX_ATTEMPTS, AlertSender
+from orchestrator.lifecycle import Phase
+from orchestrator.operations.commands import Commands, Scaled
+from orchestrator.operations.sampling import Sampling
+from orchestrator.tools.harness import serve
+from orchestrator.tools.scripted import ScriptedApp
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 
-def personalities(count, key):
-    return [{"name": f"p{i}", "strategy": "contrarian", "key": key} for i in range(count)]
+def commands(store, now=NOW):
+    """Operator commands on `store`, counting how often they wake the reconciler."""
+    woken = []
+    made = Commands(store, b"k" * 32, lambda: woken.append(1), lambda: now, flatten_deadline=None)
+    made.woken = woken
+    return made
 
 
-def scale(store, size, newest_first=True):
-    return store.scale(size, personalities, lambda agent_id: f"h-{agent_id}", NOW, newest_first)
+def scale(store, size, newest_first=True, now=NOW):
+    scaled = commands(store, now).scale(size, Sampling(seed=1), newest_first)
+    return scaled.spawned, scaled.retiring
 
 
 def test_the_kill_switch_is_persisted_and_alerts_once_per_change(store):
@@ -30,9 +38,11 @@ def test_the_kill_switch_is_persisted_and_alerts_once_per_change(store):
 
 
 def test_scale_spawns_the_missing_agents_and_is_idempotent(store):
-    spawned, retiring = scale(store, 3)
-    assert len(spawned) == 3 and retiring == []
-    assert scale(store, 3) == ([], [])
+    operator = commands(store)
+    spawned = operator.scale(3, Sampling(seed=1)).spawned
+    assert len(spawned) == 3 and operator.woken == [1]
+    assert operator.scale(3, Sampling(seed=1)) == Scaled([], [])
+    assert operator.woken == [1]  # nothing changed, nothing to wake for
     spawned, _ = scale(store, 5)
     assert len(spawned) == 2
     assert len(store.agents()) == 5
@@ -40,9 +50,7 @@ def test_scale_spawns_the_missing_agents_and_is_idempotent(store):
 
 def test_scale_down_retires_the_newest_first_unless_told_otherwise(store):
     first, _ = scale(store, 2)
-    later, _ = store.scale(
-        4, personalities, lambda a: f"h-{a}", NOW + timedelta(seconds=1), newest_first=True
-    )
+    later, _ = scale(store, 4, now=NOW + timedelta(seconds=1))
     _, (newest,) = scale(store, 3)
     assert newest.id in {a.id for a in later}
     _, (oldest,) = scale(store, 2, newest_first=False)

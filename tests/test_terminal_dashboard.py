@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from orchestrator.tools.harness import FLEET, wait_until
 from tests.conftest import missing
-from tests.fleetd import FLEET, wait_until
 
 
 @pytest.fixture

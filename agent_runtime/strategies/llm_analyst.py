@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from agent_runtime.risk import Book, Intent
-from agent_runtime.strategies import news_momentum
 from agent_runtime.strategies._base import MarketView
+from agent_runtime.strategies.news_momentum import propose as momentum
 
 NAME = "llm_analyst"
 VERSION = 1
-TWIN = news_momentum
 
 
 def propose(
@@ -20,7 +19,7 @@ def propose(
     """The model's buy/sell calls, or news momentum when it abstained."""
     answer = view.assessment
     if not answer or answer.get("abstained"):
-        return TWIN.propose(personality, view, book, now, **hooks)
+        return momentum(personality, view, book, now, **hooks)
     intents = []
     for decision in answer.get("decisions", []):
         symbol, action = decision.get("symbol"), decision.get("action")

@@ -1,26 +1,23 @@
 """The daemon's HTTP surface: the agents' gateway and the operators' API in one app.
 
-Every error leaves as `{"error": {"code", "message"}}` with a one-line message that names
+Routers only: each is built by a `*_router(...)` function from the narrow services it
+uses, and decides nothing (the gateway, the commands and the views do). Every error
+leaves as `{"error": {"code", "message"}}` with a one-line message that names
 the problem and never carries a secret or a traceback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.api.errors import ApiError
-from orchestrator.api.feeds import router as feeds_router
-from orchestrator.api.gateway import router as gateway_router
-from orchestrator.api.llm import router as llm_router
-from orchestrator.api.operator import router as operator_router
-from orchestrator.api.schedules import router as schedules_router
-from orchestrator.api.web import router as web_router
-from orchestrator.store import Ambiguous, Conflict, NotFound
+from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from personalities import PopulationError
 
 
@@ -34,15 +31,11 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where or 'body'}: {error.get('msg', 'invalid')}"
 
 
-def create_app(lifespan: Any = None) -> FastAPI:
-    """The FastAPI app; `lifespan` attaches the running fleet to `app.state.fleet`."""
+def create_app(routers: Sequence[APIRouter], lifespan: Any = None) -> FastAPI:
+    """The FastAPI app serving `routers`; `lifespan` runs the daemon's loops beside it."""
     app = FastAPI(title="agent-fleet orchestrator", version="1", lifespan=lifespan)
-    app.include_router(gateway_router)
-    app.include_router(feeds_router)
-    app.include_router(llm_router)
-    app.include_router(operator_router)
-    app.include_router(schedules_router)
-    app.include_router(web_router)
+    for router in routers:
+        app.include_router(router)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -1,13 +1,12 @@
-"""The API's own error type and the running-fleet handle that endpoints depend on."""
+"""The API's own error type, and how a request proves who it is."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from fastapi import Request
 
-if TYPE_CHECKING:
-    from orchestrator.daemon import Fleet
+from orchestrator import keys
 
 
 class ApiError(Exception):
@@ -26,6 +25,11 @@ def bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def fleet_of(request: Request) -> Fleet:
-    """The running fleet the app serves."""
-    return request.app.state.fleet
+def operator_guard(operator_token: str) -> Callable[[Request], None]:
+    """A dependency that rejects a request lacking the operator token."""
+
+    def require_operator(request: Request) -> None:
+        if not keys.tokens_equal(bearer(request), operator_token):
+            raise ApiError(401, "unauthorized", "wrong or missing operator token")
+
+    return require_operator

@@ -1,110 +1,94 @@
-"""Gateway endpoints agents call with their own token (DESIGN §4.2).
+"""The gateway's HTTP routes (DESIGN §4.2): what agents call with their own token.
 
-A token reads only its own agent; a revoked or unknown token gets 401. The replies carry
-what the agent needs to run and nothing of any other agent or of the orchestrator's keys.
+A token reads only its own agent; a revoked or unknown token gets 401. Routes are thin:
+they authenticate, parse, and hand over to `gateway/`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, some of
+# which name objects local to the router's factory.
 
-import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
 
-from orchestrator import keys
-from orchestrator.api.errors import ApiError, bearer, fleet_of
-from orchestrator.phases import Phase
-from orchestrator.store import Agent
+from feeds.universe import UNIVERSE, security
+from orchestrator.api.errors import ApiError, bearer
+from orchestrator.gateway.agents import AgentGateway, Heartbeat, HeartbeatReply
+from orchestrator.gateway.feeds import FeedGateway, FeedUnavailable
+from orchestrator.gateway.llm import AssessRequest, LlmGateway
+from orchestrator.state.tables import Agent
 
-router = APIRouter(prefix="/v1/agent", tags=["gateway"])
-
-
-async def current_agent(request: Request) -> Agent:
-    """The agent whose token authorises this request."""
-    token = bearer(request)
-    agent = None
-    if token:
-        agent = await run_in_threadpool(
-            fleet_of(request).store.by_token_hash, keys.token_hash(token)
-        )
-    if agent is None:
-        raise ApiError(401, "unauthorized", "unknown or revoked agent token")
-    return agent
+Symbols = Annotated[str, Query(min_length=1, max_length=600, description="comma-separated")]
 
 
-AgentDep = Annotated[Agent, Depends(current_agent)]
+def _symbols(raw: str) -> list[str]:
+    symbols = [s.strip().upper() for s in raw.split(",") if s.strip()]
+    unknown = [s for s in symbols if security(s) is None]
+    if not symbols or len(symbols) > 50:
+        raise ApiError(422, "invalid_request", "symbols: give 1 to 50 comma-separated symbols")
+    if unknown:
+        raise ApiError(422, "unknown_symbol", f"symbols not in the universe: {', '.join(unknown)}")
+    return symbols
 
 
-class Heartbeat(BaseModel):
-    """What an agent reports every cycle."""
+def gateway_router(agents: AgentGateway, feeds: FeedGateway, llm: LlmGateway) -> APIRouter:
+    """The agent, feed and LLM routes over these gateways."""
+    router = APIRouter(prefix="/v1", tags=["gateway"])
 
-    cycle: int = Field(ge=0)
-    phase: str = Field(default="running", max_length=32)
-    equity: float | None = Field(default=None, allow_inf_nan=False)
-    cash: float | None = Field(default=None, allow_inf_nan=False)
-    positions: list[dict] = Field(default_factory=list, max_length=200)
-    orders_submitted: int = Field(default=0, ge=0)
-    orders_filled: int = Field(default=0, ge=0)
-    orders_today: int | None = Field(default=None, ge=0)
-    last_error: str | None = Field(default=None, max_length=2000)
+    async def current_agent(request: Request) -> Agent:
+        """The agent whose token authorises this request."""
+        agent = await run_in_threadpool(agents.authenticate, bearer(request))
+        if agent is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked agent token")
+        return agent
 
+    Caller = Annotated[Agent, Depends(current_agent)]
 
-class HeartbeatReply(BaseModel):
-    """What the orchestrator tells the agent back."""
+    @router.get("/agent/bootstrap")
+    def bootstrap(agent: Caller) -> dict:
+        """The agent's identity and schedule; everything it needs beyond its three variables."""
+        return agents.bootstrap(agent).to_json()
 
-    paused: bool
-    retire: bool
+    @router.post("/agent/heartbeat")
+    def heartbeat(agent: Caller, beat: Heartbeat) -> HeartbeatReply:
+        """Record a heartbeat and answer with the fleet's orders for this agent."""
+        return agents.heartbeat(agent, beat)
 
+    @router.get("/feed/news")
+    async def news(agent: Caller, symbols: Symbols, since: datetime | None = None) -> dict:
+        """Scored news about the symbols, newest first; `stale: true` when served from cache."""
+        if since is None:
+            since = feeds.clock.now() - timedelta(days=1)
+        if since.tzinfo is None:
+            raise ApiError(422, "invalid_request", "since: give a timezone, e.g. 2026-01-05T14:30Z")
+        try:
+            return await feeds.news(agent.id, _symbols(symbols), since)
+        except FeedUnavailable as exc:
+            raise ApiError(503, "feed_unavailable", str(exc)) from None
 
-@router.get("/bootstrap")
-def bootstrap(request: Request, agent: AgentDep) -> dict:
-    """The agent's identity and schedule; everything it needs beyond its three variables."""
-    fleet = fleet_of(request)
-    settings = fleet.settings
-    cycle = settings.agent_cycle_seconds
-    platform = None
-    if fleet.accounts is not None and agent.credentials:
-        platform = {"base_url": fleet.accounts.base_url, **fleet.accounts.open(agent.credentials)}
-    return {
-        "agent_id": agent.id,
-        "name": agent.name,
-        "strategy": agent.strategy,
-        "personality": json.loads(agent.personality) if agent.personality else None,
-        "platform": platform,
-        "schedule": {"cycle_seconds": cycle, "jitter_seconds": round(cycle * 0.1, 3)},
-        "risk_limits": {
-            "max_position_fraction": 0.15,
-            "max_positions": 10,
-            "min_equity": 1000.0,
-            "max_orders_per_day": settings.risk_max_orders_per_day,
-        },
-        "clock": {
-            "time_scale": settings.market_time_scale,
-            "anchor": settings.market_anchor.isoformat(),
-            "hours": settings.market_hours,
-        },
-        "paused": fleet.store.paused(),
-    }
+    @router.get("/feed/quotes")
+    async def quotes(agent: Caller, symbols: Symbols) -> dict:
+        """Latest quotes of the symbols."""
+        try:
+            return await feeds.quotes(agent.id, _symbols(symbols))
+        except FeedUnavailable as exc:
+            raise ApiError(503, "feed_unavailable", str(exc)) from None
 
+    @router.get("/feed/universe")
+    def universe(_agent: Caller) -> dict:
+        """The tradable symbols with name, sector and market-cap bucket."""
+        return {
+            "symbols": [
+                {"symbol": s.symbol, "name": s.name, "sector": s.sector, "market_cap": s.market_cap}
+                for s in UNIVERSE
+            ]
+        }
 
-@router.post("/heartbeat")
-def heartbeat(request: Request, agent: AgentDep, beat: Heartbeat) -> HeartbeatReply:
-    """Record a heartbeat and answer with the fleet's orders for this agent."""
-    fleet = fleet_of(request)
-    updated = fleet.store.heartbeat(
-        agent.id,
-        beat.cycle,
-        beat.last_error,
-        fleet.now(),
-        timedelta(seconds=fleet.settings.equity_sample_seconds),
-        equity=beat.equity,
-        cash=beat.cash,
-        open_positions=len(beat.positions),
-        orders_submitted=beat.orders_submitted,
-        orders_filled=beat.orders_filled,
-        orders_today=beat.orders_today,
-    )
-    return HeartbeatReply(paused=fleet.store.paused(), retire=updated.phase == Phase.RETIRING)
+    @router.post("/llm/assess")
+    async def assess(agent: Caller, body: AssessRequest) -> dict:
+        """A structured assessment of the symbols, charged to this agent, or an abstention."""
+        return await llm.assess(agent.id, {"name": agent.name, "strategy": agent.strategy}, body)
+
+    return router

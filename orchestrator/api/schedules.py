@@ -1,30 +1,28 @@
 """Operator endpoints for schedules and reports (`fleet schedule`, `fleet report`)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, some of
+# which name objects local to the router's factory.
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
-from orchestrator.api.errors import ApiError, fleet_of
-from orchestrator.api.operator import require_operator
-from orchestrator.sampling import Sampling
-from orchestrator.schedules import (
+from orchestrator.api.errors import ApiError
+from orchestrator.operations.sampling import Sampling
+from orchestrator.operations.scheduler import FleetScheduler
+from orchestrator.operations.schedules import (
     MAX_EVERY_SECONDS,
     RampSpec,
     ReportSpec,
-    Schedule,
     ramp_spec,
     report_spec,
 )
-from orchestrator.views import iso
-
-if TYPE_CHECKING:
-    from orchestrator.scheduler import FleetScheduler
-
-router = APIRouter(prefix="/v1", tags=["schedules"], dependencies=[Depends(require_operator)])
+from orchestrator.operations.views import iso
+from orchestrator.state.store import Store
+from orchestrator.state.tables import Schedule
 
 
 class RampRequest(Sampling):
@@ -34,13 +32,6 @@ class RampRequest(Sampling):
     step: int = Field(ge=1, le=1000)
     every_seconds: int = Field(ge=1, le=MAX_EVERY_SECONDS)
     retire: Literal["newest", "oldest"] = "newest"
-
-
-def _scheduler(request: Request) -> FleetScheduler:
-    scheduler = fleet_of(request).scheduler
-    if scheduler is None:
-        raise ApiError(503, "starting", "the daemon is still starting; try again")
-    return scheduler
 
 
 def _every(seconds: int) -> str:
@@ -74,69 +65,55 @@ def schedule_view(schedule: Schedule, scheduler: FleetScheduler) -> dict:
     }
 
 
-@router.get("/schedules")
-def list_schedules(request: Request) -> list[dict]:
-    """Every schedule, oldest first, with when it runs next."""
-    scheduler = _scheduler(request)
-    return [schedule_view(s, scheduler) for s in scheduler.book.all()]
+def schedules_router(scheduler: FleetScheduler, store: Store, guard: Callable) -> APIRouter:
+    """The `/v1/schedules` and `/v1/reports` routes; `guard` checks the operator token."""
+    router = APIRouter(prefix="/v1", tags=["schedules"], dependencies=[Depends(guard)])
 
+    def answer(response: Response, schedule: Schedule, created: bool) -> dict:
+        response.status_code = 201 if created else 200
+        return {"created": created, **schedule_view(schedule, scheduler)}
 
-async def _created(request: Request, response: Response, schedule: Schedule, created: bool) -> dict:
-    scheduler = _scheduler(request)
-    if created:
-        await scheduler.arm(schedule)
-    response.status_code = 201 if created else 200
-    return {"created": created, **schedule_view(schedule, scheduler)}
+    @router.get("/schedules")
+    def list_schedules() -> list[dict]:
+        """Every schedule, oldest first, with when it runs next."""
+        return [schedule_view(s, scheduler) for s in scheduler.book.all()]
 
+    @router.post("/schedules/ramp")
+    async def add_ramp(response: Response, body: RampRequest) -> dict:
+        """A ramp plan from the fleet's size now; the same plan again returns the running one."""
+        sampling = Sampling.model_validate(body.model_dump(include=set(Sampling.model_fields)))
+        sampling.check()
+        start = len(await run_in_threadpool(store.live))
+        if start == body.to:
+            raise ApiError(422, "invalid_request", f"to: the fleet already has {start} agents")
+        spec = RampSpec(
+            to=body.to,
+            step=body.step,
+            every_seconds=body.every_seconds,
+            start=start,
+            retire=body.retire,
+            sampling=sampling,
+        )
+        return answer(response, *await scheduler.add_ramp(spec))
 
-@router.post("/schedules/ramp")
-async def add_ramp(request: Request, response: Response, body: RampRequest) -> dict:
-    """A ramp plan from the fleet's size now; the same plan again returns the running one."""
-    fleet = fleet_of(request)
-    scheduler = _scheduler(request)
-    sampling = Sampling.model_validate(body.model_dump(include=set(Sampling.model_fields)))
-    sampling.check()
-    start = len(await run_in_threadpool(fleet.store.live))
-    if start == body.to:
-        raise ApiError(422, "invalid_request", f"to: the fleet already has {start} agents")
-    spec = RampSpec(
-        to=body.to,
-        step=body.step,
-        every_seconds=body.every_seconds,
-        start=start,
-        retire=body.retire,
-        sampling=sampling,
-    )
-    schedule, created = await run_in_threadpool(scheduler.book.add_ramp, spec, fleet.now())
-    return await _created(request, response, schedule, created)
+    @router.post("/schedules/report")
+    async def add_report(response: Response, body: ReportSpec) -> dict:
+        """A daily report at a local time; the same time again returns the existing one."""
+        return answer(response, *await scheduler.add_report(body))
 
+    @router.delete("/schedules/{schedule_id}")
+    async def remove_schedule(schedule_id: str) -> dict:
+        """Stop and delete a schedule (what it already did stays done)."""
+        return schedule_view(await scheduler.remove(schedule_id), scheduler)
 
-@router.post("/schedules/report")
-async def add_report(request: Request, response: Response, body: ReportSpec) -> dict:
-    """A daily report at a local time; the same time again returns the existing one."""
-    scheduler = _scheduler(request)
-    schedule, created = await run_in_threadpool(
-        scheduler.book.add_report, body, fleet_of(request).now()
-    )
-    return await _created(request, response, schedule, created)
+    @router.get("/reports")
+    def list_reports(limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[dict]:
+        """The latest fleet reports, newest first."""
+        return scheduler.book.reports(limit)
 
+    @router.post("/reports", status_code=201)
+    async def make_report() -> dict:
+        """A report of the last 24 hours, now; stored but not sent to the webhook."""
+        return await run_in_threadpool(scheduler.report_now)
 
-@router.delete("/schedules/{schedule_id}")
-async def remove_schedule(request: Request, schedule_id: str) -> dict:
-    """Stop and delete a schedule (what it already did stays done)."""
-    scheduler = _scheduler(request)
-    schedule = await run_in_threadpool(scheduler.book.remove, schedule_id)
-    scheduler.disarm(schedule.id)
-    return schedule_view(schedule, scheduler)
-
-
-@router.get("/reports")
-def list_reports(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[dict]:
-    """The latest fleet reports, newest first."""
-    return _scheduler(request).book.reports(limit)
-
-
-@router.post("/reports", status_code=201)
-async def make_report(request: Request) -> dict:
-    """A report of the last 24 hours, now; stored but not sent to the webhook."""
-    return await run_in_threadpool(_scheduler(request).report_now)
+    return router

@@ -7,7 +7,8 @@ page whose form carries a CSRF token. Live parts reload themselves from `/fragme
 every few seconds. Bad references get an HTML error page, never a traceback.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, some of
+# which name objects local to the router's factory.
 
 import hashlib
 import hmac
@@ -22,15 +23,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from orchestrator import keys
-from orchestrator.api.errors import fleet_of
-from orchestrator.store import Ambiguous, NotFound, StoreError
-from orchestrator.summaries import market_line
-from orchestrator.views import agent_view, event_view, fleet_view, iso, problems_first
+from orchestrator.operations.commands import Commands
+from orchestrator.operations.summaries import market_line, problems_first
+from orchestrator.operations.views import FleetSummary, agent_view, alert_view, event_view, iso
+from orchestrator.state.errors import Ambiguous, NotFound, StoreError
+from orchestrator.state.store import Store
 
 COOKIE = "fleet_session"
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.globals["market_line"] = market_line
-router = APIRouter(include_in_schema=False)
+_READ_ONLY = "the dashboard is read-only: FLEET_DASHBOARD_ACTIONS=true enables its actions"
 
 
 def _session(token: str) -> str:
@@ -41,28 +43,9 @@ def _csrf(token: str) -> str:
     return hmac.new(token.encode(), b"dashboard-csrf", hashlib.sha256).hexdigest()
 
 
-def _signed_in(request: Request) -> bool:
-    cookie = request.cookies.get(COOKIE, "")
-    return keys.tokens_equal(cookie, _session(fleet_of(request).operator_token))
-
-
-def _page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
-    fleet = fleet_of(request)
-    context.setdefault("summary", fleet_view(fleet))
-    return templates.TemplateResponse(
-        request,
-        name,
-        {
-            "actions": fleet.settings.dashboard_actions,
-            "csrf": _csrf(fleet.operator_token),
-            **context,
-        },
-        status_code=status,
-    )
-
-
-def _error(request: Request, status: int, message: str) -> HTMLResponse:
-    return _page(request, "error.html", status, message=message)
+def _local(target: str) -> str:
+    """Only a path on this site is a place to go after login."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -70,156 +53,151 @@ def _login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    """The login form."""
-    return templates.TemplateResponse(request, "login.html", {"next": _local(next), "error": ""})
+def web_router(
+    commands: Commands,
+    summary: FleetSummary,
+    store: Store,
+    operator_token: str,
+    actions: bool,
+) -> APIRouter:
+    """The dashboard's pages; `actions` enables pause, resume and retire."""
+    router = APIRouter(include_in_schema=False)
+    session, csrf = _session(operator_token), _csrf(operator_token)
 
+    def signed_in(request: Request) -> bool:
+        return keys.tokens_equal(request.cookies.get(COOKIE, ""), session)
 
-@router.post("/login")
-def login(
-    request: Request, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"
-) -> Response:
-    """Exchange the operator token for a session cookie."""
-    fleet = fleet_of(request)
-    if not keys.tokens_equal(token.strip(), fleet.operator_token):
+    def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+        context.setdefault("summary", summary.summary())
         return templates.TemplateResponse(
+            request, name, {"actions": actions, "csrf": csrf, **context}, status_code=status
+        )
+
+    def error(request: Request, status: int, message: str) -> HTMLResponse:
+        return page(request, "error.html", status, message=message)
+
+    def overview_context() -> dict:
+        now = summary.now()
+        return {
+            "agents": problems_first([agent_view(a, now) for a in store.agents()]),
+            "events": [event_view(e, name) for e, name in store.recent_events(15)],
+        }
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, next: str = "/") -> HTMLResponse:
+        """The login form."""
+        return templates.TemplateResponse(
+            request, "login.html", {"next": _local(next), "error": ""}
+        )
+
+    @router.post("/login")
+    def login(
+        request: Request, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"
+    ) -> Response:
+        """Exchange the operator token for a session cookie."""
+        if not keys.tokens_equal(token.strip(), operator_token):
+            return templates.TemplateResponse(
+                request,
+                "login.html",
+                {"next": _local(next), "error": "wrong operator token"},
+                status_code=401,
+            )
+        response = RedirectResponse(_local(next), status_code=303)
+        response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/")
+        return response
+
+    @router.post("/logout")
+    def logout() -> RedirectResponse:
+        """Forget the session."""
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @router.get("/", response_class=HTMLResponse)
+    def overview(request: Request) -> Response:
+        """The fleet at a glance: summary, agents (problems first), latest events."""
+        if not signed_in(request):
+            return _login_redirect(request)
+        return page(request, "overview.html", **overview_context())
+
+    @router.get("/fragments/overview", response_class=HTMLResponse)
+    def overview_fragment(request: Request) -> Response:
+        """The live part of the overview, for its periodic reload."""
+        if not signed_in(request):
+            return Response(status_code=401)
+        return page(request, "_overview.html", **overview_context())
+
+    @router.get("/agents/{ref}", response_class=HTMLResponse)
+    def agent_page(request: Request, ref: str) -> Response:
+        """One agent: facts, equity chart and timeline."""
+        if not signed_in(request):
+            return _login_redirect(request)
+        try:
+            agent = store.resolve(ref)
+        except (NotFound, Ambiguous) as exc:
+            return error(request, 404 if isinstance(exc, NotFound) else 400, str(exc))
+        return page(
             request,
-            "login.html",
-            {"next": _local(next), "error": "wrong operator token"},
-            status_code=401,
+            "agent.html",
+            agent=agent_view(agent, summary.now()),
+            events=[event_view(e) for e in reversed(store.events(agent.id, limit=100))],
+            chart=equity_chart(store.equity_history(agent.id)),
         )
-    response = RedirectResponse(_local(next), status_code=303)
-    response.set_cookie(
-        COOKIE, _session(fleet.operator_token), httponly=True, samesite="strict", path="/"
-    )
-    return response
 
+    @router.get("/alerts", response_class=HTMLResponse)
+    def alerts_page(request: Request) -> Response:
+        """Recent alerts and their delivery."""
+        if not signed_in(request):
+            return _login_redirect(request)
+        return page(request, "alerts.html", alerts=[alert_view(a) for a in store.alerts(100)])
 
-@router.post("/logout")
-def logout() -> RedirectResponse:
-    """Forget the session."""
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response
+    # -- actions: a confirmation page (GET), then the form's POST ---------------------
 
+    @router.get("/confirm/{action}", response_class=HTMLResponse)
+    def confirm(request: Request, action: str, agent: str | None = None) -> Response:
+        """Ask before pausing, resuming or retiring."""
+        if not signed_in(request):
+            return _login_redirect(request)
+        if not actions:
+            return error(request, 403, _READ_ONLY)
+        if action not in ("pause", "resume", "retire"):
+            return error(request, 404, f"no action {action!r}")
+        target = None
+        if action == "retire":
+            try:
+                target = store.resolve(agent or "")
+            except StoreError as exc:
+                return error(request, 404, str(exc))
+        return page(request, "confirm.html", action=action, target=target)
 
-def _local(target: str) -> str:
-    """Only a path on this site is a place to go after login."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    @router.post("/actions/{action}")
+    async def act(
+        request: Request,
+        action: str,
+        form_csrf: Annotated[str, Form(alias="csrf")] = "",
+        agent: Annotated[str, Form()] = "",
+    ) -> Response:
+        """Carry out a confirmed action."""
+        if not signed_in(request):
+            return _login_redirect(request)
+        if not actions:
+            return error(request, 403, _READ_ONLY)
+        if not keys.tokens_equal(form_csrf, csrf):
+            return error(request, 403, "the form has expired; go back and try again")
+        if action in ("pause", "resume"):
+            await run_in_threadpool(commands.pause, action == "pause")
+            return RedirectResponse("/", status_code=303)
+        if action == "retire":
+            try:
+                target = await run_in_threadpool(
+                    commands.retire, agent, False, "from the dashboard"
+                )
+            except StoreError as exc:
+                return error(request, 404, str(exc))
+            return RedirectResponse(f"/agents/{target.id}", status_code=303)
+        return error(request, 404, f"no action {action!r}")
 
-
-@router.get("/", response_class=HTMLResponse)
-def overview(request: Request) -> Response:
-    """The fleet at a glance: summary, agents (problems first), latest events."""
-    if not _signed_in(request):
-        return _login_redirect(request)
-    return _page(request, "overview.html", **_overview(request))
-
-
-@router.get("/fragments/overview", response_class=HTMLResponse)
-def overview_fragment(request: Request) -> Response:
-    """The live part of the overview, for its periodic reload."""
-    if not _signed_in(request):
-        return Response(status_code=401)
-    return _page(request, "_overview.html", **_overview(request))
-
-
-def _overview(request: Request) -> dict:
-    fleet = fleet_of(request)
-    now = fleet.now()
-    return {
-        "agents": problems_first([agent_view(a, now) for a in fleet.store.agents()]),
-        "events": [event_view(e, name) for e, name in fleet.store.recent_events(15)],
-    }
-
-
-@router.get("/agents/{ref}", response_class=HTMLResponse)
-def agent_page(request: Request, ref: str) -> Response:
-    """One agent: facts, equity chart and timeline."""
-    if not _signed_in(request):
-        return _login_redirect(request)
-    fleet = fleet_of(request)
-    try:
-        agent = fleet.store.resolve(ref)
-    except (NotFound, Ambiguous) as exc:
-        return _error(request, 404 if isinstance(exc, NotFound) else 400, str(exc))
-    history = fleet.store.equity_history(agent.id)
-    return _page(
-        request,
-        "agent.html",
-        agent=agent_view(agent, fleet.now()),
-        events=[event_view(e) for e in reversed(fleet.store.events(agent.id, limit=100))],
-        chart=equity_chart(history),
-    )
-
-
-@router.get("/alerts", response_class=HTMLResponse)
-def alerts_page(request: Request) -> Response:
-    """Recent alerts and their delivery."""
-    if not _signed_in(request):
-        return _login_redirect(request)
-    alerts = [
-        {"at": iso(a.at), "kind": a.kind, "text": a.text, "delivery": a.delivery}
-        for a in fleet_of(request).store.alerts(100)
-    ]
-    return _page(request, "alerts.html", alerts=alerts)
-
-
-# -- actions: a confirmation page (GET), then the form's POST ---------------------
-
-
-@router.get("/confirm/{action}", response_class=HTMLResponse)
-def confirm(request: Request, action: str, agent: str | None = None) -> Response:
-    """Ask before pausing, resuming or retiring."""
-    if not _signed_in(request):
-        return _login_redirect(request)
-    if not fleet_of(request).settings.dashboard_actions:
-        return _error(request, 403, _READ_ONLY)
-    if action not in ("pause", "resume", "retire"):
-        return _error(request, 404, f"no action {action!r}")
-    target = None
-    if action == "retire":
-        try:
-            target = fleet_of(request).store.resolve(agent or "")
-        except StoreError as exc:
-            return _error(request, 404, str(exc))
-    return _page(request, "confirm.html", action=action, target=target)
-
-
-_READ_ONLY = "the dashboard is read-only: FLEET_DASHBOARD_ACTIONS=true enables its actions"
-
-
-@router.post("/actions/{action}")
-async def act(
-    request: Request,
-    action: str,
-    csrf: Annotated[str, Form()] = "",
-    agent: Annotated[str, Form()] = "",
-) -> Response:
-    """Carry out a confirmed action."""
-    if not _signed_in(request):
-        return _login_redirect(request)
-    fleet = fleet_of(request)
-    if not fleet.settings.dashboard_actions:
-        return _error(request, 403, _READ_ONLY)
-    if not keys.tokens_equal(csrf, _csrf(fleet.operator_token)):
-        return _error(request, 403, "the form has expired; go back and try again")
-    now = fleet.now()
-    if action in ("pause", "resume"):
-        await run_in_threadpool(fleet.store.set_paused, action == "pause", now)
-        return RedirectResponse("/", status_code=303)
-    if action == "retire":
-        try:
-            target = await run_in_threadpool(fleet.store.resolve, agent)
-        except StoreError as exc:
-            return _error(request, 404, str(exc))
-        await run_in_threadpool(
-            fleet.store.request_retire, target.id, now, None, "from the dashboard"
-        )
-        fleet.reconciler.wake()
-        return RedirectResponse(f"/agents/{target.id}", status_code=303)
-    return _error(request, 404, f"no action {action!r}")
+    return router
 
 
 def equity_chart(

@@ -1,15 +1,18 @@
 """What every `fleet` command shares: the console, exit codes, settings, the operator
-client, one-line failures and the options that say how personalities are drawn."""
+client, one-line failures, `--json` or a view, and the options that say how
+personalities are drawn."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from orchestrator.cli.client import OperatorClient, OperatorError
 from orchestrator.settings import Settings
@@ -20,6 +23,23 @@ EXIT_USAGE = 2
 
 # Piped output (`fleet ls | less`, CI logs) gets wide tables instead of 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON instead of the human-readable view."
+)
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], RenderableType | str]) -> None:
+    """Print `data` as JSON with --json, else as `render(data)` draws it (plain text as is)."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    view = render(data)
+    if isinstance(view, str):
+        click.echo(view)
+    else:
+        console.print(view)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:

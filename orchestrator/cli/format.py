@@ -6,7 +6,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.summaries import market_line
+from orchestrator.lifecycle import SETTLEMENTS
+from orchestrator.operations.summaries import market_line
 
 _PHASE_STYLE = {
     "running": "green",
@@ -169,13 +170,15 @@ def format_scaled(result: dict) -> str:
 
 
 # Timeline entries that say what became of a retired agent's positions.
-_SETTLEMENT = ("flattened", "flatten_incomplete", "positions_left")
-
-
 def format_retired(agent: dict) -> str:
     """One line about a retired agent and what became of its positions."""
-    settled = [e["message"] for e in agent.get("events", []) if e["kind"] in _SETTLEMENT]
+    settled = [e["message"] for e in agent.get("events", []) if e["kind"] in SETTLEMENTS]
     return f"retired {agent['name']}" + (f": {settled[-1]}" if settled else "")
+
+
+def format_settings(values: dict[str, object]) -> str:
+    """Settings as `NAME=value` lines, as a `.env` file holds them."""
+    return "\n".join(f"{name}={'' if value is None else value}" for name, value in values.items())
 
 
 def format_personalities(fleet: list[dict]) -> Table:

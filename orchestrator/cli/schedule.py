@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import click
 
 from orchestrator.cli._common import (
     console,
+    emit,
+    json_option,
     operator,
     population_body,
     retire_order_option,
     sampling_options,
 )
 from orchestrator.cli.format import format_added, format_schedules
-from orchestrator.summaries import format_report
+from orchestrator.operations.summaries import format_report
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -41,15 +42,12 @@ def schedule() -> None:
 
 
 @schedule.command("ls")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@json_option
 def schedule_ls(as_json: bool) -> None:
     """List the schedules, their last run and their next."""
     with operator() as api:
         schedules = api.schedules()
-    if as_json:
-        click.echo(json.dumps(schedules, indent=2))
-    else:
-        console.print(format_schedules(schedules))
+    emit(schedules, as_json, format_schedules)
 
 
 @schedule.command("rm")
@@ -107,7 +105,7 @@ def schedule_report(at: str, tz: str) -> None:
 
 @click.command()
 @click.option("--now", "make_now", is_flag=True, help="Make a report of the last 24 h now.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option
 def report(make_now: bool, as_json: bool) -> None:
     """Show the latest fleet report: orders, P&L by strategy, restarts and spend."""
     with operator() as api:
@@ -117,7 +115,4 @@ def report(make_now: bool, as_json: bool) -> None:
             "no report yet: the daily one comes after the close, or run `fleet report --now`"
         )
         return
-    if as_json:
-        click.echo(json.dumps(latest[0], indent=2))
-    else:
-        click.echo(format_report(latest[0]))
+    emit(latest[0], as_json, format_report)

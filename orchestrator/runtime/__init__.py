@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from orchestrator.settings import Settings
-
 LABEL_MANAGED = "fleet.managed"
 LABEL_INSTANCE = "fleet.instance"
 LABEL_AGENT_ID = "fleet.agent_id"
@@ -146,21 +144,6 @@ class Runtime(Protocol):
         ...
 
 
-def open_runtime(settings: Settings) -> Runtime:
-    """The backend named by `FLEET_RUNTIME`; `auto` picks Docker when its engine answers."""
-    from orchestrator.runtime.docker import DockerRuntime
-    from orchestrator.runtime.process import ProcessRuntime
-
-    if settings.runtime == "process":
-        return ProcessRuntime(settings)
-    if settings.runtime == "docker":
-        return DockerRuntime(settings)
-    try:
-        return DockerRuntime(settings)
-    except RuntimeUnavailable:
-        return ProcessRuntime(settings)
-
-
 __all__ = [
     "LABEL_AGENT_ID",
     "LABEL_INSTANCE",
@@ -173,5 +156,4 @@ __all__ = [
     "RuntimeEvent",
     "RuntimeFailure",
     "RuntimeUnavailable",
-    "open_runtime",
 ]

@@ -19,10 +19,10 @@ from starlette.routing import Route
 
 from feeds.providers.newsapi import company
 from orchestrator.settings import Settings
+from orchestrator.tools.harness import Daemon, serve
+from orchestrator.tools.scripted import ScriptedApp
 from platform_client import PlatformClient
 from tests.conftest import CONTROLLER_KEY
-from tests.fleetd import Daemon
-from tests.servers import ScriptedApp, serve
 
 pytestmark = pytest.mark.docker
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.tools.harness import AGENT_PYTHON, KILL_AGENT, wait_until
 from tests.conftest import CONTROLLER_KEY
 from tests.faults.conftest import (
     FAST,
@@ -31,7 +32,6 @@ from tests.faults.conftest import (
     ours,
     trading_accounts,
 )
-from tests.fleetd import KILL_AGENT, PYTHON, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -73,7 +73,7 @@ def restarts(daemon) -> dict[str, int]:
 def test_sigkill_of_the_agent_process_inside_its_container(docker_client, make_daemon, instance):
     daemon, (victim, bystander) = start_fleet(make_daemon, 2)
     container = docker_client.containers.get(victim["container_id"])
-    container.exec_run([PYTHON, "-c", KILL_AGENT], user="10001")
+    container.exec_run([AGENT_PYTHON, "-c", KILL_AGENT], user="10001")
     in_new_container(daemon, victim)
     assert_converged(daemon, docker_client, instance, 2)
     assert "exited with code 137" in last(daemon, victim["id"], "exited")["message"]
@@ -103,7 +103,9 @@ def test_docker_rm_of_an_agent_container(docker_client, make_daemon, instance):
 def test_an_agent_over_its_memory_limit_is_recorded_as_oom_killed(
     docker_client, make_daemon, instance, fault_image
 ):
-    hog = fault_image.build([PYTHON, "-c", "x = b'x' * (512 * 2**20)\nimport time\ntime.sleep(60)"])
+    hog = fault_image.build(
+        [AGENT_PYTHON, "-c", "x = b'x' * (512 * 2**20)\nimport time\ntime.sleep(60)"]
+    )
     daemon = make_daemon("docker", FLEET_AGENT_IMAGE=hog, **FAST)
     daemon.fleet("spawn", "1")
     (agent,) = daemon.wait_for(lambda a: a and a[0]["restarts"] >= 1, "the first OOM kill")
@@ -130,7 +132,7 @@ def test_a_crash_loop_backs_off_alerts_once_and_reports_recovery(
     docker_client, make_daemon, instance, fault_image, webhook
 ):
     hook_url, seen = webhook
-    crasher = fault_image.build([PYTHON, "-c", "raise SystemExit(7)"])
+    crasher = fault_image.build([AGENT_PYTHON, "-c", "raise SystemExit(7)"])
     daemon = make_daemon(
         "docker", FLEET_AGENT_IMAGE=crasher, FLEET_ALERT_WEBHOOK_URL=hook_url, **FAST
     )

@@ -1,0 +1,127 @@
+"""The bootstrap contract between the gateway and an agent (DESIGN §4.2), typed on both sides.
+
+The gateway builds a `Bootstrap` and sends `to_json()`; the agent reads the reply with
+`Bootstrap.from_json()`, which names the first field that is missing or of the wrong
+kind. Standard library only: the agent image carries no pydantic. Nothing here may log
+the platform password it carries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from agent_runtime.risk import RiskLimits
+
+
+class ContractError(ValueError):
+    """A bootstrap reply that does not follow the contract; the message names the field."""
+
+
+@dataclass(frozen=True)
+class PlatformAccess:
+    """Where the agent trades, and its own login there."""
+
+    base_url: str
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How often the agent heartbeats, and how much it spreads its beats."""
+
+    cycle_seconds: float
+    jitter_seconds: float
+
+
+@dataclass(frozen=True)
+class ClockSpec:
+    """The market clock: `time_scale` market seconds per wall second from `anchor`, and
+    the trading hours (always | nyse)."""
+
+    time_scale: float
+    anchor: datetime
+    hours: str
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Everything an agent needs beyond its three environment variables."""
+
+    agent_id: str
+    name: str
+    strategy: str
+    personality: dict[str, Any] | None
+    platform: PlatformAccess | None
+    schedule: Schedule
+    risk_limits: RiskLimits
+    clock: ClockSpec
+    paused: bool  # the kill switch: a restart while paused must not trade first
+
+    def to_json(self) -> dict[str, Any]:
+        """The reply body of `GET /v1/agent/bootstrap`."""
+        body = dataclasses.asdict(self)
+        body["clock"]["anchor"] = self.clock.anchor.isoformat()
+        return body
+
+    @classmethod
+    def from_json(cls, body: object) -> Bootstrap:
+        """Parse a bootstrap reply, or raise ContractError naming the bad field."""
+        data = _mapping(body, "bootstrap")
+        platform = data.get("platform")
+        clock = _mapping(data.get("clock"), "clock")
+        anchor = _get(clock, "anchor", str, "clock.")
+        try:
+            moment = datetime.fromisoformat(anchor)
+        except ValueError:
+            raise ContractError(f"clock.anchor: {anchor!r} is not an ISO 8601 time") from None
+        return cls(
+            agent_id=_get(data, "agent_id", str),
+            name=_get(data, "name", str),
+            strategy=_get(data, "strategy", str),
+            personality=_mapping(data["personality"], "personality")
+            if data.get("personality") is not None
+            else None,
+            platform=None
+            if platform is None
+            else _build(PlatformAccess, _mapping(platform, "platform"), "platform."),
+            schedule=_build(Schedule, _mapping(data.get("schedule"), "schedule"), "schedule."),
+            risk_limits=_build(
+                RiskLimits, _mapping(data.get("risk_limits"), "risk_limits"), "risk_limits."
+            ),
+            clock=ClockSpec(
+                time_scale=_get(clock, "time_scale", float, "clock."),
+                anchor=moment,
+                hours=_get(clock, "hours", str, "clock."),
+            ),
+            paused=_get(data, "paused", bool),
+        )
+
+
+def _mapping(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ContractError(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _get(data: dict[str, Any], name: str, kind: type, prefix: str = "") -> Any:
+    if name not in data:
+        raise ContractError(f"{prefix}{name}: missing")
+    value = data[name]
+    # JSON has one number type: an int is a fine float, but a bool is no number.
+    fits = isinstance(value, kind) or (kind is float and isinstance(value, int))
+    if not fits or (kind is not bool and isinstance(value, bool)):
+        raise ContractError(f"{prefix}{name}: expected {kind.__name__}, got {value!r:.40}")
+    return float(value) if kind is float else value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    """A flat dataclass from `data`, each field checked against its annotated type."""
+    kinds = {"str": str, "float": float, "int": int, "bool": bool}
+    values = {
+        f.name: _get(data, f.name, kinds[str(f.type)], prefix) for f in dataclasses.fields(cls)
+    }
+    return cls(**values)

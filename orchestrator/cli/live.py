@@ -1,0 +1,141 @@
+"""`fleet dashboard` and `fleet demo`: the fleet live on a terminal."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import RenderableType
+
+from orchestrator.cli._common import console, fail, operator, population_body
+from orchestrator.cli.client import OperatorClient, OperatorError
+from orchestrator.cli.format import format_dashboard, format_spawned
+from orchestrator.lifecycle import Phase
+from orchestrator.operations.summaries import problems_first
+from orchestrator.settings import Settings
+
+
+@click.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.2),
+    default=1.0,
+    show_default=True,
+    help="Seconds between refreshes.",
+)
+def dashboard(interval: float) -> None:
+    """A live full-screen view of the fleet; Ctrl-C leaves it."""
+    with operator() as api:
+        watch_dashboard(api, interval)
+
+
+def watch_dashboard(api: OperatorClient, interval: float) -> None:
+    """Refresh the dashboard every `interval` seconds until Ctrl-C."""
+    from rich.live import Live
+
+    def frame() -> RenderableType:
+        agents = api.agents()
+        live = [a for a in agents if a["phase"] != Phase.RETIRED] or agents
+        return format_dashboard(api.fleet(), problems_first(live), api.events(8))
+
+    try:
+        with Live(frame(), console=console, screen=True, auto_refresh=False) as view:
+            while True:
+                time.sleep(interval)
+                view.update(frame(), refresh=True)
+    except KeyboardInterrupt:
+        return
+
+
+@click.command()
+@click.option("--agents", type=click.IntRange(1, 200), default=5, show_default=True)
+@click.option(
+    "--runtime",
+    type=click.Choice(["process", "docker"]),
+    default="process",
+    show_default=True,
+    help="Agents as local processes, or one container each (needs `make image`).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(1, 10_000),
+    default=4320,
+    show_default=True,
+    help="Market seconds per wall second (4320: three market days a minute).",
+)
+@click.option(
+    "--population",
+    default="news-hounds",
+    show_default=True,
+    help="An archetype or a population file: who the agents are.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8787, show_default=True)
+@click.option("--sandbox-port", type=click.IntRange(1, 65535), default=8788, show_default=True)
+@click.option(
+    "--for",
+    "duration",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Stop after this many seconds instead of at Ctrl-C.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo's state (store, logs, sandbox) here instead of deleting it.",
+)
+def demo(
+    agents: int,
+    runtime: str,
+    speed: float,
+    population: str,
+    port: int,
+    sandbox_port: int,
+    duration: float | None,
+    state_dir: Path | None,
+) -> None:
+    """The sandbox platform, the daemon and AGENTS trading agents, in one command."""
+    from orchestrator.tools.demo import DemoError, running_demo
+
+    try:
+        with running_demo(runtime, speed, port, sandbox_port, state_dir) as fleet:
+            settings = Settings(
+                _env_file=None,
+                state_dir=fleet.state_dir,
+                port=port,
+                operator_token=fleet.token,
+            )
+            api = OperatorClient(settings)
+            try:
+                spawned = api.spawn(
+                    agents, secrets.token_hex(16), population=population_body(population)
+                )
+                click.echo(format_spawned(spawned))
+                click.echo(f"dashboard:  {fleet.url}/  (operator token {fleet.token})")
+                click.echo(f"platform:   {fleet.platform_url}  ({runtime} runtime, {speed:g}x)")
+                _run_demo(api, duration)
+                filled = sum(a.get("orders_filled") or 0 for a in api.agents())
+                click.echo(f"stopping: {filled} order(s) filled on the sandbox")
+            except OperatorError as exc:
+                fail(str(exc))
+            finally:
+                api.close()
+    except DemoError as exc:
+        fail(str(exc))
+    click.echo("demo stopped; nothing left running")
+
+
+def _run_demo(api: OperatorClient, duration: float | None) -> None:
+    """The live dashboard on a terminal (until Ctrl-C or `duration`), else a quiet wait."""
+    if sys.stdout.isatty() and duration is None:
+        watch_dashboard(api, 1.0)
+        return
+    deadline = time.monotonic() + (duration if duration is not None else float("inf"))
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(min(1.0, max(deadline - time.monotonic(), 0)))
+    except KeyboardInterrupt:
+        return

@@ -1,0 +1,8 @@
+"""The control loop: the pure lifecycle plan and the thin executor that carries it out.
+
+`plan.py` makes every lifecycle decision (start, adopt, restart now or after back-off,
+enter or leave a crash loop, retry provisioning, raise an alert) as a pure function of
+the store, the runtime's list and the time. `reconciler.py` observes, asks `plan()`, and
+runs the actions; it must never decide anything itself. `accounts.py` talks to the
+platform's controller API; `alerts.py` delivers the alert outbox.
+"""

@@ -1,0 +1,359 @@
+"""Carries out the plan's actions and records each outcome; decides nothing.
+
+Every handler is blocking (it runs in a worker thread) and idempotent: it may run twice,
+after a retry or a crash half-way, because each store write is guarded by the phase the
+plan saw (`expect`), a create adopts a workload that already has the agent's name, and an
+account is created under the agent's id as its idempotency key. What a failure leads to
+(back-off, crash loop, alert, provisioning retry) arrives already decided in the action.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from orchestrator import keys
+from orchestrator.control.accounts import Accounts
+from orchestrator.control.plan import (
+    Action,
+    Adopt,
+    AfterFailure,
+    Provision,
+    Recover,
+    RemoveOrphan,
+    Replace,
+    Restart,
+    Retire,
+    Start,
+)
+from orchestrator.lifecycle import WANTS_CONTAINER, AlertKind, EventKind, Phase
+from orchestrator.logs import about
+from orchestrator.runtime import AgentLaunch, Runtime, RuntimeFailure
+from orchestrator.state.store import Store
+from orchestrator.state.tables import Agent, utc
+from platform_client import PlatformError, PlatformUnavailable, RateLimited
+
+log = logging.getLogger("fleet.reconciler")
+
+
+@dataclass(frozen=True)
+class Launching:
+    """What every workload this daemon starts shares: where agents reach the gateway, the
+    key their tokens derive from, and how long a stopping agent gets."""
+
+    gateway_url: str
+    key: bytes
+    stop_grace_seconds: float
+    restart_reset_seconds: float
+
+
+class Executor:
+    """Runs one action against the runtime, the platform and the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        accounts: Accounts | None,
+        launching: Launching,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.accounts = accounts
+        self.launching = launching
+        self.now = now
+
+    def execute(self, action: Action) -> None:
+        """Carry out one action (blocking)."""
+        match action:
+            case Provision():
+                self._provision(action)
+            case Start():
+                self._start(action)
+            case Adopt():
+                self._adopt(action)
+            case Replace():
+                self._replace(action)
+            case Restart():
+                self._restart(action)
+            case Recover():
+                self._recover(action)
+            case Retire():
+                self._retire(action)
+            case RemoveOrphan():
+                self.runtime.remove(action.container_id)
+                log.info("removed orphan %s (%s)", action.name, action.reason)
+
+    def _record(self, agent: Agent, kind: EventKind, message: str, **fields: object) -> bool:
+        """Write one transition of `agent`; False when it went stale meanwhile."""
+        return self.store.transition(agent.id, kind, message, self.now(), **fields) is not None
+
+    def _provision(self, action: Provision) -> None:
+        assert self.accounts is not None  # plan() provisions only with a platform
+        agent = self.store.get(action.agent_id)
+        if agent.phase == Phase.PENDING:
+            self._record(
+                agent,
+                EventKind.PROVISIONING,
+                "creating the platform account",
+                phase=Phase.PROVISIONING,
+                expect={Phase.PENDING},
+            )
+        try:
+            account = self.accounts.create(agent.id, agent.name, agent.strategy)
+        except (PlatformUnavailable, RateLimited) as exc:
+            attempts = agent.provision_attempts + 1
+            wait = action.retry_after.total_seconds()
+            self._record(
+                agent,
+                EventKind.PROVISION_RETRY,
+                f"platform unavailable: {exc}; retry {attempts} in {wait:.0f}s",
+                expect={Phase.PROVISIONING},
+                provision_attempts=attempts,
+                next_provision_at=self.now() + action.retry_after,
+                reason=f"platform unavailable: {exc}",
+            )
+            log.warning(
+                "agent %s: platform unavailable, provisioning retries in %.0fs",
+                agent.name,
+                wait,
+                extra=about(agent.id, agent.name),
+            )
+            return
+        except PlatformError as exc:
+            why = f"the platform refused the account: {exc}"
+            self._record(
+                agent,
+                EventKind.FAILED,
+                why,
+                phase=Phase.FAILED,
+                expect={Phase.PROVISIONING},
+                reason=why,
+            )
+            log.error("agent %s failed: %s", agent.name, why, extra=about(agent.id, agent.name))
+            return
+        fields = {
+            "platform_user_id": account.user_id,
+            "platform_username": account.username,
+            "credentials": account.sealed,
+            "next_provision_at": None,
+            "reason": None,
+        }
+        message = f"platform account {account.username}"
+        created = self._record(
+            agent,
+            EventKind.ACCOUNT_CREATED,
+            message,
+            phase=Phase.STARTING,
+            expect={Phase.PROVISIONING},
+            **fields,
+        )
+        if not created:
+            # Retired meanwhile: keep the account on record so retirement disables it.
+            self._record(
+                agent, EventKind.ACCOUNT_CREATED, message, expect={Phase.RETIRING}, **fields
+            )
+        log.info(
+            "agent %s has platform account %s",
+            agent.name,
+            account.username,
+            extra=about(agent.id, agent.name),
+        )
+
+    def _start(self, action: Start) -> None:
+        agent = self.store.get(action.agent_id)
+        launch = AgentLaunch(
+            agent_id=agent.id,
+            name=agent.name,
+            gateway_url=self.launching.gateway_url,
+            token=keys.agent_token(self.launching.key, agent.id, agent.token_generation),
+            spec_hash=self.runtime.spec_hash(),
+        )
+        try:
+            workload = self.runtime.create(launch)
+        except RuntimeFailure as exc:
+            self._fail(agent, EventKind.START_FAILED, f"start failed: {exc}", action.on_failure)
+            return
+        now = self.now()
+        started = self._record(
+            agent,
+            EventKind.CONTAINER_STARTED,
+            f"{self.runtime.name} workload {workload.container_id[:12]}",
+            phase=action.phase,
+            expect=WANTS_CONTAINER,
+            container_id=workload.container_id,
+            container_started_at=now,
+            healthy_since=None,
+            next_restart_at=None,
+        )
+        if started:
+            log.info(
+                "agent %s started in %s",
+                agent.name,
+                workload.container_id[:12],
+                extra=about(agent.id, agent.name),
+            )
+
+    def _fail(
+        self, agent: Agent, kind: EventKind, what: str, then: AfterFailure, restarted: int = 0
+    ) -> bool:
+        """Record a failure of the agent's workload with its decided consequence."""
+        wait = then.delay.total_seconds()
+        when = "now" if not wait else f"in {wait:.0f}s"
+        alert = None
+        if then.alert is AlertKind.CRASHLOOP:
+            alert = (
+                then.alert,
+                f"agent {agent.name} ({agent.id}) is crash-looping: {then.failures} failures "
+                f"in a row, last: {what}. Restarts continue with back-off up to 5 min.",
+            )
+        restarts = agent.restarts + restarted
+        recorded = self._record(
+            agent,
+            kind,
+            f"{what}; restart {agent.restarts + 1} (failure {then.failures} in a row) {when}",
+            phase=then.phase,
+            expect=WANTS_CONTAINER,
+            alert=alert,
+            container_id=None,
+            restarts=restarts,
+            failures=then.failures,
+            healthy_since=None,
+            next_restart_at=self.now() + then.delay,
+            reason=what if kind == EventKind.START_FAILED else agent.reason,
+        )
+        if recorded:
+            log.warning(
+                "agent %s %s; restart %s", agent.name, what, when, extra=about(agent.id, agent.name)
+            )
+        return recorded
+
+    def _adopt(self, action: Adopt) -> None:
+        agent = self.store.get(action.agent_id)
+        adopted = self._record(
+            agent,
+            EventKind.ADOPTED,
+            f"adopted running workload {action.container_id[:12]}",
+            phase=action.phase,
+            expect=WANTS_CONTAINER,
+            container_id=action.container_id,
+        )
+        if adopted:
+            log.info(
+                "agent %s adopted %s",
+                agent.name,
+                action.container_id[:12],
+                extra=about(agent.id, agent.name),
+            )
+
+    def _replace(self, action: Replace) -> None:
+        self.runtime.remove(action.container_id)
+        agent = self.store.get(action.agent_id)
+        replaced = self._record(
+            agent,
+            EventKind.CONTAINER_REPLACED,
+            f"workload {action.container_id[:12]} {action.reason}; starting a new one",
+            expect=WANTS_CONTAINER,
+            container_id=None,
+        )
+        if replaced:
+            log.info(
+                "agent %s: %s, replacing",
+                agent.name,
+                action.reason,
+                extra=about(agent.id, agent.name),
+            )
+            self._start(action.start)
+
+    def _restart(self, action: Restart) -> None:
+        """Record the failure, clear the failed workload away, then start if it is time."""
+        agent = self.store.get(action.agent_id)
+        kind, what = action.cause, action.reason
+        if action.container_id is not None:
+            if kind == EventKind.EXITED:
+                info = self.runtime.exit_info(action.container_id)
+                if info is None:  # gone, or being removed, while we looked
+                    kind, what = EventKind.VANISHED, "its workload disappeared"
+                else:
+                    kind = EventKind.OOM_KILLED if info.oom_killed else EventKind.EXITED
+                    what = info.describe()
+            self.runtime.remove(action.container_id)
+        if self._fail(agent, kind, what, action.then, restarted=1) and action.start:
+            self._start(action.start)
+
+    def _recover(self, action: Recover) -> None:
+        agent = self.store.get(action.agent_id)
+        alert = None
+        if action.ends_crashloop:
+            alert = (
+                AlertKind.RECOVERED,
+                f"agent {agent.name} ({agent.id}) recovered: healthy again after "
+                f"{agent.failures} failures in a row",
+            )
+        recovered = self._record(
+            agent,
+            EventKind.RECOVERED,
+            f"healthy for {self.launching.restart_reset_seconds:.0f}s; "
+            f"{agent.failures} failures forgotten",
+            phase=Phase.RUNNING if action.ends_crashloop else None,
+            expect=WANTS_CONTAINER,
+            alert=alert,
+            failures=0,
+        )
+        if recovered:
+            log.info(
+                "agent %s: failures forgotten after a healthy stretch",
+                agent.name,
+                extra=about(agent.id, agent.name),
+            )
+
+    def _retire(self, action: Retire) -> None:
+        for container_id in action.container_ids:
+            self.runtime.stop(container_id, self.launching.stop_grace_seconds)
+            self.runtime.remove(container_id)
+        agent = self.store.get(action.agent_id)
+        if agent.platform_user_id and self.accounts is not None and agent.credentials:
+            self._settle_positions(agent)
+        if action.disable_account and agent.platform_user_id and self.accounts is not None:
+            self.accounts.disable(agent.platform_user_id)
+            self._record(
+                agent,
+                EventKind.ACCOUNT_DISABLED,
+                f"platform account {agent.platform_username} disabled",
+                expect={Phase.RETIRING},
+            )
+        retired = self._record(
+            agent,
+            EventKind.RETIRED,
+            "workload removed, gateway token revoked",
+            phase=Phase.RETIRED,
+            expect={Phase.RETIRING},
+            container_id=None,
+            token_hash=None,
+            token_generation=agent.token_generation + 1,
+        )
+        if retired:
+            log.info("agent %s retired", agent.name, extra=about(agent.id, agent.name))
+
+    def _settle_positions(self, agent: Agent) -> None:
+        """Sell the retiring agent's positions if asked to; otherwise say what stays open."""
+        assert self.accounts is not None and agent.credentials
+        deadline = utc(agent.flatten_deadline)
+        if deadline is None:
+            if agent.open_positions:
+                self._record(
+                    agent,
+                    EventKind.POSITIONS_LEFT,
+                    f"{agent.open_positions} open positions left as they are "
+                    "(retire with --flatten to sell them)",
+                    expect={Phase.RETIRING},
+                )
+            return
+        remaining = max(deadline - self.now(), timedelta(0)).total_seconds()
+        result = self.accounts.flatten(agent.id, agent.credentials, remaining)
+        kind = EventKind.FLATTENED if not result.left else EventKind.FLATTEN_INCOMPLETE
+        self._record(agent, kind, result.describe(), expect={Phase.RETIRING})
+        log.info("agent %s: %s", agent.name, result.describe(), extra=about(agent.id, agent.name))

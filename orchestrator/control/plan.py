@@ -1,0 +1,295 @@
+"""Every lifecycle decision: `plan(desired, observed, now) -> list[Action]`, with no I/O.
+
+Level-triggered (DESIGN §2): every tick compares the store's desired state with what the
+runtime lists and proposes the actions that close the gap. The plan decides everything
+about an agent's life: whether to provision, start, adopt, replace, restart or retire it;
+how long to back off; when a crash loop begins and ends; when provisioning is retried;
+and which alert each of those raises. An action carries its decision whole, including
+what its failure will lead to, so the executor (`control/reconciler.py`) only carries it
+out and records it.
+
+It must never act on "missing" before the first successful list: `observed is None`
+plans nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from orchestrator.lifecycle import WANTS_CONTAINER, AlertKind, EventKind, Phase
+from orchestrator.runtime import ObservedAgent
+
+BACKOFF_START = timedelta(seconds=1)
+BACKOFF_CAP = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The lifecycle's knobs (from settings)."""
+
+    heartbeat_timeout: timedelta
+    restart_reset: timedelta
+    crashloop_threshold: int
+
+
+@dataclass(frozen=True)
+class DesiredAgent:
+    """What the store says about one agent that is not over yet."""
+
+    agent_id: str
+    name: str
+    phase: Phase
+    container_id: str | None
+    has_account: bool = False
+    provision_attempts: int = 0
+    next_provision_at: datetime | None = None
+    failures: int = 0
+    next_restart_at: datetime | None = None
+    # The latest sign of life: heartbeat, workload start or daemon start, whichever is last.
+    alive_at: datetime | None = None
+    healthy_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The whole desired state: agents, their workload spec, whether a platform is set,
+    and the policy that shapes restarts."""
+
+    agents: Sequence[DesiredAgent]
+    spec_hash: str
+    policy: Policy
+    platform: bool = False
+
+
+@dataclass(frozen=True)
+class AfterFailure:
+    """What the agent's next failure leads to, decided before it happens."""
+
+    failures: int  # consecutive failures, this one included
+    phase: Phase  # STARTING (restart at once), BACKOFF, or CRASHLOOP
+    delay: timedelta  # until the next start
+    alert: AlertKind | None = None  # CRASHLOOP when this failure begins a crash loop
+
+
+@dataclass(frozen=True)
+class Provision:
+    """Create the agent's platform account (idempotent by agent id); if the platform is
+    unavailable, try again after `retry_after`."""
+
+    agent_id: str
+    name: str
+    retry_after: timedelta
+
+
+@dataclass(frozen=True)
+class Start:
+    """Create the agent's workload (adopting one that already has its name) and enter
+    `phase`; a start that fails is a failure like a crash."""
+
+    agent_id: str
+    name: str
+    phase: Phase
+    on_failure: AfterFailure
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Record a workload that already runs for the agent; nothing is restarted."""
+
+    agent_id: str
+    container_id: str
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Remove the agent's healthy workload and start a new one (its spec changed)."""
+
+    container_id: str
+    reason: str
+    start: Start
+
+    @property
+    def agent_id(self) -> str:
+        """The agent whose workload is replaced."""
+        return self.start.agent_id
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The agent's workload failed (`cause`: it exited, vanished or went silent): record
+    the failure as `then` says, remove what is left of it, and `start` at once if the
+    back-off allows (else a later tick starts it)."""
+
+    agent_id: str
+    name: str
+    container_id: str | None
+    cause: EventKind
+    reason: str
+    then: AfterFailure
+    start: Start | None
+
+
+@dataclass(frozen=True)
+class Recover:
+    """The agent stayed healthy long enough: forget its failures; a crash loop ends
+    (and says so) here."""
+
+    agent_id: str
+    ends_crashloop: bool
+
+
+@dataclass(frozen=True)
+class Retire:
+    """Stop and remove every workload of a retiring agent, disable its account, mark it retired."""
+
+    agent_id: str
+    container_ids: tuple[str, ...]
+    disable_account: bool = False
+
+
+@dataclass(frozen=True)
+class RemoveOrphan:
+    """Remove a workload of this instance that no live agent owns."""
+
+    container_id: str
+    name: str
+    reason: str
+
+
+Action = Provision | Start | Adopt | Replace | Restart | Recover | Retire | RemoveOrphan
+
+
+def backoff(failures: int) -> timedelta:
+    """Delay before the next try after `failures` consecutive failures: 1 s doubling to 5 min."""
+    if failures <= 0:
+        return timedelta(0)
+    return min(BACKOFF_CAP, BACKOFF_START * 2 ** min(failures - 1, 20))
+
+
+def restart_delay(failures: int) -> timedelta:
+    """Delay before restarting after the `failures`-th consecutive failure: the first
+    restart is immediate, then 1 s doubling to the 5 min cap (DESIGN §3)."""
+    return backoff(failures - 1)
+
+
+def after_failure(failures: int, phase: Phase, policy: Policy) -> AfterFailure:
+    """The consequence of one more failure for an agent with `failures` so far, in `phase`:
+    how long to wait, whether it is now crash-looping, and whether to alert (once per loop)."""
+    count = failures + 1
+    delay = restart_delay(count)
+    looping = count >= policy.crashloop_threshold
+    if looping:
+        alert = None if phase == Phase.CRASHLOOP else AlertKind.CRASHLOOP
+        return AfterFailure(count, Phase.CRASHLOOP, delay, alert)
+    return AfterFailure(count, Phase.BACKOFF if delay else Phase.STARTING, delay)
+
+
+def action_key(action: Action) -> str:
+    """What an action works on: at most one action per key is in flight."""
+    if isinstance(action, RemoveOrphan):
+        return f"container:{action.container_id}"
+    return f"agent:{action.agent_id}"
+
+
+def _start(agent: DesiredAgent, policy: Policy) -> Start:
+    # A crash loop lasts until the agent stays healthy (see Recover), whatever starts it.
+    phase = Phase.CRASHLOOP if agent.phase == Phase.CRASHLOOP else Phase.STARTING
+    return Start(
+        agent.agent_id, agent.name, phase, after_failure(agent.failures, agent.phase, policy)
+    )
+
+
+def _restart(
+    agent: DesiredAgent, container_id: str | None, cause: EventKind, reason: str, policy: Policy
+) -> Restart:
+    then = after_failure(agent.failures, agent.phase, policy)
+    failed = replace(agent, failures=then.failures, phase=then.phase)
+    start = None if then.delay else _start(failed, policy)
+    return Restart(agent.agent_id, agent.name, container_id, cause, reason, then, start)
+
+
+def _pick(agent: DesiredAgent, workloads: list[ObservedAgent]) -> ObservedAgent:
+    """The workload to keep when an agent has several: the recorded one, else a live one."""
+    for workload in workloads:
+        if workload.container_id == agent.container_id:
+            return workload
+    return next((w for w in workloads if w.alive), workloads[0])
+
+
+def _plan_agent(
+    agent: DesiredAgent, workloads: list[ObservedAgent], desired: Desired, now: datetime
+) -> list[Action]:
+    """What one live agent needs, given the workloads that carry its id."""
+    policy = desired.policy
+    if agent.phase == Phase.RETIRING:
+        containers = tuple(w.container_id for w in workloads)
+        return [Retire(agent.agent_id, containers, desired.platform and agent.has_account)]
+    needs_account = desired.platform and not agent.has_account
+    if needs_account and agent.phase in (Phase.PENDING, Phase.PROVISIONING):
+        due = agent.next_provision_at is None or agent.next_provision_at <= now
+        retry_after = backoff(agent.provision_attempts + 1)
+        return [Provision(agent.agent_id, agent.name, retry_after)] if due else []
+    if agent.phase not in WANTS_CONTAINER:
+        return []
+    if not workloads:
+        return _plan_missing(agent, policy, now)
+    keep = _pick(agent, workloads)
+    actions: list[Action] = [
+        RemoveOrphan(w.container_id, w.name, f"duplicate of {keep.name}")
+        for w in workloads
+        if w is not keep
+    ]
+    silent = now - agent.alive_at if agent.alive_at else timedelta(0)
+    if not keep.alive:
+        reason = f"exited with code {keep.exit_code}" if keep.exit_code is not None else keep.state
+        actions.append(_restart(agent, keep.container_id, EventKind.EXITED, reason, policy))
+    elif keep.spec_hash != desired.spec_hash:
+        actions.append(Replace(keep.container_id, "spec changed", _start(agent, policy)))
+    elif keep.state == "created":
+        # Created but never started (a crash between the two): starting adopts it.
+        actions.append(_start(agent, policy))
+    elif silent > policy.heartbeat_timeout:
+        reason = f"no heartbeat for {silent.total_seconds():.0f}s"
+        actions.append(_restart(agent, keep.container_id, EventKind.UNHEALTHY, reason, policy))
+    elif keep.container_id != agent.container_id:
+        phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
+        actions.append(Adopt(agent.agent_id, keep.container_id, phase))
+    elif (
+        agent.failures
+        and agent.healthy_since is not None
+        and now - agent.healthy_since >= policy.restart_reset
+    ):
+        actions.append(Recover(agent.agent_id, agent.phase == Phase.CRASHLOOP))
+    return actions
+
+
+def _plan_missing(agent: DesiredAgent, policy: Policy, now: datetime) -> list[Action]:
+    """An agent without any workload: start it, wait out its back-off, or count the loss."""
+    if agent.container_id is None:
+        due = agent.next_restart_at is None or agent.next_restart_at <= now
+        return [_start(agent, policy)] if due else []
+    reason = "its workload disappeared"
+    return [_restart(agent, None, EventKind.VANISHED, reason, policy)]
+
+
+def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: datetime) -> list[Action]:
+    """Actions that move `observed` towards `desired`, decided at `now`."""
+    if observed is None:
+        return []
+    by_agent: dict[str, list[ObservedAgent]] = {}
+    for workload in observed:
+        by_agent.setdefault(workload.agent_id or "", []).append(workload)
+
+    actions: list[Action] = []
+    for agent in desired.agents:
+        actions.extend(_plan_agent(agent, by_agent.get(agent.agent_id, []), desired, now))
+    owners = {agent.agent_id for agent in desired.agents}
+    for agent_id, workloads in by_agent.items():
+        if agent_id not in owners:
+            actions.extend(
+                RemoveOrphan(w.container_id, w.name, "no live agent owns it") for w in workloads
+            )
+    return actions

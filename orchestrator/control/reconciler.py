@@ -1,0 +1,196 @@
+"""The reconciler: observe, plan, and hand the actions to the executor.
+
+Each tick reads the store and lists the runtime, asks `plan()` what to do, and launches
+every action as its own task under a concurrency bound, at most one in flight per agent
+(or per orphan container). A tick never waits for slow actions: the next tick simply
+skips what is still in flight. It decides nothing itself (`control/plan.py` does) and
+touches nothing itself (`control/executor.py` does). Every action is idempotent, so one
+that was interrupted by a crash is safely decided and run again after restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from orchestrator.control.executor import Executor
+from orchestrator.control.plan import Action, Desired, DesiredAgent, Policy, action_key, plan
+from orchestrator.lifecycle import FINAL, Phase
+from orchestrator.logs import about
+from orchestrator.runtime import ObservedAgent, Runtime, RuntimeEvent, RuntimeFailure
+from orchestrator.state.store import Store
+from orchestrator.state.tables import Agent, utc
+from platform_client import PlatformError
+
+log = logging.getLogger("fleet.reconciler")
+
+
+class Reconciler:
+    """Runs the observe → plan → act loop against one store and one runtime."""
+
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        executor: Executor,
+        policy: Policy,
+        *,
+        platform: bool,
+        interval: float,
+        concurrency: int,
+        now: Callable[[], datetime],
+        on_tick: Callable[[float], None] = lambda _seconds: None,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.executor = executor
+        self.policy = policy
+        self.platform = platform
+        self.interval = interval
+        self.now = now
+        self.on_tick = on_tick  # told each tick's duration in seconds (for /metrics)
+        self.listed_once = False
+        # Silence is measured from the daemon's start at the earliest: agents that could
+        # not heartbeat while it was down are not unhealthy for that.
+        self.started_at = now()
+        self._wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Containers the engine reported dead, with their exit codes: its list can still
+        # say "running" for a moment after the event, and the restart should not wait.
+        self._died: dict[str, int | None] = {}
+
+    def wake(self) -> None:
+        """Run the next tick now instead of at the next interval."""
+        self._wake.set()
+
+    def watch(self, stop: threading.Event) -> threading.Thread:
+        """Let the runtime's events wake the loop until `stop` is set. A daemon thread does
+        the blocking read; the tick's full list stays the truth, events only hasten it."""
+        loop = asyncio.get_running_loop()
+
+        def on_event(event: RuntimeEvent) -> None:
+            if event.action in ("die", "oom"):
+                code = "" if event.exit_code is None else f" (exit code {event.exit_code})"
+                log.info(
+                    "agent %s: workload %s: %s%s",
+                    event.agent_id,
+                    event.container_id[:12],
+                    event.action,
+                    code,
+                    extra=about(event.agent_id),
+                )
+            loop.call_soon_threadsafe(self._note, event)
+
+        thread = threading.Thread(
+            target=self.runtime.watch, args=(on_event, stop), name="runtime-events", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _note(self, event: RuntimeEvent) -> None:
+        """On the loop: remember a death, then wake the loop."""
+        if event.action == "die":
+            self._died[event.container_id] = event.exit_code
+        self._wake.set()
+
+    def _as_died(self, observed: list[ObservedAgent]) -> list[ObservedAgent]:
+        """The list, with the containers reported dead shown as exited."""
+        listed = {o.container_id for o in observed}
+        self._died = {cid: code for cid, code in self._died.items() if cid in listed}
+        return [
+            replace(o, state="exited", exit_code=self._died[o.container_id])
+            if o.container_id in self._died and o.alive
+            else o
+            for o in observed
+        ]
+
+    async def run(self) -> None:
+        """Tick until cancelled."""
+        while True:
+            self._wake.clear()
+            started = time.perf_counter()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("reconcile tick failed")
+            self.on_tick(time.perf_counter() - started)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def tick(self) -> list[Action]:
+        """One observe-plan-act round; returns the actions it launched."""
+        # An action that finishes while this tick reads the store and lists the runtime
+        # leaves it a stale view of that agent (its container already replaced, say):
+        # leave those agents to the next tick, which the finished action wakes.
+        busy = set(self._in_flight)
+        agents = await asyncio.to_thread(self.store.agents, set(Phase) - FINAL)
+        desired = Desired(
+            agents=[_desired(a, self.started_at) for a in agents],
+            spec_hash=self.runtime.spec_hash(),
+            platform=self.platform,
+            policy=self.policy,
+        )
+        try:
+            observed = self._as_died(await asyncio.to_thread(self.runtime.list))
+        except RuntimeFailure as exc:
+            log.warning("cannot list %s workloads: %s", self.runtime.name, exc)
+            observed = None
+        else:
+            self.listed_once = True
+        launched = []
+        for action in plan(desired, observed, self.now()):
+            key = action_key(action)
+            if key in busy or key in self._in_flight:
+                continue
+            task = asyncio.create_task(self._run(action), name=key)
+            self._in_flight[key] = task
+            task.add_done_callback(lambda _t, k=key: self._done(k))
+            launched.append(action)
+        return launched
+
+    def _done(self, key: str) -> None:
+        self._in_flight.pop(key, None)
+        self._wake.set()
+
+    async def drain(self) -> None:
+        """Wait for every in-flight action to finish."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def _run(self, action: Action) -> None:
+        async with self._limit:
+            try:
+                await asyncio.to_thread(self.executor.execute, action)
+            except (RuntimeFailure, PlatformError) as exc:
+                log.warning("%s failed: %s", type(action).__name__, exc, extra=_about(action))
+            except Exception:
+                log.exception("%s failed", type(action).__name__, extra=_about(action))
+
+
+def _desired(agent: Agent, daemon_started_at: datetime) -> DesiredAgent:
+    signs = [utc(agent.last_heartbeat_at), utc(agent.container_started_at), daemon_started_at]
+    return DesiredAgent(
+        agent.id,
+        agent.name,
+        Phase(agent.phase),
+        agent.container_id,
+        has_account=agent.platform_user_id is not None,
+        provision_attempts=agent.provision_attempts,
+        next_provision_at=utc(agent.next_provision_at),
+        failures=agent.failures,
+        next_restart_at=utc(agent.next_restart_at),
+        alive_at=max(sign for sign in signs if sign is not None),
+        healthy_since=utc(agent.healthy_since),
+    )
+
+
+def _about(action: Action) -> dict[str, str]:
+    """The log `extra` of an action: the agent it works on, if any."""
+    return about(getattr(action, "agent_id", None), getattr(action, "name", None))

@@ -1,0 +1,139 @@
+"""`GET /metrics`: the fleet in Prometheus' text format.
+
+A collector reads the store and the gateways at scrape time, so the numbers are those
+`fleet ls` and the dashboards show; only the reconcile loop's duration is recorded as it
+happens. Each daemon has its own registry (no process-global state).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestrator.gateway.feeds import FeedGateway
+from orchestrator.lifecycle import FINAL, Phase
+from orchestrator.operations.views import FleetSummary
+from orchestrator.state.store import Store
+from orchestrator.state.tables import utc
+from orchestrator.state.usage import UsageLedger
+
+_AGENT_LABELS = ["agent_id", "name", "strategy"]
+
+
+class FleetCollector(Collector):
+    """Agents by phase, per-agent health and equity, orders, data and LLM usage."""
+
+    def __init__(
+        self, store: Store, summary: FleetSummary, feeds: FeedGateway, usage: UsageLedger
+    ) -> None:
+        self.store = store
+        self.summary = summary
+        self.feeds = feeds
+        self.usage = usage
+
+    def collect(self) -> Iterator[Metric]:
+        """Everything, read now."""
+        now = self.summary.now()
+        agents = self.store.agents()
+        phases = Counter(a.phase for a in agents)
+        by_phase = GaugeMetricFamily("fleet_agents", "Agents by phase.", labels=["phase"])
+        for phase in Phase:
+            by_phase.add_metric([phase.value], phases.get(phase.value, 0))
+        yield by_phase
+        yield GaugeMetricFamily(
+            "fleet_paused", "1 while the kill switch holds.", value=int(self.store.paused())
+        )
+        yield GaugeMetricFamily(
+            "fleet_market_open",
+            "1 while agents may trade (in session, or an always-open market).",
+            value=int(self.summary.market()["open"]),
+        )
+
+        live = [a for a in agents if a.phase not in FINAL]
+        restarts = CounterMetricFamily(
+            "fleet_agent_restarts", "Restarts of the agent's workload.", labels=_AGENT_LABELS
+        )
+        age = GaugeMetricFamily(
+            "fleet_agent_heartbeat_age_seconds",
+            "Seconds since the agent's last heartbeat.",
+            labels=_AGENT_LABELS,
+        )
+        equity = GaugeMetricFamily(
+            "fleet_agent_equity_dollars", "The agent's account equity.", labels=_AGENT_LABELS
+        )
+        orders = GaugeMetricFamily(
+            "fleet_orders",
+            "Orders submitted since each agent's process started, by outcome.",
+            labels=["strategy", "status"],
+        )
+        totals: Counter[tuple[str, str]] = Counter()
+        for agent in live:
+            labels = [agent.id, agent.name, agent.strategy]
+            restarts.add_metric(labels, agent.restarts)
+            beat = utc(agent.last_heartbeat_at)
+            if beat is not None:
+                age.add_metric(labels, (now - beat).total_seconds())
+            if agent.equity is not None:
+                equity.add_metric(labels, agent.equity)
+            submitted, filled = agent.orders_submitted or 0, agent.orders_filled or 0
+            totals[(agent.strategy, "filled")] += filled
+            totals[(agent.strategy, "rejected")] += max(submitted - filled, 0)
+        for (strategy, status), count in sorted(totals.items()):
+            orders.add_metric([strategy, status], count)
+        yield from (restarts, age, equity, orders)
+        yield from self._feeds()
+        yield from self._llm(now.strftime("%Y-%m-%d"))
+
+    def _feeds(self) -> Iterator[Metric]:
+        report = self.feeds.report()["providers"]
+        upstream = CounterMetricFamily(
+            "fleet_gateway_upstream_calls", "Calls made to a data provider.", labels=["provider"]
+        )
+        hits = CounterMetricFamily(
+            "fleet_gateway_cache_hits", "Requests answered from the cache.", labels=["provider"]
+        )
+        quota = GaugeMetricFamily(
+            "fleet_gateway_quota_remaining",
+            "Upstream calls left today under the provider's daily quota.",
+            labels=["provider"],
+        )
+        for provider, row in report.items():
+            upstream.add_metric([provider], row["upstream_calls"])
+            hits.add_metric([provider], row["cache_hits"])
+            if row["quota_left_today"] is not None:
+                quota.add_metric([provider], row["quota_left_today"])
+        yield from (upstream, hits, quota)
+
+    def _llm(self, day: str) -> Iterator[Metric]:
+        tokens_in, tokens_out, cost = self.usage.llm_day(day)
+        tokens = GaugeMetricFamily(
+            "fleet_llm_tokens_today", "LLM tokens used today (UTC).", labels=["direction"]
+        )
+        tokens.add_metric(["input"], tokens_in)
+        tokens.add_metric(["output"], tokens_out)
+        yield tokens
+        yield GaugeMetricFamily(
+            "fleet_llm_cost_today_dollars", "LLM spend today (UTC).", value=cost
+        )
+
+
+def tick_histogram() -> Histogram:
+    """The reconcile loop's duration, observed by the reconciler after every tick."""
+    return Histogram(
+        "fleet_reconcile_duration_seconds",
+        "Duration of one observe-plan-launch round of the reconciler.",
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        registry=None,
+    )
+
+
+def fleet_registry(collector: FleetCollector, ticks: Histogram) -> CollectorRegistry:
+    """This daemon's registry: the fleet collector and the reconcile duration."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(collector)
+    registry.register(ticks)
+    return registry

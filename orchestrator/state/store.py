@@ -1,0 +1,370 @@
+"""The agents, their timeline, the kill switch and the alert outbox (DESIGN §2 "store").
+
+Every phase change is written together with the event that explains it, in one
+transaction, so the timeline can never disagree with the row; an alert raised by a change
+is queued in that same transaction, so it is sent exactly once. The store records
+decisions; it never makes one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from orchestrator.lifecycle import FINAL, LIVE, AlertKind, EventKind, Phase
+from orchestrator.state.errors import Ambiguous, Conflict, NotFound
+from orchestrator.state.tables import Agent, AgentEvent, Alert, EquitySample, FleetState, utc
+
+_SPAWN_NAMESPACE = uuid.UUID("5f0c2a8e-4d0b-4f7e-9a51-2b1f8d6c3e70")
+
+
+def spawn_ids(key: str, count: int) -> list[str]:
+    """Agent ids of one spawn request: the same key always names the same agents."""
+    return [str(uuid.uuid5(_SPAWN_NAMESPACE, f"{key}:{i}")) for i in range(count)]
+
+
+def agent_name(agent_id: str, personality_name: str | None = None) -> str:
+    """A short, stable, container-name-safe name: the personality's name plus an id part."""
+    if personality_name:
+        return f"{personality_name}-{agent_id[:4]}"
+    return f"agent-{agent_id[:8]}"
+
+
+class Store:
+    """Transactions over the agents and events tables."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def session(self) -> Session:
+        """A session on the store's engine; the usage ledger and schedule book share it."""
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- spawning -----------------------------------------------------------
+
+    def spawn(
+        self,
+        key: str,
+        personalities: Sequence[dict],
+        token_hash_for: Callable[[str], str],
+        now: datetime,
+    ) -> tuple[list[Agent], bool]:
+        """Create one pending agent per personality for spawn `key`, or replay that spawn.
+
+        Returns the agents and whether they were created now; `token_hash_for(agent_id)`
+        gives the hash of each new agent's first gateway token. The same key with other
+        personalities is a Conflict.
+        """
+        ids = spawn_ids(key, len(personalities))
+        wanted = [json.dumps(p, sort_keys=True) for p in personalities]
+        with self.session() as s:
+            earlier = s.exec(select(Agent).where(Agent.spawn_key == key)).all()
+            if earlier:
+                earlier = sorted(earlier, key=lambda a: ids.index(a.id) if a.id in ids else -1)
+                if [a.personality for a in earlier] != wanted:
+                    raise Conflict(f"spawn key {key!r} was already used for a different request")
+                return earlier, False
+            agents = [
+                Agent(
+                    id=agent_id,
+                    name=agent_name(agent_id, personality.get("name")),
+                    strategy=personality["strategy"],
+                    personality=text,
+                    phase=Phase.PENDING,
+                    spawn_key=key,
+                    token_hash=token_hash_for(agent_id),
+                    created_at=now,
+                    updated_at=now,
+                )
+                for agent_id, personality, text in zip(ids, personalities, wanted, strict=True)
+            ]
+            s.add_all(agents)
+            s.flush()
+            for agent in agents:
+                message = f"spawned with strategy {agent.strategy}"
+                s.add(
+                    AgentEvent(agent_id=agent.id, at=now, kind=EventKind.CREATED, message=message)
+                )
+            s.commit()
+            return agents, True
+
+    # -- reading ------------------------------------------------------------
+
+    def agents(self, phases: Iterable[str] | None = None) -> list[Agent]:
+        """Agents, oldest first, optionally only those in `phases`."""
+        query = select(Agent).order_by(col(Agent.created_at), col(Agent.id))
+        if phases is not None:
+            query = query.where(col(Agent.phase).in_(list(phases)))
+        with self.session() as s:
+            return list(s.exec(query).all())
+
+    def live(self) -> list[Agent]:
+        """The agents that count toward the fleet's size: neither over nor retiring."""
+        return self.agents(LIVE)
+
+    def get(self, agent_id: str) -> Agent:
+        """The agent with exactly this id."""
+        with self.session() as s:
+            agent = s.get(Agent, agent_id)
+        if agent is None:
+            raise NotFound(f"no agent {agent_id!r}")
+        return agent
+
+    def resolve(self, ref: str) -> Agent:
+        """The agent named by an id, a name or a unique id prefix."""
+        with self.session() as s:
+            exact = s.exec(select(Agent).where((Agent.id == ref) | (Agent.name == ref))).first()
+            if exact is not None:
+                return exact
+            matches = s.exec(
+                select(Agent).where(col(Agent.id).startswith(ref, autoescape=True)).limit(2)
+            ).all()
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                raise Ambiguous(f"{ref!r} matches several agents; give more of the id")
+        raise NotFound(f"no agent {ref!r}")
+
+    def equity_history(self, agent_id: str, limit: int = 500) -> list[tuple[datetime, float]]:
+        """An agent's equity samples as (moment, equity), oldest first (the latest `limit`)."""
+        query = (
+            select(EquitySample)
+            .where(EquitySample.agent_id == agent_id)
+            .order_by(col(EquitySample.at).desc())
+            .limit(limit)
+        )
+        with self.session() as s:
+            return [(utc(e.at), e.equity) for e in reversed(s.exec(query).all())]
+
+    def equity_at(
+        self, moment: datetime, lookback: timedelta = timedelta(days=1)
+    ) -> dict[str, float]:
+        """Each agent's equity as of `moment`: its last sample in the `lookback` before,
+        or for an agent that first reported later, its first sample."""
+        before = (
+            select(EquitySample.agent_id, sa.func.max(EquitySample.id))
+            .where(EquitySample.at <= moment, EquitySample.at > moment - lookback)
+            .group_by(EquitySample.agent_id)
+        )
+        after = (
+            select(EquitySample.agent_id, sa.func.min(EquitySample.id))
+            .where(EquitySample.at > moment)
+            .group_by(EquitySample.agent_id)
+        )
+        with self.session() as s:
+            chosen = dict(s.exec(after).all())
+            chosen.update(dict(s.exec(before).all()))
+            if not chosen:
+                return {}
+            rows = s.exec(
+                select(EquitySample.agent_id, EquitySample.equity).where(
+                    col(EquitySample.id).in_(list(chosen.values()))
+                )
+            ).all()
+        return dict(rows)
+
+    def count_events(self, kinds: Iterable[str], since: datetime) -> int:
+        """How many timeline entries of these kinds were written since `since`."""
+        query = (
+            select(sa.func.count())
+            .select_from(AgentEvent)
+            .where(col(AgentEvent.kind).in_(list(kinds)))
+            .where(AgentEvent.at >= since)
+        )
+        with self.session() as s:
+            return int(s.exec(query).one())
+
+    def recent_events(self, limit: int = 20) -> list[tuple[AgentEvent, str]]:
+        """The fleet's latest timeline entries with their agent's name, newest first."""
+        query = (
+            select(AgentEvent, Agent.name)
+            .join(Agent, col(Agent.id) == col(AgentEvent.agent_id))
+            .order_by(col(AgentEvent.id).desc())
+            .limit(limit)
+        )
+        with self.session() as s:
+            return [(event, name) for event, name in s.exec(query).all()]
+
+    def by_token_hash(self, digest: str) -> Agent | None:
+        """The agent holding the token with this hash, if any."""
+        with self.session() as s:
+            return s.exec(select(Agent).where(Agent.token_hash == digest)).first()
+
+    def events(self, agent_id: str, limit: int = 200) -> list[AgentEvent]:
+        """An agent's timeline, oldest first (the most recent `limit` entries)."""
+        query = (
+            select(AgentEvent)
+            .where(AgentEvent.agent_id == agent_id)
+            .order_by(col(AgentEvent.id).desc())
+            .limit(limit)
+        )
+        with self.session() as s:
+            return list(reversed(s.exec(query).all()))
+
+    # -- transitions --------------------------------------------------------
+
+    def transition(
+        self,
+        agent_id: str,
+        kind: EventKind,
+        message: str,
+        now: datetime,
+        *,
+        phase: Phase | None = None,
+        expect: Iterable[Phase] | None = None,
+        alert: tuple[AlertKind, str] | None = None,
+        **fields: object,
+    ) -> Agent | None:
+        """Update an agent and append the event that explains it, atomically.
+
+        With `expect`, nothing changes (and None is returned) unless the agent is in one
+        of those phases: a guard against acting on a decision that went stale. `alert`
+        (kind, text) is queued for delivery in the same transaction, so it is sent once.
+        """
+        with self.session() as s:
+            agent = s.get(Agent, agent_id, with_for_update=True)
+            if agent is None:
+                raise NotFound(f"no agent {agent_id!r}")
+            if expect is not None and agent.phase not in set(expect):
+                return None
+            if phase is not None:
+                agent.phase = phase
+            for name, value in fields.items():
+                setattr(agent, name, value)
+            agent.updated_at = now
+            s.add(agent)
+            s.add(AgentEvent(agent_id=agent_id, at=now, kind=kind, message=message))
+            if alert is not None:
+                s.add(Alert(at=now, kind=alert[0], agent_id=agent_id, text=alert[1]))
+            s.commit()
+            return agent
+
+    def request_retire(
+        self,
+        agent_id: str,
+        now: datetime,
+        flatten_deadline: datetime | None = None,
+        why: str = "requested by the operator",
+    ) -> Agent:
+        """Mark an agent for retirement, optionally selling its positions first (until
+        `flatten_deadline`); retiring an ended or retiring agent changes nothing."""
+        agent = self.get(agent_id)
+        if agent.phase in FINAL or agent.phase == Phase.RETIRING:
+            return agent
+        how = "selling its positions first" if flatten_deadline else "positions left as they are"
+        changed = self.transition(
+            agent_id,
+            EventKind.RETIRE_REQUESTED,
+            f"retirement {why} ({how})",
+            now,
+            phase=Phase.RETIRING,
+            expect=LIVE,
+            flatten_deadline=flatten_deadline,
+        )
+        return changed or self.get(agent_id)
+
+    # -- fleet-wide ---------------------------------------------------------
+
+    def paused(self) -> bool:
+        """Whether the kill switch holds."""
+        with self.session() as s:
+            state = s.get(FleetState, 1)
+            return bool(state and state.paused)
+
+    def set_paused(self, paused: bool, now: datetime) -> bool:
+        """Set the kill switch; returns whether it changed (and queues an alert if so)."""
+        with self.session() as s:
+            state = s.get(FleetState, 1, with_for_update=True) or FleetState(id=1)
+            if state.paused == paused:
+                return False
+            state.paused, state.changed_at = paused, now
+            s.add(state)
+            text = (
+                "fleet paused: agents submit no orders until `fleet resume`"
+                if paused
+                else "fleet resumed: agents trade again"
+            )
+            s.add(Alert(at=now, kind=AlertKind.PAUSED if paused else AlertKind.RESUMED, text=text))
+            s.commit()
+            return True
+
+    def alerts(self, limit: int = 100) -> list[Alert]:
+        """The most recent alerts, newest first."""
+        query = select(Alert).order_by(col(Alert.id).desc()).limit(limit)
+        with self.session() as s:
+            return list(s.exec(query).all())
+
+    def due_alerts(self, now: datetime) -> list[Alert]:
+        """Alerts waiting for (another) delivery attempt, oldest first."""
+        query = (
+            select(Alert)
+            .where(Alert.delivery == "pending")
+            .where((Alert.next_attempt_at == None) | (Alert.next_attempt_at <= now))  # noqa: E711
+            .order_by(col(Alert.id))
+        )
+        with self.session() as s:
+            return list(s.exec(query).all())
+
+    def record_delivery(self, alert_id: int, **fields: object) -> None:
+        """Store the outcome of one delivery attempt."""
+        with self.session() as s:
+            alert = s.get(Alert, alert_id, with_for_update=True)
+            if alert is None:
+                return
+            for name, value in fields.items():
+                setattr(alert, name, value)
+            s.add(alert)
+            s.commit()
+
+    def heartbeat(
+        self,
+        agent_id: str,
+        cycle: int,
+        last_error: str | None,
+        now: datetime,
+        sample_every: timedelta = timedelta(minutes=5),
+        **state: object,
+    ) -> Agent:
+        """Record a heartbeat and the account state it reports (equity, cash,
+        open_positions, orders_submitted, orders_today); the first one moves a starting
+        agent to running. Equity is sampled at most once per `sample_every`."""
+        with self.session() as s:
+            agent = s.get(Agent, agent_id, with_for_update=True)
+            if agent is None:
+                raise NotFound(f"no agent {agent_id!r}")
+            agent.last_heartbeat_at = now
+            agent.healthy_since = agent.healthy_since or now
+            agent.last_cycle = cycle
+            agent.last_error = last_error
+            before = agent.equity
+            for name, value in state.items():
+                setattr(agent, name, value)
+            if agent.equity is not None and agent.equity_day != (day := now.date().isoformat()):
+                agent.equity_day = day
+                agent.day_start_equity = before if before is not None else agent.equity
+            if agent.equity is not None:
+                if agent.starting_equity is None:
+                    agent.starting_equity = agent.equity
+                last = utc(agent.sampled_at)
+                if last is None or now - last >= sample_every:
+                    s.add(EquitySample(agent_id=agent_id, at=now, equity=agent.equity))
+                    agent.sampled_at = now
+            if agent.phase == Phase.STARTING:
+                agent.phase = Phase.RUNNING
+                agent.updated_at = now
+                s.add(
+                    AgentEvent(
+                        agent_id=agent_id,
+                        at=now,
+                        kind=EventKind.RUNNING,
+                        message=f"first heartbeat (cycle {cycle})",
+                    )
+                )
+            s.add(agent)
+            s.commit()
+            return agent

@@ -1,0 +1,96 @@
+"""`fleet demo`: the sandbox platform, a daemon and N agents in one command.
+
+Everything runs in a throw-away state dir with its own instance name, so the demo never
+touches another fleet. On the way out the daemon is stopped and every container labelled
+with the demo's instance is removed: nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestrator.tools.harness import (
+    HarnessError,
+    Service,
+    fleet_env,
+    port_taken,
+    remove_instance,
+)
+
+
+class DemoError(Exception):
+    """The demo could not start; the message says why."""
+
+
+@dataclass
+class Demo:
+    """A running demo: where to reach it and how to sign in."""
+
+    state_dir: Path
+    url: str
+    platform_url: str
+    token: str
+
+
+@contextmanager
+def running_demo(
+    runtime: str, speed: float, port: int, sandbox_port: int, keep: Path | None
+) -> Iterator[Demo]:
+    """Start the sandbox and the daemon; stop both and remove every container on exit."""
+    for what, number in (("daemon", port), ("sandbox", sandbox_port)):
+        if port_taken(number):
+            raise DemoError(f"port {number} for the {what} is taken; pass another with --port")
+    state = keep or Path(tempfile.mkdtemp(prefix="agent-fleet-demo-"))
+    state.mkdir(parents=True, exist_ok=True)
+    instance = f"demo-{secrets.token_hex(3)}"
+    platform_url = f"http://127.0.0.1:{sandbox_port}"
+    passed_on = {
+        k: os.environ[k] for k in ("FLEET_AGENT_IMAGE", "FLEET_DOCKER_NETWORK") if k in os.environ
+    }
+    env = fleet_env(
+        FLEET_STATE_DIR=str(state),
+        FLEET_INSTANCE=instance,
+        FLEET_RUNTIME=runtime,
+        FLEET_PORT=str(port),
+        FLEET_SANDBOX_PORT=str(sandbox_port),
+        FLEET_PLATFORM_URL=platform_url,
+        FLEET_CONTROLLER_API_KEY=secrets.token_hex(16),
+        FLEET_AGENT_CYCLE_SECONDS="2",
+        FLEET_MARKET_TIME_SCALE=str(speed),
+        # A busy market: every symbol has news on most days, so agents trade within minutes.
+        FLEET_MARKET_EVENT_RATE="0.8",
+        FLEET_MARKET_ANCHOR=datetime.now(UTC).isoformat(),
+        FLEET_EQUITY_SAMPLE_SECONDS="10",
+        FLEET_DASHBOARD_ACTIONS="true",
+        **passed_on,
+    )
+    url = f"http://127.0.0.1:{port}"
+    services = [
+        # Their own sessions: Ctrl-C reaches the demo, which stops them in order.
+        Service(["sandbox"], env, state / "sandbox.log", f"{platform_url}/healthz", detach=True),
+        Service(["up"], env, state / "up.log", f"{url}/healthz", detach=True),
+    ]
+    started: list[Service] = []
+    try:
+        for service in services:
+            started.append(service)
+            service.start(60)
+        token = (state / "operator-token").read_text().strip()
+        yield Demo(state, url, platform_url, token)
+    except HarnessError as exc:
+        raise DemoError(str(exc)) from None
+    finally:
+        for service in reversed(started):
+            service.stop(30)
+        if runtime == "docker":
+            remove_instance(instance)
+        if keep is None:
+            shutil.rmtree(state, ignore_errors=True)

@@ -1,0 +1,236 @@
+"""`fleet doctor`: is everything the fleet needs in place? One check per line, with a fix.
+
+Every check reads; none changes anything (the store's migrations are compared, not
+applied) and none spends a data provider's quota: quota left comes from the store.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from orchestrator.settings import Settings, masked_url
+from orchestrator.state.db import existing_store, schema_head, schema_revision
+from orchestrator.state.errors import StoreUnavailable
+from orchestrator.tools.image import SOURCE_LABEL, source_hash
+
+_MIN_FREE_BYTES = 1 << 30
+_MAX_SKEW_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check: ok, warn or fail, what was seen, and how to fix it."""
+
+    name: str
+    status: str
+    detail: str
+    hint: str = ""
+
+
+def _daemon(settings: Settings) -> Check:
+    try:
+        answer = httpx.get(f"{settings.operator_url}/healthz", timeout=3).json()
+    except (httpx.HTTPError, ValueError):
+        return Check(
+            "daemon", "warn", f"not answering at {settings.operator_url}", "start it: `fleet up`"
+        )
+    return Check("daemon", "ok", f"up at {settings.operator_url}, {answer['runtime']} runtime")
+
+
+def _store(settings: Settings) -> Check:
+    head = schema_head()
+    store = existing_store(settings.database_url)
+    if store is None:
+        return Check("store", "warn", "not created yet", "`fleet up` creates it")
+    try:
+        revision = schema_revision(store)
+    except StoreUnavailable as exc:
+        return Check("store", "fail", str(exc), "check FLEET_DATABASE_URL")
+    finally:
+        store.engine.dispose()
+    where = masked_url(settings.database_url)
+    if revision != head:
+        return Check(
+            "store",
+            "warn",
+            f"{where}: schema at {revision or 'nothing'}, code expects {head}",
+            "`fleet up` applies the migrations on start",
+        )
+    return Check("store", "ok", f"{where}: schema at {head}")
+
+
+def _engine_and_image(settings: Settings) -> Iterator[Check]:
+    if settings.runtime == "process":
+        yield Check("engine", "ok", "process runtime: no container engine needed")
+        return
+    import docker
+    from docker.errors import DockerException, ImageNotFound
+
+    try:
+        client = docker.from_env(version="auto", timeout=5)
+        version = client.version()["Version"]
+    except DockerException as exc:
+        status = "fail" if settings.runtime == "docker" else "warn"
+        yield Check(
+            "engine",
+            status,
+            f"Docker not reachable ({type(exc).__name__})",
+            "start dockerd (scripts/start-dockerd.sh), or set FLEET_RUNTIME=process",
+        )
+        return
+    yield Check("engine", "ok", f"Docker {version}")
+    try:
+        image = client.images.get(settings.agent_image)
+    except ImageNotFound:
+        yield Check("agent image", "fail", f"{settings.agent_image} is missing", "`make image`")
+        return
+    finally:
+        client.close()
+    built = (image.labels or {}).get(SOURCE_LABEL)
+    wanted = source_hash()
+    if wanted is not None and built != wanted:
+        yield Check(
+            "agent image",
+            "warn",
+            f"{settings.agent_image} was built from other agent code",
+            "rebuild it with `make image`; running agents are replaced with the new one",
+        )
+    else:
+        yield Check("agent image", "ok", f"{settings.agent_image} ({image.short_id[7:]})")
+
+
+def _platform(settings: Settings) -> Iterator[Check]:
+    if not settings.platform_url:
+        yield Check(
+            "platform",
+            "warn",
+            "none configured: agents get no accounts",
+            "set FLEET_PLATFORM_URL and FLEET_CONTROLLER_API_KEY",
+        )
+        return
+    from platform_client import AuthError, PlatformClient, PlatformError
+
+    key = settings.controller_api_key
+    client = PlatformClient(
+        settings.platform_url, controller_key=key.get_secret_value() if key else None, deadline=5
+    )
+    try:
+        accounts = client.controller_agents()
+    except AuthError:
+        yield Check(
+            "platform",
+            "fail",
+            f"{settings.platform_url} refused the controller key",
+            "check FLEET_CONTROLLER_API_KEY",
+        )
+        return
+    except PlatformError as exc:
+        yield Check("platform", "fail", f"{settings.platform_url}: {exc}", "is the platform up?")
+        return
+    finally:
+        client.close()
+    yield Check(
+        "platform",
+        "ok",
+        f"{settings.platform_url}: controller key accepted, {len(accounts)} accounts",
+    )
+
+
+def _providers(settings: Settings) -> Iterator[Check]:
+    from orchestrator.state.usage import UsageLedger
+
+    needs_key = {
+        "newsapi": (settings.newsapi_key, "FLEET_NEWSAPI_KEY", settings.newsapi_per_day),
+        "alphavantage": (
+            settings.alphavantage_key,
+            "FLEET_ALPHAVANTAGE_KEY",
+            settings.alphavantage_per_day,
+        ),
+        "alpaca": (settings.alpaca_key_id, "FLEET_ALPACA_KEY_ID", None),
+    }
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    for provider in dict.fromkeys([settings.news_provider, settings.quote_provider]):
+        if provider == "simulated":
+            yield Check(f"data: {provider}", "ok", "the simulated market: no key, no quota")
+            continue
+        key, variable, per_day = needs_key[provider]
+        if key is None:
+            yield Check(f"data: {provider}", "fail", "no API key", f"set {variable}")
+            continue
+        if per_day is None:
+            yield Check(f"data: {provider}", "ok", "key set; limited per minute only")
+            continue
+        store = existing_store(settings.database_url)
+        try:
+            used = UsageLedger(store).provider_calls(provider, day) if store else 0
+        except sa.exc.SQLAlchemyError:
+            yield Check(f"data: {provider}", "warn", "key set; quota unknown (see the store)")
+            continue
+        finally:
+            if store is not None:
+                store.engine.dispose()
+        left = max(per_day - used, 0)
+        status = "ok" if left else "warn"
+        yield Check(
+            f"data: {provider}",
+            status,
+            f"key set; {left} of {per_day} calls left today",
+            "" if left else "the gateway serves cached data until the quota resets at 00:00 UTC",
+        )
+
+
+def _disk(settings: Settings) -> Check:
+    path = settings.state_dir if settings.state_dir.exists() else Path.cwd()
+    free = shutil.disk_usage(path).free
+    detail = f"{free / (1 << 30):.1f} GiB free at {path}"
+    if free < _MIN_FREE_BYTES:
+        return Check("disk", "warn", detail, "free space: logs and the store grow")
+    return Check("disk", "ok", detail)
+
+
+def _clock(settings: Settings) -> Check:
+    """Compare this clock with the Date header of the platform (or the daemon)."""
+    url = settings.platform_url or settings.operator_url
+    try:
+        sent = time.time()
+        response = httpx.get(url, timeout=3)
+        received = time.time()
+        theirs = parsedate_to_datetime(response.headers["date"]).timestamp()
+    except (httpx.HTTPError, KeyError, TypeError, ValueError):
+        return Check("clock", "warn", f"nothing to compare with ({url} did not answer)")
+    skew = (sent + received) / 2 - theirs
+    detail = f"{skew:+.1f}s against {url}"
+    if abs(skew) > _MAX_SKEW_SECONDS:
+        return Check("clock", "warn", detail, "sync the clock (chrony or systemd-timesyncd)")
+    return Check("clock", "ok", detail)
+
+
+CHECKS: tuple[Callable[[Settings], Check | Iterator[Check]], ...] = (
+    _daemon,
+    _store,
+    _engine_and_image,
+    _platform,
+    _providers,
+    _disk,
+    _clock,
+)
+
+
+def diagnose(settings: Settings) -> Iterator[Check]:
+    """Every check, in order; a check that crashes is reported, not raised."""
+    for check in CHECKS:
+        try:
+            outcome = check(settings)
+            yield from [outcome] if isinstance(outcome, Check) else outcome
+        except Exception as exc:  # a doctor must finish its round
+            name = check.__name__.strip("_").replace("_and_", " and ")
+            yield Check(name, "fail", f"the check itself failed: {type(exc).__name__}: {exc}")

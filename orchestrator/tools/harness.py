@@ -1,0 +1,296 @@
+"""The fleet harness: start a real daemon, sandbox or any ASGI app, poll it until it is
+healthy, and clean up by label. `fleet demo`, the tests and the benchmarks all use it,
+so there is one way to start and stop the real parts.
+
+Processes are the real `fleet` CLI in subprocesses, each with its own state dir, port and
+instance, so runs never touch each other's workloads. Nothing here is imported by the
+daemon itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+
+from orchestrator.keys import agent_token, instance_key
+
+FLEET = [sys.executable, "-m", "orchestrator.cli"]
+# The agent image's interpreter, and a script for it that SIGKILLs the agent's own
+# process inside its container (not tini, not itself): a crash as the engine sees it.
+AGENT_PYTHON = "/opt/agent/bin/python"
+KILL_AGENT = (
+    "import os, signal\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
+    "    if b'agent_runtime' in cmd and b'-c' not in cmd:\n"
+    "        os.kill(int(pid), signal.SIGKILL)\n"
+)
+T = TypeVar("T")
+
+
+class HarnessError(Exception):
+    """A part did not start; the message says which and why."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_taken(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:`port`."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(predicate: Callable[[], T], what: str, timeout: float = 60, every: float = 0.5) -> T:
+    """Poll `predicate()` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def fleet_env(**values: str) -> dict[str, str]:
+    """This process's environment without any FLEET_* setting, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    env.update(values)
+    return env
+
+
+@contextlib.contextmanager
+def serve(app: Any, port: int | None = None) -> Iterator[str]:
+    """Run an ASGI `app` under uvicorn in a thread on 127.0.0.1; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise HarnessError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class Service:
+    """One `fleet <command>` subprocess, healthy once `probe` answers."""
+
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    probe: str
+    detach: bool = False  # its own session: a Ctrl-C meant for the caller does not reach it
+    process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        """Start it and wait until the probe answers 2xx, or raise HarnessError."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*FLEET, *self.command],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=self.detach,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise HarnessError(f"fleet {' '.join(self.command)} exited: {' / '.join(tail)}")
+            try:
+                if httpx.get(self.probe, timeout=1).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise HarnessError(f"nothing answered at {self.probe} after {timeout:.0f}s")
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a part must survive."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, grace: float = 20) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Daemon:
+    """A real `fleet up` on 127.0.0.1, with its own state dir, port and instance, and the
+    real `fleet` CLI against it. Fast cycles unless `extra_env` says otherwise."""
+
+    state_dir: Path
+    port: int
+    instance: str
+    runtime: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    service: Service | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return fleet_env(
+            FLEET_STATE_DIR=str(self.state_dir),
+            FLEET_PORT=str(self.port),
+            FLEET_INSTANCE=self.instance,
+            FLEET_RUNTIME=self.runtime,
+            FLEET_AGENT_CYCLE_SECONDS="0.5",
+            FLEET_RECONCILE_INTERVAL_SECONDS="0.5",
+            FLEET_STOP_GRACE_SECONDS="3",
+            **self.extra_env,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir.parent / f"daemon-{self.port}.log"
+
+    @property
+    def token(self) -> str:
+        return (self.state_dir / "operator-token").read_text().strip()
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        return self.service.process if self.service else None
+
+    def start(self, timeout: float = 30) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.service = Service(["up"], self.env, self.log_path, f"{self.url}/healthz")
+        self.service.start(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the orchestrator must survive."""
+        assert self.service is not None
+        self.service.kill()
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+
+    def agent_token(self, agent_id: str, generation: int = 0) -> str:
+        """The gateway token the daemon hands this agent (derived from the instance key)."""
+        return agent_token(instance_key(self.state_dir), agent_id, generation)
+
+    def fleet(self, *args: str) -> subprocess.CompletedProcess:
+        """Run the real `fleet` CLI against this daemon."""
+        return subprocess.run(
+            [*FLEET, *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+
+    def agents(self) -> list[dict]:
+        result = self.fleet("ls", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def api(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        token = self.token if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("headers", {}))
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def wait_for(
+        self, predicate: Callable[[list[dict]], bool], what: str, timeout: float = 60
+    ) -> list[dict]:
+        """Poll `fleet ls --json` until `predicate(agents)` holds."""
+        deadline = time.monotonic() + timeout
+        agents: list[dict] = []
+        while time.monotonic() < deadline:
+            agents = self.agents()
+            if predicate(agents):
+                return agents
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}; agents: {agents}")
+
+
+@dataclass
+class Sandbox:
+    """`fleet sandbox` as an operator runs it, stoppable and startable again on the same
+    port and state (a platform outage)."""
+
+    state_dir: Path
+    port: int
+    controller_key: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    service: Service | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        env = fleet_env(
+            FLEET_STATE_DIR=str(self.state_dir),
+            FLEET_CONTROLLER_API_KEY=self.controller_key,
+            **self.extra_env,
+        )
+        log = self.state_dir.parent / "sandbox.log"
+        self.service = Service(
+            ["sandbox", "--port", str(self.port)], env, log, f"{self.url}/healthz"
+        )
+        self.service.start(timeout)
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+
+
+def remove_instance(instance: str) -> int:
+    """Remove every container labelled with `instance`; returns how many. No engine, or
+    nothing of ours on it, removes nothing."""
+    import docker
+    from docker.errors import DockerException
+
+    from orchestrator.runtime import LABEL_INSTANCE
+
+    try:
+        client = docker.from_env(version="auto", timeout=30)
+    except DockerException:
+        return 0
+    try:
+        found = client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"})
+        for container in found:
+            container.remove(force=True)
+        return len(found)
+    finally:
+        client.close()

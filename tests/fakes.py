@@ -1,0 +1,178 @@
+"""In-memory doubles at the ports, for fast policy tests: a `Runtime` that keeps its
+workloads in a dict, and a clock that moves only when told. They implement the same
+Protocol as the real backends; the contract itself is tested against Docker."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from orchestrator.control.accounts import Accounts
+from orchestrator.control.executor import Executor, Launching
+from orchestrator.control.plan import Policy
+from orchestrator.control.reconciler import Reconciler
+from orchestrator.runtime import (
+    AgentLaunch,
+    ExitInfo,
+    ObservedAgent,
+    Runtime,
+    RuntimeEvent,
+    RuntimeFailure,
+)
+from orchestrator.state.store import Store
+
+
+@dataclass
+class Clock:
+    """A clock that only moves when the test says so."""
+
+    moment: datetime = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> datetime:
+        self.moment += timedelta(seconds=seconds)
+        return self.moment
+
+
+class FakeRuntime:
+    """The Runtime port in memory; `crash`, `vanish` and `refuse_starts` inject faults."""
+
+    name = "fake"
+
+    def __init__(self, spec: str = "spec-1") -> None:
+        self.spec = spec
+        self.workloads: dict[str, ObservedAgent] = {}
+        self.exits: dict[str, ExitInfo] = {}
+        self.created = 0
+        self.refusal: str | None = None
+        self.listing_fails = False
+        self._ids = itertools.count(1)
+
+    # -- the port -----------------------------------------------------------
+
+    def spec_hash(self) -> str:
+        return self.spec
+
+    def create(self, launch: AgentLaunch) -> ObservedAgent:
+        if self.refusal:
+            raise RuntimeFailure(self.refusal)
+        for workload in self.workloads.values():
+            if workload.name == launch.name:  # the name is taken: adopt, never duplicate
+                started = replace(workload, state="running")
+                self.workloads[workload.container_id] = started
+                return started
+        workload = ObservedAgent(
+            f"c-{next(self._ids)}", launch.agent_id, launch.name, "running", None, launch.spec_hash
+        )
+        self.workloads[workload.container_id] = workload
+        self.created += 1
+        return workload
+
+    def list(self) -> list[ObservedAgent]:
+        if self.listing_fails:
+            raise RuntimeFailure("the engine did not answer")
+        return list(self.workloads.values())
+
+    def stop(self, container_id: str, grace_seconds: float) -> None:
+        if container_id in self.workloads:
+            self.workloads[container_id] = replace(
+                self.workloads[container_id], state="exited", exit_code=0
+            )
+
+    def remove(self, container_id: str) -> None:
+        self.workloads.pop(container_id, None)
+
+    def exit_info(self, container_id: str) -> ExitInfo | None:
+        return self.exits.get(container_id) if container_id in self.workloads else None
+
+    def watch(self, on_event: Callable[[RuntimeEvent], None], stop: threading.Event) -> None:
+        stop.wait()
+
+    def logs(self, name: str, tail: int | None, follow: bool) -> Iterator[bytes]:
+        raise RuntimeFailure(f"no logs for {name}")
+
+    def close(self) -> None:
+        return None
+
+    # -- faults -------------------------------------------------------------
+
+    def running(self, agent_id: str) -> ObservedAgent:
+        (workload,) = [w for w in self.workloads.values() if w.agent_id == agent_id]
+        return workload
+
+    def crash(self, agent_id: str, exit_code: int = 1, oom: bool = False) -> str:
+        """The agent's workload exits; returns its container id."""
+        workload = self.running(agent_id)
+        self.workloads[workload.container_id] = replace(
+            workload, state="exited", exit_code=exit_code
+        )
+        self.exits[workload.container_id] = ExitInfo(exit_code, oom_killed=oom)
+        return workload.container_id
+
+    def vanish(self, agent_id: str) -> None:
+        """The agent's workload is removed behind our back."""
+        self.remove(self.running(agent_id).container_id)
+
+    def refuse_starts(self, reason: str | None) -> None:
+        """Every create fails with `reason` (None: creates work again)."""
+        self.refusal = reason
+
+
+def reconciler(
+    store: Store,
+    runtime: Runtime,
+    now: Callable[[], datetime],
+    *,
+    threshold: int = 3,
+    platform: Accounts | None = None,
+) -> Reconciler:
+    """A real reconciler and executor over `store` and `runtime`, on the clock `now`."""
+    executor = Executor(
+        store,
+        runtime,
+        platform,
+        Launching("http://127.0.0.1:9", b"k" * 32, stop_grace_seconds=0, restart_reset_seconds=600),
+        now,
+    )
+    policy = Policy(
+        heartbeat_timeout=timedelta(seconds=30),
+        restart_reset=timedelta(seconds=600),
+        crashloop_threshold=threshold,
+    )
+    return Reconciler(
+        store,
+        runtime,
+        executor,
+        policy,
+        platform=platform is not None,
+        interval=1,
+        concurrency=4,
+        now=now,
+    )
+
+
+class Ticker:
+    """Runs a reconciler's ticks on one event loop, each to the end of what it launched."""
+
+    def __init__(self, loop: Reconciler) -> None:
+        self.loop = loop
+        self.runner = asyncio.Runner()
+
+    def tick(self) -> list:
+        """One tick and every action it launched, to the end; returns the actions."""
+
+        async def once() -> list:
+            launched = await self.loop.tick()
+            await self.loop.drain()
+            return launched
+
+        return self.runner.run(once())
+
+    def close(self) -> None:
+        self.runner.close()

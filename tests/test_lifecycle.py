@@ -1,0 +1,180 @@
+"""The whole lifecycle policy, carried out by the real reconciler and executor on a real
+store, against the in-memory runtime and a clock that moves only when told: milliseconds
+per test, no sleeping."""
+
+import pytest
+
+from orchestrator.lifecycle import AlertKind, EventKind, Phase
+from orchestrator.state.store import spawn_ids
+from orchestrator.state.tables import utc
+from tests.fakes import Clock, FakeRuntime, Ticker, reconciler
+
+
+@pytest.fixture
+def world(store):
+    """A store, the fake runtime, the fake clock and a ticker over them."""
+    clock, runtime = Clock(), FakeRuntime()
+    ticker = Ticker(reconciler(store, runtime, clock.now, threshold=3))
+    yield store, runtime, clock, ticker
+    ticker.close()
+
+
+def spawn(store, clock, count=1, key="spawn-key-1"):
+    personalities = [{"name": f"p{i}", "strategy": "contrarian"} for i in range(count)]
+    agents, _ = store.spawn(key, personalities, lambda agent_id: f"h-{agent_id}", clock.now())
+    return agents
+
+
+def until_restart(store, clock, agent) -> float:
+    """Seconds until the agent's restart is due."""
+    return (utc(store.get(agent.id).next_restart_at) - clock.now()).total_seconds()
+
+
+def heartbeat(store, clock, agent):
+    store.heartbeat(agent.id, 1, None, clock.now())
+
+
+def kinds(store, agent):
+    return [e.kind for e in store.events(agent.id)]
+
+
+def test_a_new_agent_is_started_once_and_adopted_by_a_restarted_daemon(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    ticker.tick()  # nothing more to do
+    assert runtime.created == 1
+    heartbeat(store, clock, agent)
+    assert store.get(agent.id).phase == Phase.RUNNING
+
+    again = Ticker(reconciler(store, runtime, clock.now))  # the daemon restarted
+    try:
+        assert again.tick() == []
+    finally:
+        again.close()
+    assert runtime.created == 1 and store.get(agent.id).restarts == 0
+
+
+def test_crashes_back_off_enter_one_crash_loop_and_recover_with_one_alert_each(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    heartbeat(store, clock, agent)
+
+    waits = []
+    for _ in range(4):
+        runtime.crash(agent.id, exit_code=3)
+        ticker.tick()  # records the failure, restarts now or sets the back-off
+        row = store.get(agent.id)
+        wait = 0 if row.container_id else until_restart(store, clock, agent)
+        waits.append((row.failures, row.phase, wait))
+        if row.container_id is None:
+            assert ticker.tick() == []  # the back-off holds
+            clock.advance(wait)
+            ticker.tick()  # and then it starts
+        heartbeat(store, clock, agent)
+    assert waits == [
+        (1, Phase.STARTING, 0),
+        (2, Phase.BACKOFF, 1),
+        (3, Phase.CRASHLOOP, 2),
+        (4, Phase.CRASHLOOP, 4),
+    ]
+    assert [a.kind for a in store.alerts()] == [AlertKind.CRASHLOOP]
+    assert kinds(store, agent).count(EventKind.EXITED) == 4
+
+    for _ in range(59):  # heartbeating for 590 s: not healthy long enough yet
+        clock.advance(10)
+        heartbeat(store, clock, agent)
+        ticker.tick()
+    assert store.get(agent.id).phase == Phase.CRASHLOOP
+    clock.advance(10)
+    ticker.tick()
+    row = store.get(agent.id)
+    assert (row.phase, row.failures, row.restarts) == (Phase.RUNNING, 0, 4)
+    assert [a.kind for a in store.alerts()] == [AlertKind.RECOVERED, AlertKind.CRASHLOOP]
+
+
+def test_an_out_of_memory_kill_is_recorded_as_such(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    runtime.crash(agent.id, exit_code=137, oom=True)
+    ticker.tick()
+    (event,) = [e for e in store.events(agent.id) if e.kind == EventKind.OOM_KILLED]
+    assert "exceeding its memory limit" in event.message
+
+
+def test_a_start_that_fails_backs_off_keeps_its_reason_and_reaches_the_crash_loop(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    runtime.refuse_starts("image agent-fleet-agent:latest not found")
+    phases = []
+    for _ in range(3):
+        ticker.tick()
+        row = store.get(agent.id)
+        phases.append((row.phase, row.failures))
+        assert row.reason == "start failed: image agent-fleet-agent:latest not found"
+        wait = until_restart(store, clock, agent)
+        if wait:
+            assert ticker.tick() == []  # it waits out its back-off
+            clock.advance(wait)
+    assert phases == [(Phase.STARTING, 1), (Phase.BACKOFF, 2), (Phase.CRASHLOOP, 3)]
+    assert kinds(store, agent).count(EventKind.START_FAILED) == 3
+    assert [a.kind for a in store.alerts()] == [AlertKind.CRASHLOOP]
+
+    runtime.refuse_starts(None)
+    ticker.tick()
+    assert runtime.created == 1
+    assert store.get(agent.id).phase == Phase.CRASHLOOP  # until it stays healthy
+
+
+def test_a_hung_agent_is_restarted_once_past_the_heartbeat_timeout(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    heartbeat(store, clock, agent)
+    clock.advance(30)
+    assert ticker.tick() == []
+    clock.advance(1)
+    ticker.tick()
+    (event,) = [e for e in store.events(agent.id) if e.kind == EventKind.UNHEALTHY]
+    assert event.message.startswith("no heartbeat for 31s; restart 1")
+    assert runtime.created == 2 and store.get(agent.id).restarts == 1
+
+
+def test_a_vanished_workload_is_replaced_and_an_orphan_removed(world):
+    store, runtime, clock, ticker = world
+    first, second = spawn(store, clock, 2)
+    ticker.tick()
+    runtime.vanish(first.id)
+    store.request_retire(second.id, clock.now())
+    store.transition(second.id, EventKind.RETIRED, "gone", clock.now(), phase=Phase.RETIRED)
+    ticker.tick()
+    assert EventKind.VANISHED in kinds(store, first)
+    assert [w.agent_id for w in runtime.list()] == [first.id]  # the orphan went
+
+
+def test_nothing_is_touched_while_the_runtime_cannot_list(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    runtime.listing_fails = True
+    store.transition(agent.id, EventKind.CREATED, "forget", clock.now(), container_id="c-gone")
+    assert ticker.tick() == []
+    assert ticker.loop.listed_once  # it had listed before; this round it could not
+
+
+def test_retiring_stops_and_removes_the_workload_and_revokes_the_token(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    store.request_retire(agent.id, clock.now())
+    ticker.tick()
+    row = store.get(agent.id)
+    assert (row.phase, row.token_hash, row.token_generation) == (Phase.RETIRED, None, 1)
+    assert runtime.list() == []
+    assert ticker.tick() == []  # retiring again changes nothing
+
+
+def test_spawn_ids_are_stable():
+    assert spawn_ids("k", 2) == spawn_ids("k", 2) != spawn_ids("j", 2)
