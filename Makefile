@@ -17,8 +17,11 @@ lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 
+# Independent tests run on three workers (each has its own instance, port and state dir);
+# the one that restarts the Docker engine runs alone afterwards.
 test: lint
-	$(UV) run pytest
+	$(UV) run pytest -n 3 -m "not serial"
+	$(UV) run pytest -m serial
 
 image: install
 	bash scripts/make-base-image.sh agent-fleet-base:bookworm

@@ -227,9 +227,7 @@ def test_the_daily_report_is_stored_and_sent_once(make_daemon):
 
 
 def test_the_report_counts_pnl_from_the_window_start_by_strategy(store):
-    from types import SimpleNamespace
-
-    from orchestrator.operations.views import build_report
+    from orchestrator.operations.reports import build_report
     from orchestrator.state.usage import UsageLedger
 
     now = T0 + timedelta(days=2)
@@ -251,13 +249,7 @@ def test_the_report_counts_pnl_from_the_window_start_by_strategy(store):
         store.heartbeat(agent_id, 1, None, moment, every, equity=equity, orders_today=3)
     usage = UsageLedger(store)
     usage.charge_llm(new.id, now.strftime("%Y-%m-%d"), 1000, 200, 0.25)
-    fleet = SimpleNamespace(
-        store=store,
-        llm=SimpleNamespace(usage=usage),
-        feeds=SimpleNamespace(report=lambda: {"providers": {"simulated": {}}}),
-        settings=SimpleNamespace(instance="inst"),
-    )
-    report = build_report(fleet, "daily report", since, now)
+    report = build_report(store, usage, ["simulated"], "inst", "daily report", since, now)
     assert report["by_strategy"]["contrarian"]["pnl"] == 2_000.0
     assert report["by_strategy"]["news_momentum"]["pnl"] == -1_000.0
     assert (report["pnl"], report["orders_today"]) == (1_000.0, 6)

@@ -117,8 +117,9 @@ class Executor:
                 reason=f"platform unavailable: {exc}",
             )
             log.warning(
-                "agent %s: platform unavailable, provisioning retries in %.0fs",
+                "agent %s (%s): platform unavailable, provisioning retries in %.0fs",
                 agent.name,
+                agent.id,
                 wait,
                 extra=about(agent.id, agent.name),
             )
@@ -133,7 +134,13 @@ class Executor:
                 expect={Phase.PROVISIONING},
                 reason=why,
             )
-            log.error("agent %s failed: %s", agent.name, why, extra=about(agent.id, agent.name))
+            log.error(
+                "agent %s (%s) failed: %s",
+                agent.name,
+                agent.id,
+                why,
+                extra=about(agent.id, agent.name),
+            )
             return
         fields = {
             "platform_user_id": account.user_id,
@@ -157,8 +164,9 @@ class Executor:
                 agent, EventKind.ACCOUNT_CREATED, message, expect={Phase.RETIRING}, **fields
             )
         log.info(
-            "agent %s has platform account %s",
+            "agent %s (%s) has platform account %s",
             agent.name,
+            agent.id,
             account.username,
             extra=about(agent.id, agent.name),
         )
@@ -191,8 +199,9 @@ class Executor:
         )
         if started:
             log.info(
-                "agent %s started in %s",
+                "agent %s (%s) started in %s",
                 agent.name,
+                agent.id,
                 workload.container_id[:12],
                 extra=about(agent.id, agent.name),
             )
@@ -227,7 +236,12 @@ class Executor:
         )
         if recorded:
             log.warning(
-                "agent %s %s; restart %s", agent.name, what, when, extra=about(agent.id, agent.name)
+                "agent %s (%s) %s; restart %s",
+                agent.name,
+                agent.id,
+                what,
+                when,
+                extra=about(agent.id, agent.name),
             )
         return recorded
 
@@ -243,8 +257,9 @@ class Executor:
         )
         if adopted:
             log.info(
-                "agent %s adopted %s",
+                "agent %s (%s) adopted %s",
                 agent.name,
+                agent.id,
                 action.container_id[:12],
                 extra=about(agent.id, agent.name),
             )
@@ -261,8 +276,9 @@ class Executor:
         )
         if replaced:
             log.info(
-                "agent %s: %s, replacing",
+                "agent %s (%s): %s, replacing",
                 agent.name,
+                agent.id,
                 action.reason,
                 extra=about(agent.id, agent.name),
             )
@@ -305,8 +321,9 @@ class Executor:
         )
         if recovered:
             log.info(
-                "agent %s: failures forgotten after a healthy stretch",
+                "agent %s (%s): failures forgotten after a healthy stretch",
                 agent.name,
+                agent.id,
                 extra=about(agent.id, agent.name),
             )
 
@@ -336,7 +353,9 @@ class Executor:
             token_generation=agent.token_generation + 1,
         )
         if retired:
-            log.info("agent %s retired", agent.name, extra=about(agent.id, agent.name))
+            log.info(
+                "agent %s (%s) retired", agent.name, agent.id, extra=about(agent.id, agent.name)
+            )
 
     def _settle_positions(self, agent: Agent) -> None:
         """Sell the retiring agent's positions if asked to; otherwise say what stays open."""
@@ -356,4 +375,10 @@ class Executor:
         result = self.accounts.flatten(agent.id, agent.credentials, remaining)
         kind = EventKind.FLATTENED if not result.left else EventKind.FLATTEN_INCOMPLETE
         self._record(agent, kind, result.describe(), expect={Phase.RETIRING})
-        log.info("agent %s: %s", agent.name, result.describe(), extra=about(agent.id, agent.name))
+        log.info(
+            "agent %s (%s): %s",
+            agent.name,
+            agent.id,
+            result.describe(),
+            extra=about(agent.id, agent.name),
+        )

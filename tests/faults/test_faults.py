@@ -294,6 +294,7 @@ def _dockerd_pid() -> int | None:
     return int(found[0]) if found else None
 
 
+@pytest.mark.serial
 def test_docker_engine_restart_the_daemon_survives_and_the_fleet_returns(
     docker_client, make_daemon, instance
 ):
