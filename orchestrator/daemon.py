@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -48,8 +50,10 @@ from orchestrator.operations.scheduler import FleetScheduler
 from orchestrator.operations.views import FleetSummary
 from orchestrator.runtime import Runtime, RuntimeUnavailable
 from orchestrator.settings import Settings
-from orchestrator.state.db import open_store
+from orchestrator.state.db import connect, migrate
+from orchestrator.state.lease import FleetLease
 from orchestrator.state.schedules import ScheduleBook
+from orchestrator.state.store import Store
 from orchestrator.state.usage import UsageLedger
 from platform_client import PlatformClient
 
@@ -144,9 +148,13 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     """Build every service and the app that serves them; its lifespan runs the loops."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     now = utc_now
+    engine = connect(settings.database_url)
+    lease = FleetLease(settings.state_dir, engine)
+    lease.acquire()  # before anything is migrated, started or touched
+    migrate(engine)
+    store = Store(engine)
     key = keys.instance_key(settings.state_dir)
     operator_token = _secret(settings.operator_token) or keys.operator_token(settings.state_dir)
-    store = open_store(settings.database_url)
     runtime = open_runtime(settings)
     accounts = open_accounts(settings, key)
     usage = UsageLedger(store)
@@ -224,6 +232,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
         tasks = [
             asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(alerts.run(), name="alerts"),
+            asyncio.create_task(_keep(lease, settings.reconcile_interval_seconds), name="lease"),
         ]
         await scheduler.start()
         log.info(
@@ -246,9 +255,19 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(runtime.close)
             if accounts is not None:
                 accounts.close()
+            lease.release()
             store.engine.dispose()
 
     return create_app(routers, lifespan)
+
+
+async def _keep(lease: FleetLease, every: float) -> None:
+    """Stop the daemon the moment it no longer holds its lease: another may hold it now,
+    and two daemons must never act on one fleet."""
+    while await asyncio.to_thread(lease.held):
+        await asyncio.sleep(every)
+    log.error("lost the lease on the fleet's database; stopping so that no two daemons act")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve(settings: Settings) -> None:

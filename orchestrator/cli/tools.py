@@ -23,16 +23,14 @@ def up() -> None:
     """Start the orchestrator daemon in the foreground."""
     from orchestrator.daemon import serve
     from orchestrator.logs import setup_logging
-    from orchestrator.state.db import check_store
-    from orchestrator.state.errors import StoreUnavailable
+    from orchestrator.state.errors import LeaseHeld, StoreUnavailable
 
     settings = load_settings()
     setup_logging(settings.log_format)
     try:
-        check_store(settings.database_url)
-    except StoreUnavailable as exc:
+        serve(settings)
+    except (StoreUnavailable, LeaseHeld) as exc:
         fail(str(exc))
-    serve(settings)
 
 
 @click.command("config")

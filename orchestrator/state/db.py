@@ -58,20 +58,25 @@ def migrate(engine: sa.Engine) -> None:
         command.upgrade(config, "head")
 
 
-def check_store(url: str) -> None:
-    """Open the store once (applying migrations), or raise StoreUnavailable saying why."""
+def connect(url: str) -> sa.Engine:
+    """An engine on the store at `url` that has answered once (nothing is migrated yet),
+    or StoreUnavailable saying why not."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = _engine(url)
     try:
-        open_store(url).engine.dispose()
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
         where = masked_url(url)
         raise StoreUnavailable(f"cannot open the store at {where}: {_reason(exc)}") from None
+    return engine
 
 
 def open_store(url: str) -> Store:
     """Connect to the store at `url` and apply pending migrations."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = _engine(url)
+    engine = connect(url)
     migrate(engine)
     return Store(engine)
 

@@ -28,3 +28,7 @@ class Conflict(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be opened: unreachable, refused, or not a database."""
+
+
+class LeaseHeld(StoreError):
+    """Another daemon runs this fleet (same state dir or same database); names it."""
