@@ -30,7 +30,6 @@ from feeds.simulated import SimulatedProvider
 from feeds.sources import NewsSource, QuoteSource
 from orchestrator import keys
 from orchestrator.api import create_app
-from orchestrator.api.errors import operator_guard
 from orchestrator.api.gateway import gateway_router
 from orchestrator.api.operator import health_router, operator_router
 from orchestrator.api.schedules import schedules_router
@@ -212,16 +211,16 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     report = partial(build_report, store, usage, feeds.providers, settings.instance)
     scheduler = FleetScheduler(ScheduleBook(store), commands, report, now)
     alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now)
-    guard = operator_guard(operator_token)
+    agents = AgentGateway(store, accounts, settings, now)
     routers = [
-        gateway_router(AgentGateway(store, accounts, settings, now), feeds, llm),
+        gateway_router(agents, feeds, llm),
         health_router(
             runtime.name,
             lambda: reconciler.listed_once,
             fleet_registry(FleetCollector(store, summary, feeds, usage), ticks),
         ),
-        operator_router(commands, summary, store, runtime, accounts, guard),
-        schedules_router(scheduler, store, guard),
+        operator_router(commands, summary, store, runtime, accounts),
+        schedules_router(scheduler, store),
         web_router(commands, summary, store, operator_token, settings.dashboard_actions),
     ]
 
@@ -258,7 +257,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             lease.release()
             store.engine.dispose()
 
-    return create_app(routers, lifespan)
+    return create_app(routers, agents.authenticate, operator_token, lifespan)
 
 
 async def _keep(lease: FleetLease, every: float) -> None:

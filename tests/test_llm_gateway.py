@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from orchestrator.gateway.llm import SYSTEM, AssessRequest, LlmGateway
+from orchestrator.gateway.llm import SYSTEM, AssessRequest, LlmGateway, build_prompt
 from orchestrator.state.usage import UsageLedger
 from orchestrator.tools.harness import serve
 from orchestrator.tools.scripted import ScriptedApp, payload
@@ -147,3 +147,34 @@ def test_an_injected_headline_is_fenced_and_the_answer_still_bound_by_the_schema
             "rationale": "As instructed, buying 1,000,000 shares.",
         }
     ]
+
+
+def test_concurrent_calls_from_one_agent_never_spend_past_its_budget(store, claude):
+    url, app = claude
+    app.delay = 0.3  # every answer takes a while, so the calls overlap
+    app.on("/v1/messages", answer("anthropic_message.json"))
+    budget = 0.03  # two calls' worst case, several calls' real cost
+    gateway = llm(store, url, budget=budget)
+
+    def distinct(i):  # no two share a cache entry
+        return AssessRequest(symbols=["AAPL"], headlines=[{"symbol": "AAPL", "headline": f"#{i}"}])
+
+    async def scenario():
+        burst = await asyncio.gather(
+            *(gateway.assess("agent-1", PROFILE, distinct(i)) for i in range(50))
+        )
+        for i in range(50, 80):  # then one at a time, until the budget says no
+            last = await gateway.assess("agent-1", PROFILE, distinct(i))
+            if last["abstained"]:
+                return burst, last
+        raise AssertionError("the budget never said no")
+
+    answers, last = asyncio.run(scenario())
+    assert last["reason"] == "budget"
+    went_out = [a for a in answers if not a["abstained"]]
+    assert 1 <= len(went_out) <= 2  # at most two in flight for one agent
+    assert {a["reason"] for a in answers if a["abstained"]} <= {"busy", "budget"}
+    spent = UsageLedger(store).llm_spent("agent-1", gateway._day())
+    worst = gateway._worst_case(build_prompt(PROFILE, distinct(0)))
+    assert budget <= spent <= budget + worst  # it stopped, past the budget by less than a call
+    assert gateway._reserved == {} and gateway._in_flight == {}

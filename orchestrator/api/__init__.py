@@ -8,7 +8,7 @@ the problem and never carries a secret or a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -16,7 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator.api.errors import ApiError
+from orchestrator.api.errors import ApiError, TooLarge
+from orchestrator.api.guard import Gatekeeper
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from personalities import PopulationError
 
@@ -31,11 +32,24 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where or 'body'}: {error.get('msg', 'invalid')}"
 
 
-def create_app(routers: Sequence[APIRouter], lifespan: Any = None) -> FastAPI:
-    """The FastAPI app serving `routers`; `lifespan` runs the daemon's loops beside it."""
+def create_app(
+    routers: Sequence[APIRouter],
+    authenticate_agent: Callable[[str], object | None],
+    operator_token: str,
+    lifespan: Any = None,
+) -> FastAPI:
+    """The FastAPI app serving `routers` behind the `Gatekeeper` (agents are
+    authenticated by `authenticate_agent(token)`); `lifespan` runs the daemon's loops."""
     app = FastAPI(title="agent-fleet orchestrator", version="1", lifespan=lifespan)
     for router in routers:
         app.include_router(router)
+    app.add_middleware(
+        Gatekeeper, authenticate_agent=authenticate_agent, operator_token=operator_token
+    )
+
+    @app.exception_handler(TooLarge)
+    async def _too_large(_request: Request, exc: TooLarge) -> JSONResponse:
+        return error_response(413, "too_large", str(exc.detail))
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

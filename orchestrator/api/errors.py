@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi import Request
-
-from orchestrator import keys
+from starlette.exceptions import HTTPException
 
 
 class ApiError(Exception):
@@ -19,17 +16,14 @@ class ApiError(Exception):
         self.message = message
 
 
+class TooLarge(HTTPException):
+    """A request body went past its route's cap while it was being read (413)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(413, f"the body may be at most {cap} bytes")
+
+
 def bearer(request: Request) -> str:
     """The bearer token of a request, or '' when there is none."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def operator_guard(operator_token: str) -> Callable[[Request], None]:
-    """A dependency that rejects a request lacking the operator token."""
-
-    def require_operator(request: Request) -> None:
-        if not keys.tokens_equal(bearer(request), operator_token):
-            raise ApiError(401, "unauthorized", "wrong or missing operator token")
-
-    return require_operator

@@ -1,7 +1,8 @@
 """The gateway's HTTP routes (DESIGN §4.2): what agents call with their own token.
 
-A token reads only its own agent; a revoked or unknown token gets 401. Routes are thin:
-they authenticate, parse, and hand over to `gateway/`.
+A token reads only its own agent; a revoked or unknown token gets 401 from the
+`Gatekeeper` before the body is read. Routes are thin: they parse and hand over to
+`gateway/`.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, some of
@@ -11,10 +12,9 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
 from feeds.universe import UNIVERSE, security
-from orchestrator.api.errors import ApiError, bearer
+from orchestrator.api.errors import ApiError
 from orchestrator.gateway.agents import AgentGateway, Heartbeat, HeartbeatReply
 from orchestrator.gateway.feeds import FeedGateway, FeedUnavailable
 from orchestrator.gateway.llm import AssessRequest, LlmGateway
@@ -37,9 +37,9 @@ def gateway_router(agents: AgentGateway, feeds: FeedGateway, llm: LlmGateway) ->
     """The agent, feed and LLM routes over these gateways."""
     router = APIRouter(prefix="/v1", tags=["gateway"])
 
-    async def current_agent(request: Request) -> Agent:
-        """The agent whose token authorises this request."""
-        agent = await run_in_threadpool(agents.authenticate, bearer(request))
+    def current_agent(request: Request) -> Agent:
+        """The agent whose token the `Gatekeeper` checked before the body was read."""
+        agent = getattr(request.state, "agent", None)
         if agent is None:
             raise ApiError(401, "unauthorized", "unknown or revoked agent token")
         return agent

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -71,10 +71,9 @@ def operator_router(
     store: Store,
     runtime: Runtime,
     accounts: Accounts | None,
-    guard: Callable,
 ) -> APIRouter:
-    """The `/v1` operator routes; `guard` checks the operator token."""
-    router = APIRouter(prefix="/v1", tags=["operator"], dependencies=[Depends(guard)])
+    """The `/v1` operator routes (the `Gatekeeper` checks the operator token)."""
+    router = APIRouter(prefix="/v1", tags=["operator"])
 
     @router.get("/agents")
     def list_agents(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console, RenderableType
 
 from orchestrator.cli.client import OperatorClient, OperatorError
+from orchestrator.cli.format import plain
 from orchestrator.settings import Settings
 from personalities import STRATEGIES
 
@@ -43,8 +44,8 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], RenderableType | str]
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
-    """Print `error: message` on stderr and exit with `code`."""
-    click.echo(f"error: {message}", err=True)
+    """Print `error: message` on stderr (control characters made visible) and exit."""
+    click.echo(f"error: {plain(message)}", err=True)
     sys.exit(code)
 
 

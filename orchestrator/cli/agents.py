@@ -25,6 +25,7 @@ from orchestrator.cli.format import (
     format_retired,
     format_scaled,
     format_spawned,
+    plain,
 )
 from orchestrator.lifecycle import FINAL, Phase
 from personalities import STRATEGIES
@@ -204,7 +205,7 @@ def retire(
             refs = [api.agent(ref)["id"] for ref in agents]  # all resolve before any retires
         retired = [api.retire(ref, flatten) for ref in refs]
         for agent in retired:
-            console.print(f"retiring {agent['name']} ({agent['id'][:8]})")
+            console.print(plain(f"retiring {agent['name']} ({agent['id'][:8]})"))
         if wait:
             _wait_retired(api, [a["id"] for a in retired], timeout)
 

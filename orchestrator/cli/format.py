@@ -1,4 +1,9 @@
-"""Pure formatters: API data in, rich renderables out. Commands only print them."""
+"""Pure formatters: API data in, rich renderables out. Commands only print them.
+
+Whatever an agent or the platform wrote (names, errors, messages, personality values) is
+untrusted: it goes through `plain()`, never through rich markup, and its control
+characters are shown escaped, so nothing it says can style, break or drive the terminal.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,14 @@ _PHASE_STYLE = {
     "retired": "dim",
     "failed": "red",
 }
+
+
+def plain(value: object) -> Text:
+    """Untrusted text as it is: no markup, control characters made visible (`\\x1b`)."""
+    shown = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in str(value)
+    )
+    return Text(shown)
 
 
 def _age(seconds: float | None) -> str:
@@ -75,9 +88,9 @@ def format_agents(agents: list[dict]) -> RenderableType:
         table.add_column(column, no_wrap=True, justify="right" if column in numeric else "left")
     for agent in agents:
         table.add_row(
-            agent["name"],
+            plain(agent["name"]),
             agent["id"][:8],
-            agent["strategy"],
+            plain(agent["strategy"]),
             phase_markup(agent["phase"]),
             _age(agent.get("uptime_seconds")),
             _count(agent.get("restarts")),
@@ -88,7 +101,9 @@ def format_agents(agents: list[dict]) -> RenderableType:
             _count(agent.get("open_positions")),
         )
     problems = [
-        Text.assemble((f"{a['name']}: ", "bold"), a.get("reason") or a.get("last_error") or "")
+        Text.assemble(
+            (f"{plain(a['name'])}: ", "bold"), plain(a.get("reason") or a.get("last_error") or "")
+        )
         for a in agents
         if a.get("reason") or a.get("last_error")
     ]
@@ -101,17 +116,17 @@ def format_agent(agent: dict) -> RenderableType:
     facts.add_column(style="bold")
     facts.add_column()
     rows = [
-        ("agent", f"{agent['name']} ({agent['id']})"),
-        ("strategy", agent["strategy"]),
+        ("agent", plain(f"{agent['name']} ({agent['id']})")),
+        ("strategy", plain(agent["strategy"])),
         ("phase", phase_markup(agent["phase"])),
-        ("container", agent.get("container_id") or "-"),
+        ("container", plain(agent.get("container_id") or "-")),
         ("uptime", _age(agent.get("uptime_seconds"))),
         ("restarts", f"{agent['restarts']} ({agent['failures']} failures in a row)"),
         ("heartbeat", f"{_age(agent.get('heartbeat_age_seconds'))} ago"),
         ("equity", f"{_money(agent.get('equity'))}  P&L {_pnl(agent)}"),
         ("orders today", _count(agent.get("orders_today"))),
         ("positions", _count(agent.get("open_positions"))),
-        ("last error", agent.get("last_error") or agent.get("reason") or "-"),
+        ("last error", plain(agent.get("last_error") or agent.get("reason") or "-")),
     ]
     for label, value in rows:
         facts.add_row(label, value)
@@ -122,7 +137,8 @@ def format_agent(agent: dict) -> RenderableType:
         for key in sorted(personality):
             if key not in ("name", "strategy"):
                 value = personality[key]
-                traits.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+                shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+                traits.add_row(plain(key), plain(shown))
         parts.append(traits)
     if "orders" in agent:
         orders = Table(title="recent orders", title_justify="left", box=None, header_style="bold")
@@ -131,49 +147,49 @@ def format_agent(agent: dict) -> RenderableType:
         for order in agent["orders"]:
             price = order.get("filled_avg_price")
             orders.add_row(
-                (order.get("at") or "-")[:19],
-                order["side"],
-                order["symbol"],
-                " ".join(filter(None, [order["status"], order.get("reject_reason")])),
+                plain((order.get("at") or "-")[:19]),
+                plain(order["side"]),
+                plain(order["symbol"]),
+                plain(" ".join(filter(None, [order["status"], order.get("reject_reason")]))),
                 f"{order['filled_qty']:g}",
                 "-" if price is None else f"{price:,.2f}",
             )
         parts.append(orders)
         if agent.get("orders_error"):
-            parts.append(Text(f"orders: {agent['orders_error']}", style="yellow"))
+            parts.append(Text.assemble(("orders: ", "yellow"), plain(agent["orders_error"])))
     timeline = Table(title="timeline", title_justify="left", box=None, header_style="bold")
     for column in ("AT", "EVENT", "MESSAGE"):
         timeline.add_column(column, no_wrap=column != "MESSAGE")
     for event in agent.get("events", [])[-20:]:
-        timeline.add_row(event["at"][:19], event["kind"], event["message"])
+        timeline.add_row(event["at"][:19], plain(event["kind"]), plain(event["message"]))
     parts.append(timeline)
     return Group(*parts)
 
 
-def format_spawned(result: dict) -> str:
+def format_spawned(result: dict) -> Text:
     """One line about a spawn."""
     names = ", ".join(a["name"] for a in result["agents"])
     verb = "spawned" if result["created"] else "already spawned (replayed)"
-    return f"{verb} {len(result['agents'])} agent(s): {names}"
+    return plain(f"{verb} {len(result['agents'])} agent(s): {names}")
 
 
-def format_scaled(result: dict) -> str:
+def format_scaled(result: dict) -> Text:
     """One line about a scale request."""
     spawned, retiring = result["spawned"], result["retiring"]
     if spawned:
         names = ", ".join(a["name"] for a in spawned)
-        return f"scaling to {result['size']}: spawned {len(spawned)} agent(s): {names}"
+        return plain(f"scaling to {result['size']}: spawned {len(spawned)} agent(s): {names}")
     if retiring:
         names = ", ".join(a["name"] for a in retiring)
-        return f"scaling to {result['size']}: retiring {len(retiring)} agent(s): {names}"
-    return f"the fleet already has {result['size']} agent(s)"
+        return plain(f"scaling to {result['size']}: retiring {len(retiring)} agent(s): {names}")
+    return plain(f"the fleet already has {result['size']} agent(s)")
 
 
 # Timeline entries that say what became of a retired agent's positions.
-def format_retired(agent: dict) -> str:
+def format_retired(agent: dict) -> Text:
     """One line about a retired agent and what became of its positions."""
     settled = [e["message"] for e in agent.get("events", []) if e["kind"] in SETTLEMENTS]
-    return f"retired {agent['name']}" + (f": {settled[-1]}" if settled else "")
+    return plain(f"retired {agent['name']}" + (f": {settled[-1]}" if settled else ""))
 
 
 def format_settings(values: dict[str, object]) -> str:
@@ -262,7 +278,9 @@ def format_dashboard(summary: dict, agents: list[dict], events: list[dict]) -> R
     ]
     timeline = Table(box=None, show_header=False)
     for event in events[:8]:
-        timeline.add_row(event["at"][11:19], event["agent"], event["kind"], event["message"])
+        timeline.add_row(
+            event["at"][11:19], plain(event["agent"]), plain(event["kind"]), plain(event["message"])
+        )
     return Group(
         Panel("\n".join(lines), title="agent-fleet", title_align="left"),
         format_agents(agents),

@@ -23,18 +23,23 @@ from orchestrator.settings import Settings
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent
 
+# Bounds on what an agent may claim: far beyond any real account, small enough that a
+# fleet's sums stay finite and every count fits the store's 64-bit integers.
+MAX_DOLLARS = 1e15
+MAX_COUNT = 2**53
+
 
 class Heartbeat(BaseModel):
-    """What an agent reports every cycle."""
+    """What an agent reports every cycle (untrusted: every field is bounded)."""
 
-    cycle: int = Field(ge=0)
+    cycle: int = Field(ge=0, le=MAX_COUNT)
     phase: str = Field(default="running", max_length=32)
-    equity: float | None = Field(default=None, allow_inf_nan=False)
-    cash: float | None = Field(default=None, allow_inf_nan=False)
+    equity: float | None = Field(default=None, ge=-MAX_DOLLARS, le=MAX_DOLLARS, allow_inf_nan=False)
+    cash: float | None = Field(default=None, ge=-MAX_DOLLARS, le=MAX_DOLLARS, allow_inf_nan=False)
     positions: list[dict] = Field(default_factory=list, max_length=200)
-    orders_submitted: int = Field(default=0, ge=0)
-    orders_filled: int = Field(default=0, ge=0)
-    orders_today: int | None = Field(default=None, ge=0)
+    orders_submitted: int = Field(default=0, ge=0, le=MAX_COUNT)
+    orders_filled: int = Field(default=0, ge=0, le=MAX_COUNT)
+    orders_today: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     last_error: str | None = Field(default=None, max_length=2000)
 
 

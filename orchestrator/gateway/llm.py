@@ -6,7 +6,10 @@ into `Assessment` (a decision per requested symbol: action, conviction 0..1, rat
 it carries no order size, so whatever it says, the agent's risk rails size and cap the
 order. Any failure — no key, over budget, timeout, 429, 529, malformed output — abstains
 with a reason, and the agent falls back to its rule-based strategy. Spend is charged per
-agent and UTC day from the token usage × the price table, and kept in the store.
+agent and UTC day from the token usage × the price table, and kept in the store. A call
+reserves its worst case before it goes out and settles after, and an agent has at most
+`MAX_IN_FLIGHT` calls out at once, so however many calls race, a budget is never passed
+by more than one call's worst case.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from orchestrator.logs import about
 from orchestrator.state.usage import UsageLedger
 
 log = logging.getLogger("fleet.llm")
+MAX_OUTPUT_TOKENS = 800
+MAX_IN_FLIGHT = 2  # calls one agent may have waiting on the model at once
 
 SYSTEM = (
     "You are the research analyst of one autonomous paper-trading agent. Assess each "
@@ -141,6 +146,11 @@ class LlmGateway:
         self.wall = wall
         self._cache: OrderedDict[str, dict] = OrderedDict()
         self._cache_size = cache_size
+        # Dollars set aside for calls in flight, per agent: a call reserves its worst case
+        # before it goes out and settles to its real cost when it returns, so no number
+        # of concurrent calls can spend past the budget.
+        self._reserved: dict[str, float] = {}
+        self._in_flight: dict[str, int] = {}
         self._client = (
             _sdk().AsyncAnthropic(
                 api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1
@@ -156,6 +166,13 @@ class LlmGateway:
         per_input, per_output = self.prices.get(self.model, (0.0, 0.0))
         return (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1_000_000
 
+    def _worst_case(self, prompt: str) -> float:
+        """The most one call can cost: never more input tokens than UTF-8 bytes, never
+        more output tokens than `MAX_OUTPUT_TOKENS`."""
+        per_input, per_output = self.prices.get(self.model, (0.0, 0.0))
+        tokens_in = len(SYSTEM.encode()) + len(prompt.encode())
+        return (tokens_in * per_input + MAX_OUTPUT_TOKENS * per_output) / 1_000_000
+
     async def assess(self, agent_id: str, profile: dict, request: AssessRequest) -> dict:
         """A structured assessment, or `{"abstained": true, "reason": …}`."""
         if self._client is None:
@@ -165,26 +182,46 @@ class LlmGateway:
         if key in self._cache:
             self._cache.move_to_end(key)
             return {**self._cache[key], "cached": True}
+        if self._in_flight.get(agent_id, 0) >= MAX_IN_FLIGHT:
+            return {"abstained": True, "reason": "busy", "detail": "answers still pending"}
+        worst = self._worst_case(prompt)
+        # Read and reserve with no await in between: on the event loop that is atomic. A
+        # call may start while spent and reserved money stay under the budget, so the
+        # budget is never passed by more than one call's worst case.
         spent = self.usage.llm_spent(agent_id, self._day())
-        if spent >= self.daily_budget_usd:
+        reserved = self._reserved.get(agent_id, 0.0)
+        if spent + reserved >= self.daily_budget_usd:
             return {
                 "abstained": True,
                 "reason": "budget",
-                "detail": f"spent ${spent:.4f} of ${self.daily_budget_usd:.2f} today",
+                "detail": f"spent ${spent:.4f} of ${self.daily_budget_usd:.2f} today"
+                + (f", ${reserved:.4f} more in flight" if reserved else ""),
             }
-        answer = await self._ask(agent_id, prompt, request.symbols)
+        self._reserved[agent_id] = reserved + worst
+        self._in_flight[agent_id] = self._in_flight.get(agent_id, 0) + 1
+        try:
+            answer = await self._ask(agent_id, prompt, request.symbols)
+        finally:
+            self._settle(agent_id, worst)
         if not answer.get("abstained"):
             self._cache[key] = answer
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return answer
 
+    def _settle(self, agent_id: str, worst: float) -> None:
+        """Release a call's reservation (its real cost is in the ledger by now)."""
+        self._in_flight[agent_id] -= 1
+        self._reserved[agent_id] -= worst
+        if not self._in_flight[agent_id]:
+            del self._in_flight[agent_id], self._reserved[agent_id]
+
     async def _ask(self, agent_id: str, prompt: str, symbols: Sequence[str]) -> dict:
         sdk = _sdk()
         try:
             message = await self._client.messages.create(
                 model=self.model,
-                max_tokens=800,
+                max_tokens=MAX_OUTPUT_TOKENS,
                 system=SYSTEM,
                 messages=[{"role": "user", "content": prompt}],
             )

@@ -165,15 +165,17 @@ class Daemon:
 
     @property
     def env(self) -> dict[str, str]:
+        fast = {
+            "FLEET_AGENT_CYCLE_SECONDS": "0.5",
+            "FLEET_RECONCILE_INTERVAL_SECONDS": "0.5",
+            "FLEET_STOP_GRACE_SECONDS": "3",
+        }
         return fleet_env(
             FLEET_STATE_DIR=str(self.state_dir),
             FLEET_PORT=str(self.port),
             FLEET_INSTANCE=self.instance,
             FLEET_RUNTIME=self.runtime,
-            FLEET_AGENT_CYCLE_SECONDS="0.5",
-            FLEET_RECONCILE_INTERVAL_SECONDS="0.5",
-            FLEET_STOP_GRACE_SECONDS="3",
-            **self.extra_env,
+            **{**fast, **self.extra_env},
         )
 
     @property

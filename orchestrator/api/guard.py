@@ -1,0 +1,127 @@
+"""The door of the HTTP app: who may come in, and how much they may bring.
+
+Every request is authenticated here, before a byte of its body is read: agent routes
+(`/v1/agent`, `/v1/feed`, `/v1/llm`) by the agent's gateway token, the rest of `/v1` by
+the operator token. The authenticated agent is handed to the routes in the request's
+state, so a token is looked up once. A body larger than its route's cap is refused with
+413: a declared length at once, a streamed body as soon as it passes the cap, never
+buffered whole. Pages, `/healthz` and `/metrics` pass (the dashboard checks its own
+session cookie).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator import keys
+from orchestrator.api.errors import TooLarge
+
+AGENT_PREFIXES = ("/v1/agent/", "/v1/feed/", "/v1/llm/")
+AGENT_BODY_CAP = 64 * 1024
+OPERATOR_BODY_CAP = 1024 * 1024
+OTHER_BODY_CAP = 16 * 1024
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _bearer(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if kind.lower() == "bearer" else ""
+    return ""
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class Gatekeeper:
+    """ASGI middleware: authenticate first, then let in at most the route's body cap."""
+
+    def __init__(
+        self,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        authenticate_agent: Callable[[str], object | None],
+        operator_token: str,
+    ) -> None:
+        self.app = app
+        self.authenticate_agent = authenticate_agent
+        self.operator_token = operator_token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(AGENT_PREFIXES):
+            cap = AGENT_BODY_CAP
+            agent = await run_in_threadpool(self.authenticate_agent, _bearer(scope))
+            if agent is None:
+                await _refuse(send, 401, "unauthorized", "unknown or revoked agent token")
+                return
+            scope.setdefault("state", {})["agent"] = agent
+        elif path.startswith("/v1/"):
+            cap = OPERATOR_BODY_CAP
+            if not keys.tokens_equal(_bearer(scope), self.operator_token):
+                await _refuse(send, 401, "unauthorized", "wrong or missing operator token")
+                return
+        else:
+            cap = OTHER_BODY_CAP
+        declared = _declared_length(scope)
+        if declared is not None and declared > cap:
+            await _refuse(send, 413, "too_large", f"the body may be at most {cap} bytes")
+            return
+        await self._capped(scope, receive, send, cap)
+
+    async def _capped(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
+        received = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise TooLarge(cap)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watched)
+        except TooLarge:  # read outside a route, where no handler turned it into a 413
+            if not started:
+                await _refuse(send, 413, "too_large", f"the body may be at most {cap} bytes")

@@ -1,0 +1,61 @@
+"""The daemon's door: a request is authenticated before its body is read, and a body over
+its route's cap is refused with 413 without being buffered, declared or streamed."""
+
+import socket
+from pathlib import Path
+
+import httpx
+
+HUNDRED_MB = 100 * 1024 * 1024
+
+
+def raw_post(url: str, path: str, token: str | None, length: int, send: int) -> str:
+    """POST declaring `length` bytes but sending only `send`; returns the status line."""
+    host, port = url.removeprefix("http://").split(":")
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {length}"]
+    head += ["Content-Type: application/json"]
+    if token:
+        head.append(f"Authorization: Bearer {token}")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + b"x" * send)
+        return conn.recv(4096).decode(errors="replace").split("\r\n", 1)[0]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_bodies_are_refused_before_they_are_read(make_daemon):
+    daemon = make_daemon("process", FLEET_AGENT_CYCLE_SECONDS="60")
+    daemon.fleet("spawn", "1", "--wait")
+    (agent,) = daemon.agents()
+    token = daemon.agent_token(agent["id"])
+    before = rss_mib(daemon.process.pid)
+
+    beat = "/v1/agent/heartbeat"
+    assert raw_post(daemon.url, beat, None, HUNDRED_MB, 65536).endswith("401 Unauthorized")
+    assert raw_post(daemon.url, beat, "forged", HUNDRED_MB, 65536).endswith("401 Unauthorized")
+    assert raw_post(daemon.url, beat, token, HUNDRED_MB, 65536).endswith(
+        "413 Request Entity Too Large"
+    )
+    assert raw_post(daemon.url, "/v1/agents", None, HUNDRED_MB, 65536).endswith("401 Unauthorized")
+
+    def stream(total: int, chunk: int = 64 * 1024):  # chunked: no length to go by
+        for _ in range(total // chunk):
+            yield b" " * chunk
+
+    refused = httpx.post(
+        f"{daemon.url}{beat}",
+        content=stream(8 * 1024 * 1024),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "too_large"
+    assert rss_mib(daemon.process.pid) - before < 30  # nothing was buffered whole
+
+    ok = daemon.api("POST", beat, token=token, json={"cycle": 5, "equity": 100_000.0})
+    assert ok.status_code == 200  # an ordinary beat still goes through
