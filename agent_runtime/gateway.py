@@ -3,10 +3,17 @@
 Errors::
 
     GatewayError            the gateway could not answer usefully; retry later
-     └── TokenRefused       the gateway rejected this agent's token (401): fatal
+     ├── TokenRefused       the gateway rejected this agent's token (401): fatal
+     └── RateLimited        too many requests (429): the client keeps quiet as told
+
+After a 429 the client sends nothing until its `Retry-After` has passed: a call before
+then fails at once with RateLimited, without touching the network.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import httpx
 
@@ -19,25 +26,52 @@ class TokenRefused(GatewayError):
     """The gateway does not accept this agent's token."""
 
 
+class RateLimited(GatewayError):
+    """The gateway asked this agent to wait `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited by the gateway: quiet for {retry_after:.0f}s")
+        self.retry_after = retry_after
+
+
 class GatewayClient:
     """Bootstrap and heartbeat calls with the agent's own bearer token."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
+            transport=transport,
         )
+        self._clock = clock
+        self._quiet_until = 0.0
 
     def _call(
         self, method: str, path: str, json: dict | None = None, params: dict | None = None
     ) -> dict:
+        if (wait := self._quiet_until - self._clock()) > 0:
+            raise RateLimited(wait)
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.HTTPError as exc:
             raise GatewayError(f"gateway unreachable: {type(exc).__name__}") from None
         if response.status_code == 401:
             raise TokenRefused("the gateway refused this agent's token (401)")
+        if response.status_code == 429:
+            try:
+                wait = max(1.0, float(response.headers.get("retry-after", "1")))
+            except ValueError:
+                wait = 1.0
+            self._quiet_until = self._clock() + wait
+            raise RateLimited(wait)
         if response.status_code >= 400:
             try:
                 message = response.json()["error"]["message"]

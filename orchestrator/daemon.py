@@ -42,6 +42,7 @@ from orchestrator.control.reconciler import Reconciler
 from orchestrator.gateway.agents import AgentGateway
 from orchestrator.gateway.feeds import FeedGateway, ProviderLimit
 from orchestrator.gateway.llm import LlmGateway
+from orchestrator.gateway.rates import AgentRates
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.metrics import FleetCollector, fleet_registry, tick_histogram
 from orchestrator.operations.reports import build_report
@@ -212,12 +213,13 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     scheduler = FleetScheduler(ScheduleBook(store), commands, report, now)
     alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now)
     agents = AgentGateway(store, accounts, settings, now)
+    rates = AgentRates(settings.agent_cycle_seconds)
     routers = [
         gateway_router(agents, feeds, llm),
         health_router(
             runtime.name,
             lambda: reconciler.listed_once,
-            fleet_registry(FleetCollector(store, summary, feeds, usage), ticks),
+            fleet_registry(FleetCollector(store, summary, feeds, usage, rates), ticks),
         ),
         operator_router(commands, summary, store, runtime, accounts),
         schedules_router(scheduler, store),
@@ -257,7 +259,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             lease.release()
             store.engine.dispose()
 
-    return create_app(routers, agents.authenticate, operator_token, lifespan)
+    return create_app(routers, agents.authenticate, rates, operator_token, lifespan)
 
 
 async def _keep(lease: FleetLease, every: float) -> None:

@@ -59,3 +59,56 @@ def test_bodies_are_refused_before_they_are_read(make_daemon):
 
     ok = daemon.api("POST", beat, token=token, json={"cycle": 5, "equity": 100_000.0})
     assert ok.status_code == 200  # an ordinary beat still goes through
+
+
+def test_one_agent_over_its_rate_gets_429_and_the_rest_of_the_fleet_does_not(make_daemon):
+    daemon = make_daemon("process", FLEET_AGENT_CYCLE_SECONDS="60")  # 10 calls a minute
+    daemon.fleet("spawn", "2", "--wait")
+    noisy, quiet = daemon.agents()
+    token = daemon.agent_token(noisy["id"])
+    with httpx.Client(base_url=daemon.url, headers={"Authorization": f"Bearer {token}"}) as http:
+        answers = [http.get("/v1/feed/universe") for _ in range(120)]
+    refused = [a for a in answers if a.status_code == 429]
+    assert 60 <= len(refused) <= 120 - 20  # its burst went through, the rest did not
+    assert {a.status_code for a in answers} == {200, 429}
+    assert all(int(a.headers["retry-after"]) >= 1 for a in refused)
+    assert refused[0].json()["error"]["code"] == "rate_limited"
+
+    other = daemon.api("GET", "/v1/feed/universe", token=daemon.agent_token(quiet["id"]))
+    assert other.status_code == 200
+    metrics = httpx.get(f"{daemon.url}/metrics").text
+    line = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("fleet_gateway_rate_limited_total") and noisy["id"] in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) == len(refused)
+
+
+def test_the_agent_keeps_quiet_for_as_long_as_a_429_says():
+    from agent_runtime.gateway import GatewayClient, RateLimited
+
+    sent = []
+    now = [100.0]
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        if len(sent) == 1:
+            return httpx.Response(429, headers={"Retry-After": "5"}, json={"error": {}})
+        return httpx.Response(200, json={"paused": False, "retire": False})
+
+    client = GatewayClient(
+        "http://gateway", "token", clock=lambda: now[0], transport=httpx.MockTransport(gateway)
+    )
+    for moment in (100.0, 102.0, 104.9):
+        now[0] = moment
+        try:
+            client.heartbeat({"cycle": 1})
+        except RateLimited as exc:
+            assert exc.retry_after > 0
+        else:
+            raise AssertionError("a call inside the quiet time went through")
+    assert sent == ["/v1/agent/heartbeat"]  # one request, then silence
+    now[0] = 105.0
+    assert client.heartbeat({"cycle": 1}) == {"paused": False, "retire": False}
+    assert len(sent) == 2

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.api.errors import ApiError, TooLarge
 from orchestrator.api.guard import Gatekeeper
+from orchestrator.gateway.rates import AgentRates
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from personalities import PopulationError
 
@@ -34,17 +35,22 @@ def _describe(error: dict[str, Any]) -> str:
 
 def create_app(
     routers: Sequence[APIRouter],
-    authenticate_agent: Callable[[str], object | None],
+    authenticate_agent: Callable[[str], Any],
+    rates: AgentRates,
     operator_token: str,
     lifespan: Any = None,
 ) -> FastAPI:
     """The FastAPI app serving `routers` behind the `Gatekeeper` (agents are
-    authenticated by `authenticate_agent(token)`); `lifespan` runs the daemon's loops."""
+    authenticated by `authenticate_agent(token)` and held to `rates`); `lifespan` runs
+    the daemon's loops."""
     app = FastAPI(title="agent-fleet orchestrator", version="1", lifespan=lifespan)
     for router in routers:
         app.include_router(router)
     app.add_middleware(
-        Gatekeeper, authenticate_agent=authenticate_agent, operator_token=operator_token
+        Gatekeeper,
+        authenticate_agent=authenticate_agent,
+        rates=rates,
+        operator_token=operator_token,
     )
 
     @app.exception_handler(TooLarge)

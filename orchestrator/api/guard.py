@@ -1,17 +1,18 @@
-"""The door of the HTTP app: who may come in, and how much they may bring.
+"""The door of the HTTP app: who may come in, how often, and how much they may bring.
 
 Every request is authenticated here, before a byte of its body is read: agent routes
-(`/v1/agent`, `/v1/feed`, `/v1/llm`) by the agent's gateway token, the rest of `/v1` by
-the operator token. The authenticated agent is handed to the routes in the request's
-state, so a token is looked up once. A body larger than its route's cap is refused with
-413: a declared length at once, a streamed body as soon as it passes the cap, never
-buffered whole. Pages, `/healthz` and `/metrics` pass (the dashboard checks its own
-session cookie).
+(`/v1/agent`, `/v1/feed`, `/v1/llm`) by the agent's gateway token, then held to the
+agent's rate (429 with `Retry-After` past it); the rest of `/v1` by the operator token.
+The authenticated agent is handed to the routes in the request's state, so a token is
+looked up once. A body larger than its route's cap is refused with 413: a declared
+length at once, a streamed body as soon as it passes the cap, never buffered whole.
+Pages, `/healthz` and `/metrics` pass (the dashboard checks its own session cookie).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator import keys
 from orchestrator.api.errors import TooLarge
+from orchestrator.gateway.rates import AgentRates
 
 AGENT_PREFIXES = ("/v1/agent/", "/v1/feed/", "/v1/llm/")
 AGENT_BODY_CAP = 64 * 1024
@@ -31,18 +33,17 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+async def _refuse(
+    send: Send, status: int, code: str, message: str, retry_after: float | None = None
+) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -70,11 +71,13 @@ class Gatekeeper:
     def __init__(
         self,
         app: Callable[[Scope, Receive, Send], Awaitable[None]],
-        authenticate_agent: Callable[[str], object | None],
+        authenticate_agent: Callable[[str], Any],
+        rates: AgentRates,
         operator_token: str,
     ) -> None:
         self.app = app
         self.authenticate_agent = authenticate_agent
+        self.rates = rates
         self.operator_token = operator_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,6 +90,11 @@ class Gatekeeper:
             agent = await run_in_threadpool(self.authenticate_agent, _bearer(scope))
             if agent is None:
                 await _refuse(send, 401, "unauthorized", "unknown or revoked agent token")
+                return
+            wait = self.rates.take(agent.id)
+            if wait is not None:
+                message = f"too many requests from this agent; retry in {math.ceil(wait)}s"
+                await _refuse(send, 429, "rate_limited", message, retry_after=wait)
                 return
             scope.setdefault("state", {})["agent"] = agent
         elif path.startswith("/v1/"):

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from orchestrator.gateway.feeds import FeedGateway
+from orchestrator.gateway.rates import AgentRates
 from orchestrator.lifecycle import FINAL, Phase
 from orchestrator.operations.views import FleetSummary
 from orchestrator.state.store import Store
@@ -28,12 +29,18 @@ class FleetCollector(Collector):
     """Agents by phase, per-agent health and equity, orders, data and LLM usage."""
 
     def __init__(
-        self, store: Store, summary: FleetSummary, feeds: FeedGateway, usage: UsageLedger
+        self,
+        store: Store,
+        summary: FleetSummary,
+        feeds: FeedGateway,
+        usage: UsageLedger,
+        rates: AgentRates,
     ) -> None:
         self.store = store
         self.summary = summary
         self.feeds = feeds
         self.usage = usage
+        self.rates = rates
 
     def collect(self) -> Iterator[Metric]:
         """Everything, read now."""
@@ -70,10 +77,16 @@ class FleetCollector(Collector):
             "Orders submitted since each agent's process started, by outcome.",
             labels=["strategy", "status"],
         )
+        refused = CounterMetricFamily(
+            "fleet_gateway_rate_limited",
+            "Gateway requests refused with 429 because the agent went over its rate.",
+            labels=_AGENT_LABELS,
+        )
         totals: Counter[tuple[str, str]] = Counter()
         for agent in live:
             labels = [agent.id, agent.name, agent.strategy]
             restarts.add_metric(labels, agent.restarts)
+            refused.add_metric(labels, self.rates.refused[agent.id])
             beat = utc(agent.last_heartbeat_at)
             if beat is not None:
                 age.add_metric(labels, (now - beat).total_seconds())
@@ -84,7 +97,7 @@ class FleetCollector(Collector):
             totals[(agent.strategy, "rejected")] += max(submitted - filled, 0)
         for (strategy, status), count in sorted(totals.items()):
             orders.add_metric([strategy, status], count)
-        yield from (restarts, age, equity, orders)
+        yield from (restarts, age, equity, orders, refused)
         yield from self._feeds()
         yield from self._llm(now.strftime("%Y-%m-%d"))
 
