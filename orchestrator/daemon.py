@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -33,7 +34,7 @@ from orchestrator.api import create_app
 from orchestrator.api.gateway import gateway_router
 from orchestrator.api.operator import health_router, operator_router
 from orchestrator.api.schedules import schedules_router
-from orchestrator.api.web import web_router
+from orchestrator.api.web import Sessions, web_router
 from orchestrator.control.accounts import Accounts
 from orchestrator.control.alerts import AlertSender
 from orchestrator.control.executor import Executor, Launching
@@ -223,7 +224,14 @@ def create_daemon_app(settings: Settings) -> FastAPI:
         ),
         operator_router(commands, summary, store, runtime, accounts),
         schedules_router(scheduler, store),
-        web_router(commands, summary, store, operator_token, settings.dashboard_actions),
+        web_router(
+            commands,
+            summary,
+            store,
+            operator_token,
+            Sessions(operator_token, settings.dashboard_session_seconds, time.time),
+            settings.dashboard_actions,
+        ),
     ]
 
     @contextlib.asynccontextmanager

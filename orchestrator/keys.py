@@ -54,6 +54,19 @@ def read_operator_token(state_dir: Path) -> str | None:
         return None
 
 
+def token_bits(token: str) -> float:
+    """An upper bound on a token's entropy: its length times the bits of the smallest
+    alphabet (hex, base64url or printable ASCII) that spells it."""
+    alphabets = (
+        (set("0123456789abcdefABCDEF"), 4.0),
+        (set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_="), 6.0),
+    )
+    for letters, bits in alphabets:
+        if set(token) <= letters:
+            return len(token) * bits
+    return len(token) * 6.55  # log2(94) for printable ASCII
+
+
 def agent_token(key: bytes, agent_id: str, generation: int) -> str:
     """The gateway token of one agent at one generation."""
     digest = hmac.new(key, f"agent-token:{agent_id}:{generation}".encode(), hashlib.sha256)

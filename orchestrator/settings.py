@@ -234,6 +234,12 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="Daemon log lines: text, or json (one object a line)."
     )
+    dashboard_session_seconds: float = Field(
+        default=43_200,
+        gt=0,
+        description="How long a dashboard login lasts (it also ends at "
+        "logout and when the daemon restarts).",
+    )
     dashboard_actions: bool = Field(
         default=False,
         description="Let the web dashboard pause, resume and retire (each confirmed).",

@@ -7,6 +7,7 @@ answer 5xx to a malformed request, and none may change state before its input is
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -103,7 +104,8 @@ def _limit(request: Request, caller: str) -> None:
 def controller(request: Request) -> None:
     """Require the controller key (and count the call against its rate limit)."""
     key = request.headers.get("x-controller-key", "")
-    if not key or key != request.app.state.config.controller_key:
+    expected = request.app.state.config.controller_key
+    if not key or not hmac.compare_digest(key.encode(), expected.encode()):
         raise SandboxError(401, "invalid_controller_key", "missing or wrong X-Controller-Key")
     _limit(request, "controller")
 

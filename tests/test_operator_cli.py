@@ -99,6 +99,12 @@ def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
     result = daemon.fleet("show", "../../etc/passwd")
     assert result.returncode == 1 and result.stderr.startswith("error: ")
     assert result.stderr.count("\n") == 1
+    for command in (["show", ""], ["logs", " "], ["retire", ""]):
+        result = daemon.fleet(*command)
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr == (
+            "error: no agent given: name one by its name, id or a unique id prefix\n"
+        )
 
 
 def cli(*args: str, cwd, **env: str) -> subprocess.CompletedProcess:
@@ -164,3 +170,15 @@ def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
         for line in lines
     )
     assert result.returncode == 1 and result.stderr == "error: 1 check(s) failed\n"
+    assert any(line.startswith("ok") and "operator token" in line for line in lines)
+
+    weak = cli(
+        "doctor",
+        cwd=tmp_path,
+        FLEET_STATE_DIR=str(daemon.state_dir),
+        FLEET_OPERATOR_TOKEN="hunter2",
+    )
+    assert any(
+        line.startswith("warn") and "operator token" in line and "guessable" in line
+        for line in weak.stdout.splitlines()
+    ), weak.stdout

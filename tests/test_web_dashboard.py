@@ -98,3 +98,40 @@ def test_the_dashboard_is_read_only_by_default(make_daemon, page):
     response = page.request.post(f"{daemon.url}/actions/pause", form={"csrf": "x"})
     assert response.status == 403
     assert daemon.api("GET", "/v1/fleet").json()["paused"] is False
+
+
+def test_sessions_expire_end_at_logout_and_failed_logins_are_throttled(make_daemon):
+    import time
+
+    import httpx
+
+    daemon = make_daemon(FLEET_DASHBOARD_SESSION_SECONDS="3")
+
+    def login(client: httpx.Client, token: str) -> httpx.Response:
+        return client.post("/login", data={"token": token, "next": "/"})
+
+    with httpx.Client(base_url=daemon.url, timeout=10) as client:
+        assert login(client, daemon.token).status_code == 303
+        kept = client.cookies["fleet_session"]
+        page = client.get("/")
+        assert page.status_code == 200
+        for name, value in {
+            "x-frame-options": "DENY",
+            "content-security-policy": "frame-ancestors 'none'",
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+        }.items():
+            assert page.headers[name] == value
+        client.post("/logout")
+        replayed = client.get("/", cookies={"fleet_session": kept})
+        assert replayed.status_code == 303  # the kept cookie no longer signs anyone in
+
+        assert login(client, daemon.token).status_code == 303
+        assert client.get("/").status_code == 200
+        time.sleep(4)
+        assert client.get("/").status_code == 303  # expired
+
+    with httpx.Client(base_url=daemon.url, timeout=10) as guesser:
+        answers = [login(guesser, f"guess-{i}").status_code for i in range(7)]
+        assert answers[:5] == [401] * 5 and answers[5:] == [429, 429]
+        assert login(guesser, daemon.token).status_code == 429  # even the right one, for now

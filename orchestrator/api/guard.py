@@ -27,6 +27,14 @@ AGENT_BODY_CAP = 64 * 1024
 OPERATOR_BODY_CAP = 1024 * 1024
 OTHER_BODY_CAP = 16 * 1024
 
+# On every answer: no framing (clickjacking), no type sniffing, no referrer leaks.
+SECURITY = [
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -40,6 +48,7 @@ async def _refuse(
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        *SECURITY,
     ]
     if retry_after is not None:
         headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
@@ -125,7 +134,9 @@ class Gatekeeper:
 
         async def watched(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", ()), *SECURITY]}
             await send(message)
 
         try:

@@ -1,9 +1,11 @@
 """The web dashboard at `GET /`: server-rendered pages, no front-end build step.
 
 Login takes the operator token and leaves a session cookie (HttpOnly, SameSite=Strict)
-that holds a hash of the token, never the token. Pages are read-only; pause, resume and
-retire are offered only with `FLEET_DASHBOARD_ACTIONS=true`, each behind a confirmation
-page whose form carries a CSRF token. Live parts reload themselves from `/fragments/…`
+that holds a signed issue time, never the token; a session expires, ends at logout, and
+ends for everyone when the daemon restarts. Failed logins are throttled per client. Pages
+are read-only; pause, resume and retire are offered only with
+`FLEET_DASHBOARD_ACTIONS=true`, each behind a confirmation page whose form carries a CSRF
+token. Live parts reload themselves from `/fragments/…`
 every few seconds. Bad references get an HTML error page, never a traceback.
 """
 
@@ -12,6 +14,8 @@ every few seconds. Bad references get an HTML error page, never a traceback.
 
 import hashlib
 import hmac
+import secrets
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -30,13 +34,61 @@ from orchestrator.state.errors import Ambiguous, NotFound, StoreError
 from orchestrator.state.store import Store
 
 COOKIE = "fleet_session"
+LOGIN_ATTEMPTS = 5  # failed logins per client address …
+LOGIN_WINDOW = 60.0  # … within this many seconds; then it waits
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.globals["market_line"] = market_line
 _READ_ONLY = "the dashboard is read-only: FLEET_DASHBOARD_ACTIONS=true enables its actions"
 
 
-def _session(token: str) -> str:
-    return hashlib.sha256(f"dashboard-session:{token}".encode()).hexdigest()
+class Sessions:
+    """Dashboard sessions: a cookie `<issued>.<nonce>.<signature>` signed with the operator token
+    and this daemon's start (a restart ends every session), valid for `ttl` seconds and
+    until logout. Failed logins are throttled per client address."""
+
+    def __init__(self, operator_token: str, ttl: float, clock: Callable[[], float]) -> None:
+        self._key = hmac.new(
+            operator_token.encode(), secrets.token_bytes(16), hashlib.sha256
+        ).digest()
+        self.ttl = ttl
+        self.clock = clock
+        self._ended: dict[str, float] = {}  # logged-out cookie -> when it would expire
+        self._failures: dict[str, list[float]] = {}
+
+    def _sign(self, session: str) -> str:
+        return hmac.new(self._key, session.encode(), hashlib.sha256).hexdigest()
+
+    def open(self) -> str:
+        """A new session's cookie."""
+        session = f"{self.clock():.0f}.{secrets.token_hex(8)}"
+        return f"{session}.{self._sign(session)}"
+
+    def valid(self, cookie: str) -> bool:
+        """Whether the cookie is a live session of this daemon."""
+        session, _, signature = cookie.rpartition(".")
+        issued = session.partition(".")[0]
+        if not issued.isdigit() or not keys.tokens_equal(signature, self._sign(session)):
+            return False
+        return self.clock() - int(issued) <= self.ttl and cookie not in self._ended
+
+    def close(self, cookie: str) -> None:
+        """End a session now (logout)."""
+        now = self.clock()
+        self._ended = {c: t for c, t in self._ended.items() if t > now}
+        if self.valid(cookie):
+            self._ended[cookie] = int(cookie.partition(".")[0]) + self.ttl
+
+    def refused_for(self, client: str) -> float | None:
+        """Seconds before `client` may try to log in again, or None."""
+        recent = [t for t in self._failures.get(client, []) if self.clock() - t < LOGIN_WINDOW]
+        self._failures[client] = recent
+        if len(recent) < LOGIN_ATTEMPTS:
+            return None
+        return LOGIN_WINDOW - (self.clock() - recent[0])
+
+    def failed(self, client: str) -> None:
+        """Count a failed login of `client`."""
+        self._failures.setdefault(client, []).append(self.clock())
 
 
 def _csrf(token: str) -> str:
@@ -58,14 +110,15 @@ def web_router(
     summary: FleetSummary,
     store: Store,
     operator_token: str,
+    sessions: Sessions,
     actions: bool,
 ) -> APIRouter:
     """The dashboard's pages; `actions` enables pause, resume and retire."""
     router = APIRouter(include_in_schema=False)
-    session, csrf = _session(operator_token), _csrf(operator_token)
+    csrf = _csrf(operator_token)
 
     def signed_in(request: Request) -> bool:
-        return keys.tokens_equal(request.cookies.get(COOKIE, ""), session)
+        return sessions.valid(request.cookies.get(COOKIE, ""))
 
     def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
         context.setdefault("summary", summary.summary())
@@ -95,7 +148,18 @@ def web_router(
         request: Request, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"
     ) -> Response:
         """Exchange the operator token for a session cookie."""
+        client = request.client.host if request.client else "unknown"
+        wait = sessions.refused_for(client)
+        if wait is not None:
+            return templates.TemplateResponse(
+                request,
+                "login.html",
+                {"next": _local(next), "error": f"too many failed logins; wait {wait:.0f}s"},
+                status_code=429,
+                headers={"Retry-After": f"{wait:.0f}"},
+            )
         if not keys.tokens_equal(token.strip(), operator_token):
+            sessions.failed(client)
             return templates.TemplateResponse(
                 request,
                 "login.html",
@@ -103,12 +167,20 @@ def web_router(
                 status_code=401,
             )
         response = RedirectResponse(_local(next), status_code=303)
-        response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/")
+        response.set_cookie(
+            COOKIE,
+            sessions.open(),
+            max_age=int(sessions.ttl),
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
         return response
 
     @router.post("/logout")
-    def logout() -> RedirectResponse:
-        """Forget the session."""
+    def logout(request: Request) -> RedirectResponse:
+        """End the session: its cookie is no good any more, even if kept."""
+        sessions.close(request.cookies.get(COOKIE, ""))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

@@ -143,7 +143,9 @@ class OperatorClient:
 
 
 def _path(ref: str) -> str:
-    """An agent reference made safe as one path segment."""
+    """An agent reference made safe as one path segment; an empty one is no reference."""
+    if not ref.strip():
+        raise OperatorError("no agent given: name one by its name, id or a unique id prefix")
     return quote(ref, safe="")
 
 

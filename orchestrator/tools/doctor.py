@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from orchestrator import keys
 from orchestrator.settings import Settings, masked_url
 from orchestrator.state.db import existing_store, schema_head, schema_revision
 from orchestrator.state.errors import StoreUnavailable
@@ -24,6 +25,7 @@ from orchestrator.tools.image import SOURCE_LABEL, source_hash
 
 _MIN_FREE_BYTES = 1 << 30
 _MAX_SKEW_SECONDS = 5.0
+MIN_TOKEN_BITS = 128
 
 
 @dataclass(frozen=True)
@@ -214,8 +216,29 @@ def _clock(settings: Settings) -> Check:
     return Check("clock", "ok", detail)
 
 
+def _operator_token(settings: Settings) -> Check:
+    """The operator token's strength: at least 128 bits (the generated one has 256)."""
+    if settings.operator_token is not None:
+        token, where = settings.operator_token.get_secret_value(), "FLEET_OPERATOR_TOKEN"
+    else:
+        token, where = keys.read_operator_token(settings.state_dir), "the generated token"
+    if token is None:
+        return Check("operator token", "ok", "generated on the first `fleet up`")
+    bits = keys.token_bits(token)
+    if bits < MIN_TOKEN_BITS:
+        return Check(
+            "operator token",
+            "warn",
+            f"{where} carries about {bits:.0f} bits; guessable",
+            "unset FLEET_OPERATOR_TOKEN to use a generated one, or set one of 22+ random "
+            "characters (`openssl rand -hex 16`)",
+        )
+    return Check("operator token", "ok", f"{where}, about {bits:.0f} bits")
+
+
 CHECKS: tuple[Callable[[Settings], Check | Iterator[Check]], ...] = (
     _daemon,
+    _operator_token,
     _store,
     _engine_and_image,
     _platform,
