@@ -48,10 +48,11 @@ from orchestrator.operations.commands import Commands
 from orchestrator.operations.metrics import FleetCollector, fleet_registry, tick_histogram
 from orchestrator.operations.reports import build_report
 from orchestrator.operations.scheduler import FleetScheduler
-from orchestrator.operations.views import FleetSummary
+from orchestrator.operations.views import FleetSummary, health_problems
 from orchestrator.runtime import Runtime, RuntimeUnavailable
 from orchestrator.settings import Settings
 from orchestrator.state.db import connect, migrate
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.lease import FleetLease
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.state.store import Store
@@ -59,6 +60,7 @@ from orchestrator.state.usage import UsageLedger
 from platform_client import PlatformClient
 
 log = logging.getLogger("fleet.daemon")
+MIN_FREE_BYTES = 50 * 2**20  # below it under the state dir, /healthz says degraded
 
 
 def utc_now() -> datetime:
@@ -154,6 +156,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     lease.acquire()  # before anything is migrated, started or touched
     migrate(engine)
     store = Store(engine)
+    health = StoreHealth(now)
     key = keys.instance_key(settings.state_dir)
     operator_token = _secret(settings.operator_token) or keys.operator_token(settings.state_dir)
     runtime = open_runtime(settings)
@@ -192,6 +195,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             restart_reset=timedelta(seconds=settings.restart_reset_seconds),
             crashloop_threshold=settings.crashloop_threshold,
         ),
+        health,
         platform=accounts is not None,
         interval=settings.reconcile_interval_seconds,
         concurrency=settings.max_concurrent_actions,
@@ -213,13 +217,14 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     report = partial(build_report, store, usage, feeds.providers, settings.instance)
     scheduler = FleetScheduler(ScheduleBook(store), commands, report, now)
     alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now)
-    agents = AgentGateway(store, accounts, settings, now)
+    agents = AgentGateway(store, accounts, health, settings, now)
     rates = AgentRates(settings.agent_cycle_seconds)
     routers = [
         gateway_router(agents, feeds, llm),
         health_router(
             runtime.name,
             lambda: reconciler.listed_once,
+            partial(health_problems, health, settings.state_dir, MIN_FREE_BYTES),
             fleet_registry(FleetCollector(store, summary, feeds, usage, rates), ticks),
         ),
         operator_router(commands, summary, store, runtime, accounts),

@@ -23,6 +23,7 @@ from orchestrator.runtime import (
     RuntimeEvent,
     RuntimeFailure,
 )
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 
 
@@ -150,6 +151,7 @@ def reconciler(
         runtime,
         executor,
         policy,
+        StoreHealth(now),
         platform=platform is not None,
         interval=1,
         concurrency=4,

@@ -19,7 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from orchestrator.api.errors import ApiError, TooLarge
 from orchestrator.api.guard import Gatekeeper
 from orchestrator.gateway.rates import AgentRates
-from orchestrator.state.errors import Ambiguous, Conflict, NotFound
+from orchestrator.state.errors import (
+    Ambiguous,
+    Conflict,
+    DatabaseError,
+    NotFound,
+    failure_reason,
+)
 from personalities import PopulationError
 
 
@@ -52,6 +58,11 @@ def create_app(
         rates=rates,
         operator_token=operator_token,
     )
+
+    @app.exception_handler(DatabaseError)
+    async def _store_down(_request: Request, exc: DatabaseError) -> JSONResponse:
+        message = f"the store cannot be used now: {failure_reason(exc)}"
+        return error_response(503, "store_unavailable", message)
 
     @app.exception_handler(TooLarge)
     async def _too_large(_request: Request, exc: TooLarge) -> JSONResponse:

@@ -47,15 +47,23 @@ class ScaleRequest(Sampling):
 
 
 def health_router(
-    runtime: str, listed: Callable[[], bool], metrics: CollectorRegistry
+    runtime: str,
+    listed: Callable[[], bool],
+    problems: Callable[[], list[str]],
+    metrics: CollectorRegistry,
 ) -> APIRouter:
     """`/healthz` and `/metrics`, without authentication."""
     router = APIRouter(tags=["operator"])
 
     @router.get("/healthz")
-    def healthz() -> dict:
-        """Liveness of the daemon, without authentication."""
-        return {"status": "ok", "runtime": runtime, "listed": listed()}
+    def healthz(response: Response) -> dict:
+        """The daemon's health, without authentication: "degraded" (503) with the reasons
+        while the store or the disk fails."""
+        found = problems()
+        if found:
+            response.status_code = 503
+        status = "degraded" if found else "ok"
+        return {"status": status, "problems": found, "runtime": runtime, "listed": listed()}
 
     @router.get("/metrics", response_class=PlainTextResponse)
     def export() -> PlainTextResponse:

@@ -24,6 +24,8 @@ from orchestrator.control.plan import Action, Desired, DesiredAgent, Policy, act
 from orchestrator.lifecycle import FINAL, Phase
 from orchestrator.logs import about
 from orchestrator.runtime import ObservedAgent, Runtime, RuntimeEvent, RuntimeFailure
+from orchestrator.state.errors import DatabaseError
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent, utc
 from platform_client import PlatformError
@@ -40,6 +42,7 @@ class Reconciler:
         runtime: Runtime,
         executor: Executor,
         policy: Policy,
+        health: StoreHealth,
         *,
         platform: bool,
         interval: float,
@@ -51,13 +54,12 @@ class Reconciler:
         self.runtime = runtime
         self.executor = executor
         self.policy = policy
+        self.health = health
         self.platform = platform
         self.interval = interval
         self.now = now
         self.on_tick = on_tick  # told each tick's duration in seconds (for /metrics)
         self.listed_once = False
-        # Silence is measured from the daemon's start at the earliest: agents that could
-        # not heartbeat while it was down are not unhealthy for that.
         self.started_at = now()
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
@@ -118,8 +120,12 @@ class Reconciler:
             started = time.perf_counter()
             try:
                 await self.tick()
+            except DatabaseError as exc:
+                self.health.failed("the reconciler", exc)  # logged once per episode
             except Exception:
                 log.exception("reconcile tick failed")
+            else:
+                self.health.worked("the reconciler")
             self.on_tick(time.perf_counter() - started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
@@ -131,8 +137,12 @@ class Reconciler:
         # leave those agents to the next tick, which the finished action wakes.
         busy = set(self._in_flight)
         agents = await asyncio.to_thread(self.store.agents, set(Phase) - FINAL)
+        # Silence counts from the daemon's start, and from the store's last failure, at
+        # the earliest: an agent could not heartbeat into a daemon that was down or a
+        # store that could not take it.
+        quiet_since = max(filter(None, [self.started_at, self.health.last_failure_at]))
         desired = Desired(
-            agents=[_desired(a, self.started_at) for a in agents],
+            agents=[_desired(a, quiet_since) for a in agents],
             spec_hash=self.runtime.spec_hash(),
             platform=self.platform,
             policy=self.policy,
@@ -170,12 +180,14 @@ class Reconciler:
                 await asyncio.to_thread(self.executor.execute, action)
             except (RuntimeFailure, PlatformError) as exc:
                 log.warning("%s failed: %s", type(action).__name__, exc, extra=_about(action))
+            except DatabaseError as exc:
+                self.health.failed("the reconciler", exc)
             except Exception:
                 log.exception("%s failed", type(action).__name__, extra=_about(action))
 
 
-def _desired(agent: Agent, daemon_started_at: datetime) -> DesiredAgent:
-    signs = [utc(agent.last_heartbeat_at), utc(agent.container_started_at), daemon_started_at]
+def _desired(agent: Agent, quiet_since: datetime) -> DesiredAgent:
+    signs = [utc(agent.last_heartbeat_at), utc(agent.container_started_at), quiet_since]
     return DesiredAgent(
         agent.id,
         agent.name,

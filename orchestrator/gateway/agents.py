@@ -20,6 +20,8 @@ from orchestrator import keys
 from orchestrator.control.accounts import Accounts
 from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
+from orchestrator.state.errors import DatabaseError
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent
 
@@ -57,11 +59,13 @@ class AgentGateway:
         self,
         store: Store,
         accounts: Accounts | None,
+        health: StoreHealth,
         settings: Settings,
         now: Callable[[], datetime],
     ) -> None:
         self.store = store
         self.accounts = accounts
+        self.health = health
         self.now = now
         cycle = settings.agent_cycle_seconds
         self._schedule = Schedule(cycle_seconds=cycle, jitter_seconds=round(cycle * 0.1, 3))
@@ -96,8 +100,18 @@ class AgentGateway:
         )
 
     def heartbeat(self, agent: Agent, beat: Heartbeat) -> HeartbeatReply:
-        """Record a heartbeat; answer with the kill switch and whether to retire."""
-        updated = self.store.heartbeat(
+        """Record a heartbeat; answer with the kill switch and whether to retire. A store
+        that cannot take it is reported to `health` (and the error raised on)."""
+        try:
+            updated = self._record(agent, beat)
+        except DatabaseError as exc:
+            self.health.failed("heartbeats", exc)
+            raise
+        self.health.worked("heartbeats")
+        return HeartbeatReply(paused=self.store.paused(), retire=updated.phase == Phase.RETIRING)
+
+    def _record(self, agent: Agent, beat: Heartbeat) -> Agent:
+        return self.store.heartbeat(
             agent.id,
             beat.cycle,
             beat.last_error,
@@ -110,4 +124,3 @@ class AgentGateway:
             orders_filled=beat.orders_filled,
             orders_today=beat.orders_today,
         )
-        return HeartbeatReply(paused=self.store.paused(), retire=updated.phase == Phase.RETIRING)

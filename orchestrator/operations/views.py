@@ -10,14 +10,17 @@ of a view.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from feeds.calendar import calendar_for
 from orchestrator.control.accounts import Accounts
 from orchestrator.gateway.feeds import FeedGateway
 from orchestrator.lifecycle import FAILURES, FINAL, Phase
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent, AgentEvent, Alert, utc
 from orchestrator.state.usage import UsageLedger
@@ -201,3 +204,14 @@ class FleetSummary:
             "feeds": self.feeds.report(),
             "llm_today": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost},
         }
+
+
+def health_problems(health: StoreHealth, state_dir: Path, min_free_bytes: int) -> list[str]:
+    """What keeps the daemon from working now: the store's failures, and a disk with less
+    than `min_free_bytes` (or 5 % of a small one) free under the state dir."""
+    found = health.problems()
+    disk = shutil.disk_usage(state_dir)
+    free = disk.free
+    if free < min(min_free_bytes, disk.total // 20):
+        found.append(f"disk almost full: {free / 2**20:.1f} MiB free under {state_dir}")
+    return found

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import create_engine
 
 from orchestrator.settings import masked_url
-from orchestrator.state.errors import StoreUnavailable
+from orchestrator.state.errors import StoreUnavailable, failure_reason
 from orchestrator.state.store import Store
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -70,7 +70,7 @@ def connect(url: str) -> sa.Engine:
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         where = masked_url(url)
-        raise StoreUnavailable(f"cannot open the store at {where}: {_reason(exc)}") from None
+        raise StoreUnavailable(f"cannot open the store at {where}: {failure_reason(exc)}") from None
     return engine
 
 
@@ -99,10 +99,4 @@ def schema_revision(store: Store) -> str | None:
             current = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
             return current.scalar()
     except sa.exc.SQLAlchemyError as exc:
-        raise StoreUnavailable(f"cannot read it: {_reason(exc)}") from None
-
-
-def _reason(exc: sa.exc.SQLAlchemyError) -> str:
-    """The first line of what the database said, never the URL or its password."""
-    orig = getattr(exc, "orig", None)
-    return str(orig or type(exc).__name__).strip().splitlines()[0]
+        raise StoreUnavailable(f"cannot read it: {failure_reason(exc)}") from None

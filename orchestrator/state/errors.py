@@ -4,10 +4,17 @@ StoreError
  ├── NotFound           no agent (or schedule) matches the reference
  ├── Ambiguous          an id prefix matches more than one agent
  ├── Conflict           the request contradicts what the store already holds
- └── StoreUnavailable   the store cannot be opened at all
+ ├── StoreUnavailable   the store cannot be opened at all
+ └── LeaseHeld          another daemon runs this fleet
+
+`DatabaseError` is what the database itself raises while the store is open (unreachable,
+disk full, …); boundaries catch it under this name and describe it with `failure_reason`,
+so nothing outside `state/` imports the database library.
 """
 
 from __future__ import annotations
+
+from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 
 
 class StoreError(Exception):
@@ -32,3 +39,21 @@ class StoreUnavailable(StoreError):
 
 class LeaseHeld(StoreError):
     """Another daemon runs this fleet (same state dir or same database); names it."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The first line of what the database said, never its URL or password."""
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc or type(exc).__name__).strip().splitlines()[0][:300]
+
+
+__all__ = [
+    "Ambiguous",
+    "Conflict",
+    "DatabaseError",
+    "LeaseHeld",
+    "NotFound",
+    "StoreError",
+    "StoreUnavailable",
+    "failure_reason",
+]
