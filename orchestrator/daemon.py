@@ -61,6 +61,9 @@ from platform_client import PlatformClient
 
 log = logging.getLogger("fleet.daemon")
 MIN_FREE_BYTES = 50 * 2**20  # below it under the state dir, /healthz says degraded
+# On SIGTERM: how long in-flight actions may finish, and the whole stop may take.
+DRAIN_SECONDS = 10
+STOP_SECONDS = 20
 
 
 def utc_now() -> datetime:
@@ -265,7 +268,10 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await reconciler.drain()
+            try:  # an action cut short is idempotent: it is decided again after restart
+                await asyncio.wait_for(reconciler.drain(), DRAIN_SECONDS)
+            except TimeoutError:
+                log.warning("stopping with actions still in flight after %ss", DRAIN_SECONDS)
             await asyncio.to_thread(runtime.close)
             if accounts is not None:
                 accounts.close()
@@ -292,4 +298,5 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_level="warning",
         access_log=False,
+        timeout_graceful_shutdown=STOP_SECONDS,
     )

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +22,8 @@ from feeds.clock import DEFAULT_ANCHOR
 from feeds.events import EVENT_RATE_PER_DAY
 
 _INSTANCE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+# How far a sped-up market may run from wall time before the settings are refused.
+MAX_MARKET_DRIFT = timedelta(days=5 * 365)
 
 
 def default_state_dir() -> Path:
@@ -281,7 +283,24 @@ class Settings(BaseSettings):
             self.market_hours = "always" if simulated else "nyse"
         if self.heartbeat_timeout_seconds is None:
             self.heartbeat_timeout_seconds = max(30.0, 3 * self.agent_cycle_seconds)
+        self._check_market_time()
         return self
+
+    def _check_market_time(self) -> None:
+        """Refuse a speed and anchor that put market time out of reach: the simulated
+        market and the calendars are meant for years around now, not millennia."""
+        if self.market_time_scale == 1:
+            return
+        wall = datetime.now(UTC)
+        ahead = (wall - self.market_anchor) * self.market_time_scale
+        if abs(ahead) > MAX_MARKET_DRIFT:
+            years = ahead.days / 365.25
+            raise ValueError(
+                f"FLEET_MARKET_TIME_SCALE={self.market_time_scale:g} from FLEET_MARKET_ANCHOR="
+                f"{self.market_anchor:%Y-%m-%dT%H:%MZ} puts market time {years:,.0f} years "
+                "away; anchor the sped-up market near now, e.g. FLEET_MARKET_ANCHOR="
+                f"{wall:%Y-%m-%dT%H:%M:%SZ}"
+            )
 
     def risk_limits(self) -> RiskLimits:
         """The risk rails every agent gets at bootstrap (DESIGN §4.6)."""

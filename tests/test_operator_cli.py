@@ -142,6 +142,14 @@ def test_config_masks_secrets_and_a_bad_env_value_names_the_setting(tmp_path):
             assert bad.stderr.startswith(f"error: invalid settings: {setting}:"), bad.stderr
             assert bad.stderr.count("\n") == 1
 
+    # a sped-up market anchored long ago would run millennia ahead: refused at start
+    (tmp_path / ".env").write_text("FLEET_MARKET_TIME_SCALE=4320\n")
+    for command in ("config", "up", "sandbox"):
+        bad = cli(command, cwd=tmp_path, FLEET_CONTROLLER_API_KEY="k")
+        assert bad.returncode == 2, (command, bad.stderr)
+        assert "FLEET_MARKET_TIME_SCALE=4320 from FLEET_MARKET_ANCHOR=" in bad.stderr
+        assert "years away" in bad.stderr and bad.stderr.count("\n") == 1
+
 
 def test_up_with_an_unreachable_store_says_so_in_one_line(tmp_path):
     result = cli(
