@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from feeds.universe import SECTORS
 from personalities._schema import CapBias, Frequency, Strategy
 
+MAX_FILE_BYTES = 256 * 1024
+
 
 class PopulationError(ValueError):
     """A population file is unreadable or invalid; `problems` holds one line per issue."""
@@ -26,7 +28,17 @@ class PopulationError(ValueError):
         self.problems = problems
 
 
+MAX_WEIGHT = 1e6  # relative weights beyond this add nothing but overflow
+
+
+def _finite(weights: dict) -> dict:
+    if any(not math.isfinite(w) or w > MAX_WEIGHT for w in weights.values()):
+        raise ValueError(f"weights must be finite numbers up to {MAX_WEIGHT:g}")
+    return weights
+
+
 def _weights_sum_to_one(weights: dict) -> dict:
+    _finite(weights)
     total = sum(weights.values())
     if weights and not math.isclose(total, 1.0, abs_tol=1e-6):
         raise ValueError(f"weights sum to {total:g}, not 1")
@@ -81,7 +93,7 @@ class Population(BaseModel):
             raise ValueError(f"unknown sectors {unknown}; known: {', '.join(SECTORS)}")
         if not any(w > 0 for w in sectors.values()) or any(w < 0 for w in sectors.values()):
             raise ValueError("weights must be >= 0 with at least one above 0")
-        return sectors
+        return _finite(sectors)
 
     @field_validator("risk_tolerance")
     @classmethod
@@ -158,16 +170,23 @@ def load_population(ref: str) -> Population:
         return ARCHETYPES[ref]
     path = Path(ref)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         known = ", ".join(ARCHETYPES)
         raise PopulationError(
             ref, [f"cannot read it ({exc.strerror}); archetypes: {known}"]
         ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise PopulationError(ref, [f"larger than {MAX_FILE_BYTES // 1024} KiB"])
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise PopulationError(ref, [f"not UTF-8 text (byte {exc.start})"]) from None
+    kind = path.suffix.lstrip(".") or "YAML"
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise PopulationError(
-            ref, [f"not valid {path.suffix.lstrip('.') or 'YAML'}: {str(exc).splitlines()[0]}"]
-        ) from None
+        raise PopulationError(ref, [f"not valid {kind}: {str(exc).splitlines()[0]}"]) from None
+    except RecursionError:
+        raise PopulationError(ref, [f"not valid {kind}: nested too deeply"]) from None
     return parse_population(data, ref)

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from feeds.universe import SECTORS
 from personalities import (
     ARCHETYPES,
     STRATEGIES,
@@ -103,3 +104,27 @@ def test_cli_samples_as_json_and_validates_with_one_line_per_problem(tmp_path):
     assert len(lines) == 2 and all(line.startswith(f"error: {bad}: ") for line in lines)
     assert "Traceback" not in result.stderr
     assert fleet_cli("personalities", "validate", "contrarians").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (f"strategies: {{contrarian: 1.0}}\nsectors: {{{SECTORS[0]}: 1.0e300}}\n", "finite"),
+        (f"strategies: {{contrarian: 1.0}}\nsectors: {{{SECTORS[0]}: .inf}}\n", "finite"),
+        ("strategies: {contrarian: .inf}\n", "finite"),
+        (b"strategies: {contrarian: 1.0}\n# \xff\xfe\n", "not UTF-8"),
+        ("strategies: " + "[" * 20_000 + "]" * 20_000 + "\n", "nested too deeply"),
+    ],
+)
+def test_files_that_would_break_a_spawn_are_refused_by_validate(tmp_path, content, reason):
+    hostile = tmp_path / "hostile.yaml"
+    if isinstance(content, bytes):
+        hostile.write_bytes(content)
+    else:
+        hostile.write_text(content)
+    result = fleet_cli("personalities", "validate", str(hostile))
+    assert result.returncode == 2, result.stdout
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {hostile}: ") and reason in line, line
+    spawn = fleet_cli("spawn", "1", "--population", str(hostile))  # refused before any call
+    assert spawn.returncode == 2 and spawn.stderr == result.stderr

@@ -66,6 +66,11 @@ def test_a_full_disk_degrades_health_and_punishes_no_agent(small_disk, instance)
         )
         listed = daemon.fleet("ls")  # reads still work, and say nothing false
         assert listed.returncode == 0, listed.stderr
+        doctor = daemon.fleet("doctor")
+        assert any(
+            line.startswith("FAIL") and "daemon" in line and "degraded: " in line
+            for line in doctor.stdout.splitlines()
+        ), doctor.stdout
         time.sleep(8)  # twice the heartbeat timeout, every heartbeat refused
 
         (small_disk / "filler").unlink()

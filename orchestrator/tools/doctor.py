@@ -45,6 +45,11 @@ def _daemon(settings: Settings) -> Check:
         return Check(
             "daemon", "warn", f"not answering at {settings.operator_url}", "start it: `fleet up`"
         )
+    if answer.get("status") == "degraded":
+        problems = "; ".join(answer.get("problems") or ["no reason given"])
+        return Check(
+            "daemon", "fail", f"degraded: {problems}", "see the daemon's log; free disk space"
+        )
     return Check("daemon", "ok", f"up at {settings.operator_url}, {answer['runtime']} runtime")
 
 
