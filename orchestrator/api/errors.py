@@ -1,8 +1,7 @@
-"""The API's own error type, and how a request proves who it is."""
+"""The API's own errors: answered to the caller as `{"error": {"code", "message"}}`."""
 
 from __future__ import annotations
 
-from fastapi import Request
 from starlette.exceptions import HTTPException
 
 
@@ -21,9 +20,3 @@ class TooLarge(HTTPException):
 
     def __init__(self, cap: int) -> None:
         super().__init__(413, f"the body may be at most {cap} bytes")
-
-
-def bearer(request: Request) -> str:
-    """The bearer token of a request, or '' when there is none."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
