@@ -52,6 +52,7 @@ from orchestrator.operations.views import FleetSummary, health_problems
 from orchestrator.runtime import Runtime, RuntimeUnavailable
 from orchestrator.settings import Settings
 from orchestrator.state.db import connect, migrate
+from orchestrator.state.errors import DatabaseError, LeaseHeld
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.lease import FleetLease
 from orchestrator.state.schedules import ScheduleBook
@@ -199,6 +200,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             crashloop_threshold=settings.crashloop_threshold,
         ),
         health,
+        may_act=lease.held,
         platform=accounts is not None,
         interval=settings.reconcile_interval_seconds,
         concurrency=settings.max_concurrent_actions,
@@ -219,7 +221,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     )
     report = partial(build_report, store, usage, feeds.providers, settings.instance)
     scheduler = FleetScheduler(ScheduleBook(store), commands, report, now)
-    alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now)
+    alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now, health)
     agents = AgentGateway(store, accounts, health, settings, now)
     rates = AgentRates(settings.agent_cycle_seconds)
     routers = [
@@ -282,12 +284,26 @@ def create_daemon_app(settings: Settings) -> FastAPI:
 
 
 async def _keep(lease: FleetLease, every: float) -> None:
-    """Stop the daemon the moment it no longer holds its lease: another may hold it now,
-    and two daemons must never act on one fleet."""
-    while await asyncio.to_thread(lease.held):
+    """Take the lease back after its connection broke (the reconciler does not act in the
+    meantime); stop the daemon if another daemon holds it by then: two daemons must never
+    act on one fleet."""
+    while True:
         await asyncio.sleep(every)
-    log.error("lost the lease on the fleet's database; stopping so that no two daemons act")
-    os.kill(os.getpid(), signal.SIGTERM)
+        if await asyncio.to_thread(lease.held):
+            continue
+        log.error("lost the lease on the fleet's database: acting stops until it is back")
+        while True:
+            try:
+                await asyncio.to_thread(lease.regain)
+            except LeaseHeld as exc:
+                log.error("%s; stopping so that no two daemons act", exc)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            except DatabaseError:
+                await asyncio.sleep(every)
+                continue
+            log.warning("lease on the fleet's database taken back: acting again")
+            break
 
 
 def serve(settings: Settings) -> None:

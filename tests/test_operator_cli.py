@@ -190,3 +190,27 @@ def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
         line.startswith("warn") and "operator token" in line and "guessable" in line
         for line in weak.stdout.splitlines()
     ), weak.stdout
+
+
+def test_ls_says_when_paused_or_when_nothing_matches_and_show_suggests_names(make_daemon):
+    daemon = make_daemon()
+    daemon.fleet("spawn", "2", "--wait")
+    name = daemon.agents()[0]["name"]
+
+    nothing = daemon.fleet("ls", "--phase", "crashloop")
+    assert nothing.returncode == 0 and nothing.stdout == (
+        "no agents match: crashloop (see `fleet ls` for all)\n"
+    )
+    assert "PAUSED" not in daemon.fleet("ls").stdout
+    daemon.fleet("pause")
+    paused = daemon.fleet("ls")
+    assert paused.stdout.startswith(" PAUSED  agents submit no orders until `fleet resume`")
+    assert name in paused.stdout
+
+    typo = name[:-1]  # the last character of its id part lost
+    result = daemon.fleet("show", typo)
+    assert result.returncode == 1
+    assert result.stderr == f"error: no agent {typo!r}; did you mean {name}?\n"
+    words = name.rsplit("-", 1)[0]  # the personality's name without the id part
+    suggested = daemon.fleet("show", words).stderr
+    assert "did you mean " in suggested and name in suggested

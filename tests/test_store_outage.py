@@ -87,3 +87,40 @@ def test_a_full_disk_degrades_health_and_punishes_no_agent(small_disk, instance)
     assert len(failing) == 1, failing  # once per episode, not once per heartbeat
     assert "store works again for heartbeats" in log
     assert "Traceback" not in log
+
+
+@pytest.mark.postgres
+def test_the_database_going_away_is_said_plainly_and_restarts_nobody(make_daemon, postgres_url):
+    import sqlalchemy as sa
+
+    from tests.servers import TcpRelay
+
+    url = sa.make_url(postgres_url)
+    with TcpRelay(url.host, url.port) as relay:
+        through = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+        daemon = make_daemon(
+            "process", FLEET_DATABASE_URL=through, FLEET_HEARTBEAT_TIMEOUT_SECONDS="4"
+        )
+        assert daemon.fleet("spawn", "2", "--wait").returncode == 0
+
+        relay.cut()  # the database is gone, as far as the daemon can tell
+        listed = daemon.fleet("ls")
+        assert listed.returncode == 1
+        (line,) = listed.stderr.splitlines()
+        assert line.startswith("error: the store cannot be used now: "), line
+        degraded = wait_until(
+            lambda: (h := health(daemon))["status"] == "degraded" and h, "degraded health", 30
+        )
+        assert any("store failing" in p for p in degraded["problems"])
+        time.sleep(8)  # twice the heartbeat timeout
+
+        relay.restore()
+        wait_until(lambda: health(daemon)["status"] == "ok", "health to come back", 60)
+        agents = daemon.wait_for(
+            lambda a: all(x["heartbeat_age_seconds"] < 2 for x in a), "fresh heartbeats", 30
+        )
+        assert [a["restarts"] for a in agents] == [0, 0]
+        assert daemon.process.poll() is None  # it took its lease back and goes on
+    log = daemon.log_path.read_text()
+    assert "lease on the fleet's database taken back" in log
+    assert "Traceback" not in log

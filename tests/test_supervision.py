@@ -9,6 +9,7 @@ from orchestrator.control.alerts import MAX_ATTEMPTS, AlertSender
 from orchestrator.lifecycle import Phase
 from orchestrator.operations.commands import Commands, Scaled
 from orchestrator.operations.sampling import Sampling
+from orchestrator.state.health import StoreHealth
 from orchestrator.tools.harness import serve
 from orchestrator.tools.scripted import ScriptedApp
 
@@ -74,7 +75,7 @@ def test_an_alert_is_queued_in_the_same_transaction_as_its_change(store):
 
 
 def deliver(store, url, rounds=1, now=NOW):
-    sender = AlertSender(store, url, "inst", lambda: now)
+    sender = AlertSender(store, url, "inst", lambda: now, StoreHealth(lambda: now))
 
     async def go():
         for _ in range(rounds):

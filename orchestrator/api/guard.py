@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from orchestrator import keys
 from orchestrator.api.errors import TooLarge
 from orchestrator.gateway.rates import AgentRates
+from orchestrator.state.errors import DatabaseError, failure_reason
 
 AGENT_PREFIXES = ("/v1/agent/", "/v1/feed/", "/v1/llm/")
 AGENT_BODY_CAP = 64 * 1024
@@ -96,7 +97,12 @@ class Gatekeeper:
         path: str = scope["path"]
         if path.startswith(AGENT_PREFIXES):
             cap = AGENT_BODY_CAP
-            agent = await run_in_threadpool(self.authenticate_agent, _bearer(scope))
+            try:
+                agent = await run_in_threadpool(self.authenticate_agent, _bearer(scope))
+            except DatabaseError as exc:
+                reason = f"the store cannot be used now: {failure_reason(exc)}"
+                await _refuse(send, 503, "store_unavailable", reason)
+                return
             if agent is None:
                 await _refuse(send, 401, "unauthorized", "unknown or revoked agent token")
                 return

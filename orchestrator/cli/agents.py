@@ -30,6 +30,8 @@ from orchestrator.cli.format import (
 from orchestrator.lifecycle import FINAL, Phase
 from personalities import STRATEGIES
 
+PAUSED_BANNER = "[bold white on red] PAUSED [/] agents submit no orders until `fleet resume`"
+
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("count", type=click.IntRange(min=1, max=1000))
@@ -138,6 +140,13 @@ def ls(as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...]) -> N
     """List the agents: health, uptime, equity, P&L and orders today."""
     with operator() as api:
         agents = api.agents(phases, strategies)
+        paused = not as_json and api.fleet()["paused"]
+    if paused:
+        console.print(PAUSED_BANNER)
+    if not agents and not as_json and (phases or strategies):
+        wanted = " or ".join([*phases, *strategies])
+        console.print(f"no agents match: {wanted} (see `fleet ls` for all)")
+        return
     emit(agents, as_json, format_agents)
 
 

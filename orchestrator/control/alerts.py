@@ -18,6 +18,8 @@ import httpx
 
 from orchestrator.control.plan import backoff
 from orchestrator.logs import about
+from orchestrator.state.errors import DatabaseError
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Alert
 
@@ -35,6 +37,7 @@ class AlertSender:
         webhook_url: str | None,
         instance: str,
         now: Callable[[], datetime],
+        health: StoreHealth,
         interval: float = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -42,6 +45,7 @@ class AlertSender:
         self.webhook_url = webhook_url
         self.instance = instance
         self.now = now
+        self.health = health
         self.interval = interval
         self._http = httpx.AsyncClient(timeout=5.0, transport=transport)
 
@@ -51,8 +55,12 @@ class AlertSender:
             while True:
                 try:
                     await self.deliver_due()
+                except DatabaseError as exc:
+                    self.health.failed("alert delivery", exc)  # logged once per episode
                 except Exception:
                     log.exception("alert delivery round failed")
+                else:
+                    self.health.worked("alert delivery")
                 await asyncio.sleep(self.interval)
         finally:
             await self._http.aclose()

@@ -44,6 +44,7 @@ class Reconciler:
         policy: Policy,
         health: StoreHealth,
         *,
+        may_act: Callable[[], bool] = lambda: True,
         platform: bool,
         interval: float,
         concurrency: int,
@@ -55,6 +56,7 @@ class Reconciler:
         self.executor = executor
         self.policy = policy
         self.health = health
+        self.may_act = may_act  # whether this daemon holds the fleet's lease now
         self.platform = platform
         self.interval = interval
         self.now = now
@@ -135,6 +137,8 @@ class Reconciler:
         # An action that finishes while this tick reads the store and lists the runtime
         # leaves it a stale view of that agent (its container already replaced, say):
         # leave those agents to the next tick, which the finished action wakes.
+        if not await asyncio.to_thread(self.may_act):
+            return []
         busy = set(self._in_flight)
         agents = await asyncio.to_thread(self.store.agents, set(Phase) - FINAL)
         # Silence counts from the daemon's start, and from the store's last failure, at

@@ -78,8 +78,15 @@ class AgentGateway:
         self._sample_every = timedelta(seconds=settings.equity_sample_seconds)
 
     def authenticate(self, token: str) -> Agent | None:
-        """The agent holding this gateway token, or None for an unknown or revoked one."""
-        return self.store.by_token_hash(keys.token_hash(token)) if token else None
+        """The agent holding this gateway token, or None for an unknown or revoked one.
+        A store that cannot be asked is reported to `health` (and the error raised on)."""
+        if not token:
+            return None
+        try:
+            return self.store.by_token_hash(keys.token_hash(token))
+        except DatabaseError as exc:
+            self.health.failed("heartbeats", exc)
+            raise
 
     def bootstrap(self, agent: Agent) -> Bootstrap:
         """Everything `agent` needs beyond its three environment variables."""

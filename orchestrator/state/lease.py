@@ -6,8 +6,8 @@ holder (host, pid, since when) and touches nothing. Both locks die with their ho
 process: the kernel drops the file lock, and PostgreSQL the advisory lock when the
 holder's connection closes, so a new daemon can take over at once, and never while the
 old one can still write (its connection, and every transaction on it, is gone first).
-A holder that loses its database lock (the connection broke) must stop acting; `held()`
-is how it finds out.
+A holder that loses its database lock (the connection broke) must stop acting until
+`regain()` takes it back; `held()` is how it finds out.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class FleetLease:
         self.engine = engine
         self._file: int | None = None
         self._connection: sa.Connection | None = None
+        self._lock = threading.Lock()  # the reconciler and the keeper share the connection
 
     def acquire(self) -> None:
         """Take both locks, or raise LeaseHeld naming the daemon that holds them."""
@@ -94,8 +96,12 @@ class FleetLease:
 
     def held(self) -> bool:
         """Whether this daemon still holds its database lock (always, on SQLite)."""
+        with self._lock:
+            return self._held()
+
+    def _held(self) -> bool:
         if self._connection is None:
-            return self._file is not None
+            return self._file is not None and self.engine.dialect.name != "postgresql"
         try:
             mine = self._connection.execute(
                 sa.text(
@@ -107,6 +113,16 @@ class FleetLease:
             return bool(mine.scalar())
         except sa.exc.SQLAlchemyError:
             return False
+
+    def regain(self) -> None:
+        """Take the database lock again after its connection broke: LeaseHeld if another
+        daemon holds it now, DatabaseError while the database is still away."""
+        with self._lock:
+            if self._connection is not None:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    self._connection.close()
+                self._connection = None
+            self._lock_database()
 
     def release(self) -> None:
         """Let go of both locks (a dead process lets go of them anyway)."""

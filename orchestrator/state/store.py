@@ -8,6 +8,7 @@ decisions; it never makes one.
 
 from __future__ import annotations
 
+import difflib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -116,7 +117,8 @@ class Store:
         return agent
 
     def resolve(self, ref: str) -> Agent:
-        """The agent named by an id, a name or a unique id prefix."""
+        """The agent named by an id, a name or a unique id prefix; NotFound suggests the
+        names that start with `ref` or come close to it."""
         with self.session() as s:
             exact = s.exec(select(Agent).where((Agent.id == ref) | (Agent.name == ref))).first()
             if exact is not None:
@@ -128,7 +130,12 @@ class Store:
                 return matches[0]
             if matches:
                 raise Ambiguous(f"{ref!r} matches several agents; give more of the id")
-        raise NotFound(f"no agent {ref!r}")
+            names = s.exec(select(Agent.name)).all()
+        close = [n for n in names if ref and n.startswith(ref)][:3] or difflib.get_close_matches(
+            ref, names, n=3, cutoff=0.75
+        )
+        hint = f"; did you mean {' or '.join(sorted(close))}?" if close else ""
+        raise NotFound(f"no agent {ref!r}{hint}")
 
     def equity_history(self, agent_id: str, limit: int = 500) -> list[tuple[datetime, float]]:
         """An agent's equity samples as (moment, equity), oldest first (the latest `limit`)."""

@@ -42,13 +42,15 @@ class Agent(SQLModel, table=True):
     credentials: str | None = Field(default=None, repr=False)  # Fernet-encrypted JSON
     provision_attempts: int = 0
     next_provision_at: datetime | None = Field(default=None, sa_type=_tz())
-    last_cycle: int | None = None
+    last_cycle: int | None = Field(default=None, sa_type=sa.BigInteger)
     equity: float | None = None
     cash: float | None = None
     open_positions: int | None = None
-    orders_submitted: int | None = None
-    orders_filled: int | None = None  # of orders_submitted (both since the agent started)
-    orders_today: int | None = None  # on the market's current day, as the agent counts
+    orders_submitted: int | None = Field(default=None, sa_type=sa.BigInteger)
+    # of orders_submitted (both since the agent started)
+    orders_filled: int | None = Field(default=None, sa_type=sa.BigInteger)
+    # on the market's current day, as the agent counts
+    orders_today: int | None = Field(default=None, sa_type=sa.BigInteger)
     starting_equity: float | None = None  # the first equity reported: P&L is against it
     day_start_equity: float | None = None  # the last equity before `equity_day` (UTC) began
     equity_day: str | None = Field(default=None, max_length=10)
