@@ -369,7 +369,7 @@ class Store:
                         agent_id=agent_id,
                         at=now,
                         kind=EventKind.RUNNING,
-                        message=f"first heartbeat (cycle {cycle})",
+                        message="first heartbeat: the agent is running",
                     )
                 )
             s.add(agent)
