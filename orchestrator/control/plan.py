@@ -5,7 +5,7 @@ runtime lists and proposes the actions that close the gap. The plan decides ever
 about an agent's life: whether to provision, start, adopt, replace, restart or retire it;
 how long to back off; when a crash loop begins and ends; when provisioning is retried;
 and which alert each of those raises. An action carries its decision whole, including
-what its failure will lead to, so the executor (`control/reconciler.py`) only carries it
+what its failure will lead to, so the executor (`control/executor.py`) only carries it
 out and records it.
 
 It must never act on "missing" before the first successful list: `observed is None`
