@@ -214,3 +214,17 @@ def test_ls_says_when_paused_or_when_nothing_matches_and_show_suggests_names(mak
     words = name.rsplit("-", 1)[0]  # the personality's name without the id part
     suggested = daemon.fleet("show", words).stderr
     assert "did you mean " in suggested and name in suggested
+
+
+def test_retired_agents_leave_ls_unless_asked_for(make_daemon):
+    daemon = make_daemon()
+    daemon.fleet("spawn", "2", "--wait")
+    gone, kept = daemon.agents()
+    assert daemon.fleet("retire", gone["name"]).returncode == 0
+    listed = daemon.fleet("ls").stdout
+    assert kept["name"] in listed and gone["name"] not in listed
+    assert [a["id"] for a in json.loads(daemon.fleet("ls", "--json").stdout)] == [kept["id"]]
+    everyone = daemon.fleet("ls", "--all").stdout
+    assert gone["name"] in everyone and "retired" in everyone
+    retired = json.loads(daemon.fleet("ls", "--json", "--phase", "retired").stdout)
+    assert [a["id"] for a in retired] == [gone["id"]]

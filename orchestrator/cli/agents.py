@@ -136,10 +136,16 @@ def resume() -> None:
     type=click.Choice(STRATEGIES),
     help="Only agents with this strategy (repeatable).",
 )
-def ls(as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...]) -> None:
-    """List the agents: health, uptime, equity, P&L and orders today."""
+@click.option("--all", "show_all", is_flag=True, help="Retired agents too.")
+def ls(
+    as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...], show_all: bool
+) -> None:
+    """List the agents: health, uptime, equity, P&L and orders today (retired ones only
+    with --all or --phase retired)."""
     with operator() as api:
         agents = api.agents(phases, strategies)
+        if not (show_all or phases):
+            agents = [a for a in agents if a["phase"] != Phase.RETIRED]
         paused = not as_json and api.fleet()["paused"]
     if paused:
         console.print(PAUSED_BANNER)

@@ -219,7 +219,8 @@ class Daemon:
         )
 
     def agents(self) -> list[dict]:
-        result = self.fleet("ls", "--json")
+        """Every agent, retired ones included, as `fleet ls --all --json` lists them."""
+        result = self.fleet("ls", "--all", "--json")
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
