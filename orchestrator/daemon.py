@@ -307,7 +307,10 @@ async def _keep(lease: FleetLease, every: float) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Run the daemon in the foreground until SIGINT or SIGTERM."""
+    """Run the daemon in the foreground until SIGINT or SIGTERM. The stop takes at most
+    `STOP_SECONDS`; then uvicorn re-raises the signal, which ends the process without
+    waiting for a worker thread stuck on the engine or the platform (what it was doing is
+    idempotent, and is decided again on the next start)."""
     uvicorn.run(
         create_daemon_app(settings),
         host=settings.host,

@@ -225,3 +225,25 @@ def test_spawn_samples_personalities_that_bootstrap_hands_over(make_daemon, tmp_
     inline = daemon.api("POST", "/v1/agents", json={"count": 1, "population": {"x": 1}})
     assert inline.status_code == 422 and inline.json()["error"]["code"] == "invalid_population"
     assert len(daemon.agents()) == 3
+
+
+def test_sigterm_stops_the_daemon_even_with_an_action_stuck_on_the_platform(make_daemon):
+    """Provisioning hangs on a platform that never answers; SIGTERM still ends the daemon
+    within its stop grace (20 s), instead of waiting for the stuck call."""
+    from orchestrator.tools.harness import serve
+    from orchestrator.tools.scripted import ScriptedApp
+
+    stuck = ScriptedApp(delay=300).on("/api/controller/create-agent", (201, {}, {}))
+    with serve(stuck) as url:
+        daemon = make_daemon(
+            FLEET_PLATFORM_URL=url,
+            FLEET_CONTROLLER_API_KEY="k" * 16,
+            FLEET_PROVISION_DEADLINE_SECONDS="300",
+        )
+        daemon.fleet("spawn", "1")
+        daemon.wait_for(lambda a: a[0]["phase"] == "provisioning", "provisioning to hang")
+        daemon.process.send_signal(signal.SIGTERM)
+        # Not the 300 s the call would take: after its graceful stop uvicorn re-raises
+        # the signal, and the process ends on it.
+        assert daemon.process.wait(timeout=45) in (0, -signal.SIGTERM)
+        assert "Traceback" not in daemon.log_path.read_text()

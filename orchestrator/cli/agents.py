@@ -137,9 +137,7 @@ def resume() -> None:
     help="Only agents with this strategy (repeatable).",
 )
 @click.option("--all", "show_all", is_flag=True, help="Retired agents too.")
-def ls(
-    as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...], show_all: bool
-) -> None:
+def ls(as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...], show_all: bool) -> None:
     """List the agents: health, uptime, equity, P&L and orders today (retired ones only
     with --all or --phase retired)."""
     with operator() as api:
