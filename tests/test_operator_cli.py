@@ -165,6 +165,19 @@ def test_up_with_an_unreachable_store_says_so_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr and "pw-9c1e" not in result.stderr
 
 
+def test_up_without_its_engine_says_so_in_one_line(tmp_path):
+    result = cli(
+        "up",
+        cwd=tmp_path,
+        FLEET_STATE_DIR=str(tmp_path / "state"),
+        FLEET_RUNTIME="docker",
+        DOCKER_HOST="unix:///nonexistent/docker.sock",
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: Docker engine not reachable"), line
+
+
 def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
     daemon = make_daemon(FLEET_NEWS_PROVIDER="newsapi")  # no key: one failing check
     result = daemon.fleet("doctor")

@@ -23,13 +23,14 @@ def up() -> None:
     """Start the orchestrator daemon in the foreground."""
     from orchestrator.daemon import serve
     from orchestrator.logs import setup_logging
+    from orchestrator.runtime import RuntimeFailure
     from orchestrator.state.errors import LeaseHeld, StoreUnavailable
 
     settings = load_settings()
     setup_logging(settings.log_format)
     try:
         serve(settings)
-    except (StoreUnavailable, LeaseHeld) as exc:
+    except (StoreUnavailable, LeaseHeld, RuntimeFailure) as exc:
         fail(str(exc))
 
 
