@@ -227,6 +227,7 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     routers = [
         gateway_router(agents, feeds, llm),
         health_router(
+            settings.instance,
             runtime.name,
             lambda: reconciler.listed_once,
             partial(health_problems, health, settings.state_dir, MIN_FREE_BYTES),

@@ -47,6 +47,7 @@ class ScaleRequest(Sampling):
 
 
 def health_router(
+    instance: str,
     runtime: str,
     listed: Callable[[], bool],
     problems: Callable[[], list[str]],
@@ -63,7 +64,13 @@ def health_router(
         if found:
             response.status_code = 503
         status = "degraded" if found else "ok"
-        return {"status": status, "problems": found, "runtime": runtime, "listed": listed()}
+        return {
+            "status": status,
+            "problems": found,
+            "instance": instance,
+            "runtime": runtime,
+            "listed": listed(),
+        }
 
     @router.get("/metrics", response_class=PlainTextResponse)
     def export() -> PlainTextResponse:

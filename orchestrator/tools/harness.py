@@ -107,6 +107,9 @@ class Service:
     log_path: Path
     probe: str
     detach: bool = False  # its own session: a Ctrl-C meant for the caller does not reach it
+    # Whether an answer at the probe comes from this service, not from another that got
+    # the port first (a free port can be handed to two callers before either binds it).
+    ours: Callable[[httpx.Response], bool] = lambda _answer: True
     process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> None:
@@ -126,9 +129,10 @@ class Service:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
                 raise HarnessError(f"fleet {' '.join(self.command)} exited: {' / '.join(tail)}")
             try:
-                if httpx.get(self.probe, timeout=1).is_success:
+                answer = httpx.get(self.probe, timeout=1)
+                if answer.is_success and self.ours(answer):
                     return
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.1)
         raise HarnessError(f"nothing answered at {self.probe} after {timeout:.0f}s")
@@ -195,9 +199,26 @@ class Daemon:
         return self.service.process if self.service else None
 
     def start(self, timeout: float = 30) -> None:
+        """Start `fleet up` and wait for its health. A first start whose port another
+        process took meanwhile moves to a fresh port; a restart keeps its port, which its
+        agents know."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.service = Service(["up"], self.env, self.log_path, f"{self.url}/healthz")
-        self.service.start(timeout)
+        first = self.service is None
+        for attempt in range(3):
+            self.service = Service(
+                ["up"],
+                self.env,
+                self.log_path,
+                f"{self.url}/healthz",
+                ours=lambda answer: answer.json().get("instance") == self.instance,
+            )
+            try:
+                self.service.start(timeout)
+                return
+            except HarnessError as exc:
+                if not (first and attempt < 2 and "address already in use" in str(exc)):
+                    raise
+                self.port = free_port()
 
     def kill(self) -> None:
         """SIGKILL: the crash the orchestrator must survive."""
