@@ -10,6 +10,7 @@ daemon itself.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -40,6 +41,9 @@ KILL_AGENT = (
     "        os.kill(int(pid), signal.SIGKILL)\n"
 )
 T = TypeVar("T")
+_WORKER_PORTS = 20_000  # parallel test workers take ports from here up, 1,000 each
+_PORTS_PER_WORKER = 1_000
+_turn = itertools.count()
 
 
 class HarnessError(Exception):
@@ -47,7 +51,21 @@ class HarnessError(Exception):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on now."""
+    """A TCP port on 127.0.0.1 nobody listens on now. Each worker of a parallel test run
+    (pytest-xdist's `gw0`, `gw1`, …) takes its ports in turn from a range of its own,
+    below the kernel's ephemeral ports, so two workers are never handed the same port
+    between picking it and binding it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        base = _WORKER_PORTS + int(worker[2:]) * _PORTS_PER_WORKER
+        for _ in range(_PORTS_PER_WORKER):
+            port = base + next(_turn) % _PORTS_PER_WORKER
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
