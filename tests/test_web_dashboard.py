@@ -135,3 +135,19 @@ def test_sessions_expire_end_at_logout_and_failed_logins_are_throttled(make_daem
         answers = [login(guesser, f"guess-{i}").status_code for i in range(7)]
         assert answers[:5] == [401] * 5 and answers[5:] == [429, 429]
         assert login(guesser, daemon.token).status_code == 429  # even the right one, for now
+
+
+def test_the_overview_leaves_retired_agents_out_unless_asked_for(make_daemon):
+    import httpx
+
+    daemon = make_daemon()
+    daemon.fleet("spawn", "2", "--wait")
+    gone, kept = daemon.agents()
+    assert daemon.fleet("retire", gone["name"]).returncode == 0
+    with httpx.Client(base_url=daemon.url, timeout=10) as client:
+        client.post("/login", data={"token": daemon.token, "next": "/"})
+        page = client.get("/").text
+        assert kept["name"] in page and gone["name"] not in page.split('id="events"')[0]
+        assert "1 retired agent(s) not shown" in page
+        everyone = client.get("/fragments/overview", params={"all": "1"}).text
+        assert gone["name"] in everyone.split('id="events"')[0]

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from orchestrator import keys
+from orchestrator.lifecycle import Phase
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.summaries import market_line, problems_first
 from orchestrator.operations.views import FleetSummary, agent_view, alert_view, event_view, iso
@@ -129,10 +130,14 @@ def web_router(
     def error(request: Request, status: int, message: str) -> HTMLResponse:
         return page(request, "error.html", status, message=message)
 
-    def overview_context() -> dict:
+    def overview_context(everyone: bool) -> dict:
+        """The agents (retired ones only if asked for) and the latest events."""
         now = summary.now()
+        agents = store.agents()
+        shown = [a for a in agents if everyone or a.phase != Phase.RETIRED]
         return {
-            "agents": problems_first([agent_view(a, now) for a in store.agents()]),
+            "agents": problems_first([agent_view(a, now) for a in shown]),
+            "retired_hidden": len(agents) - len(shown),
             "events": [event_view(e, name) for e, name in store.recent_events(15)],
         }
 
@@ -186,18 +191,19 @@ def web_router(
         return response
 
     @router.get("/", response_class=HTMLResponse)
-    def overview(request: Request) -> Response:
-        """The fleet at a glance: summary, agents (problems first), latest events."""
+    def overview(request: Request, all: bool = False) -> Response:
+        """The fleet at a glance: summary, agents (problems first; retired ones with
+        `?all=1`), latest events."""
         if not signed_in(request):
             return _login_redirect(request)
-        return page(request, "overview.html", **overview_context())
+        return page(request, "overview.html", **overview_context(all))
 
     @router.get("/fragments/overview", response_class=HTMLResponse)
-    def overview_fragment(request: Request) -> Response:
+    def overview_fragment(request: Request, all: bool = False) -> Response:
         """The live part of the overview, for its periodic reload."""
         if not signed_in(request):
             return Response(status_code=401)
-        return page(request, "_overview.html", **overview_context())
+        return page(request, "_overview.html", **overview_context(all))
 
     @router.get("/agents/{ref}", response_class=HTMLResponse)
     def agent_page(request: Request, ref: str) -> Response:
