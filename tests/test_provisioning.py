@@ -91,9 +91,10 @@ def test_provisioning_waits_out_a_platform_outage(make_daemon, tmp_path):
         **platform_env(f"http://127.0.0.1:{port}"), FLEET_PROVISION_DEADLINE_SECONDS="1"
     )
     daemon.fleet("spawn", "1")
-    (agent,) = daemon.wait_for(
+    daemon.wait_for(
         lambda a: a and "provision_retry" in kinds(daemon, a[0]["id"]), "a provisioning retry"
     )
+    (agent,) = daemon.agents()  # read after the retry was seen: the list above may predate it
     assert agent["phase"] == "provisioning"
     assert agent["reason"].startswith("platform unavailable")
     with serve(create_sandbox_app(sandbox_config(f"sqlite:///{tmp_path / 'p.db'}")), port):
