@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator.api.errors import ApiError, TooLarge
+from orchestrator.api.errors import ApiError, TooLarge, error_response
 from orchestrator.api.guard import Gatekeeper
 from orchestrator.gateway.rates import AgentRates
 from orchestrator.state.errors import (
@@ -27,11 +27,6 @@ from orchestrator.state.errors import (
     failure_reason,
 )
 from personalities import PopulationError
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The one error body every endpoint uses."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def _describe(error: dict[str, Any]) -> str:

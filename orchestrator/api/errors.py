@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """The one error body every endpoint, and the Gatekeeper, answers with."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 class ApiError(Exception):

@@ -11,15 +11,15 @@ Pages, `/healthz` and `/metrics` pass (the dashboard checks its own session cook
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
 
 from orchestrator import keys
-from orchestrator.api.errors import TooLarge
+from orchestrator.api.errors import TooLarge, error_response
 from orchestrator.gateway.rates import AgentRates
 from orchestrator.state.errors import DatabaseError, failure_reason
 
@@ -42,19 +42,15 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-async def _refuse(
-    send: Send, status: int, code: str, message: str, retry_after: float | None = None
-) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *SECURITY,
-    ]
+def _refusal(
+    status: int, code: str, message: str, retry_after: float | None = None
+) -> JSONResponse:
+    """The app's error answer, with the security headers the app's own answers get."""
+    response = error_response(status, code, message)
+    response.headers.update({name.decode(): value.decode() for name, value in SECURITY})
     if retry_after is not None:
-        headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        response.headers["retry-after"] = str(math.ceil(retry_after))
+    return response
 
 
 def _bearer(scope: Scope) -> str:
@@ -101,27 +97,33 @@ class Gatekeeper:
                 agent = await run_in_threadpool(self.authenticate_agent, _bearer(scope))
             except DatabaseError as exc:
                 reason = f"the store cannot be used now: {failure_reason(exc)}"
-                await _refuse(send, 503, "store_unavailable", reason)
+                await _refusal(503, "store_unavailable", reason)(scope, receive, send)
                 return
             if agent is None:
-                await _refuse(send, 401, "unauthorized", "unknown or revoked agent token")
+                await _refusal(401, "unauthorized", "unknown or revoked agent token")(
+                    scope, receive, send
+                )
                 return
             wait = self.rates.take(agent.id)
             if wait is not None:
                 message = f"too many requests from this agent; retry in {math.ceil(wait)}s"
-                await _refuse(send, 429, "rate_limited", message, retry_after=wait)
+                await _refusal(429, "rate_limited", message, retry_after=wait)(scope, receive, send)
                 return
             scope.setdefault("state", {})["agent"] = agent
         elif path.startswith("/v1/"):
             cap = OPERATOR_BODY_CAP
             if not keys.tokens_equal(_bearer(scope), self.operator_token):
-                await _refuse(send, 401, "unauthorized", "wrong or missing operator token")
+                await _refusal(401, "unauthorized", "wrong or missing operator token")(
+                    scope, receive, send
+                )
                 return
         else:
             cap = OTHER_BODY_CAP
         declared = _declared_length(scope)
         if declared is not None and declared > cap:
-            await _refuse(send, 413, "too_large", f"the body may be at most {cap} bytes")
+            await _refusal(413, "too_large", f"the body may be at most {cap} bytes")(
+                scope, receive, send
+            )
             return
         await self._capped(scope, receive, send, cap)
 
@@ -149,4 +151,6 @@ class Gatekeeper:
             await self.app(scope, limited, watched)
         except TooLarge:  # read outside a route, where no handler turned it into a 413
             if not started:
-                await _refuse(send, 413, "too_large", f"the body may be at most {cap} bytes")
+                await _refusal(413, "too_large", f"the body may be at most {cap} bytes")(
+                    scope, receive, send
+                )

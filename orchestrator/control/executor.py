@@ -183,7 +183,8 @@ class Executor:
         try:
             workload = self.runtime.create(launch)
         except RuntimeFailure as exc:
-            self._fail(agent, EventKind.START_FAILED, f"start failed: {exc}", action.on_failure)
+            why = f"start failed: {exc}"
+            self._fail(agent, EventKind.START_FAILED, why, action.on_failure, reason=why)
             return
         now = self.now()
         started = self._record(
@@ -207,9 +208,16 @@ class Executor:
             )
 
     def _fail(
-        self, agent: Agent, kind: EventKind, what: str, then: AfterFailure, restarted: int = 0
+        self,
+        agent: Agent,
+        kind: EventKind,
+        what: str,
+        then: AfterFailure,
+        restarted: int = 0,
+        **fields: object,
     ) -> bool:
-        """Record a failure of the agent's workload with its decided consequence."""
+        """Record a failure of the agent's workload with its decided consequence (and
+        `fields`, e.g. the reason a start failed)."""
         wait = then.delay.total_seconds()
         when = "now" if not wait else f"in {wait:.0f}s"
         alert = None
@@ -219,7 +227,6 @@ class Executor:
                 f"agent {agent.name} ({agent.id}) is crash-looping: {then.failures} failures "
                 f"in a row, last: {what}. Restarts continue with back-off up to 5 min.",
             )
-        restarts = agent.restarts + restarted
         recorded = self._record(
             agent,
             kind,
@@ -228,11 +235,11 @@ class Executor:
             expect=WANTS_CONTAINER,
             alert=alert,
             container_id=None,
-            restarts=restarts,
+            restarts=agent.restarts + restarted,
             failures=then.failures,
             healthy_since=None,
             next_restart_at=self.now() + then.delay,
-            reason=what if kind == EventKind.START_FAILED else agent.reason,
+            **fields,
         )
         if recorded:
             log.warning(
