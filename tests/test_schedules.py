@@ -199,7 +199,9 @@ def test_the_daily_report_is_stored_and_sent_once(make_daemon):
     with serve(hook) as url:
         daemon = make_daemon(FLEET_ALERT_WEBHOOK_URL=f"{url}/hook")
         daemon.fleet("spawn", "2", "--wait")
-        soon = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%H:%M:%S")
+        # far enough ahead that a CLI call on a loaded CI machine (seconds) cannot pass it:
+        # a time already gone today is, rightly, armed for tomorrow
+        soon = (datetime.now(UTC) + timedelta(seconds=20)).strftime("%H:%M:%S")
         made = daemon.fleet("schedule", "report", "--at", soon, "--tz", "UTC")
         shown = soon.removesuffix(":00")  # a whole minute is written 16:30, not 16:30:00
         assert made.returncode == 0 and f"daily at {shown} UTC" in made.stdout, made.stderr
@@ -208,7 +210,7 @@ def test_the_daily_report_is_stored_and_sent_once(make_daemon):
             bodies = [json.loads(s.body) for s in hook.seen if s.path == "/hook"]
             return [b for b in bodies if "daily report" in b["text"]]
 
-        (message,) = wait_until(sent, "the report at the webhook", timeout=30)
+        (message,) = wait_until(sent, "the report at the webhook", timeout=60)
         assert message["text"].startswith(f"[agent-fleet {daemon.instance}] daily report ")
         assert "agents: 2 live, 2 running" in message["text"]
         shown = daemon.fleet("report", "--json")
