@@ -172,9 +172,13 @@ class Trader:
         """What the agent has learned about each kind of event."""
         return self.memory.catalysts
 
+    def cycle_at(self, now: datetime) -> int:
+        """The number of the trading cycle `now` falls in: it only ever grows."""
+        return int((now.timestamp() - self.offset) // self.cycle_seconds)
+
     def due(self, now: datetime) -> int | None:
         """The cycle to run now, or None if this cycle has already run."""
-        cycle = int((now.timestamp() - self.offset) // self.cycle_seconds)
+        cycle = self.cycle_at(now)
         return None if cycle == self.last_cycle else cycle
 
     def run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:

@@ -13,7 +13,6 @@ import os
 import random
 import sys
 import threading
-import time
 from collections.abc import Mapping
 
 from agent_runtime.account import AccountLink
@@ -53,10 +52,12 @@ def _cycles(gateway: GatewayClient, boot: Bootstrap, stop: threading.Event) -> i
     paused = boot.paused  # a restart while paused must not trade first
     try:
         while not stop.is_set():
-            report: dict = {"cycle": int(time.time() // tick), "phase": "running"}
-            if trader is not None and (cycle := trader.due(clock.now())) is not None:
-                result = trader.run(cycle, clock.now(), paused)
-                report["cycle"] = cycle
+            # one scale for every beat, so the reported cycle never goes back
+            now = clock.now()
+            beat = trader.cycle_at(now) if trader else int(now.timestamp() // tick)
+            report: dict = {"cycle": beat, "phase": "running"}
+            if trader is not None and (cycle := trader.due(now)) is not None:
+                result = trader.run(cycle, now, paused)
                 last_error = last_error or result.error
                 if result.submitted:
                     log.info(

@@ -9,7 +9,7 @@ def test_an_agents_words_reach_the_operator_as_plain_text(make_daemon):
     daemon.fleet("spawn", "1", "--wait")
     (agent,) = daemon.agents()
     token = daemon.agent_token(agent["id"])
-    beat = {"cycle": 1, "equity": 100_000.0, "last_error": HOSTILE}
+    beat = {"cycle": agent["last_cycle"], "equity": 100_000.0, "last_error": HOSTILE}
     assert daemon.api("POST", "/v1/agent/heartbeat", token=token, json=beat).status_code == 200
 
     for listing in (daemon.fleet("ls"), daemon.fleet("show", agent["name"])):
@@ -20,15 +20,16 @@ def test_an_agents_words_reach_the_operator_as_plain_text(make_daemon):
 
 
 def test_numbers_beyond_any_account_are_refused_and_change_nothing(make_daemon):
-    daemon = make_daemon("process", FLEET_AGENT_CYCLE_SECONDS="60")
+    daemon = make_daemon("process", FLEET_AGENT_CYCLE_SECONDS="300")
     daemon.fleet("spawn", "1", "--wait")
     (agent,) = daemon.agents()
     token = daemon.agent_token(agent["id"])
+    cycle = agent["last_cycle"]
     for claim in (
-        {"cycle": 2, "equity": 1.7e308},
+        {"cycle": cycle, "equity": 1.7e308},
         {"cycle": 2**70},
-        {"cycle": 3, "orders_today": 2**64},
-        {"cycle": 4, "cash": -1e300},
+        {"cycle": cycle, "orders_today": 2**64},
+        {"cycle": cycle, "cash": -1e300},
     ):
         answer = daemon.api("POST", "/v1/agent/heartbeat", token=token, json=claim)
         assert answer.status_code == 422, (claim, answer.text)
@@ -36,3 +37,33 @@ def test_numbers_beyond_any_account_are_refused_and_change_nothing(make_daemon):
     (after,) = daemon.agents()
     assert after["last_cycle"] == agent["last_cycle"] and after["equity"] == agent["equity"]
     assert daemon.fleet("ls").returncode == 0
+
+
+def test_a_cycle_that_goes_back_is_refused_until_the_agent_starts_again(make_daemon):
+    daemon = make_daemon("process", FLEET_AGENT_CYCLE_SECONDS="300")
+    daemon.fleet("spawn", "1", "--wait")
+    (agent,) = daemon.agents()
+    token = daemon.agent_token(agent["id"])
+    cycle = agent["last_cycle"]
+    assert cycle is not None and cycle > 1  # the real agent counts on the market clock
+
+    def beat(n: int, error: str | None = None):
+        return daemon.api(
+            "POST", "/v1/agent/heartbeat", token=token, json={"cycle": n, "last_error": error}
+        )
+
+    assert beat(cycle + 1).status_code == 200
+    back = beat(cycle - 1, "rewound")
+    assert back.status_code == 409, back.text
+    assert (
+        f"cycle {cycle - 1} is behind the last recorded cycle {cycle + 1}"
+        in back.json()["error"]["message"]
+    )
+    (after,) = daemon.agents()
+    assert after["last_cycle"] == cycle + 1 and after["last_error"] != "rewound"
+    assert beat(cycle + 1).status_code == 200  # the same beat again is a retry, not a step back
+
+    # a new process (bootstrap) counts afresh: a market clock set back must not lock it out
+    assert daemon.api("GET", "/v1/agent/bootstrap", token=token).status_code == 200
+    assert beat(5).status_code == 200
+    assert daemon.agents()[0]["last_cycle"] == 5

@@ -89,7 +89,9 @@ class AgentGateway:
             raise
 
     def bootstrap(self, agent: Agent) -> Bootstrap:
-        """Everything `agent` needs beyond its three environment variables."""
+        """Everything `agent` needs beyond its three environment variables; a new process
+        starts its count of cycles afresh."""
+        self.store.bootstrapped(agent.id)
         platform = None
         if self.accounts is not None and agent.credentials:
             login = self.accounts.open(agent.credentials)

@@ -328,6 +328,16 @@ class Store:
             s.add(alert)
             s.commit()
 
+    def bootstrapped(self, agent_id: str) -> None:
+        """A new process of this agent has started: its cycles are counted afresh (a
+        market clock set back by the operator must not lock the agent out)."""
+        with self.session() as s:
+            agent = s.get(Agent, agent_id, with_for_update=True)
+            if agent is not None and agent.last_cycle is not None:
+                agent.last_cycle = None
+                s.add(agent)
+                s.commit()
+
     def heartbeat(
         self,
         agent_id: str,
@@ -339,11 +349,17 @@ class Store:
     ) -> Agent:
         """Record a heartbeat and the account state it reports (equity, cash,
         open_positions, orders_submitted, orders_today); the first one moves a starting
-        agent to running. Equity is sampled at most once per `sample_every`."""
+        agent to running. Equity is sampled at most once per `sample_every`. A cycle behind
+        the last one recorded since the agent's bootstrap is refused (Conflict)."""
         with self.session() as s:
             agent = s.get(Agent, agent_id, with_for_update=True)
             if agent is None:
                 raise NotFound(f"no agent {agent_id!r}")
+            if agent.last_cycle is not None and cycle < agent.last_cycle:
+                raise Conflict(
+                    f"cycle {cycle} is behind the last recorded cycle {agent.last_cycle}:"
+                    " an agent's cycles never go back"
+                )
             agent.last_heartbeat_at = now
             agent.healthy_since = agent.healthy_since or now
             agent.last_cycle = cycle
