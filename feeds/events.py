@@ -4,8 +4,9 @@ Events are drawn per (seed, symbol, day) from their own random stream, so any pr
 finds the same events for any day without replaying history. Each event has a true
 direction, a headline written like a wire story, and a price reaction: a jump at the
 event, then over one to five days either more of the same (momentum) or a partial
-reversal, after which the new level stays (news is priced in). Events begin at
-`NEWS_EPOCH`. No I/O.
+reversal; the new level then fades away over `FADE_DAYS` (the market forgets), so the
+price at any moment depends only on the events of the weeks before it, and costs the
+same to compute whatever the date. No I/O.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from functools import lru_cache
 
 from feeds.universe import Security
 
-NEWS_EPOCH = datetime(2025, 12, 1, tzinfo=UTC)
 EVENT_RATE_PER_DAY = 0.05  # about two events a day across the universe
 MAX_DRIFT_DAYS = 5.0
+FADE_DAYS = 60.0
+_MOVING_DAYS = math.ceil(MAX_DRIFT_DAYS + FADE_DAYS) + 1  # how long an event moves a price
 
 # (weight, typical size of the jump as a log-return)
 _TYPES: dict[str, tuple[float, float]] = {
@@ -114,12 +116,9 @@ class MarketEvent:
         days = (at - self.at).total_seconds() / 86400
         if days < 0:
             return 0.0
-        return self.jump + self.follow * min(days / self.drift_days, 1.0)
-
-    @property
-    def settled(self) -> float:
-        """The lasting effect once the drift is over."""
-        return self.jump + self.follow
+        if days <= self.drift_days:
+            return self.jump + self.follow * days / self.drift_days
+        return (self.jump + self.follow) * max(0.0, 1 - (days - self.drift_days) / FADE_DAYS)
 
 
 def _draw(seed: int, sec: Security, day: datetime, rate: float) -> MarketEvent | None:
@@ -147,7 +146,7 @@ def _draw(seed: int, sec: Security, day: datetime, rate: float) -> MarketEvent |
     )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def event_on(
     seed: int, sec: Security, day: datetime, rate: float = EVENT_RATE_PER_DAY
 ) -> MarketEvent | None:
@@ -170,29 +169,17 @@ def events_between(
     return found
 
 
-class EventEffects:
-    """Summed log-price effect of one symbol's events, with settled days cached."""
+def effect_at(
+    seed: int, sec: Security, moment: datetime, rate: float = EVENT_RATE_PER_DAY
+) -> float:
+    """The summed effect on `sec`'s log-price at `moment` of the events still moving it."""
+    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return sum(e.impact(moment) for e in _moving(seed, sec, day, rate) if e.at <= moment)
 
-    def __init__(self, seed: int, sec: Security, rate: float = EVENT_RATE_PER_DAY) -> None:
-        self.seed = seed
-        self.sec = sec
-        self.rate = rate
-        self._settled = [0.0]  # summed settled effect of events before day i since NEWS_EPOCH
 
-    def _settled_before(self, day: int) -> float:
-        while len(self._settled) <= day:
-            i = len(self._settled) - 1
-            event = event_on(self.seed, self.sec, NEWS_EPOCH + timedelta(days=i), self.rate)
-            self._settled.append(self._settled[-1] + (event.settled if event else 0.0))
-        return self._settled[day]
-
-    def at(self, moment: datetime) -> float:
-        """The effect at `moment` of every event before it."""
-        if moment <= NEWS_EPOCH:
-            return 0.0
-        today = (moment - NEWS_EPOCH).days
-        # Events older than the longest drift are settled; newer ones are still moving.
-        settled_days = max(0, today - math.ceil(MAX_DRIFT_DAYS) - 1)
-        recent_start = NEWS_EPOCH + timedelta(days=settled_days) - timedelta(microseconds=1)
-        recent = events_between(self.seed, self.sec, recent_start, moment, self.rate)
-        return self._settled_before(settled_days) + sum(e.impact(moment) for e in recent)
+@lru_cache(maxsize=1024)
+def _moving(seed: int, sec: Security, day: datetime, rate: float) -> tuple[MarketEvent, ...]:
+    """The events that can move `sec`'s price on `day`: that day's, and those of the days
+    before it that have not faded yet."""
+    since = day - timedelta(days=_MOVING_DAYS)
+    return tuple(events_between(seed, sec, since, day + timedelta(days=1), rate))

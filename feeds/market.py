@@ -3,10 +3,13 @@
 Each symbol follows a geometric Brownian motion driven by its sector's factor and its
 own noise, plus the reactions to its company events (`feeds.events`):
 `log P(t) = log P0 + σ·(β·W_sector(t) + √(1-β²)·W_own(t)) + events(t) − (same at the origin)`.
-A Brownian path is built from seeded random numbers at two scales: one Gaussian step per
-day (cumulated from a fixed epoch), and a Brownian bridge of one-minute steps inside each
-day. So any process, at any time, computes the same price without replaying history,
-and prices at the origin equal the universe's starting prices. No I/O, no wall clock.
+A Brownian path is built from seeded random numbers at two scales. Its value at each
+day's start comes from Lévy's midpoint construction: the value at the end of a span of
+2**LEVELS days, then the midpoint of each halving, so any day costs LEVELS draws however
+far it is from the epoch. Inside a day it follows a Brownian bridge of one-minute steps.
+So any process, at any time, computes the same price at the same small cost without
+replaying history, and prices at the origin equal the universe's starting prices. No
+I/O, no wall clock.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import random
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from feeds.events import EVENT_RATE_PER_DAY, EventEffects, MarketEvent, events_between
+from feeds.events import EVENT_RATE_PER_DAY, MarketEvent, effect_at, events_between
 from feeds.universe import UNIVERSE, Security, security
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
@@ -28,24 +31,45 @@ class UnknownSymbol(KeyError):
     """The symbol is not in the simulated universe."""
 
 
+LEVELS = 20  # the daily walk spans 2**20 days (about 2,870 years) from EPOCH
+SPAN = 2**LEVELS
+
+
 class _BrownianPath:
     """A standard Brownian motion in days, reproducible from its key."""
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self._daily = [0.0]  # W at the start of day i since EPOCH
-        self._steps = random.Random(f"{key}:daily")
-
-    def _at_day(self, day: int) -> float:
-        while len(self._daily) <= day:
-            self._daily.append(self._daily[-1] + self._steps.gauss(0.0, 1.0))
-        return self._daily[day]
 
     def at(self, days: float) -> float:
-        """W(days since EPOCH), at one-minute resolution; negative times clamp to 0."""
-        day, minute = divmod(max(0, math.floor(days * MINUTES_PER_DAY)), MINUTES_PER_DAY)
-        start, end = self._at_day(day), self._at_day(day + 1)
+        """W(days since EPOCH), at one-minute resolution; times outside the span clamp."""
+        whole = min(max(0, math.floor(days * MINUTES_PER_DAY)), SPAN * MINUTES_PER_DAY - 1)
+        day, minute = divmod(whole, MINUTES_PER_DAY)
+        start, end = _at_day(self.key, day), _at_day(self.key, day + 1)
         return start + (end - start) * minute / MINUTES_PER_DAY + _bridge(self.key, day)[minute]
+
+
+@lru_cache(maxsize=4096)
+def _at_day(key: str, day: int) -> float:
+    """W at the start of `day`: halve [0, SPAN] towards it, drawing each midpoint from the
+    Brownian bridge between its ends (variance a quarter of the span)."""
+    low, high = 0, SPAN
+    w_low, w_high = 0.0, math.sqrt(SPAN) * _gauss(key, SPAN, SPAN)
+    while high - low > 1 and day not in (low, high):
+        middle = (low + high) // 2
+        w_middle = (w_low + w_high) / 2 + math.sqrt((high - low) / 4) * _gauss(key, low, high)
+        if day < middle:
+            high, w_high = middle, w_middle
+        else:
+            low, w_low = middle, w_middle
+    return w_low if day == low else w_high
+
+
+@lru_cache(maxsize=8192)
+def _gauss(key: str, low: int, high: int) -> float:
+    """The standard normal draw of the midpoint of [low, high] (of the span's end for
+    [SPAN, SPAN])."""
+    return random.Random(f"{key}:{low}:{high}").gauss(0.0, 1.0)
 
 
 @lru_cache(maxsize=512)
@@ -71,7 +95,7 @@ class SimulatedMarket:
         self.seed = seed
         self.event_rate = event_rate  # chance of a company event per symbol per day
         self._paths: dict[str, _BrownianPath] = {}
-        self._effects = {sec.symbol: EventEffects(seed, sec, event_rate) for sec in UNIVERSE}
+        self._at_origin: dict[str, float] = {}  # each symbol's factor and events at ORIGIN
 
     def _path(self, name: str) -> _BrownianPath:
         path = self._paths.get(name)
@@ -90,11 +114,17 @@ class SimulatedMarket:
         sec = security(symbol)
         if sec is None:
             raise UnknownSymbol(symbol)
-        sigma = sec.volatility / math.sqrt(365)
-        move = sigma * (self._factor(sec, _days(at)) - self._factor(sec, _days(ORIGIN)))
-        effects = self._effects[sec.symbol]
-        move += effects.at(at) - effects.at(ORIGIN)
+        move = self._log_move(sec, at) - self._origin(sec)
         return max(0.01, round(sec.start_price * math.exp(move), 2))
+
+    def _log_move(self, sec: Security, at: datetime) -> float:
+        sigma = sec.volatility / math.sqrt(365)
+        return sigma * self._factor(sec, _days(at)) + effect_at(self.seed, sec, at, self.event_rate)
+
+    def _origin(self, sec: Security) -> float:
+        if sec.symbol not in self._at_origin:
+            self._at_origin[sec.symbol] = self._log_move(sec, ORIGIN)
+        return self._at_origin[sec.symbol]
 
     def events(self, symbols: list[str], since: datetime, until: datetime) -> list[MarketEvent]:
         """Company events of `symbols` with `since < at <= until`, newest first."""

@@ -118,3 +118,41 @@ def test_fda_events_happen_only_to_healthcare_names():
     market = SimulatedMarket(3)
     events = market.events([s.symbol for s in UNIVERSE], ORIGIN, ORIGIN + timedelta(days=365))
     assert {security(e.symbol).sector for e in events if e.event_type == "fda"} == {"healthcare"}
+
+
+def test_the_daily_walk_is_a_brownian_motion():
+    from feeds.market import _BrownianPath
+
+    paths = [_BrownianPath(f"check:{k}") for k in range(3000)]
+    early = [p.at(100) for p in paths]
+    later = [p.at(300) - p.at(100) for p in paths]  # an increment, independent of `early`
+
+    def variance(xs: list[float]) -> float:
+        mean = sum(xs) / len(xs)
+        return sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)
+
+    assert 90 < variance(early) < 110  # Var W(t) = t
+    assert 180 < variance(later) < 220
+    covariance = sum(a * b for a, b in zip(early, later, strict=True)) / len(paths)
+    assert abs(covariance) < 0.1 * math.sqrt(variance(early) * variance(later))
+
+
+def test_a_price_centuries_from_the_origin_costs_what_one_near_it_does():
+    from feeds import events
+    from feeds import market as prices
+
+    def draws(at: datetime) -> tuple[int, int]:
+        """The random draws one price at `at` makes: walk nodes and event days."""
+        for cache in (prices._gauss, prices._at_day, events.event_on, events._moving):
+            cache.cache_clear()
+        price = SimulatedMarket(3).price("JPM", at)
+        assert price >= 0.01
+        return prices._gauss.cache_info().misses, events.event_on.cache_info().misses
+
+    near = draws(ORIGIN + timedelta(days=2))
+    far = draws(ORIGIN + timedelta(days=365 * 400))
+    # two paths (sector and own), four days (at and origin, each with the next), one node
+    # per halving; two windows of event days (at and origin)
+    for walk, event_days in (near, far):
+        assert walk <= 2 * 4 * (prices.LEVELS + 1)
+        assert event_days <= 2 * (math.ceil(events.MAX_DRIFT_DAYS + events.FADE_DAYS) + 3)
