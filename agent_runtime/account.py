@@ -18,9 +18,9 @@ log = logging.getLogger("agent.account")
 class AccountLink:
     """A logged-in session on the platform, re-logging in when the token expires."""
 
-    def __init__(self, platform: PlatformAccess, deadline: float) -> None:
-        self.client = PlatformClient(platform.base_url, deadline=deadline)
-        self.session = TradingSession(self.client, platform.username, platform.password)
+    def __init__(self, platform: PlatformAccess, client: PlatformClient) -> None:
+        self.client = client
+        self.session = TradingSession(client, platform.username, platform.password)
 
     def login(self) -> str | None:
         """Log in; returns the error to report, or None."""

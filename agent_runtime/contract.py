@@ -22,9 +22,9 @@ class ContractError(ValueError):
 
 @dataclass(frozen=True)
 class PlatformAccess:
-    """Where the agent trades, and its own login there."""
+    """The agent's own login on the platform; its calls go through the gateway's relay
+    (`/v1/platform/...`), the one thing a confined agent can reach."""
 
-    base_url: str
     username: str
     password: str = field(repr=False)
 

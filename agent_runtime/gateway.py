@@ -8,6 +8,10 @@ Errors::
 
 After a 429 the client sends nothing until its `Retry-After` has passed: a call before
 then fails at once with RateLimited, without touching the network.
+
+The gateway is at an `http://` URL, or at a Unix socket given as `unix:///path` (a
+confined agent has no network). The agent's platform calls go through the gateway's
+relay (`platform()`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ import time
 from collections.abc import Callable
 
 import httpx
+
+from platform_client import PlatformClient
+
+_SOCKET_SCHEME = "unix://"
 
 
 class GatewayError(Exception):
@@ -45,8 +53,15 @@ class GatewayClient:
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self._socket: str | None = None
+        if base_url.startswith(_SOCKET_SCHEME):
+            self._socket = base_url.removeprefix(_SOCKET_SCHEME)
+            transport = transport or httpx.HTTPTransport(uds=self._socket)
+            base_url = "http://gateway"
+        self.base_url = base_url.rstrip("/")
+        self._token = token
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
+            base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
@@ -106,6 +121,31 @@ class GatewayClient:
         """The LLM gateway's assessment (or abstention)."""
         return self._call("POST", "/v1/llm/assess", json=body)
 
+    def platform(self, deadline: float) -> PlatformClient:
+        """A platform client whose calls pass through the gateway's relay, each retried
+        for at most `deadline` seconds."""
+        relay = _Relay(httpx.HTTPTransport(uds=self._socket), self._token)
+        return PlatformClient(f"{self.base_url}/v1/platform", deadline=deadline, transport=relay)
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+
+
+class _Relay(httpx.BaseTransport):
+    """Sends a platform client's requests to the relay: the platform token moves to
+    `X-Platform-Authorization`, and the agent's gateway token takes `Authorization`."""
+
+    def __init__(self, inner: httpx.BaseTransport, token: str) -> None:
+        self._inner = inner
+        self._token = token
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        platform_auth = request.headers.pop("Authorization", None)
+        if platform_auth:
+            request.headers["X-Platform-Authorization"] = platform_auth
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()

@@ -45,7 +45,7 @@ def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> Bootstrap | Non
 def _cycles(gateway: GatewayClient, boot: Bootstrap, stop: threading.Event) -> int:
     """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or retired."""
     tick, jitter = boot.schedule.cycle_seconds, boot.schedule.jitter_seconds
-    account = AccountLink(boot.platform, deadline=tick) if boot.platform else None
+    account = AccountLink(boot.platform, gateway.platform(deadline=tick)) if boot.platform else None
     trader = Trader(boot, gateway, account) if account else None
     clock = market_clock(boot.clock)
     last_error = account.login() if account else None

@@ -2,8 +2,9 @@
 dependency order, hands each the narrow services it uses, and runs the loops beside the
 HTTP app.
 
-The daemon serves the operator API and the agents' gateway on one port and runs the
-reconciler, the alert sender and the scheduler beside it. Start-up applies migrations
+The daemon serves the operator API and the agents' gateway on its port, the gateway
+alone on the gateway socket (all that a confined agent can reach), and runs the
+reconciler, the alert sender and the scheduler beside them. Start-up applies migrations
 and must not touch any workload before the reconciler's first successful list. Nothing
 is wired after construction: each object receives what it needs when it is made.
 """
@@ -15,11 +16,14 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -44,6 +48,7 @@ from orchestrator.gateway.agents import AgentGateway
 from orchestrator.gateway.feeds import FeedGateway, ProviderLimit
 from orchestrator.gateway.llm import LlmGateway
 from orchestrator.gateway.rates import AgentRates
+from orchestrator.gateway.relay import PlatformRelay
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.metrics import FleetCollector, fleet_registry, tick_histogram
 from orchestrator.operations.reports import build_report
@@ -65,6 +70,7 @@ MIN_FREE_BYTES = 50 * 2**20  # below it under the state dir, /healthz says degra
 # On SIGTERM: how long in-flight actions may finish, and the whole stop may take.
 DRAIN_SECONDS = 10
 STOP_SECONDS = 20
+MAX_SOCKET_PATH = 100  # bytes; the kernel's limit is 107
 
 
 def utc_now() -> datetime:
@@ -151,7 +157,10 @@ def open_accounts(settings: Settings, key: bytes) -> Accounts | None:
     return Accounts(client, keys.credentials_cipher(key, _secret(settings.credentials_key)))
 
 
-def create_daemon_app(settings: Settings) -> FastAPI:
+App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def create_daemon_app(settings: Settings) -> App:
     """Build every service and the app that serves them; its lifespan runs the loops."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     now = utc_now
@@ -224,8 +233,10 @@ def create_daemon_app(settings: Settings) -> FastAPI:
     alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now, health)
     agents = AgentGateway(store, accounts, health, settings, now)
     rates = AgentRates(settings.agent_cycle_seconds)
+    relay = PlatformRelay(settings.platform_url) if accounts else None
+    gateway = gateway_router(agents, feeds, llm, relay)
     routers = [
-        gateway_router(agents, feeds, llm),
+        gateway,
         health_router(
             settings.instance,
             runtime.name,
@@ -278,10 +289,32 @@ def create_daemon_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(runtime.close)
             if accounts is not None:
                 accounts.close()
+            if relay is not None:
+                await relay.aclose()
             lease.release()
             store.engine.dispose()
 
-    return create_app(routers, agents.authenticate, rates, operator_token, lifespan)
+    return _two_doors(
+        create_app(routers, agents.authenticate, rates, operator_token, lifespan),
+        create_app([gateway], agents.authenticate, rates, operator_token),
+        settings.port,
+    )
+
+
+def _two_doors(app: FastAPI, gateway_only: FastAPI, port: int) -> App:
+    """One server, two doors: a request that came in on the daemon's TCP port reaches the
+    whole app; anything else (the gateway socket) reaches the agents' routes only, never
+    the operator API or `/metrics`. Lifespan events go to the whole app."""
+
+    async def door(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        server = scope.get("server")
+        on_port = isinstance(server, tuple | list) and server[1] == port
+        if scope["type"] == "lifespan" or on_port:
+            await app(scope, receive, send)
+        else:
+            await gateway_only(scope, receive, send)
+
+    return door
 
 
 async def _keep(lease: FleetLease, every: float) -> None:
@@ -312,7 +345,7 @@ def serve(settings: Settings) -> None:
     `STOP_SECONDS`; then uvicorn re-raises the signal, which ends the process without
     waiting for a worker thread stuck on the engine or the platform (what it was doing is
     idempotent, and is decided again on the next start)."""
-    uvicorn.run(
+    config = uvicorn.Config(
         create_daemon_app(settings),
         host=settings.host,
         port=settings.port,
@@ -320,3 +353,30 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=STOP_SECONDS,
     )
+    port = config.bind_socket()  # says "address already in use" and exits when taken
+    uvicorn.Server(config).run(sockets=[port, _gateway_socket(settings.gateway_socket)])
+
+
+class CannotListen(Exception):
+    """The daemon cannot open the gateway socket; the message says why and what to set."""
+
+
+def _gateway_socket(path: Path) -> socket.socket:
+    """Listen on the gateway socket, replacing a stale one (the lease says it is ours).
+    Any local user may connect, as to the port: every request needs an agent's token.
+    The directory stays: running agents' containers have it mounted."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if len(str(path).encode()) > MAX_SOCKET_PATH:
+            raise OSError(f"the path is longer than {MAX_SOCKET_PATH} bytes")
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        listener.bind(str(path))
+        path.chmod(0o666)
+    except OSError as exc:
+        listener.close()
+        raise CannotListen(
+            f"cannot listen on the gateway socket {path}: {exc.strerror or exc}; "
+            "set FLEET_GATEWAY_DIR to a short directory of its own"
+        ) from None
+    return listener

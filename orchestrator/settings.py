@@ -72,7 +72,14 @@ class Settings(BaseSettings):
         default="agent-fleet-agent:latest", description="The agents' image (`make image`)."
     )
     docker_network: str = Field(
-        default="host", description="Network of agent containers (host, bridge or a name)."
+        default="none",
+        description="Network of agent containers: none (no network at all; they reach the "
+        "gateway, and the platform through it, on the gateway socket), host, bridge or a name.",
+    )
+    gateway_dir: Path | None = Field(
+        default=None,
+        description="A directory of its own for the gateway's Unix socket (gateway.sock), "
+        "mounted read-only into agent containers; default: gateway/ in the state dir.",
     )
     agent_memory_limit: str = Field(default="96m", description="Memory limit per agent.")
     agent_pids_limit: int = Field(default=64, ge=8, description="Process limit per agent.")
@@ -278,6 +285,7 @@ class Settings(BaseSettings):
             raise ValueError("FLEET_PLATFORM_URL is set but FLEET_CONTROLLER_API_KEY is not")
         if not self.gateway_url:
             self.gateway_url = f"http://127.0.0.1:{self.port}"
+        self._check_gateway_dir()
         if self.market_hours == "auto":
             simulated = self.news_provider == self.quote_provider == "simulated"
             self.market_hours = "always" if simulated else "nyse"
@@ -285,6 +293,22 @@ class Settings(BaseSettings):
             self.heartbeat_timeout_seconds = max(30.0, 3 * self.agent_cycle_seconds)
         self._check_market_time()
         return self
+
+    def _check_gateway_dir(self) -> None:
+        """Refuse a gateway directory that holds the state: whatever is in it is mounted
+        into every agent container."""
+        self.gateway_dir = (self.gateway_dir or self.state_dir / "gateway").absolute()
+        if self.gateway_dir in (self.state_dir, *self.state_dir.parents):
+            raise ValueError(
+                f"FLEET_GATEWAY_DIR={self.gateway_dir} holds the state dir, and it is mounted "
+                "into every agent: give the socket a directory of its own"
+            )
+
+    @property
+    def gateway_socket(self) -> Path:
+        """Where the daemon listens for agents without a network."""
+        assert self.gateway_dir is not None  # the validator sets it
+        return self.gateway_dir / "gateway.sock"
 
     def _check_market_time(self) -> None:
         """Refuse a speed and anchor that put market time out of reach: the simulated

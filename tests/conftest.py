@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from orchestrator.settings import Settings
 from orchestrator.state.db import open_store
 from orchestrator.state.store import Store
-from orchestrator.tools.harness import Daemon, Sandbox, free_port
+from orchestrator.tools.harness import Daemon, Sandbox, free_port, remove_instance
 
 REQUIRED = os.environ.get("FLEET_REQUIRE_DOCKER") == "1"
 
@@ -83,16 +83,7 @@ def instance() -> str:
     """A fleet instance of this test alone; its containers are removed afterwards."""
     name = f"t{secrets.token_hex(4)}"
     yield name
-    import docker
-    from docker.errors import DockerException
-
-    try:
-        client = docker.from_env(version="auto")
-        for c in client.containers.list(all=True, filters={"label": f"fleet.instance={name}"}):
-            c.remove(force=True)
-        client.close()
-    except DockerException:  # no engine: nothing of ours can be running there
-        pass
+    remove_instance(name)
 
 
 @pytest.fixture

@@ -74,13 +74,13 @@ def world(tmp_path):
         creds = PlatformClient(platform_url, controller_key=CONTROLLER_KEY).create_agent(
             "cycle-agent", "Keen Heron"
         )
-        platform = PlatformAccess(platform_url, creds.username, creds.password)
-        yield gateway, gateway_url, platform
+        platform = PlatformAccess(creds.username, creds.password)
+        yield gateway, gateway_url, platform, platform_url
 
 
 def trader(world_, **boot_changes):
-    _, gateway_url, platform = world_
-    account = AccountLink(platform, deadline=5)
+    _, gateway_url, platform, platform_url = world_
+    account = AccountLink(platform, PlatformClient(platform_url, deadline=5))
     account.login()
     boot = Bootstrap(
         agent_id="7c1e2f3a-0000-4000-8000-000000000001",
@@ -147,7 +147,7 @@ def test_paused_fleet_submits_nothing(world):
     ],
 )
 def test_bad_gateway_data_skips_the_cycle_without_crashing(world, path, body, error_part):
-    gateway, _, _ = world
+    gateway, *_ = world
     status = 503 if "error" in body else 200
     gateway.on(path, (status, body, {}))
     agent = trader(world)
@@ -159,7 +159,7 @@ def test_bad_gateway_data_skips_the_cycle_without_crashing(world, path, body, er
 
 
 def test_a_closed_event_trade_teaches_its_catalyst(world):
-    gateway, _, _ = world
+    gateway, *_ = world
     agent = trader(world)
     assert agent.run(200, NOW, paused=False).filled == 1
     bad = {

@@ -21,17 +21,26 @@ def test_compose_file_validates_with_the_example_env(tmp_path):
     if compose is None:
         missing("docker-compose is not installed (Debian package docker-compose)")
     shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
-    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
-    result = subprocess.run(
-        [compose, "-f", str(tmp_path / "compose.yaml"), "--profile", "sandbox", "config"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    example = (ROOT / ".env.example").read_text()
+
+    def config(env: str) -> subprocess.CompletedProcess:
+        (tmp_path / ".env").write_text(env)
+        return subprocess.run(
+            [compose, "-f", str(tmp_path / "compose.yaml"), "--profile", "sandbox", "config"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+
+    unset = config(example)  # the database has no default password
+    assert unset.returncode != 0 and "set POSTGRES_PASSWORD in .env" in unset.stderr
+    result = config(example + "POSTGRES_PASSWORD=a-long-random-one\n")
     assert result.returncode == 0, result.stderr
     for service in ("fleetd:", "postgres:", "sandbox:"):
         assert service in result.stdout
     assert "/var/run/docker.sock:/var/run/docker.sock" in result.stdout
+    assert "FLEET_DOCKER_NETWORK: none" in result.stdout  # agents get no network
+    assert "listen_addresses=127.0.0.1" in result.stdout
 
 
 @pytest.mark.docker

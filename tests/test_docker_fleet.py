@@ -53,7 +53,7 @@ def test_spawn_three_hardened_containers_then_retire_one(docker_client, make_dae
         assert host["RestartPolicy"]["Name"] == "no"
         assert host["LogConfig"]["Type"] == "json-file"
         assert "/tmp" in host["Tmpfs"]
-        assert host["NetworkMode"] == "host"
+        assert host["NetworkMode"] == "none"
         env = {e.split("=", 1)[0] for e in attrs["Config"]["Env"]}
         assert {"FLEET_AGENT_ID", "FLEET_GATEWAY_URL", "FLEET_AGENT_TOKEN"} <= env
         assert not any(

@@ -11,13 +11,14 @@ A token reads only its own agent; a revoked or unknown token gets 401 from the
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from feeds.universe import UNIVERSE, security
 from orchestrator.api.errors import ApiError
 from orchestrator.gateway.agents import AgentGateway, Heartbeat, HeartbeatReply
 from orchestrator.gateway.feeds import FeedGateway, FeedUnavailable
 from orchestrator.gateway.llm import AssessRequest, LlmGateway
+from orchestrator.gateway.relay import PlatformRelay, relayed
 from orchestrator.state.tables import Agent
 
 Symbols = Annotated[str, Query(min_length=1, max_length=600, description="comma-separated")]
@@ -33,8 +34,11 @@ def _symbols(raw: str) -> list[str]:
     return symbols
 
 
-def gateway_router(agents: AgentGateway, feeds: FeedGateway, llm: LlmGateway) -> APIRouter:
-    """The agent, feed and LLM routes over these gateways."""
+def gateway_router(
+    agents: AgentGateway, feeds: FeedGateway, llm: LlmGateway, relay: PlatformRelay | None
+) -> APIRouter:
+    """The agent, feed, LLM and platform-relay routes over these gateways (`relay` is
+    None when the fleet has no platform)."""
     router = APIRouter(prefix="/v1", tags=["gateway"])
 
     def current_agent(request: Request) -> Agent:
@@ -90,5 +94,21 @@ def gateway_router(agents: AgentGateway, feeds: FeedGateway, llm: LlmGateway) ->
     async def assess(agent: Caller, body: AssessRequest) -> dict:
         """A structured assessment of the symbols, charged to this agent, or an abstention."""
         return await llm.assess(agent.id, {"name": agent.name, "strategy": agent.strategy}, body)
+
+    @router.api_route("/platform/{path:path}", methods=["GET", "POST", "DELETE"])
+    async def platform(_agent: Caller, path: str, request: Request) -> Response:
+        """One of the agent's own platform calls, passed on with its own platform login."""
+        if relay is None:
+            raise ApiError(404, "no_platform", "this fleet has no trading platform")
+        if not relayed(request.method, path):
+            raise ApiError(403, "not_relayed", f"{request.method} /{path} is not relayed")
+        answer = await relay.forward(
+            request.method,
+            path,
+            request.url.query,
+            await request.body(),
+            request.headers.get("x-platform-authorization"),
+        )
+        return Response(answer.body, answer.status, headers=answer.headers)
 
     return router

@@ -1,10 +1,10 @@
 """The door of the HTTP app: who may come in, how often, and how much they may bring.
 
 Every request is authenticated here, before a byte of its body is read: agent routes
-(`/v1/agent`, `/v1/feed`, `/v1/llm`) by the agent's gateway token, then held to the
-agent's rate (429 with `Retry-After` past it); the rest of `/v1` by the operator token.
-The authenticated agent is handed to the routes in the request's state, so a token is
-looked up once. A body larger than its route's cap is refused with 413: a declared
+(`/v1/agent`, `/v1/feed`, `/v1/llm`, `/v1/platform`) by the agent's gateway token, then
+held to the agent's rate (429 with `Retry-After` past it); the rest of `/v1` by the
+operator token. The authenticated agent is handed to the routes in the request's state,
+so a token is looked up once. A body larger than its route's cap is refused with 413: a declared
 length at once, a streamed body as soon as it passes the cap, never buffered whole.
 Pages, `/healthz` and `/metrics` pass (the dashboard checks its own session cookie).
 """
@@ -23,7 +23,7 @@ from orchestrator.api.errors import TooLarge, error_response
 from orchestrator.gateway.rates import AgentRates
 from orchestrator.state.errors import DatabaseError, failure_reason
 
-AGENT_PREFIXES = ("/v1/agent/", "/v1/feed/", "/v1/llm/")
+AGENT_PREFIXES = ("/v1/agent/", "/v1/feed/", "/v1/llm/", "/v1/platform/")
 AGENT_BODY_CAP = 64 * 1024
 OPERATOR_BODY_CAP = 1024 * 1024
 OTHER_BODY_CAP = 16 * 1024

@@ -21,7 +21,7 @@ from orchestrator.cli.format import format_personalities, format_settings, forma
 @click.command()
 def up() -> None:
     """Start the orchestrator daemon in the foreground."""
-    from orchestrator.daemon import serve
+    from orchestrator.daemon import CannotListen, serve
     from orchestrator.logs import setup_logging
     from orchestrator.runtime import RuntimeFailure
     from orchestrator.state.errors import LeaseHeld, StoreUnavailable
@@ -30,7 +30,7 @@ def up() -> None:
     setup_logging(settings.log_format)
     try:
         serve(settings)
-    except (StoreUnavailable, LeaseHeld, RuntimeFailure) as exc:
+    except (StoreUnavailable, LeaseHeld, RuntimeFailure, CannotListen) as exc:
         fail(str(exc))
 
 

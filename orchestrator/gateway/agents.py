@@ -95,7 +95,7 @@ class AgentGateway:
         platform = None
         if self.accounts is not None and agent.credentials:
             login = self.accounts.open(agent.credentials)
-            platform = PlatformAccess(self.accounts.base_url, login["username"], login["password"])
+            platform = PlatformAccess(login["username"], login["password"])
         return Bootstrap(
             agent_id=agent.id,
             name=agent.name,

@@ -3,6 +3,10 @@
 Containers are found by label only, never by image or name pattern. Restart policy is
 `no`: the orchestrator is the one owner of restarts. This module must never put anything
 but the three agent variables into a container's environment.
+
+With the network `none` (the default) an agent is confined: it has no network at all,
+and the gateway's socket directory, mounted read-only at `/run/fleet`, is the one thing
+it can reach; its platform calls go through the gateway's relay.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from datetime import UTC, datetime
 import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import CancellableStream, LogConfig
+from docker.types import CancellableStream, LogConfig, Mount
 
 from orchestrator.runtime import (
     LABEL_AGENT_ID,
@@ -35,6 +39,7 @@ from orchestrator.runtime import (
 from orchestrator.settings import Settings
 
 AGENT_USER = "10001:10001"
+GATEWAY_MOUNT = "/run/fleet"  # where a confined agent finds the gateway's socket
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
 _WATCHED = ["start", "die", "oom", "kill", "stop", "destroy", "pause", "unpause"]
 _RECONNECT_CAP = 30.0
@@ -93,6 +98,7 @@ class DockerRuntime:
             "image_id": self._image_id(),
             "network": s.docker_network,
             "gateway_url": s.gateway_url,
+            "gateway_dir": str(s.gateway_dir),
             "memory": s.agent_memory_limit,
             "pids": s.agent_pids_limit,
             "cpus": s.agent_cpus,
@@ -114,11 +120,26 @@ class DockerRuntime:
             LABEL_SPEC_HASH: launch.spec_hash,
         }
 
-    def _network(self) -> dict[str, str]:
+    @property
+    def confined(self) -> bool:
+        """Whether agents run without a network, reaching only the gateway's socket."""
+        return self.settings.docker_network == "none"
+
+    def _network(self) -> dict[str, object]:
         network = self.settings.docker_network
-        if network in ("host", "bridge", "none"):
+        if self.confined:
+            gateway = Mount(GATEWAY_MOUNT, str(self.settings.gateway_dir), "bind", read_only=True)
+            return {"network_mode": "none", "mounts": [gateway]}
+        if network in ("host", "bridge"):
             return {"network_mode": network}
         return {"network": network}
+
+    def _environment(self, launch: AgentLaunch) -> dict[str, str]:
+        environment = launch.environment()
+        if self.confined:
+            socket = f"{GATEWAY_MOUNT}/{self.settings.gateway_socket.name}"
+            environment["FLEET_GATEWAY_URL"] = f"unix://{socket}"
+        return environment
 
     def create(self, launch: AgentLaunch) -> ObservedAgent:
         """Create and start the agent's container, adopting one that already has its name."""
@@ -129,7 +150,7 @@ class DockerRuntime:
                 s.agent_image,
                 name=name,
                 labels=self._labels(launch),
-                environment=launch.environment(),
+                environment=self._environment(launch),
                 user=AGENT_USER,
                 read_only=True,
                 tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"},

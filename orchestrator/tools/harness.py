@@ -13,10 +13,12 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -194,6 +196,7 @@ class Daemon:
         }
         return fleet_env(
             FLEET_STATE_DIR=str(self.state_dir),
+            FLEET_GATEWAY_DIR=str(gateway_dir(self.instance)),
             FLEET_PORT=str(self.port),
             FLEET_INSTANCE=self.instance,
             FLEET_RUNTIME=self.runtime,
@@ -317,14 +320,21 @@ class Sandbox:
             self.service.stop()
 
 
+def gateway_dir(instance: str) -> Path:
+    """The gateway socket's directory of a harness daemon: short, as a socket path must
+    be, and kept across the daemon's restarts (its agents' containers mount it)."""
+    return Path(tempfile.gettempdir()) / f"fleet-gw-{instance}"
+
+
 def remove_instance(instance: str) -> int:
-    """Remove every container labelled with `instance`; returns how many. No engine, or
-    nothing of ours on it, removes nothing."""
+    """Remove every container labelled with `instance`, and its gateway directory;
+    returns how many containers. No engine, or nothing of ours on it, removes nothing."""
     import docker
     from docker.errors import DockerException
 
     from orchestrator.runtime import LABEL_INSTANCE
 
+    shutil.rmtree(gateway_dir(instance), ignore_errors=True)
     try:
         client = docker.from_env(version="auto", timeout=30)
     except DockerException:
