@@ -18,9 +18,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
-from orchestrator.tools.harness import AGENT_PYTHON, KILL_AGENT, wait_until
+from orchestrator.tools.harness import (
+    AGENT_PYTHON,
+    FLEET,
+    KILL_AGENT,
+    Daemon,
+    free_port,
+    wait_until,
+)
 from tests.conftest import CONTROLLER_KEY
 from tests.faults.conftest import (
     FAST,
@@ -214,6 +222,37 @@ def test_platform_down_for_30s_agents_keep_running_and_trade_again(
     before = total_filled(sandbox_process.url, agents)
     wait_until(lambda: total_filled(sandbox_process.url, agents) > before, "trading again", 90)
     assert_converged(daemon, docker_client, instance, 3, sandbox_process.url)
+    assert set(restarts(daemon).values()) == {0}
+
+
+def test_a_hostile_agent_and_a_second_daemon_change_nothing_for_the_fleet(
+    docker_client, trading, sandbox_process, instance
+):
+    daemon = trading(3)
+    agents = daemon.wait_for(healthy(3), "three traders")
+    wait_until(lambda: total_filled(sandbox_process.url, agents) >= 3, "some trading", 90)
+
+    # A second daemon on the same fleet refuses, in one line, and touches nothing.
+    intruder = Daemon(daemon.state_dir, free_port(), instance, "docker", daemon.extra_env)
+    second = subprocess.run(
+        [*FLEET, "up"], env=intruder.env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 1 and "another daemon runs the fleet" in second.stderr
+
+    # One agent's token, stolen or misused: a flood, then controller calls through the relay.
+    noisy = daemon.agent_token(agents[0]["id"])
+    with httpx.Client(base_url=daemon.url, headers={"Authorization": f"Bearer {noisy}"}) as http:
+        answers = [http.get("/v1/feed/universe").status_code for _ in range(150)]
+        assert 429 in answers  # held to its rate (fast cycles here: a generous one)
+        key = {"X-Controller-Key": CONTROLLER_KEY}
+        create = {"idempotency_key": "stolen", "display_name": "Stolen"}
+        for _ in range(3):
+            sent = http.post("/v1/platform/api/controller/create-agent", json=create, headers=key)
+            assert sent.status_code in (403, 429)
+
+    before = total_filled(sandbox_process.url, agents)
+    wait_until(lambda: total_filled(sandbox_process.url, agents) > before, "trading on", 90)
+    assert_converged(daemon, docker_client, instance, 3, sandbox_process.url)  # one account each
     assert set(restarts(daemon).values()) == {0}
 
 
