@@ -15,6 +15,7 @@ SHARED = {
     "orchestrator.lifecycle",
     "orchestrator.keys",
     "orchestrator.logs",
+    "orchestrator.untrusted",
 }
 ALLOWED = {
     "orchestrator.state": set(),

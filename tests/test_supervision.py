@@ -106,6 +106,22 @@ def test_alerts_are_posted_slack_style_and_retried_with_back_off(store):
     assert body["kind"] == "paused"
 
 
+def test_an_alert_reaches_the_webhook_as_plain_text(store):
+    (agent,), _ = scale(store, 1)
+    hostile = "exited: <!channel> <https://evil.example|click> & \x1b[2J"
+    store.transition(
+        agent.id, "exited", "x", NOW, phase=Phase.CRASHLOOP, alert=("crashloop", hostile)
+    )
+    hook = ScriptedApp().on("/hook", (200, {"ok": True}, {}))
+    with serve(hook) as url:
+        deliver(store, f"{url}/hook")
+    text = json.loads(hook.seen[-1].body)["text"]
+    assert text == (
+        "[agent-fleet inst] exited: &lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; "
+        "\\x1b[2J"
+    )
+
+
 def test_an_unreachable_webhook_is_given_up_after_the_last_attempt(store):
     store.set_paused(True, NOW)
     moment = NOW

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from orchestrator.lifecycle import SETTLEMENTS
 from orchestrator.operations.summaries import market_line
+from orchestrator.untrusted import visible
 
 _PHASE_STYLE = {
     "running": "green",
@@ -30,10 +31,7 @@ _PHASE_STYLE = {
 
 def plain(value: object) -> Text:
     """Untrusted text as it is: no markup, control characters made visible (`\\x1b`)."""
-    shown = "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in str(value)
-    )
-    return Text(shown)
+    return Text(visible(value))
 
 
 def _age(seconds: float | None) -> str:

@@ -4,7 +4,8 @@ Alerts are written in the same transaction as the change that raises them (a cra
 begins, an agent recovers, the kill switch flips), so each is queued exactly once, and a
 daemon restart resumes delivery where it stopped. Delivery is a Slack-compatible JSON POST
 (a `text` field plus details) to `FLEET_ALERT_WEBHOOK_URL`, retried with back-off; without a
-webhook the alert is only logged. The webhook URL is a secret and never logged.
+webhook the alert is only logged. The webhook URL is a secret and never logged. The text
+is sent as plain text: nothing in it can become a link, a mention or markup.
 """
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ from orchestrator.state.errors import DatabaseError
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Alert
+from orchestrator.untrusted import visible
 
 log = logging.getLogger("fleet.alerts")
 
 MAX_ATTEMPTS = 8
+
+
+def slack_plain(text: str) -> str:
+    """Text that a Slack-style webhook shows as it is: its three control characters
+    escaped (no `<link|…>`, no `<!channel>`), and other control characters made visible."""
+    return visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class AlertSender:
@@ -77,7 +85,7 @@ class AlertSender:
             await asyncio.to_thread(self.store.record_delivery, alert.id, delivery="logged")
             return
         body = {
-            "text": f"[agent-fleet {self.instance}] {alert.text}",
+            "text": f"[agent-fleet {self.instance}] {slack_plain(alert.text)}",
             "kind": alert.kind,
             "agent_id": alert.agent_id,
             "fleet": self.instance,
