@@ -23,6 +23,12 @@ EARLY_CLOSE = time(13, 0)
 MarketHours = Literal["always", "nyse"]
 
 
+def trading_day(at: datetime) -> str:
+    """The exchange's date of `at` (YYYY-MM-DD, New York time): the one meaning of
+    "today" for orders."""
+    return at.astimezone(NEW_YORK).date().isoformat()
+
+
 class Calendar(Protocol):
     """Whether the market is in session, and when that next changes."""
 

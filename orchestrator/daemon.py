@@ -60,6 +60,7 @@ from orchestrator.state.db import connect, migrate
 from orchestrator.state.errors import DatabaseError, LeaseHeld
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.lease import FleetLease
+from orchestrator.state.orders import OrderBook
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.state.store import Store
 from orchestrator.state.usage import UsageLedger
@@ -175,6 +176,7 @@ def create_daemon_app(settings: Settings) -> App:
     runtime = open_runtime(settings)
     accounts = open_accounts(settings, key)
     usage = UsageLedger(store)
+    book = OrderBook(store)
     feeds = open_feed_gateway(settings, usage)
     llm = LlmGateway(
         usage,
@@ -220,6 +222,7 @@ def create_daemon_app(settings: Settings) -> App:
     commands = Commands(store, key, reconciler.wake, now, flatten_deadline=flatten)
     summary = FleetSummary(
         store,
+        book,
         usage,
         feeds,
         instance=settings.instance,
@@ -228,12 +231,18 @@ def create_daemon_app(settings: Settings) -> App:
         listed=lambda: reconciler.listed_once,
         now=now,
     )
-    report = partial(build_report, store, usage, feeds.providers, settings.instance)
+    report = partial(
+        build_report, store, usage, feeds.providers, settings.instance, summary.orders_today
+    )
     scheduler = FleetScheduler(ScheduleBook(store), commands, report, now)
     alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now, health)
     agents = AgentGateway(store, accounts, health, settings, now)
     rates = AgentRates(settings.agent_cycle_seconds)
-    relay = PlatformRelay(settings.platform_url) if accounts else None
+    relay = (
+        PlatformRelay(settings.platform_url, book, store, agents.thresholds, health, now)
+        if accounts
+        else None
+    )
     gateway = gateway_router(agents, feeds, llm, relay)
     routers = [
         gateway,
@@ -244,7 +253,7 @@ def create_daemon_app(settings: Settings) -> App:
             partial(health_problems, health, settings.state_dir, MIN_FREE_BYTES),
             fleet_registry(FleetCollector(store, summary, feeds, usage, rates), ticks),
         ),
-        operator_router(commands, summary, store, runtime, accounts),
+        operator_router(commands, summary, store, runtime),
         schedules_router(scheduler, store),
         web_router(
             commands,

@@ -91,3 +91,6 @@ class AlertKind(StrEnum):
     PAUSED = "paused"
     RESUMED = "resumed"
     REPORT = "report"
+    EQUITY_FLOOR = "equity_floor"  # an agent's equity fell under the risk rail's floor
+    DRAWDOWN = "drawdown"  # an agent's equity fell too far below its peak
+    REJECTIONS = "rejections"  # an agent's latest orders were all rejected

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         default=20, ge=0, description="Risk rail: orders an agent may submit per market day."
     )
     equity_sample_seconds: float = Field(
-        default=300, gt=0, description="How often an agent's equity is kept for its chart."
+        default=60, gt=0, description="How often an agent's equity is kept for its chart."
     )
     reconcile_interval_seconds: float = Field(
         default=2, gt=0, description="Seconds between reconcile rounds (events wake it sooner)."
@@ -132,6 +132,17 @@ class Settings(BaseSettings):
     )
     flatten_deadline_seconds: float = Field(
         default=60, ge=0, description="How long `fleet retire --flatten` keeps selling."
+    )
+    alert_drawdown: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="Alert when an agent's equity falls this far below its peak (0.2 = 20 %).",
+    )
+    alert_rejections: int = Field(
+        default=5,
+        ge=1,
+        description="Alert when this many of an agent's orders in a row are rejected.",
     )
     alert_webhook_url: SecretStr | None = Field(
         default=None,

@@ -230,7 +230,9 @@ def test_the_daily_report_is_stored_and_sent_once(make_daemon):
 
 
 def test_the_report_counts_pnl_from_the_window_start_by_strategy(store):
+    from orchestrator.lifecycle import Phase
     from orchestrator.operations.reports import build_report
+    from orchestrator.state.orders import OrderBook, PlacedOrder
     from orchestrator.state.usage import UsageLedger
 
     now = T0 + timedelta(days=2)
@@ -250,10 +252,40 @@ def test_the_report_counts_pnl_from_the_window_start_by_strategy(store):
         (new.id, now, 49_000.0),
     ]:
         store.heartbeat(agent_id, 1, None, moment, every, equity=equity, orders_today=3)
+    book = OrderBook(store)
+    for n, (agent_id, day) in enumerate(
+        [
+            (old.id, "2026-01-07"),
+            (old.id, "2026-01-07"),
+            (new.id, "2026-01-07"),
+            (new.id, "2026-01-06"),
+        ]
+    ):
+        placed = PlacedOrder(f"c{n}", f"o{n}", "AAPL", "buy", "filled", 1.0, 100.0, None, now, day)
+        book.record(agent_id, placed, "a reason", now)
+    book.record(new.id, placed, "the same order, seen again", now)  # a replay: no new row
     usage = UsageLedger(store)
     usage.charge_llm(new.id, now.strftime("%Y-%m-%d"), 1000, 200, 0.25)
-    report = build_report(store, usage, ["simulated"], "inst", "daily report", since, now)
+    usage.count_provider_call("simulated", now.strftime("%Y-%m-%d"))
+
+    def orders_today():
+        return "2026-01-07", book.orders_on("2026-01-07")
+
+    report = build_report(
+        store, usage, ["simulated"], "inst", orders_today, "daily report", since, now
+    )
     assert report["by_strategy"]["contrarian"]["pnl"] == 2_000.0
     assert report["by_strategy"]["news_momentum"]["pnl"] == -1_000.0
-    assert (report["pnl"], report["orders_today"]) == (1_000.0, 6)
-    assert report["spend"]["llm_usd"] == 0.25 and report["spend"]["provider_calls"] == {}
+    assert (report["pnl"], report["orders_today"], report["market_day"]) == (
+        1_000.0,
+        3,
+        "2026-01-07",
+    )
+    assert report["by_strategy"]["contrarian"]["orders_today"] == 2
+    assert report["spend"]["llm_usd"] == 0.25
+    assert report["spend"]["provider_calls"] == {"simulated": 1}  # the README's promise
+    store.transition(new.id, "retired", "retired", now, phase=Phase.RETIRED)  # counted apart
+    again = build_report(store, usage, ["simulated"], "inst", orders_today, "r", since, now)
+    row = again["by_strategy"]["news_momentum"]
+    assert (row["agents"], row["retired"], row["pnl"]) == (0, 1, -1_000.0)
+    assert again["agents"]["live"] == 1

@@ -96,13 +96,14 @@ def gateway_router(
         return await llm.assess(agent.id, {"name": agent.name, "strategy": agent.strategy}, body)
 
     @router.api_route("/platform/{path:path}", methods=["GET", "POST", "DELETE"])
-    async def platform(_agent: Caller, path: str, request: Request) -> Response:
+    async def platform(agent: Caller, path: str, request: Request) -> Response:
         """One of the agent's own platform calls, passed on with its own platform login."""
         if relay is None:
             raise ApiError(404, "no_platform", "this fleet has no trading platform")
         if not relayed(request.method, path):
             raise ApiError(403, "not_relayed", f"{request.method} /{path} is not relayed")
         answer = await relay.forward(
+            agent,
             request.method,
             path,
             request.url.query,

@@ -16,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import Field
 
 from orchestrator.api.errors import ApiError
-from orchestrator.control.accounts import Accounts
 from orchestrator.lifecycle import Phase
 from orchestrator.operations.commands import Commands, NoPlatform
 from orchestrator.operations.sampling import Sampling
@@ -85,7 +84,6 @@ def operator_router(
     summary: FleetSummary,
     store: Store,
     runtime: Runtime,
-    accounts: Accounts | None,
 ) -> APIRouter:
     """The `/v1` operator routes (the `Gatekeeper` checks the operator token)."""
     router = APIRouter(prefix="/v1", tags=["operator"])
@@ -98,7 +96,12 @@ def operator_router(
         """Every agent, oldest first, optionally only in these phases and strategies."""
         now = summary.now()
         agents = store.agents(phase or None)
-        return [agent_view(a, now) for a in agents if not strategy or a.strategy in strategy]
+        _, today = summary.orders_today()
+        return [
+            agent_view(a, now, today[a.id])
+            for a in agents
+            if not strategy or a.strategy in strategy
+        ]
 
     @router.post("/agents", status_code=201)
     async def spawn(response: Response, body: SpawnRequest) -> dict:
@@ -111,10 +114,12 @@ def operator_router(
         return {"created": created, "agents": [agent_view(a, now) for a in agents]}
 
     @router.get("/agents/{ref}")
-    def get_agent(ref: str, orders: bool = False) -> dict:
-        """One agent by id, name or unique id prefix, with its personality, recent timeline
-        and equity history; `orders=true` adds its recent orders, read from the platform."""
-        return agent_detail(store, store.resolve(ref), summary.now(), accounts, orders)
+    def get_agent(ref: str) -> dict:
+        """One agent by id, name or unique id prefix, with its personality, positions,
+        recent orders, timeline and equity history."""
+        agent = store.resolve(ref)
+        _, today = summary.orders_today()
+        return agent_detail(store, summary.book, agent, summary.now(), today[agent.id])
 
     @router.get("/agents/{ref}/logs", response_class=StreamingResponse)
     def agent_logs(

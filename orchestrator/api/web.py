@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -27,10 +26,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from orchestrator import keys
+from orchestrator.api.charts import line_chart
 from orchestrator.lifecycle import Phase
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.summaries import market_line, problems_first
-from orchestrator.operations.views import FleetSummary, agent_view, alert_view, event_view, iso
+from orchestrator.operations.views import (
+    FleetSummary,
+    agent_detail,
+    agent_view,
+    alert_view,
+    event_view,
+)
 from orchestrator.state.errors import Ambiguous, NotFound, StoreError
 from orchestrator.state.store import Store
 
@@ -135,8 +141,14 @@ def web_router(
         now = summary.now()
         agents = store.agents()
         shown = [a for a in agents if everyone or a.phase != Phase.RETIRED]
+        day, today = summary.orders_today()
+        curves = summary.curves()
         return {
-            "agents": problems_first([agent_view(a, now) for a in shown]),
+            "market_day": day,
+            "equity": line_chart("Fleet equity, last 24 h", {"fleet": curves.equity}),
+            "pnl": line_chart("P&L by strategy, last 24 h", curves.pnl_by_strategy),
+            "curves": curves,
+            "agents": problems_first([agent_view(a, now, today[a.id]) for a in shown]),
             "retired_hidden": len(agents) - len(shown),
             "events": [event_view(e, name) for e, name in store.recent_events(15)],
         }
@@ -214,12 +226,15 @@ def web_router(
             agent = store.resolve(ref)
         except (NotFound, Ambiguous) as exc:
             return error(request, 404 if isinstance(exc, NotFound) else 400, str(exc))
+        day, today = summary.orders_today()
+        detail = agent_detail(store, summary.book, agent, summary.now(), today[agent.id])
         return page(
             request,
             "agent.html",
-            agent=agent_view(agent, summary.now()),
+            agent=detail,
+            market_day=day,
             events=[event_view(e) for e in reversed(store.events(agent.id, limit=100))],
-            chart=equity_chart(store.equity_history(agent.id)),
+            equity=line_chart("Equity", {"equity": store.equity_history(agent.id)}),
         )
 
     @router.get("/alerts", response_class=HTMLResponse)
@@ -276,31 +291,3 @@ def web_router(
         return error(request, 404, f"no action {action!r}")
 
     return router
-
-
-def equity_chart(
-    history: list[tuple[datetime, float]], width: int = 640, height: int = 160
-) -> dict:
-    """An inline SVG polyline of an agent's equity: points, axis labels, colour."""
-    if len(history) < 2:
-        return {"points": "", "width": width, "height": height}
-    start, end = history[0][0], history[-1][0]
-    low = min(v for _, v in history)
-    high = max(v for _, v in history)
-    span = (end - start).total_seconds() or 1.0
-    rise = (high - low) or 1.0
-    points = " ".join(
-        f"{(at - start).total_seconds() / span * width:.1f},"
-        f"{height - (value - low) / rise * height:.1f}"
-        for at, value in history
-    )
-    return {
-        "points": points,
-        "width": width,
-        "height": height,
-        "low": low,
-        "high": high,
-        "start": iso(start),
-        "end": iso(end),
-        "up": history[-1][1] >= history[0][1],
-    }

@@ -158,9 +158,10 @@ def ls(as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...], show
 @click.argument("agent")
 @json_option
 def show(agent: str, as_json: bool) -> None:
-    """One AGENT (name, id or unique id prefix): health, personality, orders, timeline."""
+    """One AGENT (name, id or unique id prefix): health, personality, positions, orders
+    and timeline."""
     with operator() as api:
-        detail = api.agent(agent, orders=True)
+        detail = api.agent(agent)
     emit(detail, as_json, format_agent)
 
 

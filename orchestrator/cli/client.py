@@ -66,11 +66,9 @@ class OperatorClient:
         params = [("phase", p) for p in phases] + [("strategy", s) for s in strategies]
         return self._call("GET", "/v1/agents", params=params)
 
-    def agent(self, ref: str, orders: bool = False) -> dict:
-        """One agent by id, name or unique id prefix (with its recent orders if asked)."""
-        return self._call(
-            "GET", f"/v1/agents/{_path(ref)}", params={"orders": "true"} if orders else None
-        )
+    def agent(self, ref: str) -> dict:
+        """One agent by id, name or unique id prefix, with its positions and orders."""
+        return self._call("GET", f"/v1/agents/{_path(ref)}")
 
     def logs(self, ref: str, tail: int | None, follow: bool) -> Iterator[bytes]:
         """An agent's output as it arrives."""

@@ -122,7 +122,7 @@ def format_agent(agent: dict) -> RenderableType:
         ("restarts", f"{agent['restarts']} ({agent['failures']} failures in a row)"),
         ("heartbeat", f"{_age(agent.get('heartbeat_age_seconds'))} ago"),
         ("equity", f"{_money(agent.get('equity'))}  P&L {_pnl(agent)}"),
-        ("orders today", _count(agent.get("orders_today"))),
+        ("orders today", f"{_count(agent.get('orders_today'))} (market day)"),
         ("positions", _count(agent.get("open_positions"))),
         ("last error", plain(agent.get("last_error") or agent.get("reason") or "-")),
     ]
@@ -138,23 +138,43 @@ def format_agent(agent: dict) -> RenderableType:
                 shown = ", ".join(map(str, value)) if isinstance(value, list) else value
                 traits.add_row(plain(key), plain(shown))
         parts.append(traits)
-    if "orders" in agent:
-        orders = Table(title="recent orders", title_justify="left", box=None, header_style="bold")
-        for column in ("AT", "SIDE", "SYMBOL", "STATUS", "QTY", "PRICE"):
-            orders.add_column(column, no_wrap=True)
-        for order in agent["orders"]:
-            price = order.get("filled_avg_price")
+    if agent.get("positions"):
+        held = Table(title="open positions", title_justify="left", box=None, header_style="bold")
+        for column in ("SYMBOL", "QTY", "ENTRY", "LAST", "UNREALISED P&L"):
+            held.add_column(column, no_wrap=True, justify="left" if column == "SYMBOL" else "right")
+        for p in agent["positions"]:
+            pl = p["unrealized_pl"]
+            held.add_row(
+                plain(p["symbol"]),
+                f"{p['qty']:g}",
+                f"{p['avg_price']:,.2f}",
+                f"{p['price']:,.2f}",
+                f"[{'green' if pl >= 0 else 'red'}]{pl:+,.2f}[/]",
+            )
+        parts.append(held)
+    if agent.get("orders"):
+        orders = Table(
+            title="recent orders (times are market time)",
+            title_justify="left",
+            box=None,
+            header_style="bold",
+        )
+        for column in ("PLACED", "SIDE", "SYMBOL", "STATUS", "QTY", "PRICE", "WHY"):
+            orders.add_column(column, no_wrap=column != "WHY")
+        for order in agent["orders"][:20]:
+            price = order.get("price")
             orders.add_row(
-                plain((order.get("at") or "-")[:19]),
+                plain(order["placed_at"][:19].replace("T", " ")),
                 plain(order["side"]),
                 plain(order["symbol"]),
                 plain(" ".join(filter(None, [order["status"], order.get("reject_reason")]))),
-                f"{order['filled_qty']:g}",
+                f"{order['qty']:g}",
                 "-" if price is None else f"{price:,.2f}",
+                plain(order.get("rationale") or ""),
             )
         parts.append(orders)
-        if agent.get("orders_error"):
-            parts.append(Text.assemble(("orders: ", "yellow"), plain(agent["orders_error"])))
+    else:
+        parts.append(Text("recent orders: none yet", style="dim"))
     timeline = Table(title="timeline", title_justify="left", box=None, header_style="bold")
     for column in ("AT", "EVENT", "MESSAGE"):
         timeline.add_column(column, no_wrap=column != "MESSAGE")
@@ -267,9 +287,10 @@ def format_dashboard(summary: dict, agents: list[dict], events: list[dict]) -> R
         + ("   [bold white on red] PAUSED [/]" if summary["paused"] else ""),
         f"desired {summary['desired']}   running [green]{summary['running']}[/]   "
         + "   ".join(busy),
-        f"restarts (1 h) {summary['restarts_last_hour']}   orders today "
-        f"{summary['orders_today']}   P&L today [{'green' if today >= 0 else 'red'}]"
-        f"{today:+,.0f}[/]   P&L [{'green' if pnl >= 0 else 'red'}]{pnl:+,.0f}[/]",
+        f"restarts (1 h) {summary['restarts_last_hour']}   "
+        f"orders today ({summary['market_day']}) {summary['orders_today']}   "
+        f"P&L today [{'green' if today >= 0 else 'red'}]{today:+,.0f}[/]   "
+        f"P&L [{'green' if pnl >= 0 else 'red'}]{pnl:+,.0f}[/]",
         f"cache hits {'-' if ratio is None else f'{ratio:.0%}'}   "
         + ("   ".join(quota) or "no upstream quota")
         + f"   LLM today ${summary['llm_today']['cost_usd']:.2f}",

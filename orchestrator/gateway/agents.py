@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from agent_runtime.contract import Bootstrap, ClockSpec, PlatformAccess, Schedule
 from orchestrator import keys
 from orchestrator.control.accounts import Accounts
+from orchestrator.control.alarms import EQUITY_ALARMS, Thresholds, equity_alarms
 from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
 from orchestrator.state.errors import DatabaseError
@@ -52,6 +53,12 @@ class HeartbeatReply(BaseModel):
     retire: bool
 
 
+def alarm_thresholds(settings: Settings) -> Thresholds:
+    """Where the trading alarms begin: the risk rail's equity floor, and the alert
+    settings."""
+    return Thresholds(settings.risk_min_equity, settings.alert_drawdown, settings.alert_rejections)
+
+
 class AgentGateway:
     """Authentication, bootstrap and heartbeats of the agents."""
 
@@ -76,6 +83,7 @@ class AgentGateway:
             hours=settings.market_hours,
         )
         self._sample_every = timedelta(seconds=settings.equity_sample_seconds)
+        self.thresholds = alarm_thresholds(settings)
 
     def authenticate(self, token: str) -> Agent | None:
         """The agent holding this gateway token, or None for an unknown or revoked one.
@@ -117,6 +125,9 @@ class AgentGateway:
             self.health.failed("heartbeats", exc)
             raise
         self.health.worked("heartbeats")
+        holding = equity_alarms(updated.name, updated.equity, updated.peak_equity, self.thresholds)
+        if holding or updated.alarms:
+            self.store.sound_alarms(updated.id, EQUITY_ALARMS, holding, self.now())
         return HeartbeatReply(paused=self.store.paused(), retire=updated.phase == Phase.RETIRING)
 
     def _record(self, agent: Agent, beat: Heartbeat) -> Agent:

@@ -7,15 +7,32 @@ orders, portfolio, subscriptions); a controller route, or anything else, is refu
 without reaching the platform, and the relay never adds a key of its own. The agent's
 platform token travels in `X-Platform-Authorization` (its `Authorization` is its gateway
 token, checked by the `Gatekeeper`) and goes upstream as `Authorization`.
+
+What passes is also written down: each order the platform answers (placed, filled,
+rejected or replayed) goes into the fleet's order book, and each portfolio answer sets
+the agent's open positions. A store that cannot take them never fails the agent's call;
+it is reported to the store's health.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
+
+from feeds.calendar import trading_day
+from orchestrator.control.alarms import ORDER_ALARMS, Thresholds, order_alarms
+from orchestrator.state.errors import DatabaseError
+from orchestrator.state.health import StoreHealth
+from orchestrator.state.orders import OrderBook, PlacedOrder
+from orchestrator.state.store import Store
+from orchestrator.state.tables import Agent
 
 # (method, path under the platform's root) an agent may send.
 RELAYED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -52,24 +69,110 @@ def _unreachable(reason: str) -> Relayed:
     return Relayed(502, body.encode(), {"content-type": "application/json"})
 
 
+def placed_order(request: bytes, answer: bytes) -> tuple[PlacedOrder, str | None] | None:
+    """The order a submit answer describes, and the rationale the agent sent with it;
+    None for an answer that is not an order."""
+    try:
+        sent, got = json.loads(request or b"{}"), json.loads(answer)
+        placed_at = datetime.fromisoformat(got["created_at"])
+        price = got.get("filled_avg_price")
+        order = PlacedOrder(
+            client_order_id=str(got["client_order_id"])[:64],
+            order_id=str(got["order_id"])[:64],
+            symbol=str(got["symbol"])[:16],
+            side=str(got["side"])[:8],
+            status=str(got["status"])[:16],
+            qty=float(got.get("filled_qty") or 0.0),
+            price=float(price) if price is not None else None,
+            reject_reason=got.get("reject_reason"),
+            placed_at=placed_at,
+            market_day=trading_day(placed_at),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if placed_at.tzinfo is None or not all(map(math.isfinite, (order.qty, order.price or 0))):
+        return None
+    rationale = sent.get("rationale") if isinstance(sent, dict) else None
+    return order, rationale if isinstance(rationale, str) else None
+
+
+def open_positions(answer: bytes) -> list[dict] | None:
+    """The positions of a portfolio answer, each {symbol, qty, avg_price, price,
+    unrealized_pl}; None for an answer that is not a portfolio."""
+    try:
+        return [
+            {
+                "symbol": str(p["symbol"])[:16],
+                "qty": float(p["qty"]),
+                "avg_price": float(p["avg_price"]),
+                "price": float(p["price"]),
+                "unrealized_pl": float(p["unrealized_pl"]),
+            }
+            for p in json.loads(answer)["positions"][:100]
+        ]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class PlatformRelay:
-    """Passes an agent's allowed platform calls to `base_url` and brings the answer back."""
+    """Passes an agent's allowed platform calls to `base_url`, brings the answer back, and
+    keeps what it says about the agent's orders and positions in `book`."""
 
     def __init__(
         self,
         base_url: str,
+        book: OrderBook,
+        store: Store,
+        thresholds: Thresholds,
+        health: StoreHealth,
+        now: Callable[[], datetime],
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self.book = book
+        self.store = store
+        self.thresholds = thresholds
+        self.health = health
+        self.now = now
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
         )
 
     async def forward(
+        self,
+        agent: Agent,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        platform_auth: str | None,
+    ) -> Relayed:
+        """Send one allowed call of `agent` upstream (check `relayed` first), and note
+        what its answer says; an unreachable platform is a 502 the agent's client retries
+        like any platform outage."""
+        answer = await self._send(method, path, query, body, platform_auth)
+        if answer.status < 300:
+            try:
+                await asyncio.to_thread(self._note, agent, path, body, answer.body)
+            except DatabaseError as exc:
+                self.health.failed("order book", exc)
+            else:
+                self.health.worked("order book")
+        return answer
+
+    def _note(self, agent: Agent, path: str, request: bytes, answer: bytes) -> None:
+        if path == "api/trading/submit" and (placed := placed_order(request, answer)):
+            self.book.record(agent.id, *placed, now=self.now())
+            statuses = self.book.latest_statuses(agent.id, self.thresholds.rejections)
+            holding = order_alarms(agent.name, statuses, self.thresholds)
+            if holding or agent.alarms:
+                self.store.sound_alarms(agent.id, ORDER_ALARMS, holding, self.now())
+        elif path == "api/trading/portfolio" and (positions := open_positions(answer)) is not None:
+            self.book.record_positions(agent.id, positions, self.now())
+
+    async def _send(
         self, method: str, path: str, query: str, body: bytes, platform_auth: str | None
     ) -> Relayed:
-        """Send one allowed call upstream (check `relayed` first); an unreachable platform
-        is a 502 the agent's client retries like any platform outage."""
         headers = {"content-type": "application/json"}
         if platform_auth:
             headers["authorization"] = platform_auth

@@ -72,17 +72,25 @@ class FleetCollector(Collector):
         equity = GaugeMetricFamily(
             "fleet_agent_equity_dollars", "The agent's account equity.", labels=_AGENT_LABELS
         )
-        orders = GaugeMetricFamily(
+        orders = CounterMetricFamily(
             "fleet_orders",
-            "Orders submitted since each agent's process started, by outcome.",
+            "Orders placed, by strategy and outcome (the fleet's order book).",
             labels=["strategy", "status"],
         )
+        for (strategy, status), count in sorted(self.summary.book.by_outcome().items()):
+            orders.add_metric([strategy, status], count)
+        day, placed = self.summary.orders_today()
+        today = GaugeMetricFamily(
+            "fleet_orders_today",
+            "Orders placed on the market's current trading day.",
+            labels=["market_day"],
+        )
+        today.add_metric([day], sum(placed.values()))
         refused = CounterMetricFamily(
             "fleet_gateway_rate_limited",
             "Gateway requests refused with 429 because the agent went over its rate.",
             labels=_AGENT_LABELS,
         )
-        totals: Counter[tuple[str, str]] = Counter()
         for agent in live:
             labels = [agent.id, agent.name, agent.strategy]
             restarts.add_metric(labels, agent.restarts)
@@ -92,12 +100,7 @@ class FleetCollector(Collector):
                 age.add_metric(labels, (now - beat).total_seconds())
             if agent.equity is not None:
                 equity.add_metric(labels, agent.equity)
-            submitted, filled = agent.orders_submitted or 0, agent.orders_filled or 0
-            totals[(agent.strategy, "filled")] += filled
-            totals[(agent.strategy, "rejected")] += max(submitted - filled, 0)
-        for (strategy, status), count in sorted(totals.items()):
-            orders.add_metric([strategy, status], count)
-        yield from (restarts, age, equity, orders, refused)
+        yield from (restarts, age, equity, orders, today, refused)
         yield from self._feeds()
         yield from self._llm(now.strftime("%Y-%m-%d"))
 

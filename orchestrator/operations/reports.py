@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from orchestrator.lifecycle import FAILURES, FINAL, EventKind, Phase
@@ -19,26 +19,29 @@ def build_report(
     usage: UsageLedger,
     providers: Iterable[str],
     instance: str,
+    orders_today: Callable[[], tuple[str, Counter[str]]],
     title: str,
     since: datetime,
     now: datetime,
 ) -> dict:
-    """The fleet between `since` and `now`: orders, P&L by strategy, restarts, spend, and
-    the upstream calls to each of `providers` today.
+    """The fleet between `since` and `now`: orders placed on the market's trading day,
+    P&L by strategy, restarts, spend, and the upstream calls to each of `providers` today.
 
     P&L is each agent's equity now against its equity at `since` (or its first report,
-    if it started later); agents retired since `since` count with their last equity."""
+    if it started later). Agents retired since `since` count in their strategy's P&L with
+    their last equity, and are counted apart from the live ones."""
     agents = [
         a for a in store.agents() if a.phase not in FINAL or (utc(a.updated_at) or now) >= since
     ]
     baseline = store.equity_at(since)
+    market_day, placed = orders_today()
     strategies: dict[str, dict] = defaultdict(
-        lambda: {"agents": 0, "orders_today": 0, "equity": 0.0, "pnl": 0.0}
+        lambda: {"agents": 0, "retired": 0, "orders_today": 0, "equity": 0.0, "pnl": 0.0}
     )
     for agent in agents:
         row = strategies[agent.strategy]
-        row["agents"] += 1
-        row["orders_today"] += agent.orders_today or 0
+        row["retired" if agent.phase in FINAL else "agents"] += 1
+        row["orders_today"] += placed[agent.id]
         if agent.equity is not None:
             start = baseline.get(agent.id, agent.starting_equity or agent.equity)
             row["equity"] += agent.equity
@@ -59,6 +62,7 @@ def build_report(
             "retired": store.count_events([EventKind.RETIRED], since),
         },
         "restarts": store.count_events(FAILURES, since),
+        "market_day": market_day,
         "orders_today": sum(row["orders_today"] for row in strategies.values()),
         "equity": round(sum(row["equity"] for row in strategies.values()), 2),
         "pnl": round(sum(row["pnl"] for row in strategies.values()), 2),
@@ -67,8 +71,6 @@ def build_report(
             "llm_usd": round(cost, 4),
             "llm_input_tokens": tokens_in,
             "llm_output_tokens": tokens_out,
-            "provider_calls": {
-                p: usage.provider_calls(p, day) for p in sorted(set(providers) - {"simulated"})
-            },
+            "provider_calls": {p: usage.provider_calls(p, day) for p in sorted(set(providers))},
         },
     }

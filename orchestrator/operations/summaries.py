@@ -51,12 +51,13 @@ def format_report(report: dict) -> str:
         f"agents: {agents['live']} live, {agents['running']} running; "
         f"{agents['spawned']} spawned, {agents['retired']} retired; "
         f"{report['restarts']} restarts",
-        f"orders today: {report['orders_today']}; P&L {_money(report['pnl'])} "
-        f"on ${report['equity']:,.2f} equity",
+        f"orders today ({report['market_day']}, market day): {report['orders_today']}; "
+        f"P&L {_money(report['pnl'])} on ${report['equity']:,.2f} equity",
     ]
     for strategy, row in report["by_strategy"].items():
+        retired = f" (+{row['retired']} retired)" if row["retired"] else ""
         lines.append(
-            f"  {strategy}: {row['agents']} agents, {row['orders_today']} orders, "
+            f"  {strategy}: {row['agents']} agents{retired}, {row['orders_today']} orders, "
             f"P&L {_money(row['pnl'])}"
         )
     calls = ", ".join(f"{p} {n} calls" for p, n in spend["provider_calls"].items())

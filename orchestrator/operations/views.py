@@ -13,18 +13,18 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from feeds.calendar import calendar_for
-from orchestrator.control.accounts import Accounts
+from feeds.calendar import calendar_for, trading_day
 from orchestrator.gateway.feeds import FeedGateway
 from orchestrator.lifecycle import FAILURES, FINAL, Phase
 from orchestrator.state.health import StoreHealth
+from orchestrator.state.orders import OrderBook
 from orchestrator.state.store import Store
-from orchestrator.state.tables import Agent, AgentEvent, Alert, utc
+from orchestrator.state.tables import Agent, AgentEvent, Alert, OrderRecord, utc
 from orchestrator.state.usage import UsageLedger
-from platform_client import PlatformError
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -54,8 +54,9 @@ def pnl_today(agent: Agent, now: datetime) -> float | None:
     return agent.equity - agent.day_start_equity
 
 
-def agent_view(agent: Agent, now: datetime) -> dict:
-    """An agent as the operator sees it."""
+def agent_view(agent: Agent, now: datetime, orders_today: int | None = None) -> dict:
+    """An agent as the operator sees it; `orders_today` comes from the fleet's order book
+    (`FleetSummary.orders_today`), None where it was not asked."""
     gained = pnl(agent)
     live = agent.phase in (Phase.RUNNING, Phase.STARTING) and agent.container_id
     return {
@@ -79,7 +80,7 @@ def agent_view(agent: Agent, now: datetime) -> dict:
         "open_positions": agent.open_positions,
         "orders_submitted": agent.orders_submitted,
         "orders_filled": agent.orders_filled,
-        "orders_today": agent.orders_today,
+        "orders_today": orders_today,
         "last_error": agent.last_error,
         "reason": agent.reason,
         "restarts": agent.restarts,
@@ -89,41 +90,35 @@ def agent_view(agent: Agent, now: datetime) -> dict:
 
 
 def agent_detail(
-    store: Store, agent: Agent, now: datetime, orders_from: Accounts | None, orders: bool
+    store: Store, book: OrderBook, agent: Agent, now: datetime, orders_today: int
 ) -> dict:
-    """An agent with its personality, recent timeline and equity history; with `orders`,
-    also its recent orders, read from the platform with its own credentials."""
-    view = agent_view(agent, now)
+    """An agent with its personality, open positions, recent orders (from the fleet's own
+    order book, so they outlive its account), timeline and equity history."""
+    view = agent_view(agent, now, orders_today)
     view["personality"] = json.loads(agent.personality) if agent.personality else None
+    view["positions"] = json.loads(agent.positions) if agent.positions else []
+    view["positions_at"] = iso(agent.positions_at)
+    view["orders"] = [order_view(o) for o in book.recent(agent.id)]
     view["events"] = [event_view(e) for e in store.events(agent.id, limit=50)]
     view["equity_history"] = [
         {"at": iso(at), "equity": equity} for at, equity in store.equity_history(agent.id)
     ]
-    if orders:
-        view["orders"], view["orders_error"] = recent_orders(orders_from, agent.credentials)
     return view
 
 
-def recent_orders(accounts: Accounts | None, sealed: str | None) -> tuple[list[dict], str | None]:
-    """An agent's latest orders from the platform, or why they cannot be read."""
-    if accounts is None or not sealed:
-        return [], "no platform account"
-    try:
-        placed = accounts.orders(sealed)
-    except (PlatformError, ValueError) as exc:
-        return [], f"orders unavailable: {exc}"
-    return [
-        {
-            "at": o.created_at,
-            "symbol": o.symbol,
-            "side": o.side,
-            "status": o.status,
-            "filled_qty": o.filled_qty,
-            "filled_avg_price": o.filled_avg_price,
-            "reject_reason": o.reject_reason,
-        }
-        for o in placed
-    ], None
+def order_view(order: OrderRecord) -> dict:
+    """One order; `placed_at` is market time, as the platform stamped it."""
+    return {
+        "placed_at": iso(order.placed_at),
+        "market_day": order.market_day,
+        "symbol": order.symbol,
+        "side": order.side,
+        "status": order.status,
+        "qty": order.qty,
+        "price": order.price,
+        "rationale": order.rationale,
+        "reject_reason": order.reject_reason,
+    }
 
 
 def alert_view(alert: Alert) -> dict:
@@ -152,6 +147,7 @@ class FleetSummary:
     def __init__(
         self,
         store: Store,
+        book: OrderBook,
         usage: UsageLedger,
         feeds: FeedGateway,
         *,
@@ -162,6 +158,7 @@ class FleetSummary:
         now: Callable[[], datetime],
     ) -> None:
         self.store = store
+        self.book = book
         self.usage = usage
         self.feeds = feeds
         self.instance = instance
@@ -179,12 +176,23 @@ class FleetSummary:
             "next_change": iso(self.calendar.next_change(now)),
         }
 
+    def curves(self, window: timedelta = timedelta(hours=24)) -> Curves:
+        """The fleet's equity, P&L by strategy and drawdown over the last `window`."""
+        samples = self.store.equity_samples(self.now() - window)
+        return fleet_curves(samples, self.store.agents())
+
+    def orders_today(self) -> tuple[str, Counter[str]]:
+        """The market's trading day now, and how many orders each agent placed on it."""
+        day = trading_day(self.feeds.clock.now())
+        return day, self.book.orders_on(day)
+
     def summary(self) -> dict:
         """Sizes by phase, health, trading today, data and LLM costs."""
         now = self.now()
         agents = self.store.agents()
         phases = Counter(a.phase for a in agents)
         live = [a for a in agents if a.phase not in FINAL]
+        day, orders = self.orders_today()
         tokens_in, tokens_out, cost = self.usage.llm_day(now.strftime("%Y-%m-%d"))
         return {
             "instance": self.instance,
@@ -196,7 +204,8 @@ class FleetSummary:
             "by_phase": {p.value: phases.get(p.value, 0) for p in Phase},
             "total": len(agents),
             "restarts_last_hour": self.store.count_events(FAILURES, now - timedelta(hours=1)),
-            "orders_today": sum(a.orders_today or 0 for a in live),
+            "market_day": day,
+            "orders_today": sum(orders.values()),
             "equity": round(sum(a.equity or 0 for a in live), 2),
             "pnl": round(sum(pnl(a) or 0.0 for a in live), 2),
             "pnl_today": round(sum(pnl_today(a, now) or 0.0 for a in live), 2),
@@ -204,6 +213,51 @@ class FleetSummary:
             "feeds": self.feeds.report(),
             "llm_today": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost},
         }
+
+
+@dataclass(frozen=True)
+class Curves:
+    """The fleet over a window: its equity, P&L by strategy, and its drawdowns (as a
+    fraction of the peak before them: the deepest, and the one now)."""
+
+    equity: list[tuple[datetime, float]]
+    pnl_by_strategy: dict[str, list[tuple[datetime, float]]]
+    max_drawdown: float
+    drawdown: float
+
+
+def fleet_curves(
+    samples: list[tuple[str, datetime, float]], agents: list[Agent], steps: int = 60
+) -> Curves:
+    """Fleet equity and P&L by strategy at `steps` even moments across `samples`; an
+    agent counts with its last sample until its next one (and after it stops), and its
+    P&L is against its first report."""
+    strategy = {a.id: a.strategy for a in agents}
+    start = {a.id: a.starting_equity for a in agents}
+    equity: list[tuple[datetime, float]] = []
+    pnl: dict[str, list[tuple[datetime, float]]] = {}
+    if len(samples) >= 2:
+        first, last = samples[0][1], samples[-1][1]
+        latest: dict[str, float] = {}
+        i = 0
+        for k in range(steps + 1):
+            moment = first + (last - first) * k / steps
+            while i < len(samples) and samples[i][1] <= moment:
+                latest[samples[i][0]] = samples[i][2]
+                i += 1
+            equity.append((moment, round(sum(latest.values()), 2)))
+            by: Counter[str] = Counter()
+            for agent_id, value in latest.items():
+                if agent_id in strategy and start[agent_id]:
+                    by[strategy[agent_id]] += value - start[agent_id]
+            for name in set(strategy.values()):
+                pnl.setdefault(name, []).append((moment, round(by[name], 2)))
+    peak, deepest, now = 0.0, 0.0, 0.0
+    for _, value in equity:
+        peak = max(peak, value)
+        now = (peak - value) / peak if peak else 0.0
+        deepest = max(deepest, now)
+    return Curves(equity, pnl, round(deepest, 4), round(now, 4))
 
 
 def health_problems(health: StoreHealth, state_dir: Path, min_free_bytes: int) -> list[str]:

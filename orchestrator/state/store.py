@@ -148,6 +148,17 @@ class Store:
         with self.session() as s:
             return [(utc(e.at), e.equity) for e in reversed(s.exec(query).all())]
 
+    def equity_samples(self, since: datetime) -> list[tuple[str, datetime, float]]:
+        """Every agent's equity samples after `since` as (agent id, moment, equity),
+        oldest first."""
+        query = (
+            select(EquitySample.agent_id, EquitySample.at, EquitySample.equity)
+            .where(EquitySample.at > since)
+            .order_by(col(EquitySample.at), col(EquitySample.id))
+        )
+        with self.session() as s:
+            return [(agent_id, utc(at), equity) for agent_id, at, equity in s.exec(query).all()]
+
     def equity_at(
         self, moment: datetime, lookback: timedelta = timedelta(days=1)
     ) -> dict[str, float]:
@@ -328,6 +339,32 @@ class Store:
             s.add(alert)
             s.commit()
 
+    def sound_alarms(
+        self,
+        agent_id: str,
+        checked: Iterable[AlertKind],
+        holding: dict[AlertKind, str],
+        now: datetime,
+    ) -> list[AlertKind]:
+        """Bring the agent's standing alarms among `checked` in line with `holding` (each
+        with its alert text): an alarm that begins queues its alert, in the same
+        transaction, so once per episode; one whose condition ended is forgotten."""
+        with self.session() as s:
+            agent = s.get(Agent, agent_id, with_for_update=True)
+            if agent is None:
+                return []
+            standing = set(filter(None, (agent.alarms or "").split(",")))
+            begun = [kind for kind in holding if kind not in standing]
+            ended = {kind for kind in checked if kind in standing and kind not in holding}
+            if not begun and not ended:
+                return []
+            for kind in begun:
+                s.add(Alert(at=now, kind=kind, agent_id=agent_id, text=holding[kind]))
+            agent.alarms = ",".join(sorted((standing - ended) | set(begun))) or None
+            s.add(agent)
+            s.commit()
+            return begun
+
     def bootstrapped(self, agent_id: str) -> None:
         """A new process of this agent has started: its cycles are counted afresh (a
         market clock set back by the operator must not lock the agent out)."""
@@ -371,6 +408,7 @@ class Store:
                 agent.equity_day = day
                 agent.day_start_equity = before if before is not None else agent.equity
             if agent.equity is not None:
+                agent.peak_equity = max(agent.peak_equity or agent.equity, agent.equity)
                 if agent.starting_equity is None:
                     agent.starting_equity = agent.equity
                 last = utc(agent.sampled_at)

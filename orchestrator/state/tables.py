@@ -66,6 +66,12 @@ class Agent(SQLModel, table=True):
     created_at: datetime = Field(sa_type=_tz())
     updated_at: datetime = Field(sa_type=_tz())
     last_heartbeat_at: datetime | None = Field(default=None, sa_type=_tz())
+    # JSON list of {symbol, qty, avg_price, price, unrealized_pl}, as the platform last
+    # answered the agent's portfolio call through the relay, and when
+    positions: str | None = None
+    positions_at: datetime | None = Field(default=None, sa_type=_tz())
+    peak_equity: float | None = None  # the highest equity reported
+    alarms: str | None = Field(default=None, max_length=200)  # standing AlertKinds, comma-separated
 
 
 class AgentEvent(SQLModel, table=True):
@@ -89,6 +95,32 @@ class EquitySample(SQLModel, table=True):
     agent_id: str = Field(foreign_key="agents.id", max_length=36)
     at: datetime = Field(sa_type=_tz())
     equity: float
+
+
+class OrderRecord(SQLModel, table=True):
+    """One order of an agent, as the platform answered it through the gateway's relay.
+    Kept past the agent's retirement, when its platform account is disabled. A replayed
+    submission updates its row: `(agent_id, client_order_id)` is unique."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        sa.UniqueConstraint("agent_id", "client_order_id", name="uq_orders_agent_client_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(foreign_key="agents.id", max_length=36)
+    client_order_id: str = Field(max_length=64)
+    order_id: str | None = Field(default=None, max_length=64)
+    symbol: str = Field(max_length=16)
+    side: str = Field(max_length=8)
+    status: str = Field(max_length=16)
+    qty: float  # filled quantity
+    price: float | None = None  # average fill price
+    rationale: str | None = None  # the agent's words: untrusted
+    reject_reason: str | None = None
+    placed_at: datetime = Field(sa_type=_tz())  # market time, as the platform stamped it
+    market_day: str = Field(index=True, max_length=10)  # the exchange's date of placed_at
+    recorded_at: datetime = Field(sa_type=_tz())  # wall time
 
 
 class FleetState(SQLModel, table=True):

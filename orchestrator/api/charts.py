@@ -1,0 +1,106 @@
+"""Line charts as plain SVG geometry for the pages' templates (`_chart.html`): a plot
+area with labelled axes (values with their unit, times in UTC), one polyline per series
+and a legend. No JavaScript, no library: the page is readable as served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+PALETTE = ("#0969da", "#1a7f37", "#cf222e", "#8250df", "#bf8700", "#1b7c83", "#953800")
+_LEFT, _RIGHT, _TOP, _BOTTOM = 78, 12, 10, 34  # margins around the plot area, in pixels
+_TICKS = 4
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series, drawn as an SVG polyline."""
+
+    name: str
+    colour: str
+    points: str
+    last: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Everything `_chart.html` draws: the plot box, the lines, and the axes' ticks as
+    (position in pixels, label)."""
+
+    title: str
+    width: int
+    height: int
+    lines: list[Line] = field(default_factory=list)
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    x_ticks: list[tuple[float, str]] = field(default_factory=list)
+    unit: str = "$"
+
+    @property
+    def left(self) -> int:
+        return _LEFT
+
+    @property
+    def right(self) -> int:
+        return self.width - _RIGHT
+
+    @property
+    def top(self) -> int:
+        return _TOP
+
+    @property
+    def bottom(self) -> int:
+        return self.height - _BOTTOM
+
+
+def _money(value: float, unit: str) -> str:
+    sign = "-" if value < 0 else ""
+    return f"{sign}{unit}{abs(value):,.0f}"
+
+
+def _time_label(moment: datetime, span_seconds: float) -> str:
+    return moment.strftime("%H:%M" if span_seconds < 86400 else "%m-%d %H:%M")
+
+
+def line_chart(
+    title: str,
+    series: dict[str, list[tuple[datetime, float]]],
+    width: int = 640,
+    height: int = 200,
+    unit: str = "$",
+) -> Chart:
+    """A chart of each named series of (UTC moment, value); series with fewer than two
+    points are left out, and so is the whole chart when none is left (no lines)."""
+    drawn = {name: points for name, points in series.items() if len(points) >= 2}
+    if not drawn:
+        return Chart(title, width, height, unit=unit)
+    moments = [at for points in drawn.values() for at, _ in points]
+    values = [v for points in drawn.values() for _, v in points]
+    start, end = min(moments), max(moments)
+    low, high = min(values), max(values)
+    if high == low:
+        low, high = low - 1, high + 1
+    span = (end - start).total_seconds() or 1.0
+    box = Chart(title, width, height, unit=unit)
+
+    def x(at: datetime) -> float:
+        return box.left + (at - start).total_seconds() / span * (box.right - box.left)
+
+    def y(value: float) -> float:
+        return box.bottom - (value - low) / (high - low) * (box.bottom - box.top)
+
+    lines = [
+        Line(
+            name,
+            PALETTE[i % len(PALETTE)],
+            " ".join(f"{x(at):.1f},{y(v):.1f}" for at, v in points),
+            points[-1][1],
+        )
+        for i, (name, points) in enumerate(sorted(drawn.items()))
+    ]
+    step = (high - low) / _TICKS
+    y_ticks = [(y(low + k * step), _money(low + k * step, unit)) for k in range(_TICKS + 1)]
+    x_ticks = [
+        (x(at), _time_label(at, span))
+        for at in (start + (end - start) * k / _TICKS for k in range(_TICKS + 1))
+    ]
+    return Chart(title, width, height, lines, y_ticks, x_ticks, unit)

@@ -1,0 +1,139 @@
+"""The fleet's own order book: what passes through the relay is kept, counted once for
+"orders today" on every surface, outlives the agent's account, and raises the trading
+alarms once per episode. A real daemon (process runtime), a real `fleet sandbox`, and a
+webhook on 127.0.0.1."""
+
+import json
+import re
+
+import httpx
+
+from orchestrator.tools.harness import serve, wait_until
+from orchestrator.tools.scripted import ScriptedApp
+from tests.conftest import CONTROLLER_KEY
+
+
+class Trader:
+    """One agent's own calls through the relay, with its gateway token."""
+
+    def __init__(self, daemon, agent: dict) -> None:
+        self.daemon = daemon
+        self.token = daemon.agent_token(agent["id"])
+        self.cycle = agent["last_cycle"]
+        login = daemon.api("GET", "/v1/agent/bootstrap", token=self.token).json()["platform"]
+        answer = self.call("POST", "api/auth/login", json=login)
+        self.platform = {"X-Platform-Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    def call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        headers = {**getattr(self, "platform", {}), **kwargs.pop("headers", {})}
+        return self.daemon.api(
+            method, f"/v1/platform/{path}", token=self.token, headers=headers, **kwargs
+        )
+
+    def submit(self, client_order_id: str, qty: float, why: str) -> dict:
+        body = {
+            "client_order_id": client_order_id,
+            "symbol": "AAPL",
+            "side": "buy",
+            "qty": qty,
+            "rationale": why,
+        }
+        answer = self.call("POST", "api/trading/submit", json=body)
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    def beat(self, equity: float) -> None:
+        body = {"cycle": self.cycle, "equity": equity}
+        answer = self.daemon.api("POST", "/v1/agent/heartbeat", token=self.token, json=body)
+        assert answer.status_code == 200, answer.text
+
+
+def metric(daemon, name: str) -> float:
+    text = httpx.get(f"{daemon.url}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_orders_pass_the_relay_into_the_book_and_outlive_the_account(make_daemon, fleet_sandbox):
+    daemon = make_daemon(
+        "process",
+        FLEET_PLATFORM_URL=fleet_sandbox,
+        FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+        FLEET_AGENT_CYCLE_SECONDS="300",  # the agent's own trading stays out of the way
+    )
+    assert daemon.fleet("spawn", "1", "--wait").returncode == 0
+    (agent,) = daemon.agents()
+    trader = Trader(daemon, agent)
+    first = trader.submit("book-1", 3, "earnings beat, sentiment +0.8")
+    again = trader.submit("book-1", 3, "earnings beat, sentiment +0.8")  # a retry: replayed
+    assert first["order_id"] == again["order_id"]
+    trader.submit("book-2", 1, "second <b>look</b>")
+    assert trader.call("GET", "api/trading/portfolio").status_code == 200
+
+    detail = json.loads(daemon.fleet("show", agent["name"], "--json").stdout)
+    mine = [o for o in detail["orders"] if o["symbol"] == "AAPL" and o["rationale"]]
+    assert [o["rationale"] for o in mine][:2] == [
+        "second <b>look</b>",
+        "earnings beat, sentiment +0.8",
+    ]
+    assert all(o["status"] == "filled" and o["price"] > 0 for o in mine)
+    (held,) = [p for p in detail["positions"] if p["symbol"] == "AAPL"]
+    assert held["qty"] >= 4 and held["avg_price"] > 0
+
+    # One count of orders today, the same on every surface.
+    summary = daemon.api("GET", "/v1/fleet").json()
+    listed = json.loads(daemon.fleet("ls", "--json").stdout)
+    day, count = summary["market_day"], summary["orders_today"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", day) and count == len(detail["orders"]) >= 2
+    assert listed[0]["orders_today"] == detail["orders_today"] == count
+    assert metric(daemon, f'fleet_orders_today{{market_day="{day}"}}') == count
+    assert f"orders today ({day}, market day): {count}" in daemon.fleet("report", "--now").stdout
+
+    # Retired with its positions sold, its account disabled: the history stays.
+    retired = daemon.fleet("retire", agent["name"], "--flatten")
+    assert retired.returncode == 0, retired.stderr
+    after = json.loads(daemon.fleet("show", agent["name"], "--json").stdout)
+    assert after["phase"] == "retired"
+    kept = {o["rationale"] for o in after["orders"]}
+    assert {"earnings beat, sentiment +0.8", "second <b>look</b>"} <= kept
+
+
+def test_trading_alarms_reach_the_webhook_once_per_episode(make_daemon, fleet_sandbox):
+    hook = ScriptedApp().on("/hook", (200, {"ok": True}, {}))
+    with serve(hook) as url:
+        daemon = make_daemon(
+            "process",
+            FLEET_PLATFORM_URL=fleet_sandbox,
+            FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+            FLEET_ALERT_WEBHOOK_URL=f"{url}/hook",
+            FLEET_AGENT_CYCLE_SECONDS="300",
+            FLEET_RISK_MIN_EQUITY="50000",
+            FLEET_ALERT_DRAWDOWN="0.3",
+            FLEET_ALERT_REJECTIONS="3",
+        )
+        assert daemon.fleet("spawn", "1", "--wait").returncode == 0
+        (agent,) = daemon.agents()
+        trader = Trader(daemon, agent)
+
+        def alerts() -> list[str]:
+            texts = [json.loads(s.body)["text"] for s in hook.seen if s.path == "/hook"]
+            return [t for t in texts if agent["name"] in t]
+
+        for equity in (100_000.0, 60_000.0, 40_000.0, 39_000.0, 38_000.0):
+            trader.beat(equity)  # 40 %, then more, below the peak; under the floor
+        wait_until(lambda: len(alerts()) >= 2, "the floor and drawdown alerts")
+        floor = [t for t in alerts() if "under its equity floor" in t]
+        drawdown = [t for t in alerts() if "below its peak equity" in t]
+        assert len(floor) == len(drawdown) == 1  # once for the episode, not per heartbeat
+        assert (
+            "floor of $50,000.00: $40,000.00" in floor[0] and "40.0% below" in drawdown[0]
+        )  # as it began
+
+        trader.beat(100_000.0)  # the episode ends...
+        trader.beat(45_000.0)  # ...and a new one begins
+        wait_until(lambda: len(alerts()) >= 4, "the second episode's alerts")
+
+        for n in range(5):  # far beyond its cash: rejected, three in a row and more
+            assert trader.submit(f"too-big-{n}", 10_000_000, "all in")["status"] == "rejected"
+        wait_until(lambda: any("were all rejected" in t for t in alerts()), "the rejections")
+        assert sum("were all rejected" in t for t in alerts()) == 1
+        assert len(alerts()) == 5
