@@ -362,8 +362,24 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=STOP_SECONDS,
     )
-    port = config.bind_socket()  # says "address already in use" and exits when taken
+    port = _port(settings.host, settings.port)
     uvicorn.Server(config).run(sockets=[port, _gateway_socket(settings.gateway_socket)])
+
+
+def _port(host: str, port: int) -> socket.socket:
+    """Listen on the daemon's port, or say in one line why not."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise CannotListen(
+            f"cannot listen on {host}:{port}: {reason}; set FLEET_PORT (and FLEET_HOST) "
+            "to a free address"
+        ) from None
+    return listener
 
 
 class CannotListen(Exception):

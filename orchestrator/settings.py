@@ -274,6 +274,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("platform_url", "gateway_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} has no scheme: write http://… or https://…")
+        return value
+
     @field_validator("market_anchor")
     @classmethod
     def _aware_anchor(cls, value: datetime) -> datetime:

@@ -2,9 +2,12 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+
+from orchestrator.tools.harness import FLEET, Daemon
 
 
 def all_running(n):
@@ -193,6 +196,23 @@ def test_cli_says_in_one_line_when_the_daemon_is_down(make_daemon):
     assert result.stderr.strip() == (
         f"error: the fleet daemon is not running at {daemon.url} (start it with `fleet up`)"
     )
+
+
+def test_up_on_a_taken_port_says_so_in_one_line_and_starts_nothing(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    daemon = Daemon(tmp_path / "state", taken.getsockname()[1], "taken", "process")
+    try:
+        result = subprocess.run(
+            [*FLEET, "up"], env=daemon.env, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()  # nothing else: no "up", no traceback
+    assert line.startswith(f"error: cannot listen on 127.0.0.1:{daemon.port}: ")
+    assert "address already in use" in line and "FLEET_PORT" in line
 
 
 def test_spawn_samples_personalities_that_bootstrap_hands_over(make_daemon, tmp_path):

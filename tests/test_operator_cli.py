@@ -242,3 +242,19 @@ def test_retired_agents_leave_ls_unless_asked_for(make_daemon):
     assert gone["name"] in everyone and "retired" in everyone
     retired = json.loads(daemon.fleet("ls", "--json", "--phase", "retired").stdout)
     assert [a["id"] for a in retired] == [gone["id"]]
+
+
+def test_doctor_flags_a_platform_url_without_a_scheme(tmp_path):
+    from orchestrator.tools.harness import fleet_env
+
+    env = fleet_env(
+        FLEET_STATE_DIR=str(tmp_path / "state"),
+        FLEET_PLATFORM_URL="localhost:9000",
+        FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+    )
+    result = subprocess.run([*FLEET, "doctor"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: invalid settings: FLEET_PLATFORM_URL: 'localhost:9000' has no scheme: "
+        "write http://… or https://…"
+    )

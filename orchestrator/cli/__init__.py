@@ -15,7 +15,22 @@ import click
 from orchestrator.cli import agents, live, schedule, tools
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Fleet(click.Group):
+    """The command list shows each command's whole first sentence, wrapped, never cut."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Fleet, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="agent-fleet", prog_name="fleet")
 def cli() -> None:
     """Run and operate a fleet of autonomous paper-trading agents."""
 
