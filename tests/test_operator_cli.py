@@ -258,3 +258,17 @@ def test_doctor_flags_a_platform_url_without_a_scheme(tmp_path):
         "error: invalid settings: FLEET_PLATFORM_URL: 'localhost:9000' has no scheme: "
         "write http://… or https://…"
     )
+
+
+def test_a_second_shell_without_the_token_is_told_where_it_is(make_daemon, tmp_path):
+    from orchestrator.tools.harness import fleet_env
+
+    daemon = make_daemon()
+    elsewhere = tmp_path / "another-state-dir"
+    env = fleet_env(FLEET_STATE_DIR=str(elsewhere), FLEET_PORT=str(daemon.port))
+    result = subprocess.run([*FLEET, "ls"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        f"error: no operator token (no FLEET_OPERATOR_TOKEN, and no operator-token file in "
+        f"{elsewhere}): set FLEET_STATE_DIR to the daemon's state dir"
+    )

@@ -37,9 +37,17 @@ class OperatorClient:
             else keys.read_operator_token(settings.state_dir) or ""
         )
         self.url = settings.operator_url
-        self._http = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        self._missing = (
+            None
+            if token
+            else (
+                f"no operator token (no FLEET_OPERATOR_TOKEN, and no operator-token file in "
+                f"{settings.state_dir}): set FLEET_STATE_DIR to the daemon's state dir, or "
+                "FLEET_OPERATOR_TOKEN to its token"
+            )
         )
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         with self._errors():
@@ -49,7 +57,9 @@ class OperatorClient:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """Transport failures as one-line OperatorErrors."""
+        """Transport failures, and a call without a token, as one-line OperatorErrors."""
+        if self._missing:
+            raise OperatorError(self._missing)
         try:
             yield
         except httpx.ConnectError:
