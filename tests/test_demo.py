@@ -47,6 +47,8 @@ def test_demo_trades_for_a_minute_then_leaves_nothing_running(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     assert "spawned 5 agent(s)" in result.stdout
     assert f"dashboard:  http://127.0.0.1:{port}/" in result.stdout
+    # how a second shell reaches it
+    assert f"CLI:        FLEET_STATE_DIR={state} FLEET_PORT={port} fleet ls" in result.stdout
     assert "nothing left running" in result.stdout and "Traceback" not in result.stderr
 
     with sqlite3.connect(state / "sandbox.db") as db:

@@ -32,14 +32,17 @@ def dashboard(interval: float) -> None:
         watch_dashboard(api, interval)
 
 
-def watch_dashboard(api: OperatorClient, interval: float) -> None:
-    """Refresh the dashboard every `interval` seconds until Ctrl-C."""
+def watch_dashboard(api: OperatorClient, interval: float, note: str = "") -> None:
+    """Refresh the dashboard every `interval` seconds until Ctrl-C; `note` stays on top."""
+    from rich.console import Group
     from rich.live import Live
+    from rich.text import Text
 
     def frame() -> RenderableType:
         agents = api.agents()
         live = [a for a in agents if a["phase"] != Phase.RETIRED] or agents
-        return format_dashboard(api.fleet(), problems_first(live), api.events(8))
+        shown = format_dashboard(api.fleet(), problems_first(live), api.events(8))
+        return Group(Text(note, style="dim"), shown) if note else shown
 
     try:
         with Live(frame(), console=console, screen=True, auto_refresh=False) as view:
@@ -113,10 +116,15 @@ def demo(
                 spawned = api.spawn(
                     agents, secrets.token_hex(16), population=population_body(population)
                 )
+                shell = f"FLEET_STATE_DIR={fleet.state_dir} FLEET_PORT={port} fleet ls"
+                lines = [
+                    f"dashboard:  {fleet.url}/  (operator token {fleet.token})",
+                    f"platform:   {fleet.platform_url}  ({runtime} runtime, {speed:g}x)",
+                    f"CLI:        {shell}",
+                ]
                 click.echo(format_spawned(spawned))
-                click.echo(f"dashboard:  {fleet.url}/  (operator token {fleet.token})")
-                click.echo(f"platform:   {fleet.platform_url}  ({runtime} runtime, {speed:g}x)")
-                _run_demo(api, duration)
+                click.echo("\n".join(lines))
+                _run_demo(api, duration, "\n".join(lines))
                 filled = sum(a.get("orders_filled") or 0 for a in api.agents())
                 click.echo(f"stopping: {filled} order(s) filled on the sandbox")
             except OperatorError as exc:
@@ -128,10 +136,11 @@ def demo(
     click.echo("demo stopped; nothing left running")
 
 
-def _run_demo(api: OperatorClient, duration: float | None) -> None:
-    """The live dashboard on a terminal (until Ctrl-C or `duration`), else a quiet wait."""
+def _run_demo(api: OperatorClient, duration: float | None, note: str) -> None:
+    """The live dashboard on a terminal (until Ctrl-C or `duration`), `note` on top of it;
+    else a quiet wait."""
     if sys.stdout.isatty() and duration is None:
-        watch_dashboard(api, 1.0)
+        watch_dashboard(api, 1.0, note)
         return
     deadline = time.monotonic() + (duration if duration is not None else float("inf"))
     try:
