@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 
+from feeds.universe import UNIVERSE
 from personalities._population import Population
-from personalities._schema import Personality
+from personalities._schema import CapBias, Personality
 
 _ADJECTIVES = (
     "amber",
@@ -96,6 +97,14 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(keys, weights=[weights[k] for k in keys])[0]
 
 
+def _cap_bias(rng: random.Random, population: Population, sectors: list[str]) -> CapBias:
+    """A market-cap bias that leaves the agent something to trade: drawn among the
+    population's biases that some symbol of `sectors` has ("mixed" always does)."""
+    held = {sec.market_cap for sec in UNIVERSE if sec.sector in sectors} | {"mixed"}
+    weights = {cap: w for cap, w in population.market_caps.items() if cap in held}
+    return _pick(rng, weights) if any(w > 0 for w in weights.values()) else "mixed"
+
+
 def sample(n: int, seed: int, population: Population) -> list[Personality]:
     """`n` personalities drawn from `population` with `seed`."""
     rng = random.Random(seed)
@@ -130,7 +139,7 @@ def sample(n: int, seed: int, population: Population) -> list[Personality]:
                 sentiment_weight=draw("sentiment_weight"),
                 contrarian_tendency=draw("contrarian_tendency"),
                 sector_preferences=tuple(sorted(chosen)),
-                market_cap_bias=_pick(rng, population.market_caps),
+                market_cap_bias=_cap_bias(rng, population, chosen),
             )
         )
     return fleet

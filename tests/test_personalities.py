@@ -128,3 +128,18 @@ def test_files_that_would_break_a_spawn_are_refused_by_validate(tmp_path, conten
     assert line.startswith(f"error: {hostile}: ") and reason in line, line
     spawn = fleet_cli("spawn", "1", "--population", str(hostile))  # refused before any call
     assert spawn.returncode == 2 and spawn.stderr == result.stderr
+
+
+@pytest.mark.parametrize("caps", [{"small": 1.0}, {"large": 0.5, "small": 0.5}, None])
+def test_every_sampled_agent_has_symbols_to_trade(caps):
+    from feeds.universe import UNIVERSE
+
+    population = BALANCED if caps is None else BALANCED.model_copy(update={"market_caps": caps})
+    for seed in range(5):
+        for p in sample(400, seed, population):
+            tradable = [
+                s
+                for s in UNIVERSE
+                if s.sector in p.sector_preferences and p.market_cap_bias in ("mixed", s.market_cap)
+            ]
+            assert tradable, p  # utilities and communication have no small caps
