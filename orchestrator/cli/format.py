@@ -176,7 +176,7 @@ def format_agent(agent: dict) -> RenderableType:
     else:
         parts.append(Text("recent orders: none yet", style="dim"))
     timeline = Table(title="timeline", title_justify="left", box=None, header_style="bold")
-    for column in ("AT", "EVENT", "MESSAGE"):
+    for column in ("AT (UTC)", "EVENT", "MESSAGE"):
         timeline.add_column(column, no_wrap=column != "MESSAGE")
     for event in agent.get("events", [])[-20:]:
         timeline.add_row(event["at"][:19], plain(event["kind"]), plain(event["message"]))
@@ -303,7 +303,7 @@ def format_dashboard(summary: dict, agents: list[dict], events: list[dict]) -> R
     return Group(
         Panel("\n".join(lines), title="agent-fleet", title_align="left"),
         format_agents(agents),
-        Panel(timeline, title="latest events", title_align="left"),
+        Panel(timeline, title="latest events (UTC)", title_align="left"),
     )
 
 
