@@ -190,6 +190,7 @@ def create_daemon_app(settings: Settings) -> App:
     ticks = tick_histogram()
     executor = Executor(
         store,
+        book,
         runtime,
         accounts,
         Launching(

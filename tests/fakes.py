@@ -24,6 +24,7 @@ from orchestrator.runtime import (
     RuntimeFailure,
 )
 from orchestrator.state.health import StoreHealth
+from orchestrator.state.orders import OrderBook
 from orchestrator.state.store import Store
 
 
@@ -136,6 +137,7 @@ def reconciler(
     """A real reconciler and executor over `store` and `runtime`, on the clock `now`."""
     executor = Executor(
         store,
+        OrderBook(store),
         runtime,
         platform,
         Launching("http://127.0.0.1:9", b"k" * 32, stop_grace_seconds=0, restart_reset_seconds=600),

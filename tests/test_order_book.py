@@ -95,6 +95,8 @@ def test_orders_pass_the_relay_into_the_book_and_outlive_the_account(make_daemon
     assert after["phase"] == "retired"
     kept = {o["rationale"] for o in after["orders"]}
     assert {"earnings beat, sentiment +0.8", "second <b>look</b>"} <= kept
+    (closing,) = [o for o in after["orders"] if o["symbol"] == "AAPL" and o["side"] == "sell"]
+    assert closing["qty"] == held["qty"] and closing["rationale"].startswith("closing sale")
 
 
 def test_trading_alarms_reach_the_webhook_once_per_episode(make_daemon, fleet_sandbox):

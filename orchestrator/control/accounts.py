@@ -9,13 +9,17 @@ they never reach a log line or an error message.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from feeds.calendar import trading_day
+from orchestrator.state.orders import PlacedOrder
 from platform_client import (
     NotFound,
     Order,
@@ -39,15 +43,40 @@ class Account:
 class Flattened:
     """What selling an account's positions achieved."""
 
-    sold: tuple[str, ...]  # "SYMBOL qty", filled
+    sold: tuple[Order, ...]  # filled sales
     left: tuple[str, ...]  # "SYMBOL qty (why)", still held
 
     def describe(self) -> str:
         """One line for the agent's timeline."""
-        sold = ", ".join(self.sold) or "nothing"
+        sold = ", ".join(f"{o.symbol} {o.filled_qty:g}" for o in self.sold) or "nothing"
         if not self.left:
             return f"positions flattened: sold {sold}"
         return f"flatten incomplete: sold {sold}; still held {', '.join(self.left)}"
+
+
+def placed(order: Order) -> PlacedOrder | None:
+    """The order as the fleet's order book keeps it; None without a usable timestamp or
+    with numbers that are not finite."""
+    try:
+        placed_at = datetime.fromisoformat(order.created_at or "")
+        qty = float(order.filled_qty or 0.0)
+        price = None if order.filled_avg_price is None else float(order.filled_avg_price)
+    except (TypeError, ValueError):
+        return None
+    if placed_at.tzinfo is None or not all(map(math.isfinite, (qty, price or 0.0))):
+        return None
+    return PlacedOrder(
+        client_order_id=str(order.client_order_id)[:64],
+        order_id=str(order.order_id)[:64],
+        symbol=str(order.symbol)[:16],
+        side=str(order.side)[:8],
+        status=str(order.status)[:16],
+        qty=qty,
+        price=price,
+        reject_reason=order.reject_reason,
+        placed_at=placed_at,
+        market_day=trading_day(placed_at),
+    )
 
 
 def flatten_order_id(agent_id: str, symbol: str) -> str:
@@ -96,16 +125,11 @@ class Accounts:
         finally:
             client.close()
 
-    def orders(self, sealed: str, limit: int = 20) -> list[Order]:
-        """The agent's most recent orders, newest first, read with its own credentials."""
-        with self._as_agent(sealed, 5.0) as (client, session):
-            return session.call(client.orders, limit)
-
     def flatten(self, agent_id: str, sealed: str, deadline_seconds: float) -> Flattened:
         """Sell every position of the agent's account: at least one pass, then more
         until none is left or the deadline passes."""
         give_up = time.monotonic() + max(deadline_seconds, 0.0)
-        sold: list[str] = []
+        sold: list[Order] = []
         why: dict[str, str] = {}
         with self._as_agent(sealed, deadline_seconds) as (client, session):
 
@@ -138,7 +162,7 @@ class Accounts:
         client: PlatformClient,
         agent_id: str,
         position: Position,
-        sold: list[str],
+        sold: list[Order],
     ) -> str:
         """Sell one whole position; returns why it is not sold (if it is not)."""
         try:
@@ -153,7 +177,7 @@ class Accounts:
             return str(exc)
         if order.status != "filled":
             return order.reject_reason or order.status
-        sold.append(f"{position.symbol} {order.filled_qty:g}")
+        sold.append(order)
         return "sold"
 
     def open(self, sealed: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from orchestrator import keys
-from orchestrator.control.accounts import Accounts
+from orchestrator.control.accounts import Accounts, placed
 from orchestrator.control.plan import (
     Action,
     Adopt,
@@ -31,6 +31,7 @@ from orchestrator.control.plan import (
 from orchestrator.lifecycle import WANTS_CONTAINER, AlertKind, EventKind, Phase
 from orchestrator.logs import about
 from orchestrator.runtime import AgentLaunch, Runtime, RuntimeFailure
+from orchestrator.state.orders import OrderBook
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent, utc
 from platform_client import PlatformError, PlatformUnavailable, RateLimited
@@ -55,12 +56,14 @@ class Executor:
     def __init__(
         self,
         store: Store,
+        book: OrderBook,
         runtime: Runtime,
         accounts: Accounts | None,
         launching: Launching,
         now: Callable[[], datetime],
     ) -> None:
         self.store = store
+        self.book = book
         self.runtime = runtime
         self.accounts = accounts
         self.launching = launching
@@ -380,6 +383,9 @@ class Executor:
             return
         remaining = max(deadline - self.now(), timedelta(0)).total_seconds()
         result = self.accounts.flatten(agent.id, agent.credentials, remaining)
+        for order in result.sold:  # the closing sales belong to the agent's history
+            if (kept := placed(order)) is not None:
+                self.book.record(agent.id, kept, "closing sale (retire --flatten)", self.now())
         kind = EventKind.FLATTENED if not result.left else EventKind.FLATTEN_INCOMPLETE
         self._record(agent, kind, result.describe(), expect={Phase.RETIRING})
         log.info(

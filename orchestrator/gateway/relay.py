@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,13 +25,14 @@ from datetime import datetime
 
 import httpx
 
-from feeds.calendar import trading_day
+from orchestrator.control.accounts import placed
 from orchestrator.control.alarms import ORDER_ALARMS, Thresholds, order_alarms
 from orchestrator.state.errors import DatabaseError
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook, PlacedOrder
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent
+from platform_client import Order
 
 # (method, path under the platform's root) an agent may send.
 RELAYED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -74,23 +74,10 @@ def placed_order(request: bytes, answer: bytes) -> tuple[PlacedOrder, str | None
     None for an answer that is not an order."""
     try:
         sent, got = json.loads(request or b"{}"), json.loads(answer)
-        placed_at = datetime.fromisoformat(got["created_at"])
-        price = got.get("filled_avg_price")
-        order = PlacedOrder(
-            client_order_id=str(got["client_order_id"])[:64],
-            order_id=str(got["order_id"])[:64],
-            symbol=str(got["symbol"])[:16],
-            side=str(got["side"])[:8],
-            status=str(got["status"])[:16],
-            qty=float(got.get("filled_qty") or 0.0),
-            price=float(price) if price is not None else None,
-            reject_reason=got.get("reject_reason"),
-            placed_at=placed_at,
-            market_day=trading_day(placed_at),
-        )
+        order = placed(Order.from_json(got))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if placed_at.tzinfo is None or not all(map(math.isfinite, (order.qty, order.price or 0))):
+    if order is None:
         return None
     rationale = sent.get("rationale") if isinstance(sent, dict) else None
     return order, rationale if isinstance(rationale, str) else None
