@@ -151,3 +151,92 @@ def test_the_overview_leaves_retired_agents_out_unless_asked_for(make_daemon):
         assert "1 retired agent(s) not shown" in page
         everyone = client.get("/fragments/overview", params={"all": "1"}).text
         assert gone["name"] in everyone.split('id="events"')[0]
+
+
+def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
+    make_daemon, page, sandbox_process
+):
+    import sqlite3
+    import time
+
+    from platform_client import PlatformClient
+    from tests.conftest import CONTROLLER_KEY
+    from tests.trader import Trader
+
+    daemon = make_daemon(
+        "process",
+        FLEET_PLATFORM_URL=sandbox_process.url,
+        FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+        FLEET_AGENT_CYCLE_SECONDS="300",  # the agents' own beats stay out of the way
+        FLEET_EQUITY_SAMPLE_SECONDS="0.2",
+        FLEET_DASHBOARD_ACTIONS="true",
+    )
+    daemon.fleet("spawn", "2", "--seed", "3", "--wait")
+    agent = daemon.agents()[0]
+    trader = Trader(daemon, agent)
+    trader.submit("page-1", 5, "earnings beat")
+    trader.call(
+        "POST",
+        "api/trading/submit",
+        json={
+            "client_order_id": "page-2",
+            "symbol": "XOM",
+            "side": "buy",
+            "qty": 2,
+            "rationale": "oil",
+        },
+    )
+    trader.call("GET", "api/trading/portfolio")
+    for equity in (100_000.0, 101_500.0, 99_000.0, 100_700.0):
+        trader.beat(equity)
+        time.sleep(0.3)
+
+    page.goto(f"{daemon.url}/login")
+    page.fill("#token", daemon.token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#fleet-equity")
+    assert page.locator("#fleet-equity polyline.series").count() == 1
+    ticks = page.locator("#fleet-equity .y-tick").all_text_contents()
+    assert len(ticks) == 5 and all(t.startswith(("$", "-$")) for t in ticks)
+    assert len(page.locator("#fleet-equity .x-tick").all_text_contents()) == 5
+    assert page.locator("#pnl-by-strategy polyline.series").count() >= 1
+    assert page.locator("#drawdown").inner_text().endswith("%")
+    summary = daemon.api("GET", "/v1/fleet").json()
+    assert page.locator("#orders-today").inner_text() == str(summary["orders_today"])
+    shot(page, "overview-charts")
+
+    page.goto(f"{daemon.url}/agents/{agent['id']}")
+    page.wait_for_selector("#equity-chart")
+    assert page.locator("#equity-chart .y-tick").count() == 5
+    (account,) = [
+        a
+        for a in PlatformClient(
+            sandbox_process.url, controller_key=CONTROLLER_KEY
+        ).controller_agents()
+        if a["idempotency_key"] == agent["id"]
+    ]
+    with sqlite3.connect(sandbox_process.state_dir / "sandbox.db") as ledger:
+        held = ledger.execute(
+            "SELECT symbol, qty FROM sandbox_positions WHERE user_id = ? AND qty > 0",
+            (account["user_id"],),
+        ).fetchall()
+        placed = ledger.execute(
+            "SELECT side, symbol, filled_qty FROM sandbox_orders WHERE user_id = ?",
+            (account["user_id"],),
+        ).fetchall()
+    rows = [r.split("\t") for r in page.locator("#positions tr:has(td)").all_inner_texts()]
+    shown = sorted({(r[0], float(r[1])) for r in rows})
+    assert shown == sorted((symbol, float(qty)) for symbol, qty in held)
+    orders = [r.split("\t") for r in page.locator("#orders tr:has(td)").all_inner_texts()]
+    assert sorted((r[1], r[2], float(r[4])) for r in orders) == sorted(
+        (side, symbol, float(qty)) for side, symbol, qty in placed
+    )
+    assert "earnings beat" in page.locator("#orders").inner_text()
+    shot(page, "agent-trading")
+
+    retired = daemon.fleet("retire", agent["name"], "--flatten")
+    assert retired.returncode == 0, retired.stderr
+    page.goto(f"{daemon.url}/agents/{agent['id']}")
+    page.wait_for_selector("#orders")
+    history = page.locator("#orders").inner_text()
+    assert "earnings beat" in history and "closing sale" in history  # kept past the account

@@ -58,6 +58,8 @@ def _money(value: float, unit: str) -> str:
 
 
 def _time_label(moment: datetime, span_seconds: float) -> str:
+    if span_seconds < 600:
+        return moment.strftime("%H:%M:%S")
     return moment.strftime("%H:%M" if span_seconds < 86400 else "%m-%d %H:%M")
 
 

@@ -54,6 +54,14 @@ def pnl_today(agent: Agent, now: datetime) -> float | None:
     return agent.equity - agent.day_start_equity
 
 
+def open_positions(agent: Agent) -> int | None:
+    """How many positions the agent holds: as the platform last listed them through the
+    relay, else as the agent last reported."""
+    if agent.positions is not None:
+        return len(json.loads(agent.positions))
+    return agent.open_positions
+
+
 def agent_view(agent: Agent, now: datetime, orders_today: int | None = None) -> dict:
     """An agent as the operator sees it; `orders_today` comes from the fleet's order book
     (`FleetSummary.orders_today`), None where it was not asked."""
@@ -77,7 +85,7 @@ def agent_view(agent: Agent, now: datetime, orders_today: int | None = None) -> 
         "pnl_pct": None if gained is None else round(100 * gained / agent.starting_equity, 3),
         "pnl_today": None if (today := pnl_today(agent, now)) is None else round(today, 2),
         "cash": agent.cash,
-        "open_positions": agent.open_positions,
+        "open_positions": open_positions(agent),
         "orders_submitted": agent.orders_submitted,
         "orders_filled": agent.orders_filled,
         "orders_today": orders_today,
