@@ -105,3 +105,35 @@ def test_trading_alarms_reach_the_webhook_once_per_episode(make_daemon, fleet_sa
         wait_until(lambda: any("were all rejected" in t for t in alerts()), "the rejections")
         assert sum("were all rejected" in t for t in alerts()) == 1
         assert len(alerts()) == 5
+
+
+def test_fleet_curves_count_each_agent_from_its_creation():
+    from datetime import UTC, datetime, timedelta
+
+    from orchestrator.operations.views import fleet_curves
+    from orchestrator.state.tables import Agent
+
+    t0 = datetime(2026, 3, 2, 15, tzinfo=UTC)
+
+    def agent(agent_id: str, strategy: str, start: float) -> Agent:
+        return Agent(
+            id=agent_id,
+            name=agent_id,
+            strategy=strategy,
+            phase="running",
+            created_at=t0,
+            updated_at=t0,
+            starting_equity=start,
+        )
+
+    samples = [
+        ("a", t0, 100_000.0),
+        ("b", t0 + timedelta(seconds=5), 45_000.0),  # b has not reported before this
+        ("a", t0 + timedelta(seconds=10), 110_000.0),
+        ("a", t0 + timedelta(seconds=20), 90_000.0),
+    ]
+    curves = fleet_curves(samples, [agent("a", "x", 100_000), agent("b", "y", 50_000)], steps=4)
+    assert [v for _, v in curves.equity] == [150_000, 145_000, 155_000, 155_000, 135_000]
+    assert [v for _, v in curves.pnl_by_strategy["x"]] == [0, 0, 10_000, 10_000, -10_000]
+    assert [v for _, v in curves.pnl_by_strategy["y"]] == [0, -5_000, -5_000, -5_000, -5_000]
+    assert curves.max_drawdown == curves.drawdown == round(20_000 / 155_000, 4)

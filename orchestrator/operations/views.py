@@ -237,19 +237,24 @@ class Curves:
 def fleet_curves(
     samples: list[tuple[str, datetime, float]], agents: list[Agent], steps: int = 60
 ) -> Curves:
-    """Fleet equity and P&L by strategy at `steps` even moments across `samples`; an
-    agent counts with its last sample until its next one (and after it stops), and its
-    P&L is against its first report."""
+    """Fleet equity and P&L by strategy at `steps` even moments across `samples`. An
+    agent counts from its creation: with its first report until it has a sample, then
+    with its last sample until its next one (and after it stops); its P&L is against its
+    first report."""
     strategy = {a.id: a.strategy for a in agents}
     start = {a.id: a.starting_equity for a in agents}
+    born = sorted((utc(a.created_at), a.id) for a in agents if a.starting_equity)
     equity: list[tuple[datetime, float]] = []
     pnl: dict[str, list[tuple[datetime, float]]] = {}
     if len(samples) >= 2:
         first, last = samples[0][1], samples[-1][1]
         latest: dict[str, float] = {}
-        i = 0
+        i = j = 0
         for k in range(steps + 1):
             moment = first + (last - first) * k / steps
+            while j < len(born) and born[j][0] <= moment:
+                latest.setdefault(born[j][1], start[born[j][1]])
+                j += 1
             while i < len(samples) and samples[i][1] <= moment:
                 latest[samples[i][0]] = samples[i][2]
                 i += 1
