@@ -9,9 +9,10 @@ install:
 	@$(UV) sync --frozen --quiet
 
 AGENTS ?= 5
+DEMO_FLAGS ?=
 
 demo: install
-	@$(UV) run fleet demo --agents $(AGENTS)
+	@$(UV) run fleet demo --agents $(AGENTS) $(DEMO_FLAGS)
 
 lint: install
 	$(UV) run ruff check .

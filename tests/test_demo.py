@@ -1,12 +1,17 @@
 """`fleet demo`: one command starts the sandbox, the daemon and agents that trade; at the
 end nothing is left running."""
 
+import re
 import socket
 import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from orchestrator.tools.harness import FLEET, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ours(state_dir) -> list[int]:
@@ -22,30 +27,22 @@ def ours(state_dir) -> list[int]:
     return found
 
 
-def test_demo_trades_for_a_minute_then_leaves_nothing_running(tmp_path):
+@pytest.mark.docker
+def test_timeout_60_make_demo_trades_then_leaves_no_process_and_no_container(tmp_path):
+    import docker
+
     state = tmp_path / "demo"
     port, sandbox_port = free_port(), free_port()
-    result = subprocess.run(
-        [
-            *FLEET,
-            "demo",
-            "--agents",
-            "5",
-            "--for",
-            "60",
-            "--state-dir",
-            str(state),
-            "--port",
-            str(port),
-            "--sandbox-port",
-            str(sandbox_port),
-        ],
+    flags = f"--runtime docker --port {port} --sandbox-port {sandbox_port} --state-dir {state}"
+    result = subprocess.run(  # SIGTERM after 60 s, to make, uv and the demo alike
+        ["timeout", "60", "make", "demo", "AGENTS=3", f"DEMO_FLAGS={flags}"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
     )
-    assert result.returncode == 0, result.stderr + result.stdout
-    assert "spawned 5 agent(s)" in result.stdout
+    assert result.returncode == 124, result.stderr + result.stdout  # stopped, not crashed
+    assert "spawned 3 agent(s)" in result.stdout
     assert f"dashboard:  http://127.0.0.1:{port}/" in result.stdout
     # how a second shell reaches it
     assert f"CLI:        FLEET_STATE_DIR={state} FLEET_PORT={port} fleet ls" in result.stdout
@@ -54,9 +51,15 @@ def test_demo_trades_for_a_minute_then_leaves_nothing_running(tmp_path):
     with sqlite3.connect(state / "sandbox.db") as db:
         query = "SELECT count(*) FROM sandbox_orders WHERE status = 'filled'"
         (filled,) = db.execute(query).fetchone()
-    assert filled >= 1
+    assert filled >= 1  # confined agents traded through the gateway's relay
     assert f"stopping: {filled} order(s) filled on the sandbox" in result.stdout
     assert ours(state) == []
+    client = docker.from_env(version="auto")
+    try:
+        (name,) = set(re.findall(r"fleet (\S+) up on docker", (state / "up.log").read_text()))
+        assert client.containers.list(all=True, filters={"label": f"fleet.instance={name}"}) == []
+    finally:
+        client.close()
 
 
 def test_demo_refuses_a_taken_port_and_starts_nothing(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
 import time
 from pathlib import Path
@@ -103,6 +104,8 @@ def demo(
     """The sandbox platform, the daemon and AGENTS trading agents, in one command."""
     from orchestrator.tools.demo import DemoError, running_demo
 
+    signal.signal(signal.SIGTERM, _stop)  # `timeout make demo`, a closed session: clean up too
+
     try:
         with running_demo(runtime, speed, port, sandbox_port, state_dir) as fleet:
             settings = Settings(
@@ -134,6 +137,14 @@ def demo(
     except DemoError as exc:
         fail(str(exc))
     click.echo("demo stopped; nothing left running")
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    """SIGTERM, as Ctrl-C: the demo stops everything it started on its way out. Only the
+    first counts (a process group's SIGTERM can arrive twice, relayed by `uv run`): the
+    clean-up itself is not interrupted."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _run_demo(api: OperatorClient, duration: float | None, note: str) -> None:
