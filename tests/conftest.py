@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import subprocess
+import uuid
 
 import psycopg
 import pytest
@@ -148,3 +151,18 @@ def sandbox_process(tmp_path):
 def fleet_sandbox(sandbox_process) -> str:
     """The URL of a running `fleet sandbox`."""
     return sandbox_process.url
+
+
+@pytest.fixture
+def tmux():
+    if shutil.which("tmux") is None:
+        missing("tmux is not installed (Debian package tmux)")
+    session = f"fleet-test-{uuid.uuid4().hex[:8]}"
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", *args], capture_output=True, text=True, check=True, timeout=10
+        ).stdout
+
+    yield session, run
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -1,29 +1,8 @@
 """`fleet dashboard` driven in a real pseudo-terminal (tmux), its screen read back."""
 
 import shlex
-import shutil
-import subprocess
-import uuid
-
-import pytest
 
 from orchestrator.tools.harness import FLEET, wait_until
-from tests.conftest import missing
-
-
-@pytest.fixture
-def tmux():
-    if shutil.which("tmux") is None:
-        missing("tmux is not installed (Debian package tmux)")
-    session = f"fleet-test-{uuid.uuid4().hex[:8]}"
-
-    def run(*args: str) -> str:
-        return subprocess.run(
-            ["tmux", *args], capture_output=True, text=True, check=True, timeout=10
-        ).stdout
-
-    yield session, run
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 def test_the_dashboard_shows_the_fleet_live_and_leaves_on_ctrl_c(make_daemon, tmux):

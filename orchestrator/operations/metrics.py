@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from orchestrator.gateway.feeds import FeedGateway
 from orchestrator.gateway.rates import AgentRates
 from orchestrator.lifecycle import FINAL, Phase
-from orchestrator.operations.views import FleetSummary
+from orchestrator.operations.views import FleetSummary, open_positions, pnl
 from orchestrator.state.store import Store
 from orchestrator.state.tables import utc
 from orchestrator.state.usage import UsageLedger
@@ -72,6 +72,16 @@ class FleetCollector(Collector):
         equity = GaugeMetricFamily(
             "fleet_agent_equity_dollars", "The agent's account equity.", labels=_AGENT_LABELS
         )
+        gained = GaugeMetricFamily(
+            "fleet_agent_pnl_dollars",
+            "The agent's equity gained since its first report.",
+            labels=_AGENT_LABELS,
+        )
+        held = GaugeMetricFamily(
+            "fleet_agent_open_positions",
+            "Positions the agent holds, as the platform last listed them.",
+            labels=_AGENT_LABELS,
+        )
         orders = CounterMetricFamily(
             "fleet_orders",
             "Orders placed, by strategy and outcome (the fleet's order book).",
@@ -100,7 +110,11 @@ class FleetCollector(Collector):
                 age.add_metric(labels, (now - beat).total_seconds())
             if agent.equity is not None:
                 equity.add_metric(labels, agent.equity)
-        yield from (restarts, age, equity, orders, today, refused)
+            if (made := pnl(agent)) is not None:
+                gained.add_metric(labels, round(made, 2))
+            if (count := open_positions(agent)) is not None:
+                held.add_metric(labels, count)
+        yield from (restarts, age, equity, gained, held, orders, today, refused)
         yield from self._feeds()
         yield from self._llm(now.strftime("%Y-%m-%d"))
 
