@@ -272,3 +272,12 @@ def test_a_second_shell_without_the_token_is_told_where_it_is(make_daemon, tmp_p
         f"error: no operator token (no FLEET_OPERATOR_TOKEN, and no operator-token file in "
         f"{elsewhere}): set FLEET_STATE_DIR to the daemon's state dir"
     )
+
+
+def test_version_and_whole_help_summaries():
+    version = subprocess.run([*FLEET, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("fleet, version ")
+    shown = subprocess.run([*FLEET, "--help"], capture_output=True, text=True).stdout
+    commands = shown.split("Commands:", 1)[1]
+    assert "..." not in commands  # no summary cut mid-sentence
+    assert "personality, positions, orders and timeline." in " ".join(commands.split())
