@@ -86,3 +86,44 @@ def test_demo_refuses_a_taken_port_and_starts_nothing(tmp_path):
     assert (
         result.stderr == f"error: port {port} for the daemon is taken; pass another with --port\n"
     )
+
+
+def test_the_demo_dashboard_keeps_the_url_token_and_cli_line_in_view(tmux, tmp_path):
+    import shlex
+
+    from orchestrator.tools.harness import fleet_env, wait_until
+
+    session, run = tmux
+    state = tmp_path / "demo"
+    port, sandbox_port = free_port(), free_port()
+    demo = [*FLEET, "demo", "--agents", "2", "--state-dir", str(state)]
+    demo += ["--port", str(port), "--sandbox-port", str(sandbox_port)]
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in fleet_env().items() if k == "PATH")
+    run(
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        "180",
+        "-y",
+        "50",
+        f"env {env} {shlex.join(demo)}; echo EXITED $?; sleep 600",
+    )
+
+    def screen(*texts: str) -> str:
+        shown = run("capture-pane", "-p", "-t", session)
+        return shown if all(text in shown for text in texts) else ""
+
+    token_file = state / "operator-token"
+    wait_until(token_file.exists, "the demo's daemon")
+    token = token_file.read_text().strip()
+    shown = wait_until(lambda: screen("running 2", "latest events"), "the live dashboard")
+    flat = "".join(shown.split())  # a narrow terminal wraps the lines
+    assert f"dashboard:http://127.0.0.1:{port}/(operatortoken{token})" in flat
+    assert f"FLEET_STATE_DIR={state}FLEET_PORT={port}fleetls" in flat
+
+    run("send-keys", "-t", session, "C-c")
+    after = wait_until(lambda: screen("EXITED"), "the demo to stop", timeout=90)
+    assert "EXITED 0" in after and "nothing left running" in after
+    assert ours(state) == []
