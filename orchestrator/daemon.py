@@ -384,7 +384,8 @@ def _port(host: str, port: int) -> socket.socket:
 
 
 class CannotListen(Exception):
-    """The daemon cannot open the gateway socket; the message says why and what to set."""
+    """The daemon cannot open its port or its gateway socket; the message says why and
+    what to set."""
 
 
 def _gateway_socket(path: Path) -> socket.socket:

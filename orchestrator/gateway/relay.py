@@ -114,16 +114,13 @@ class PlatformRelay:
         health: StoreHealth,
         now: Callable[[], datetime],
         timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.book = book
         self.store = store
         self.thresholds = thresholds
         self.health = health
         self.now = now
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
 
     async def forward(
         self,
