@@ -174,6 +174,7 @@ class FleetSummary:
         self.calendar = calendar_for(market_hours)
         self.listed = listed
         self.now = now
+        self._curves: tuple[datetime, Curves] | None = None
 
     def market(self) -> dict:
         """Whether agents may trade now (in market time) and when that changes."""
@@ -185,9 +186,14 @@ class FleetSummary:
         }
 
     def curves(self, window: timedelta = timedelta(hours=24)) -> Curves:
-        """The fleet's equity, P&L by strategy and drawdown over the last `window`."""
-        samples = self.store.equity_samples(self.now() - window)
-        return fleet_curves(samples, self.store.agents())
+        """The fleet's equity, P&L by strategy and drawdown over the last `window`, read
+        again at most every CURVES_SECONDS (the overview reloads every 3 s; a day of
+        samples of a big fleet is a lot to read that often)."""
+        now = self.now()
+        if self._curves is None or now - self._curves[0] >= timedelta(seconds=CURVES_SECONDS):
+            samples = self.store.equity_samples(now - window)
+            self._curves = (now, fleet_curves(samples, self.store.agents()))
+        return self._curves[1]
 
     def orders_today(self) -> tuple[str, Counter[str]]:
         """The market's trading day now, and how many orders each agent placed on it."""
@@ -221,6 +227,9 @@ class FleetSummary:
             "feeds": self.feeds.report(),
             "llm_today": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost},
         }
+
+
+CURVES_SECONDS = 10
 
 
 @dataclass(frozen=True)

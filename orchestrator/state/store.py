@@ -345,25 +345,24 @@ class Store:
         checked: Iterable[AlertKind],
         holding: dict[AlertKind, str],
         now: datetime,
-    ) -> list[AlertKind]:
+    ) -> None:
         """Bring the agent's standing alarms among `checked` in line with `holding` (each
         with its alert text): an alarm that begins queues its alert, in the same
         transaction, so once per episode; one whose condition ended is forgotten."""
         with self.session() as s:
             agent = s.get(Agent, agent_id, with_for_update=True)
             if agent is None:
-                return []
+                return
             standing = set(filter(None, (agent.alarms or "").split(",")))
             begun = [kind for kind in holding if kind not in standing]
             ended = {kind for kind in checked if kind in standing and kind not in holding}
             if not begun and not ended:
-                return []
+                return
             for kind in begun:
                 s.add(Alert(at=now, kind=kind, agent_id=agent_id, text=holding[kind]))
             agent.alarms = ",".join(sorted((standing - ended) | set(begun))) or None
             s.add(agent)
             s.commit()
-            return begun
 
     def bootstrapped(self, agent_id: str) -> None:
         """A new process of this agent has started: its cycles are counted afresh (a
