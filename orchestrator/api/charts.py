@@ -1,5 +1,5 @@
 """Line charts as plain SVG geometry for the pages' templates (`_chart.html`): a plot
-area with labelled axes (values with their unit, times in UTC), one polyline per series
+area with labelled axes (dollars, and times in UTC), one polyline per series
 and a legend. No JavaScript, no library: the page is readable as served."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Chart:
     lines: list[Line] = field(default_factory=list)
     y_ticks: list[tuple[float, str]] = field(default_factory=list)
     x_ticks: list[tuple[float, str]] = field(default_factory=list)
-    unit: str = "$"
+    signed: bool = False  # the legend shows each line's last value with its sign (P&L)
 
     @property
     def left(self) -> int:
@@ -52,9 +52,9 @@ class Chart:
         return self.height - _BOTTOM
 
 
-def _money(value: float, unit: str) -> str:
+def _money(value: float) -> str:
     sign = "-" if value < 0 else ""
-    return f"{sign}{unit}{abs(value):,.0f}"
+    return f"{sign}${abs(value):,.0f}"
 
 
 def _time_label(moment: datetime, span_seconds: float) -> str:
@@ -68,13 +68,13 @@ def line_chart(
     series: dict[str, list[tuple[datetime, float]]],
     width: int = 640,
     height: int = 200,
-    unit: str = "$",
+    signed: bool = False,
 ) -> Chart:
-    """A chart of each named series of (UTC moment, value); series with fewer than two
-    points are left out, and so is the whole chart when none is left (no lines)."""
+    """A chart of each named series of (UTC moment, value) in dollars; series with fewer
+    than two points are left out, and so is the whole chart when none is left (no lines)."""
     drawn = {name: points for name, points in series.items() if len(points) >= 2}
     if not drawn:
-        return Chart(title, width, height, unit=unit)
+        return Chart(title, width, height, signed=signed)
     moments = [at for points in drawn.values() for at, _ in points]
     values = [v for points in drawn.values() for _, v in points]
     start, end = min(moments), max(moments)
@@ -82,7 +82,7 @@ def line_chart(
     if high == low:
         low, high = low - 1, high + 1
     span = (end - start).total_seconds() or 1.0
-    box = Chart(title, width, height, unit=unit)
+    box = Chart(title, width, height)
 
     def x(at: datetime) -> float:
         return box.left + (at - start).total_seconds() / span * (box.right - box.left)
@@ -100,9 +100,9 @@ def line_chart(
         for i, (name, points) in enumerate(sorted(drawn.items()))
     ]
     step = (high - low) / _TICKS
-    y_ticks = [(y(low + k * step), _money(low + k * step, unit)) for k in range(_TICKS + 1)]
+    y_ticks = [(y(low + k * step), _money(low + k * step)) for k in range(_TICKS + 1)]
     x_ticks = [
         (x(at), _time_label(at, span))
         for at in (start + (end - start) * k / _TICKS for k in range(_TICKS + 1))
     ]
-    return Chart(title, width, height, lines, y_ticks, x_ticks, unit)
+    return Chart(title, width, height, lines, y_ticks, x_ticks, signed)

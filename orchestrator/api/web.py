@@ -146,7 +146,7 @@ def web_router(
         return {
             "market_day": day,
             "equity": line_chart("Fleet equity, last 24 h", {"fleet": curves.equity}),
-            "pnl": line_chart("P&L by strategy, last 24 h", curves.pnl_by_strategy),
+            "pnl": line_chart("P&L by strategy, last 24 h", curves.pnl_by_strategy, signed=True),
             "curves": curves,
             "agents": problems_first([agent_view(a, now, today[a.id]) for a in shown]),
             "retired_hidden": len(agents) - len(shown),
