@@ -104,7 +104,8 @@ def demo(
     """The sandbox platform, the daemon and AGENTS trading agents, in one command."""
     from orchestrator.tools.demo import DemoError, running_demo
 
-    signal.signal(signal.SIGTERM, _stop)  # `timeout make demo`, a closed session: clean up too
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # `timeout make demo`, a closed terminal
+        signal.signal(signum, _stop)
 
     try:
         with running_demo(runtime, speed, port, sandbox_port, state_dir) as fleet:
@@ -140,10 +141,11 @@ def demo(
 
 
 def _stop(_signum: int, _frame: object) -> None:
-    """SIGTERM, as Ctrl-C: the demo stops everything it started on its way out. Only the
-    first counts (a process group's SIGTERM can arrive twice, relayed by `uv run`): the
-    clean-up itself is not interrupted."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """SIGTERM or SIGHUP, as Ctrl-C: the demo stops everything it started on its way out.
+    Only the first counts (a process group's SIGTERM can arrive twice, relayed by `uv
+    run`, and a hang-up brings a SIGTERM with it): the clean-up is not interrupted."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
