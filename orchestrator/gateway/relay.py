@@ -48,6 +48,7 @@ RELAYED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _PASSED_BACK = ("content-type", "retry-after")
+_NOTED = ("api/trading/submit", "api/trading/portfolio")  # answers the order book keeps
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def placed_order(request: bytes, answer: bytes) -> tuple[PlacedOrder, str | None
     return order, rationale if isinstance(rationale, str) else None
 
 
-def open_positions(answer: bytes) -> list[dict] | None:
+def listed_positions(answer: bytes) -> list[dict] | None:
     """The positions of a portfolio answer, each {symbol, qty, avg_price, price,
     unrealized_pl}; None for an answer that is not a portfolio."""
     try:
@@ -135,7 +136,7 @@ class PlatformRelay:
         what its answer says; an unreachable platform is a 502 the agent's client retries
         like any platform outage."""
         answer = await self._send(method, path, query, body, platform_auth)
-        if answer.status < 300:
+        if answer.status < 300 and path in _NOTED:
             try:
                 await asyncio.to_thread(self._note, agent, path, body, answer.body)
             except DatabaseError as exc:
@@ -151,7 +152,9 @@ class PlatformRelay:
             holding = order_alarms(agent.name, statuses, self.thresholds)
             if holding or agent.alarms:
                 self.store.sound_alarms(agent.id, ORDER_ALARMS, holding, self.now())
-        elif path == "api/trading/portfolio" and (positions := open_positions(answer)) is not None:
+        elif (
+            path == "api/trading/portfolio" and (positions := listed_positions(answer)) is not None
+        ):
             self.book.record_positions(agent.id, positions, self.now())
 
     async def _send(
