@@ -21,7 +21,7 @@ lint: install
 # Independent tests run on three workers (each has its own instance, port and state dir);
 # the one that restarts the Docker engine runs alone afterwards.
 test: lint
-	$(UV) run pytest -n 3 -m "not serial"
+	$(UV) run pytest -n 3 --dist loadgroup -m "not serial"
 	$(UV) run pytest -m serial
 
 image: install

@@ -1,5 +1,9 @@
 """The agent's life: read three variables, bootstrap, heartbeat every cycle, stop cleanly.
 
+The token comes from FLEET_AGENT_TOKEN, or from the file FLEET_AGENT_TOKEN_FILE names (a
+Swarm secret). With FLEET_ALIVE_FILE set, every turn of the loop touches that file, so
+the runtime's health check can tell a hung agent from a live one.
+
 Exit codes: 0 after SIGTERM/SIGINT or when the orchestrator retires the agent; 2 when the
 environment is incomplete; 3 when the gateway refuses the token. An unreachable gateway
 is not fatal: the agent keeps its process and tries again next cycle. The token is never
@@ -14,6 +18,7 @@ import random
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from agent_runtime.account import AccountLink
 from agent_runtime.contract import Bootstrap, ContractError
@@ -28,10 +33,19 @@ _RETRY_SECONDS = 2.0
 log = logging.getLogger("agent")
 
 
-def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> Bootstrap | None:
+def _touch(alive: Path | None) -> None:
+    """Say the loop still turns (for the runtime's health check)."""
+    if alive is not None:
+        alive.touch()
+
+
+def _bootstrap(
+    gateway: GatewayClient, stop: threading.Event, alive: Path | None
+) -> Bootstrap | None:
     """Bootstrap, retrying while the gateway is unreachable or answers out of contract;
     None if stopped first."""
     while not stop.is_set():
+        _touch(alive)
         try:
             return Bootstrap.from_json(gateway.bootstrap())
         except TokenRefused:
@@ -42,7 +56,9 @@ def _bootstrap(gateway: GatewayClient, stop: threading.Event) -> Bootstrap | Non
     return None
 
 
-def _cycles(gateway: GatewayClient, boot: Bootstrap, stop: threading.Event) -> int:
+def _cycles(
+    gateway: GatewayClient, boot: Bootstrap, stop: threading.Event, alive: Path | None
+) -> int:
     """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or retired."""
     tick, jitter = boot.schedule.cycle_seconds, boot.schedule.jitter_seconds
     account = AccountLink(boot.platform, gateway.platform(deadline=tick)) if boot.platform else None
@@ -52,6 +68,7 @@ def _cycles(gateway: GatewayClient, boot: Bootstrap, stop: threading.Event) -> i
     paused = boot.paused  # a restart while paused must not trade first
     try:
         while not stop.is_set():
+            _touch(alive)
             # one scale for every beat, so the reported cycle never goes back
             now = clock.now()
             beat = trader.cycle_at(now) if trader else int(now.timestamp() // tick)
@@ -95,10 +112,10 @@ def _cycles(gateway: GatewayClient, boot: Bootstrap, stop: threading.Event) -> i
     return EXIT_OK
 
 
-def run(gateway: GatewayClient, stop: threading.Event) -> int:
+def run(gateway: GatewayClient, stop: threading.Event, alive: Path | None = None) -> int:
     """Bootstrap, then run cycles; a refused token ends the agent with EXIT_TOKEN_REFUSED."""
     try:
-        boot = _bootstrap(gateway, stop)
+        boot = _bootstrap(gateway, stop, alive)
         if boot is None:
             return EXIT_OK
         log.info(
@@ -107,10 +124,20 @@ def run(gateway: GatewayClient, stop: threading.Event) -> int:
             boot.agent_id,
             boot.schedule.cycle_seconds,
         )
-        return _cycles(gateway, boot, stop)
+        return _cycles(gateway, boot, stop, alive)
     except TokenRefused as exc:
         log.error("%s; exiting", exc)
         return EXIT_TOKEN_REFUSED
+
+
+def _token(environ: Mapping[str, str]) -> str | None:
+    """The gateway token, from the environment or the file it names; None if neither."""
+    if path := environ.get("FLEET_AGENT_TOKEN_FILE"):
+        try:
+            return Path(path).read_text().strip() or None
+        except OSError:
+            return None
+    return environ.get("FLEET_AGENT_TOKEN") or None
 
 
 def main(environ: Mapping[str, str] = os.environ, stop: threading.Event | None = None) -> int:
@@ -121,17 +148,17 @@ def main(environ: Mapping[str, str] = os.environ, stop: threading.Event | None =
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per heartbeat
-    missing = [
-        name
-        for name in ("FLEET_AGENT_ID", "FLEET_GATEWAY_URL", "FLEET_AGENT_TOKEN")
-        if not environ.get(name)
-    ]
+    missing = [name for name in ("FLEET_AGENT_ID", "FLEET_GATEWAY_URL") if not environ.get(name)]
+    token = _token(environ)
+    if token is None:
+        missing.append("FLEET_AGENT_TOKEN (or a readable FLEET_AGENT_TOKEN_FILE)")
     if missing:
         log.error("missing environment: %s", ", ".join(missing))
         return EXIT_CONFIG
     stop = stop or threading.Event()
-    gateway = GatewayClient(environ["FLEET_GATEWAY_URL"], environ["FLEET_AGENT_TOKEN"])
+    gateway = GatewayClient(environ["FLEET_GATEWAY_URL"], token)
+    alive = Path(environ["FLEET_ALIVE_FILE"]) if environ.get("FLEET_ALIVE_FILE") else None
     try:
-        return run(gateway, stop)
+        return run(gateway, stop, alive)
     finally:
         gateway.close()

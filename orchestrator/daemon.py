@@ -92,6 +92,10 @@ def open_runtime(settings: Settings) -> Runtime:
         return ProcessRuntime(settings)
     if settings.runtime == "docker":
         return DockerRuntime(settings)
+    if settings.runtime == "swarm":
+        from orchestrator.runtime.swarm import SwarmRuntime
+
+        return SwarmRuntime(settings)
     try:
         return DockerRuntime(settings)
     except RuntimeUnavailable:

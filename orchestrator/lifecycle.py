@@ -53,6 +53,7 @@ class EventKind(StrEnum):
     START_FAILED = "start_failed"
     RUNNING = "running"
     ADOPTED = "adopted"
+    PLACED = "placed"
     CONTAINER_REPLACED = "container_replaced"
     UNHEALTHY = "unhealthy"
     EXITED = "exited"

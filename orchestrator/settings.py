@@ -63,10 +63,11 @@ class Settings(BaseSettings):
         description="The operator API token; default: generated into the state dir.",
     )
 
-    runtime: Literal["auto", "docker", "process"] = Field(
+    runtime: Literal["auto", "docker", "swarm", "process"] = Field(
         default="auto",
-        description="Where agents run: docker, process (no isolation, for development), "
-        "or auto (Docker when its engine answers).",
+        description="Where agents run: docker, swarm (one service per agent on the Swarm "
+        "whose manager the engine is), process (no isolation, for development), or auto "
+        "(Docker when its engine answers).",
     )
     agent_image: str = Field(
         default="agent-fleet-agent:latest", description="The agents' image (`make image`)."
@@ -80,6 +81,35 @@ class Settings(BaseSettings):
         default=None,
         description="A directory of its own for the gateway's Unix socket (gateway.sock), "
         "mounted read-only into agent containers; default: gateway/ in the state dir.",
+    )
+    swarm_encrypted: bool = Field(
+        default=True,
+        description="Swarm: encrypt the agents' overlay network (IPsec between nodes). "
+        "Only for a kernel without ESP support, and on a private network, turn it off.",
+    )
+    swarm_subnet: str | None = Field(
+        default=None,
+        description="Swarm: the agents' overlay subnet (CIDR); default: the engine picks one.",
+    )
+    swarm_constraints: list[str] = Field(
+        default=[],
+        description="Swarm: placement constraints for agents, e.g. "
+        '["node.labels.fleet==agents"] (a JSON list).',
+    )
+    swarm_restart_delay_seconds: float = Field(
+        default=1, ge=0, description="Swarm: delay before Swarm restarts a failed agent task."
+    )
+    swarm_restart_window_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Swarm: how long a restarted task must run before its restart counts as "
+        "a success.",
+    )
+    swarm_door_image: str = Field(
+        default="agent-fleet-orchestrator:latest",
+        description="Swarm: the image of the gateway's door, the service that carries agents' "
+        "calls from the overlay to the gateway socket (`fleet image build --target "
+        "orchestrator`).",
     )
     agent_memory_limit: str = Field(default="96m", description="Memory limit per agent.")
     agent_pids_limit: int = Field(default=64, ge=8, description="Process limit per agent.")

@@ -166,3 +166,39 @@ def tmux():
 
     yield session, run
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def _kernel_has_esp() -> bool:
+    """Whether this kernel can hold an IPsec ESP state, which an encrypted overlay needs."""
+    state = ["src", "10.231.0.1", "dst", "10.231.0.2", "proto", "esp", "spi", "0x4242"]
+    aead = ["mode", "transport", "aead", "rfc4106(gcm(aes))", "0x" + "11" * 20, "128"]
+    made = subprocess.run(["ip", "xfrm", "state", "add", *state, *aead], capture_output=True)
+    if made.returncode == 0:
+        subprocess.run(["ip", "xfrm", "state", "delete", *state], capture_output=True)
+    return made.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def swarm():
+    """A two-node Swarm on this machine (scripts/two-node-swarm.sh): this engine is the
+    manager, `node2` runs in a network namespace. Yields node2's client and whether the
+    kernel can encrypt the overlay. Tests that use it share one xdist group."""
+    import docker
+    from docker.errors import DockerException
+
+    script = "scripts/two-node-swarm.sh"
+    try:
+        docker.from_env(version="auto").ping()
+    except DockerException as exc:
+        missing(f"no Docker engine: {exc}")
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nsenter") is None:
+        missing("a two-node Swarm needs root, iproute2 and nsenter")
+    up = subprocess.run(
+        ["bash", script, "up", Settings().agent_image], capture_output=True, text=True
+    )
+    if up.returncode != 0:
+        missing(f"no two-node Swarm: {up.stderr.strip()}")
+    node2 = docker.DockerClient(base_url=up.stdout.strip().splitlines()[-1], version="auto")
+    yield node2, _kernel_has_esp()
+    node2.close()
+    subprocess.run(["bash", script, "down"], capture_output=True)

@@ -43,11 +43,13 @@ class Clock:
 
 
 class FakeRuntime:
-    """The Runtime port in memory; `crash`, `vanish` and `refuse_starts` inject faults."""
+    """The Runtime port in memory; `crash`, `vanish`, `refuse_starts` and (for a runtime
+    that restarts by itself, as Swarm does) `fail_task` and `move` inject faults."""
 
     name = "fake"
 
-    def __init__(self, spec: str = "spec-1") -> None:
+    def __init__(self, spec: str = "spec-1", restarts_itself: bool = False) -> None:
+        self.restarts_itself = restarts_itself
         self.spec = spec
         self.workloads: dict[str, ObservedAgent] = {}
         self.exits: dict[str, ExitInfo] = {}
@@ -116,6 +118,18 @@ class FakeRuntime:
         )
         self.exits[workload.container_id] = ExitInfo(exit_code, oom_killed=oom)
         return workload.container_id
+
+    def fail_task(self, agent_id: str, at: datetime, exit_code: int = 1) -> None:
+        """The workload's task fails at `at` and its runtime restarts it by itself."""
+        workload = self.running(agent_id)
+        failed = replace(workload, failed_at=(*workload.failed_at, at))
+        self.workloads[workload.container_id] = failed
+        self.exits[workload.container_id] = ExitInfo(exit_code)
+
+    def move(self, agent_id: str, node: str) -> None:
+        """The runtime reschedules the agent's workload onto `node`."""
+        workload = self.running(agent_id)
+        self.workloads[workload.container_id] = replace(workload, node=node)
 
     def vanish(self, agent_id: str) -> None:
         """The agent's workload is removed behind our back."""

@@ -2,6 +2,8 @@
 store, against the in-memory runtime and a clock that moves only when told: milliseconds
 per test, no sleeping."""
 
+from datetime import timedelta
+
 import pytest
 
 from orchestrator.lifecycle import AlertKind, EventKind, Phase
@@ -178,3 +180,68 @@ def test_retiring_stops_and_removes_the_workload_and_revokes_the_token(world):
 
 def test_spawn_ids_are_stable():
     assert spawn_ids("k", 2) == spawn_ids("k", 2) != spawn_ids("j", 2)
+
+
+@pytest.fixture
+def swarm_world(store):
+    """As `world`, with a runtime that restarts failed workloads itself (as Swarm does)."""
+    clock, runtime = Clock(), FakeRuntime(restarts_itself=True)
+    ticker = Ticker(reconciler(store, runtime, clock.now, threshold=3))
+    yield store, runtime, clock, ticker
+    ticker.close()
+
+
+def test_a_runtime_that_restarts_itself_is_counted_never_restarted(swarm_world):
+    store, runtime, clock, ticker = swarm_world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    heartbeat(store, clock, agent)
+    (workload,) = runtime.list()
+
+    for n in range(1, 4):
+        clock.advance(5)
+        runtime.fail_task(agent.id, clock.now(), exit_code=2)
+        ticker.tick()
+        assert ticker.tick() == []  # each failure counted once
+        heartbeat(store, clock, agent)
+        assert store.get(agent.id).failures == n
+    clock.advance(5)
+    runtime.fail_task(agent.id, clock.now())
+    runtime.fail_task(agent.id, clock.now() + timedelta(seconds=1))  # two between ticks
+    ticker.tick()
+    row = store.get(agent.id)
+    assert (row.failures, row.restarts, row.phase) == (5, 5, Phase.CRASHLOOP)
+    assert row.container_id == workload.container_id and runtime.created == 1  # never ours
+    assert [a.kind for a in store.alerts()] == [AlertKind.CRASHLOOP]
+    messages = [e.message for e in store.events(agent.id) if e.kind == EventKind.EXITED]
+    assert "exited with code 2; fake restarts it; restart 1 (failure 1 in a row) now" in messages
+    assert any(m.startswith("2 tasks failed, the last exited with code 1") for m in messages)
+
+    clock.advance(120)  # silent well past the heartbeat timeout: the runtime's health
+    assert ticker.tick() == []  # check handles hangs, not us
+    heartbeat(store, clock, agent)
+    clock.advance(601)
+    heartbeat(store, clock, agent)
+    ticker.tick()
+    assert store.get(agent.id).phase == Phase.RUNNING
+    assert [a.kind for a in store.alerts()] == [AlertKind.RECOVERED, AlertKind.CRASHLOOP]
+
+    again = Ticker(reconciler(store, runtime, clock.now))  # a restarted daemon
+    try:
+        assert again.tick() == []  # old failures stay counted
+    finally:
+        again.close()
+
+
+def test_the_node_a_workload_runs_on_is_recorded_when_it_moves(swarm_world):
+    store, runtime, clock, ticker = swarm_world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    runtime.move(agent.id, "node2")
+    ticker.tick()
+    runtime.move(agent.id, "node1")
+    ticker.tick()
+    assert ticker.tick() == []
+    assert store.get(agent.id).node == "node1"
+    placed = [e.message for e in store.events(agent.id) if e.kind == EventKind.PLACED]
+    assert placed == ["runs on node node2", "runs on node node1"]

@@ -67,14 +67,17 @@ def phase_markup(phase: str) -> str:
 
 
 def format_agents(agents: list[dict]) -> RenderableType:
-    """The `fleet ls` table, then one line per agent with a problem to explain."""
+    """The `fleet ls` table, then one line per agent with a problem to explain. A NODE
+    column appears when the runtime has several machines (Swarm)."""
     table = Table(box=None, header_style="bold")
     numeric = ("RESTARTS", "EQUITY", "P&L", "TODAY", "POS")
+    nodes = any(agent.get("node") for agent in agents)
     for column in (
         "NAME",
         "ID",
         "STRATEGY",
         "PHASE",
+        *(["NODE"] if nodes else []),
         "UPTIME",
         "RESTARTS",
         "HEARTBEAT",
@@ -90,6 +93,7 @@ def format_agents(agents: list[dict]) -> RenderableType:
             agent["id"][:8],
             plain(agent["strategy"]),
             phase_markup(agent["phase"]),
+            *([plain(agent.get("node") or "-")] if nodes else []),
             _age(agent.get("uptime_seconds")),
             _count(agent.get("restarts")),
             _age(agent.get("heartbeat_age_seconds")),
@@ -118,6 +122,7 @@ def format_agent(agent: dict) -> RenderableType:
         ("strategy", plain(agent["strategy"])),
         ("phase", phase_markup(agent["phase"])),
         ("container", plain(agent.get("container_id") or "-")),
+        *([("node", plain(agent["node"]))] if agent.get("node") else []),
         ("uptime", _age(agent.get("uptime_seconds"))),
         ("restarts", f"{agent['restarts']} ({agent['failures']} failures in a row)"),
         ("heartbeat", f"{_age(agent.get('heartbeat_age_seconds'))} ago"),

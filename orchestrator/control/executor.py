@@ -20,6 +20,8 @@ from orchestrator.control.plan import (
     Action,
     Adopt,
     AfterFailure,
+    CountFailures,
+    Place,
     Provision,
     Recover,
     RemoveOrphan,
@@ -82,6 +84,10 @@ class Executor:
                 self._replace(action)
             case Restart():
                 self._restart(action)
+            case CountFailures():
+                self._count_failures(action)
+            case Place():
+                self._place(action)
             case Recover():
                 self._recover(action)
             case Retire():
@@ -228,8 +234,15 @@ class Executor:
             alert = (
                 then.alert,
                 f"agent {agent.name} ({agent.id}) is crash-looping: {then.failures} failures "
-                f"in a row, last: {what}. Restarts continue with back-off up to 5 min.",
+                f"in a row, last: {what}. {self._restarts_continue()}",
             )
+        changes: dict[str, object] = {
+            "container_id": None,
+            "restarts": agent.restarts + restarted,
+            "failures": then.failures,
+            "healthy_since": None,
+            "next_restart_at": self.now() + then.delay,
+        }
         recorded = self._record(
             agent,
             kind,
@@ -237,12 +250,7 @@ class Executor:
             phase=then.phase,
             expect=WANTS_CONTAINER,
             alert=alert,
-            container_id=None,
-            restarts=agent.restarts + restarted,
-            failures=then.failures,
-            healthy_since=None,
-            next_restart_at=self.now() + then.delay,
-            **fields,
+            **(changes | fields),
         )
         if recorded:
             log.warning(
@@ -309,6 +317,39 @@ class Executor:
             self.runtime.remove(action.container_id)
         if self._fail(agent, kind, what, action.then, restarted=1) and action.start:
             self._start(action.start)
+
+    def _restarts_continue(self) -> str:
+        if self.runtime.restarts_itself:
+            return f"{self.runtime.name} keeps restarting it."
+        return "Restarts continue with back-off up to 5 min."
+
+    def _count_failures(self, action: CountFailures) -> None:
+        """Record failures the runtime has already restarted by itself; touch nothing."""
+        agent = self.store.get(action.agent_id)
+        info = self.runtime.exit_info(action.container_id)
+        kind = EventKind.OOM_KILLED if info and info.oom_killed else EventKind.EXITED
+        what = info.describe() if info else "its task failed"
+        if action.count > 1:
+            what = f"{action.count} tasks failed, the last {what}"
+        self._fail(
+            agent,
+            kind,
+            f"{what}; {self.runtime.name} restarts it",
+            action.then,
+            restarted=action.count,
+            container_id=action.container_id,
+            failure_seen_at=action.last_at,
+        )
+
+    def _place(self, action: Place) -> None:
+        agent = self.store.get(action.agent_id)
+        self._record(
+            agent,
+            EventKind.PLACED,
+            f"runs on node {action.node}",
+            expect=WANTS_CONTAINER,
+            node=action.node,
+        )
 
     def _recover(self, action: Recover) -> None:
         agent = self.store.get(action.agent_id)

@@ -50,6 +50,9 @@ class DesiredAgent:
     # The latest sign of life: heartbeat, workload start or daemon start, whichever is last.
     alive_at: datetime | None = None
     healthy_since: datetime | None = None
+    node: str | None = None
+    # The last of the failures its runtime restarted by itself that has been counted
+    failure_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Desired:
     spec_hash: str
     policy: Policy
     platform: bool = False
+    restarts_itself: bool = False  # the runtime restarts failed workloads (Swarm), not us
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,26 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class CountFailures:
+    """The runtime restarted the agent's workload by itself after `count` failures we had
+    not counted, the last at `last_at`: record them as `then` says. Nothing is restarted."""
+
+    agent_id: str
+    container_id: str
+    count: int
+    last_at: datetime
+    then: AfterFailure
+
+
+@dataclass(frozen=True)
+class Place:
+    """The agent's workload now runs on `node`: note where."""
+
+    agent_id: str
+    node: str
+
+
+@dataclass(frozen=True)
 class Recover:
     """The agent stayed healthy long enough: forget its failures; a crash loop ends
     (and says so) here."""
@@ -159,7 +183,18 @@ class RemoveOrphan:
     reason: str
 
 
-Action = Provision | Start | Adopt | Replace | Restart | Recover | Retire | RemoveOrphan
+Action = (
+    Provision
+    | Start
+    | Adopt
+    | Replace
+    | Restart
+    | CountFailures
+    | Place
+    | Recover
+    | Retire
+    | RemoveOrphan
+)
 
 
 def backoff(failures: int) -> timedelta:
@@ -242,6 +277,8 @@ def _plan_agent(
         for w in workloads
         if w is not keep
     ]
+    if desired.restarts_itself:
+        return actions + _plan_restarted_by_runtime(agent, keep, desired, now)
     silent = now - agent.alive_at if agent.alive_at else timedelta(0)
     if not keep.alive:
         reason = f"exited with code {keep.exit_code}" if keep.exit_code is not None else keep.state
@@ -257,12 +294,44 @@ def _plan_agent(
     elif keep.container_id != agent.container_id:
         phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
         actions.append(Adopt(agent.agent_id, keep.container_id, phase))
-    elif (
+    elif _recovered(agent, policy, now):
+        actions.append(Recover(agent.agent_id, agent.phase == Phase.CRASHLOOP))
+    return actions
+
+
+def _recovered(agent: DesiredAgent, policy: Policy, now: datetime) -> bool:
+    """Whether an agent with failures has stayed healthy long enough to forget them."""
+    return bool(
         agent.failures
         and agent.healthy_since is not None
         and now - agent.healthy_since >= policy.restart_reset
-    ):
+    )
+
+
+def _plan_restarted_by_runtime(
+    agent: DesiredAgent, keep: ObservedAgent, desired: Desired, now: datetime
+) -> list[Action]:
+    """A workload whose runtime restarts it: count the failures the runtime saw, adopt,
+    replace on a new spec, note its node; never restart it, and never act on silence
+    (the runtime's health check does)."""
+    actions: list[Action] = []
+    seen = agent.failure_seen_at
+    new = [failed for failed in keep.failed_at if seen is None or failed > seen]
+    if new:
+        then = after_failure(agent.failures + len(new) - 1, agent.phase, desired.policy)
+        # the runtime restarts it on its own delay: no back-off of ours
+        looping = then.phase == Phase.CRASHLOOP
+        then = replace(then, phase=then.phase if looping else Phase.STARTING, delay=timedelta(0))
+        actions.append(CountFailures(agent.agent_id, keep.container_id, len(new), new[-1], then))
+    elif keep.container_id != agent.container_id:
+        phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
+        actions.append(Adopt(agent.agent_id, keep.container_id, phase))
+    elif keep.spec_hash != desired.spec_hash:
+        actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired.policy)))
+    elif _recovered(agent, desired.policy, now):
         actions.append(Recover(agent.agent_id, agent.phase == Phase.CRASHLOOP))
+    if keep.node is not None and keep.node != agent.node:
+        actions.append(Place(agent.agent_id, keep.node))
     return actions
 
 

@@ -150,6 +150,7 @@ class Reconciler:
             spec_hash=self.runtime.spec_hash(),
             platform=self.platform,
             policy=self.policy,
+            restarts_itself=self.runtime.restarts_itself,
         )
         try:
             observed = self._as_died(await asyncio.to_thread(self.runtime.list))
@@ -204,6 +205,8 @@ def _desired(agent: Agent, quiet_since: datetime) -> DesiredAgent:
         next_restart_at=utc(agent.next_restart_at),
         alive_at=max(sign for sign in signs if sign is not None),
         healthy_since=utc(agent.healthy_since),
+        node=agent.node,
+        failure_seen_at=utc(agent.failure_seen_at),
     )
 
 

@@ -93,6 +93,7 @@ def agent_view(agent: Agent, now: datetime, orders_today: int | None = None) -> 
         "reason": agent.reason,
         "restarts": agent.restarts,
         "failures": agent.failures,
+        "node": agent.node,
         "next_restart_at": iso(agent.next_restart_at),
     }
 

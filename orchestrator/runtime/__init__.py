@@ -42,13 +42,15 @@ class AgentLaunch:
     token: str = field(repr=False)
     spec_hash: str
 
-    def environment(self) -> dict[str, str]:
-        """The agent's whole environment contract (DESIGN §4.1)."""
-        return {
-            "FLEET_AGENT_ID": self.agent_id,
-            "FLEET_GATEWAY_URL": self.gateway_url,
-            "FLEET_AGENT_TOKEN": self.token,
-        }
+    def environment(self, token_file: str | None = None) -> dict[str, str]:
+        """The agent's whole environment contract (DESIGN §4.1). With `token_file` the
+        token is not in it: the backend puts the token in that file (a Swarm secret)."""
+        token = (
+            {"FLEET_AGENT_TOKEN_FILE": token_file}
+            if token_file
+            else {"FLEET_AGENT_TOKEN": self.token}
+        )
+        return {"FLEET_AGENT_ID": self.agent_id, "FLEET_GATEWAY_URL": self.gateway_url, **token}
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class ObservedAgent:
     exit_code: int | None
     spec_hash: str
     started_at: datetime | None = None
+    node: str | None = None  # where it runs, on a runtime with several machines
+    # When the runtime's own restarts saw it fail (a runtime that restarts by itself)
+    failed_at: tuple[datetime, ...] = ()
 
     @property
     def alive(self) -> bool:
@@ -103,6 +108,9 @@ class Runtime(Protocol):
     """The port every backend implements."""
 
     name: str
+    # Whether the runtime restarts failed workloads itself (Swarm): the orchestrator then
+    # only counts their failures and never restarts one.
+    restarts_itself: bool
 
     def spec_hash(self) -> str:
         """Hash of everything that shapes a workload (image, limits, network)."""

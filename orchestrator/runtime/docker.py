@@ -72,6 +72,7 @@ class DockerRuntime:
     """Runtime backed by a Docker engine."""
 
     name = "docker"
+    restarts_itself = False
 
     def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
         self.settings = settings

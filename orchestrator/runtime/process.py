@@ -56,6 +56,7 @@ class ProcessRuntime:
     """Runtime backed by local subprocesses."""
 
     name = "process"
+    restarts_itself = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

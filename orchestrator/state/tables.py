@@ -62,6 +62,9 @@ class Agent(SQLModel, table=True):
     next_restart_at: datetime | None = Field(default=None, sa_type=_tz())
     container_started_at: datetime | None = Field(default=None, sa_type=_tz())
     healthy_since: datetime | None = Field(default=None, sa_type=_tz())
+    node: str | None = Field(default=None, max_length=100)  # where its workload runs
+    # The last failure its runtime restarted by itself (Swarm) that has been counted
+    failure_seen_at: datetime | None = Field(default=None, sa_type=_tz())
     flatten_deadline: datetime | None = Field(default=None, sa_type=_tz())
     created_at: datetime = Field(sa_type=_tz())
     updated_at: datetime = Field(sa_type=_tz())

@@ -95,6 +95,8 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
         )
         return
     yield Check("engine", "ok", f"Docker {version}")
+    if settings.runtime == "swarm":
+        yield _swarm(client.info().get("Swarm") or {})
     try:
         image = client.images.get(settings.agent_image)
     except ImageNotFound:
@@ -113,6 +115,20 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
         )
     else:
         yield Check("agent image", "ok", f"{settings.agent_image} ({image.short_id[7:]})")
+
+
+def _swarm(swarm: dict) -> Check:
+    """Whether the engine manages a Swarm, and of how many nodes."""
+    if not swarm.get("ControlAvailable"):
+        state = swarm.get("LocalNodeState") or "inactive"
+        return Check(
+            "swarm",
+            "fail",
+            f"the engine is not a Swarm manager (swarm {state})",
+            "`docker swarm init` here, or point DOCKER_HOST at a manager",
+        )
+    nodes, managers = swarm.get("Nodes", "?"), swarm.get("Managers", "?")
+    return Check("swarm", "ok", f"manager of {nodes} nodes ({managers} managers)")
 
 
 def _platform(settings: Settings) -> Iterator[Check]:

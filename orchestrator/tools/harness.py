@@ -327,8 +327,9 @@ def gateway_dir(instance: str) -> Path:
 
 
 def remove_instance(instance: str) -> int:
-    """Remove every container labelled with `instance`, and its gateway directory;
-    returns how many containers. No engine, or nothing of ours on it, removes nothing."""
+    """Remove every container labelled with `instance` (and on a Swarm manager its
+    services, secrets and networks), and its gateway directory; returns how many
+    containers and services. No engine, or nothing of ours on it, removes nothing."""
     import docker
     from docker.errors import DockerException
 
@@ -339,10 +340,29 @@ def remove_instance(instance: str) -> int:
         client = docker.from_env(version="auto", timeout=30)
     except DockerException:
         return 0
+    ours = {"label": f"{LABEL_INSTANCE}={instance}"}
     try:
-        found = client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"})
+        removed = 0
+        if (client.info().get("Swarm") or {}).get("ControlAvailable"):
+            services = client.services.list(filters=ours)
+            for service in services:
+                service.remove()
+            removed += len(services)
+
+            def leftovers() -> bool:
+                # a network is in use until the services' tasks are gone, on every node
+                for item in [
+                    *client.secrets.list(filters=ours),
+                    *client.networks.list(filters=ours),
+                ]:
+                    with contextlib.suppress(DockerException):
+                        item.remove()
+                return not (client.secrets.list(filters=ours) or client.networks.list(filters=ours))
+
+            wait_until(leftovers, "the instance's secrets and networks to go", timeout=60, every=1)
+        found = client.containers.list(all=True, filters=ours)
         for container in found:
             container.remove(force=True)
-        return len(found)
+        return removed + len(found)
     finally:
         client.close()

@@ -1,0 +1,187 @@
+"""The fleet on a real two-node Swarm: services spread over both nodes, heartbeating and
+trading through the gateway's door; no token anywhere an operator can look; Swarm owns
+restarts; a drained node's agents move; a killed daemon adopts every service; retiring
+leaves nothing behind."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from orchestrator.tools.harness import Sandbox, free_port, wait_until
+from platform_client import PlatformClient
+from tests.conftest import CONTROLLER_KEY
+from tests.trader import Trader
+
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("swarm")]
+
+AGENTS = 6
+
+
+@pytest.fixture
+def busy_market(tmp_path):
+    """A sandbox on a fast, newsy market, and the same market for the daemon."""
+    market = {
+        "FLEET_MARKET_TIME_SCALE": "4320",
+        "FLEET_MARKET_EVENT_RATE": "0.8",
+        "FLEET_MARKET_ANCHOR": datetime.now(UTC).isoformat(),
+    }
+    sandbox = Sandbox(tmp_path / "sandbox-state", free_port(), CONTROLLER_KEY, market)
+    sandbox.state_dir.mkdir(parents=True)
+    sandbox.start()
+    yield sandbox.url, market
+    sandbox.stop()
+
+
+def services_of(client, instance: str) -> list:
+    """The instance's agent services (the door has no agent id)."""
+    found = client.services.list(filters={"label": f"fleet.instance={instance}"})
+    return [s for s in found if "fleet.agent_id" in s.attrs["Spec"]["Labels"]]
+
+
+def running_nodes(client, instance: str) -> dict[str, str]:
+    """Service ID -> hostname of the node running its task."""
+    hostnames = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
+    placed = {}
+    for service in services_of(client, instance):
+        for task in service.tasks({"desired-state": "running"}):
+            if task["Status"]["State"] == "running":
+                placed[service.id] = hostnames[task["NodeID"]]
+    return placed
+
+
+def all_running(agents: list[dict]) -> bool:
+    return len(agents) == AGENTS and all(a["phase"] == "running" for a in agents)
+
+
+def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, busy_market):
+    node2, encrypted = swarm
+    manager = docker_client.info()["Name"]
+    platform_url, market = busy_market
+    daemon = make_daemon(
+        "swarm",
+        FLEET_PLATFORM_URL=platform_url,
+        FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+        FLEET_AGENT_CYCLE_SECONDS="2",
+        FLEET_SWARM_ENCRYPTED=str(encrypted).lower(),
+        **market,
+    )
+    assert daemon.fleet("spawn", str(AGENTS), "--population", "news-hounds").returncode == 0
+    agents = daemon.wait_for(all_running, "six agents heartbeating", timeout=180)
+
+    # One hardened single-replica service per agent, spread over both nodes.
+    services = services_of(docker_client, instance)
+    assert len(services) == AGENTS
+    assert {a["container_id"] for a in agents} == {s.id for s in services}
+    for service in services:
+        spec = service.attrs["Spec"]
+        task = spec["TaskTemplate"]
+        container = task["ContainerSpec"]
+        assert spec["Labels"]["fleet.instance"] == instance
+        assert spec["Mode"]["Replicated"]["Replicas"] == 1
+        assert container["User"] == "10001:10001" and container["ReadOnly"] is True
+        assert container["CapabilityDrop"] == ["ALL"] and container["Init"] is True
+        assert task["Resources"]["Limits"]["Pids"] > 0
+        assert task["RestartPolicy"]["Condition"] == "on-failure"
+        assert task["Placement"]["Preferences"] == [{"Spread": {"SpreadDescriptor": "node.id"}}]
+        assert [n["Target"] for n in task["Networks"]] == [
+            docker_client.networks.get(f"fleet-{instance}").id
+        ]
+    network = docker_client.networks.get(f"fleet-{instance}").attrs
+    assert network["Internal"] is True
+    assert ("encrypted" in network["Options"]) is encrypted
+
+    def every_task_running() -> dict[str, str] | None:
+        placed = running_nodes(docker_client, instance)
+        return placed if len(placed) == AGENTS else None
+
+    placed = wait_until(every_task_running, "every task running")
+    assert set(placed.values()) == {manager, "node2"}
+    listing = daemon.fleet("ls")
+    assert "NODE" in listing.stdout and "node2" in listing.stdout
+
+    # All trading against the sandbox, through the door and the relay.
+    daemon.wait_for(
+        lambda now: all(a["orders_submitted"] for a in now),
+        "every agent to submit an order",
+        timeout=240,
+    )
+
+    # No token in `service inspect`, in `docker inspect` on either node, or in the logs.
+    tokens = [daemon.agent_token(a["id"]) for a in agents]
+    inspected = json.dumps([s.attrs for s in services])
+    for client in (docker_client, node2):
+        for container in client.containers.list(filters={"label": f"fleet.instance={instance}"}):
+            inspected += json.dumps(container.attrs)
+    logs = daemon.log_path.read_text()
+    for service in services:
+        logs += b"".join(service.logs(stdout=True, stderr=True)).decode(errors="replace")
+    for token in tokens:
+        assert token not in inspected and token not in logs
+
+    # A task killed on node2 is replaced by Swarm; we only count it.
+    victim_id = next(service for service, node in placed.items() if node == "node2")
+    victim = next(a for a in agents if a["container_id"] == victim_id)
+    (container,) = node2.containers.list(
+        filters={"label": f"fleet.agent_id={victim['id']}", "status": "running"}
+    )
+    container.kill()
+    counted = daemon.wait_for(
+        lambda now: any(a["id"] == victim["id"] and a["restarts"] >= 1 for a in now),
+        "the failure counted",
+    )
+    assert {a["container_id"] for a in counted} == {s.id for s in services}  # same services
+    wait_until(every_task_running, "Swarm's restart")
+
+    # Draining node2 moves its agents to the manager.
+    (drained,) = docker_client.nodes.list(filters={"name": "node2"})
+    drained.update({**drained.attrs["Spec"], "Availability": "drain"})
+    try:
+        wait_until(
+            lambda: (
+                set(running_nodes(docker_client, instance).values()) == {manager}
+                and len(running_nodes(docker_client, instance)) == AGENTS
+            ),
+            "every task on the manager",
+            timeout=120,
+        )
+        daemon.wait_for(
+            lambda now: all(a["node"] == manager for a in now) and all_running(now),
+            "the fleet heartbeating from the manager",
+            timeout=120,
+        )
+    finally:
+        drained.reload()
+        drained.update({**drained.attrs["Spec"], "Availability": "active"})
+
+    # SIGKILL the daemon; an orphan service appears meanwhile; the restart adopts
+    # every service, restarts no task, and removes the orphan.
+    before = {a["id"]: (a["container_id"], a["restarts"]) for a in daemon.agents()}
+    daemon.kill()
+    orphan = docker_client.services.create(
+        "agent-fleet-agent:latest",
+        name=f"fleet-{instance}-orphan",
+        labels={"fleet.managed": "true", "fleet.instance": instance, "fleet.agent_id": "x" * 8},
+        networks=[f"fleet-{instance}"],
+    )
+    daemon.start()
+    wait_until(
+        lambda: orphan.id not in {s.id for s in services_of(docker_client, instance)},
+        "the orphan removed",
+    )
+    after = daemon.wait_for(all_running, "the fleet after the restart", timeout=60)
+    assert {a["id"]: (a["container_id"], a["restarts"]) for a in after} == before
+
+    # Fills: each client_order_id once in every account.
+    for agent in after[:2]:
+        orders = Trader(daemon, agent).call("GET", "api/trading/orders").json()
+        ids = [order["client_order_id"] for order in orders]
+        assert ids and len(ids) == len(set(ids))
+
+    # Retire one, then all: no agent service and no secret left; accounts disabled.
+    assert daemon.fleet("retire", after[0]["id"][:8]).returncode == 0
+    assert daemon.fleet("retire", "--all").returncode == 0
+    assert services_of(docker_client, instance) == []
+    assert docker_client.secrets.list(filters={"label": f"fleet.instance={instance}"}) == []
+    accounts = PlatformClient(platform_url, controller_key=CONTROLLER_KEY).controller_agents()
+    assert len(accounts) == AGENTS and all(a["status"] == "disabled" for a in accounts)
