@@ -44,6 +44,7 @@ from orchestrator.control.alerts import AlertSender
 from orchestrator.control.executor import Executor, Launching
 from orchestrator.control.plan import Policy
 from orchestrator.control.reconciler import Reconciler
+from orchestrator.control.rollout import RolloutPolicy
 from orchestrator.gateway.agents import AgentGateway
 from orchestrator.gateway.feeds import FeedGateway, ProviderLimit
 from orchestrator.gateway.llm import LlmGateway
@@ -61,6 +62,7 @@ from orchestrator.state.errors import DatabaseError, LeaseHeld
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.lease import FleetLease
 from orchestrator.state.orders import OrderBook
+from orchestrator.state.rollouts import RolloutBook
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.state.store import Store
 from orchestrator.state.usage import UsageLedger
@@ -192,9 +194,11 @@ def create_daemon_app(settings: Settings) -> App:
         timeout=settings.llm_timeout_seconds,
     )
     ticks = tick_histogram()
+    rollouts = RolloutBook(store)
     executor = Executor(
         store,
         book,
+        rollouts,
         runtime,
         accounts,
         Launching(
@@ -216,6 +220,12 @@ def create_daemon_app(settings: Settings) -> App:
             crashloop_threshold=settings.crashloop_threshold,
         ),
         health,
+        rollouts=rollouts,
+        rollout_policy=RolloutPolicy(
+            batch_fraction=settings.rollout_batch,
+            settle=timedelta(seconds=settings.rollout_settle_seconds),
+            deadline=timedelta(seconds=settings.rollout_deadline_seconds),
+        ),
         may_act=lease.held,
         platform=accounts is not None,
         interval=settings.reconcile_interval_seconds,

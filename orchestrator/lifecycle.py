@@ -95,3 +95,14 @@ class AlertKind(StrEnum):
     EQUITY_FLOOR = "equity_floor"  # an agent's equity fell under the risk rail's floor
     DRAWDOWN = "drawdown"  # an agent's equity fell too far below its peak
     REJECTIONS = "rejections"  # an agent's latest orders were all rejected
+    ROLLOUT_FAILED = "rollout_failed"  # a new agent image was rolled back
+    ROLLOUT_DONE = "rollout_done"  # every agent runs a new agent image
+
+
+class RolloutState(StrEnum):
+    """Where a rollout of a new agent image stands."""
+
+    ROLLING = "rolling"
+    PAUSED = "paused"
+    DONE = "done"
+    ROLLED_BACK = "rolled_back"

@@ -111,6 +111,24 @@ class Settings(BaseSettings):
         "calls from the overlay to the gateway socket (`fleet image build --target "
         "orchestrator`).",
     )
+    rollout_batch: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="A new agent image rolls out this share of the fleet at a time (at least "
+        "one agent); the first batch is the canary.",
+    )
+    rollout_settle_seconds: float = Field(
+        default=20,
+        ge=0,
+        description="How long a batch's agents must run the new image and heartbeat before "
+        "the next batch starts.",
+    )
+    rollout_deadline_seconds: float = Field(
+        default=180,
+        gt=0,
+        description="A batch not healthy this long after it began rolls the rollout back.",
+    )
     agent_memory_limit: str = Field(default="96m", description="Memory limit per agent.")
     agent_pids_limit: int = Field(default=64, ge=8, description="Process limit per agent.")
     agent_cpus: float = Field(default=0.5, gt=0, description="CPU limit per agent, in cores.")

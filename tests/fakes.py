@@ -15,6 +15,7 @@ from orchestrator.control.accounts import Accounts
 from orchestrator.control.executor import Executor, Launching
 from orchestrator.control.plan import Policy
 from orchestrator.control.reconciler import Reconciler
+from orchestrator.control.rollout import RolloutPolicy
 from orchestrator.runtime import (
     AgentLaunch,
     ExitInfo,
@@ -25,6 +26,7 @@ from orchestrator.runtime import (
 )
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook
+from orchestrator.state.rollouts import RolloutBook
 from orchestrator.state.store import Store
 
 
@@ -48,11 +50,12 @@ class FakeRuntime:
 
     name = "fake"
 
-    def __init__(self, spec: str = "spec-1", restarts_itself: bool = False) -> None:
+    def __init__(self, restarts_itself: bool = False) -> None:
         self.restarts_itself = restarts_itself
-        self.spec = spec
+        self.tagged = "image-1"  # the image the agents' tag names; retag to roll out
         self.workloads: dict[str, ObservedAgent] = {}
         self.exits: dict[str, ExitInfo] = {}
+        self.images: dict[str, str] = {}  # container id -> the image it runs
         self.created = 0
         self.refusal: str | None = None
         self.listing_fails = False
@@ -60,8 +63,15 @@ class FakeRuntime:
 
     # -- the port -----------------------------------------------------------
 
-    def spec_hash(self) -> str:
-        return self.spec
+    def image(self) -> str:
+        return self.tagged
+
+    def spec_hash(self, image: str) -> str:
+        return f"spec-of-{image}"
+
+    def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
+        self.remove(container_id)
+        return self.create(launch)
 
     def create(self, launch: AgentLaunch) -> ObservedAgent:
         if self.refusal:
@@ -74,6 +84,7 @@ class FakeRuntime:
         workload = ObservedAgent(
             f"c-{next(self._ids)}", launch.agent_id, launch.name, "running", None, launch.spec_hash
         )
+        self.images[workload.container_id] = launch.image
         self.workloads[workload.container_id] = workload
         self.created += 1
         return workload
@@ -147,11 +158,13 @@ def reconciler(
     *,
     threshold: int = 3,
     platform: Accounts | None = None,
+    rollouts: RolloutPolicy | None = None,
 ) -> Reconciler:
     """A real reconciler and executor over `store` and `runtime`, on the clock `now`."""
     executor = Executor(
         store,
         OrderBook(store),
+        RolloutBook(store),
         runtime,
         platform,
         Launching("http://127.0.0.1:9", b"k" * 32, stop_grace_seconds=0, restart_reset_seconds=600),
@@ -168,6 +181,8 @@ def reconciler(
         executor,
         policy,
         StoreHealth(now),
+        rollouts=RolloutBook(store),
+        rollout_policy=rollouts,
         platform=platform is not None,
         interval=1,
         concurrency=4,

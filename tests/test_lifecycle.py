@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from orchestrator.control.rollout import RolloutPolicy
 from orchestrator.lifecycle import AlertKind, EventKind, Phase
+from orchestrator.state.rollouts import RolloutBook
 from orchestrator.state.store import spawn_ids
 from orchestrator.state.tables import utc
 from tests.fakes import Clock, FakeRuntime, Ticker, reconciler
@@ -245,3 +247,59 @@ def test_the_node_a_workload_runs_on_is_recorded_when_it_moves(swarm_world):
     assert store.get(agent.id).node == "node1"
     placed = [e.message for e in store.events(agent.id) if e.kind == EventKind.PLACED]
     assert placed == ["runs on node node2", "runs on node node1"]
+
+
+ROLLOUT = RolloutPolicy(
+    batch_fraction=0.25, settle=timedelta(seconds=5), deadline=timedelta(seconds=60)
+)
+
+
+def images(runtime, agents):
+    """Which image each agent's workload runs, in agent order."""
+    return [runtime.images[runtime.running(a.id).container_id] for a in agents]
+
+
+def test_a_new_image_rolls_out_a_batch_at_a_time_and_a_broken_one_rolls_back(store):
+    clock, runtime = Clock(), FakeRuntime()
+    ticker = Ticker(reconciler(store, runtime, clock.now, rollouts=ROLLOUT))
+    book = RolloutBook(store)
+    agents = sorted(spawn(store, clock, count=4), key=lambda a: a.id)
+    ticker.tick()
+
+    def beat_and_tick(broken=None):
+        clock.advance(6)
+        for agent in agents:
+            workloads = [w for w in runtime.list() if w.agent_id == agent.id and w.alive]
+            if workloads and runtime.images[workloads[0].container_id] != broken:
+                heartbeat(store, clock, agent)  # a broken one never beats
+        ticker.tick()
+
+    beat_and_tick()
+    assert images(runtime, agents) == ["image-1"] * 4 and book.latest().state == "done"
+
+    runtime.tagged = "image-2"  # a rebuilt image, seen without a restart
+    seen = []
+    for _ in range(12):
+        beat_and_tick()
+        seen.append(images(runtime, agents).count("image-2"))
+    # seen, then the canary, then one batch at a time
+    assert seen == sorted(seen) and set(seen) == {0, 1, 2, 3, 4}
+    assert book.latest().state == "done"
+    assert [a.kind for a in store.alerts()] == [AlertKind.ROLLOUT_DONE]
+
+    runtime.tagged = "image-3"  # broken: its workloads die at once
+    steady = {a.id: runtime.running(a.id).container_id for a in agents[1:]}
+    for _ in range(6):
+        beat_and_tick(broken="image-3")
+        canary = [w for w in runtime.list() if w.agent_id == agents[0].id and w.alive]
+        if canary and runtime.images[canary[0].container_id] == "image-3":
+            runtime.crash(agents[0].id)
+    rollout = book.latest()
+    assert rollout.state == "rolled_back" and "on the new image is backoff" in rollout.reason
+    beat_and_tick()  # its back-off over, the canary starts on the old image
+    assert images(runtime, agents) == ["image-2"] * 4  # the canary is back
+    assert {a.id: runtime.running(a.id).container_id for a in agents[1:]} == steady
+    assert AlertKind.ROLLOUT_FAILED in [a.kind for a in store.alerts()]
+    ticker.tick()
+    assert book.latest().id == rollout.id  # the rejected image is not tried again
+    ticker.close()

@@ -30,13 +30,15 @@ from orchestrator.control.plan import (
     Retire,
     Start,
 )
+from orchestrator.control.provisioning import provision
+from orchestrator.control.rollout import BeginRollout, StepRollout
 from orchestrator.lifecycle import WANTS_CONTAINER, AlertKind, EventKind, Phase
 from orchestrator.logs import about
 from orchestrator.runtime import AgentLaunch, Runtime, RuntimeFailure
 from orchestrator.state.orders import OrderBook
+from orchestrator.state.rollouts import RolloutBook, short
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent, utc
-from platform_client import PlatformError, PlatformUnavailable, RateLimited
 
 log = logging.getLogger("fleet.reconciler")
 
@@ -59,6 +61,7 @@ class Executor:
         self,
         store: Store,
         book: OrderBook,
+        rollouts: RolloutBook,
         runtime: Runtime,
         accounts: Accounts | None,
         launching: Launching,
@@ -66,6 +69,7 @@ class Executor:
     ) -> None:
         self.store = store
         self.book = book
+        self.rollouts = rollouts
         self.runtime = runtime
         self.accounts = accounts
         self.launching = launching
@@ -75,7 +79,8 @@ class Executor:
         """Carry out one action (blocking)."""
         match action:
             case Provision():
-                self._provision(action)
+                assert self.accounts is not None  # plan() provisions only with a platform
+                provision(self.store, self.accounts, action, self.now())
             case Start():
                 self._start(action)
             case Adopt():
@@ -95,102 +100,55 @@ class Executor:
             case RemoveOrphan():
                 self.runtime.remove(action.container_id)
                 log.info("removed orphan %s (%s)", action.name, action.reason)
+            case BeginRollout():
+                self._begin_rollout(action)
+            case StepRollout():
+                if self.rollouts.step(
+                    action.rollout_id,
+                    action.state,
+                    list(action.admitted),
+                    action.reason,
+                    self.now(),
+                ):
+                    log.info(
+                        "rollout %s: %s, %s agents admitted%s",
+                        action.rollout_id,
+                        action.state,
+                        len(action.admitted),
+                        f" ({action.reason})" if action.reason else "",
+                    )
+
+    def _begin_rollout(self, action: BeginRollout) -> None:
+        record = self.rollouts.begin(
+            action.old_image, action.new_image, list(action.admitted), self.now()
+        )
+        if action.old_image != action.new_image:
+            log.info(
+                "rollout %s: agent image %s -> %s, canary %s",
+                record.id,
+                short(action.old_image),
+                short(action.new_image),
+                len(action.admitted),
+            )
 
     def _record(self, agent: Agent, kind: EventKind, message: str, **fields: object) -> bool:
         """Write one transition of `agent`; False when it went stale meanwhile."""
         return self.store.transition(agent.id, kind, message, self.now(), **fields) is not None
 
-    def _provision(self, action: Provision) -> None:
-        assert self.accounts is not None  # plan() provisions only with a platform
-        agent = self.store.get(action.agent_id)
-        if agent.phase == Phase.PENDING:
-            self._record(
-                agent,
-                EventKind.PROVISIONING,
-                "creating the platform account",
-                phase=Phase.PROVISIONING,
-                expect={Phase.PENDING},
-            )
-        try:
-            account = self.accounts.create(agent.id, agent.name, agent.strategy)
-        except (PlatformUnavailable, RateLimited) as exc:
-            attempts = agent.provision_attempts + 1
-            wait = action.retry_after.total_seconds()
-            self._record(
-                agent,
-                EventKind.PROVISION_RETRY,
-                f"platform unavailable: {exc}; retry {attempts} in {wait:.0f}s",
-                expect={Phase.PROVISIONING},
-                provision_attempts=attempts,
-                next_provision_at=self.now() + action.retry_after,
-                reason=f"platform unavailable: {exc}",
-            )
-            log.warning(
-                "agent %s (%s): platform unavailable, provisioning retries in %.0fs",
-                agent.name,
-                agent.id,
-                wait,
-                extra=about(agent.id, agent.name),
-            )
-            return
-        except PlatformError as exc:
-            why = f"the platform refused the account: {exc}"
-            self._record(
-                agent,
-                EventKind.FAILED,
-                why,
-                phase=Phase.FAILED,
-                expect={Phase.PROVISIONING},
-                reason=why,
-            )
-            log.error(
-                "agent %s (%s) failed: %s",
-                agent.name,
-                agent.id,
-                why,
-                extra=about(agent.id, agent.name),
-            )
-            return
-        fields = {
-            "platform_user_id": account.user_id,
-            "platform_username": account.username,
-            "credentials": account.sealed,
-            "next_provision_at": None,
-            "reason": None,
-        }
-        message = f"platform account {account.username}"
-        created = self._record(
-            agent,
-            EventKind.ACCOUNT_CREATED,
-            message,
-            phase=Phase.STARTING,
-            expect={Phase.PROVISIONING},
-            **fields,
-        )
-        if not created:
-            # Retired meanwhile: keep the account on record so retirement disables it.
-            self._record(
-                agent, EventKind.ACCOUNT_CREATED, message, expect={Phase.RETIRING}, **fields
-            )
-        log.info(
-            "agent %s (%s) has platform account %s",
-            agent.name,
-            agent.id,
-            account.username,
-            extra=about(agent.id, agent.name),
-        )
-
-    def _start(self, action: Start) -> None:
-        agent = self.store.get(action.agent_id)
-        launch = AgentLaunch(
+    def _launch(self, agent: Agent, image: str) -> AgentLaunch:
+        return AgentLaunch(
             agent_id=agent.id,
             name=agent.name,
             gateway_url=self.launching.gateway_url,
             token=keys.agent_token(self.launching.key, agent.id, agent.token_generation),
-            spec_hash=self.runtime.spec_hash(),
+            spec_hash=self.runtime.spec_hash(image),
+            image=image,
         )
+
+    def _start(self, action: Start) -> None:
+        agent = self.store.get(action.agent_id)
         try:
-            workload = self.runtime.create(launch)
+            workload = self.runtime.create(self._launch(agent, action.image))
         except RuntimeFailure as exc:
             why = f"start failed: {exc}"
             self._fail(agent, EventKind.START_FAILED, why, action.on_failure, reason=why)
@@ -283,24 +241,35 @@ class Executor:
             )
 
     def _replace(self, action: Replace) -> None:
-        self.runtime.remove(action.container_id)
+        """Give the agent its new spec: a new workload, or its own updated in place."""
         agent = self.store.get(action.agent_id)
+        start = action.start
+        try:
+            workload = self.runtime.replace(action.container_id, self._launch(agent, start.image))
+        except RuntimeFailure as exc:
+            why = f"replacing its workload failed: {exc}"
+            self._fail(agent, EventKind.START_FAILED, why, start.on_failure, reason=why)
+            return
         replaced = self._record(
             agent,
             EventKind.CONTAINER_REPLACED,
-            f"workload {action.container_id[:12]} {action.reason}; starting a new one",
+            f"workload {action.container_id[:12]} {action.reason}; "
+            f"now {self.runtime.name} workload {workload.container_id[:12]}",
+            phase=start.phase,
             expect=WANTS_CONTAINER,
-            container_id=None,
+            container_id=workload.container_id,
+            container_started_at=self.now(),
+            healthy_since=None,
+            next_restart_at=None,
         )
         if replaced:
             log.info(
-                "agent %s (%s): %s, replacing",
+                "agent %s (%s): %s, replaced",
                 agent.name,
                 agent.id,
                 action.reason,
                 extra=about(agent.id, agent.name),
             )
-            self._start(action.start)
 
     def _restart(self, action: Restart) -> None:
         """Record the failure, clear the failed workload away, then start if it is time."""

@@ -18,6 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from orchestrator.control.rollout import (
+    BeginRollout,
+    Rollout,
+    RolloutAgent,
+    RolloutPolicy,
+    StepRollout,
+    Target,
+    decide,
+)
 from orchestrator.lifecycle import WANTS_CONTAINER, AlertKind, EventKind, Phase
 from orchestrator.runtime import ObservedAgent
 
@@ -49,6 +58,7 @@ class DesiredAgent:
     next_restart_at: datetime | None = None
     # The latest sign of life: heartbeat, workload start or daemon start, whichever is last.
     alive_at: datetime | None = None
+    heartbeat_at: datetime | None = None
     healthy_since: datetime | None = None
     node: str | None = None
     # The last of the failures its runtime restarted by itself that has been counted
@@ -57,14 +67,24 @@ class DesiredAgent:
 
 @dataclass(frozen=True)
 class Desired:
-    """The whole desired state: agents, their workload spec, whether a platform is set,
-    and the policy that shapes restarts."""
+    """The whole desired state: agents, the workload spec of the agents' image as its tag
+    names it now, whether a platform is set, the policy that shapes restarts, and the
+    rollout that decides which agents run which image (none: all run the tag's)."""
 
     agents: Sequence[DesiredAgent]
     spec_hash: str
     policy: Policy
     platform: bool = False
     restarts_itself: bool = False  # the runtime restarts failed workloads (Swarm), not us
+    image: str = ""
+    rollout: Rollout | None = None
+    rollout_policy: RolloutPolicy | None = None  # None: no rollouts (every agent at once)
+
+    def target(self, agent_id: str) -> Target:
+        """The image and spec the agent's workload should run."""
+        if self.rollout is None:
+            return Target(self.image, self.spec_hash)
+        return self.rollout.target(agent_id)
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,7 @@ class Start:
     name: str
     phase: Phase
     on_failure: AfterFailure
+    image: str = ""  # the image ID to run ("": the tag's, as the runtime resolves it)
 
 
 @dataclass(frozen=True)
@@ -194,6 +215,8 @@ Action = (
     | Recover
     | Retire
     | RemoveOrphan
+    | BeginRollout
+    | StepRollout
 )
 
 
@@ -226,23 +249,24 @@ def action_key(action: Action) -> str:
     """What an action works on: at most one action per key is in flight."""
     if isinstance(action, RemoveOrphan):
         return f"container:{action.container_id}"
+    if isinstance(action, BeginRollout | StepRollout):
+        return "rollout"
     return f"agent:{action.agent_id}"
 
 
-def _start(agent: DesiredAgent, policy: Policy) -> Start:
+def _start(agent: DesiredAgent, desired: Desired) -> Start:
     # A crash loop lasts until the agent stays healthy (see Recover), whatever starts it.
     phase = Phase.CRASHLOOP if agent.phase == Phase.CRASHLOOP else Phase.STARTING
-    return Start(
-        agent.agent_id, agent.name, phase, after_failure(agent.failures, agent.phase, policy)
-    )
+    then = after_failure(agent.failures, agent.phase, desired.policy)
+    return Start(agent.agent_id, agent.name, phase, then, desired.target(agent.agent_id).image)
 
 
 def _restart(
-    agent: DesiredAgent, container_id: str | None, cause: EventKind, reason: str, policy: Policy
+    agent: DesiredAgent, container_id: str | None, cause: EventKind, reason: str, desired: Desired
 ) -> Restart:
-    then = after_failure(agent.failures, agent.phase, policy)
+    then = after_failure(agent.failures, agent.phase, desired.policy)
     failed = replace(agent, failures=then.failures, phase=then.phase)
-    start = None if then.delay else _start(failed, policy)
+    start = None if then.delay else _start(failed, desired)
     return Restart(agent.agent_id, agent.name, container_id, cause, reason, then, start)
 
 
@@ -270,7 +294,7 @@ def _plan_agent(
     if agent.phase not in WANTS_CONTAINER:
         return []
     if not workloads:
-        return _plan_missing(agent, policy, now)
+        return _plan_missing(agent, desired, now)
     keep = _pick(agent, workloads)
     actions: list[Action] = [
         RemoveOrphan(w.container_id, w.name, f"duplicate of {keep.name}")
@@ -282,15 +306,15 @@ def _plan_agent(
     silent = now - agent.alive_at if agent.alive_at else timedelta(0)
     if not keep.alive:
         reason = f"exited with code {keep.exit_code}" if keep.exit_code is not None else keep.state
-        actions.append(_restart(agent, keep.container_id, EventKind.EXITED, reason, policy))
-    elif keep.spec_hash != desired.spec_hash:
-        actions.append(Replace(keep.container_id, "spec changed", _start(agent, policy)))
+        actions.append(_restart(agent, keep.container_id, EventKind.EXITED, reason, desired))
+    elif keep.spec_hash != desired.target(agent.agent_id).spec_hash:
+        actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired)))
     elif keep.state == "created":
         # Created but never started (a crash between the two): starting adopts it.
-        actions.append(_start(agent, policy))
+        actions.append(_start(agent, desired))
     elif silent > policy.heartbeat_timeout:
         reason = f"no heartbeat for {silent.total_seconds():.0f}s"
-        actions.append(_restart(agent, keep.container_id, EventKind.UNHEALTHY, reason, policy))
+        actions.append(_restart(agent, keep.container_id, EventKind.UNHEALTHY, reason, desired))
     elif keep.container_id != agent.container_id:
         phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
         actions.append(Adopt(agent.agent_id, keep.container_id, phase))
@@ -326,8 +350,8 @@ def _plan_restarted_by_runtime(
     elif keep.container_id != agent.container_id:
         phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
         actions.append(Adopt(agent.agent_id, keep.container_id, phase))
-    elif keep.spec_hash != desired.spec_hash:
-        actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired.policy)))
+    elif keep.spec_hash != desired.target(agent.agent_id).spec_hash:
+        actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired)))
     elif _recovered(agent, desired.policy, now):
         actions.append(Recover(agent.agent_id, agent.phase == Phase.CRASHLOOP))
     if keep.node is not None and keep.node != agent.node:
@@ -335,13 +359,13 @@ def _plan_restarted_by_runtime(
     return actions
 
 
-def _plan_missing(agent: DesiredAgent, policy: Policy, now: datetime) -> list[Action]:
+def _plan_missing(agent: DesiredAgent, desired: Desired, now: datetime) -> list[Action]:
     """An agent without any workload: start it, wait out its back-off, or count the loss."""
     if agent.container_id is None:
         due = agent.next_restart_at is None or agent.next_restart_at <= now
-        return [_start(agent, policy)] if due else []
+        return [_start(agent, desired)] if due else []
     reason = "its workload disappeared"
-    return [_restart(agent, None, EventKind.VANISHED, reason, policy)]
+    return [_restart(agent, None, EventKind.VANISHED, reason, desired)]
 
 
 def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: datetime) -> list[Action]:
@@ -361,4 +385,18 @@ def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: dateti
             actions.extend(
                 RemoveOrphan(w.container_id, w.name, "no live agent owns it") for w in workloads
             )
+    if desired.rollout_policy is not None:
+        rolled = [
+            RolloutAgent(
+                agent.agent_id,
+                agent.phase,
+                _pick(agent, by_agent[agent.agent_id]).spec_hash
+                if by_agent.get(agent.agent_id)
+                else None,
+                agent.heartbeat_at,
+            )
+            for agent in desired.agents
+            if agent.phase in WANTS_CONTAINER
+        ]
+        actions.extend(decide(desired.rollout, desired.image, rolled, desired.rollout_policy, now))
     return actions

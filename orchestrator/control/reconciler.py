@@ -21,11 +21,13 @@ from datetime import datetime
 
 from orchestrator.control.executor import Executor
 from orchestrator.control.plan import Action, Desired, DesiredAgent, Policy, action_key, plan
-from orchestrator.lifecycle import FINAL, Phase
+from orchestrator.control.rollout import Rollout, RolloutPolicy, Target
+from orchestrator.lifecycle import FINAL, Phase, RolloutState
 from orchestrator.logs import about
 from orchestrator.runtime import ObservedAgent, Runtime, RuntimeEvent, RuntimeFailure
 from orchestrator.state.errors import DatabaseError
 from orchestrator.state.health import StoreHealth
+from orchestrator.state.rollouts import RolloutBook, admitted
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent, utc
 from platform_client import PlatformError
@@ -44,6 +46,8 @@ class Reconciler:
         policy: Policy,
         health: StoreHealth,
         *,
+        rollouts: RolloutBook,
+        rollout_policy: RolloutPolicy | None,
         may_act: Callable[[], bool] = lambda: True,
         platform: bool,
         interval: float,
@@ -56,6 +60,8 @@ class Reconciler:
         self.executor = executor
         self.policy = policy
         self.health = health
+        self.rollouts = rollouts
+        self.rollout_policy = rollout_policy  # None: a new image replaces every agent at once
         self.may_act = may_act  # whether this daemon holds the fleet's lease now
         self.platform = platform
         self.interval = interval
@@ -145,12 +151,16 @@ class Reconciler:
         # the earliest: an agent could not heartbeat into a daemon that was down or a
         # store that could not take it.
         quiet_since = max(filter(None, [self.started_at, self.health.last_failure_at]))
+        image = await asyncio.to_thread(self.runtime.image)
         desired = Desired(
             agents=[_desired(a, quiet_since) for a in agents],
-            spec_hash=self.runtime.spec_hash(),
+            spec_hash=self.runtime.spec_hash(image),
             platform=self.platform,
             policy=self.policy,
             restarts_itself=self.runtime.restarts_itself,
+            image=image,
+            rollout=await asyncio.to_thread(self._rollout),
+            rollout_policy=self.rollout_policy,
         )
         try:
             observed = self._as_died(await asyncio.to_thread(self.runtime.list))
@@ -169,6 +179,21 @@ class Reconciler:
             task.add_done_callback(lambda _t, k=key: self._done(k))
             launched.append(action)
         return launched
+
+    def _rollout(self) -> Rollout | None:
+        """The rollout in force, with spec hashes for today's settings."""
+        record = self.rollouts.latest()
+        if record is None or self.rollout_policy is None:
+            return None
+        old, new = record.old_image, record.new_image
+        return Rollout(
+            record.id,
+            Target(old, self.runtime.spec_hash(old)),
+            Target(new, self.runtime.spec_hash(new)),
+            RolloutState(record.state),
+            frozenset(admitted(record)),
+            utc(record.step_at),
+        )
 
     def _done(self, key: str) -> None:
         self._in_flight.pop(key, None)
@@ -204,6 +229,7 @@ def _desired(agent: Agent, quiet_since: datetime) -> DesiredAgent:
         failures=agent.failures,
         next_restart_at=utc(agent.next_restart_at),
         alive_at=max(sign for sign in signs if sign is not None),
+        heartbeat_at=utc(agent.last_heartbeat_at),
         healthy_since=utc(agent.healthy_since),
         node=agent.node,
         failure_seen_at=utc(agent.failure_seen_at),

@@ -41,6 +41,7 @@ class AgentLaunch:
     gateway_url: str
     token: str = field(repr=False)
     spec_hash: str
+    image: str = ""  # the image ID to run ("": the agents' image as its tag names it now)
 
     def environment(self, token_file: str | None = None) -> dict[str, str]:
         """The agent's whole environment contract (DESIGN §4.1). With `token_file` the
@@ -112,12 +113,22 @@ class Runtime(Protocol):
     # only counts their failures and never restarts one.
     restarts_itself: bool
 
-    def spec_hash(self) -> str:
-        """Hash of everything that shapes a workload (image, limits, network)."""
+    def image(self) -> str:
+        """The agents' image as its tag names it now, as an immutable reference (an image
+        ID); a rebuilt image is seen here without restarting the daemon."""
+        ...
+
+    def spec_hash(self, image: str) -> str:
+        """Hash of everything that shapes a workload running `image` (limits, network…)."""
         ...
 
     def create(self, launch: AgentLaunch) -> ObservedAgent:
         """Start an agent; an existing workload with its name is adopted, not duplicated."""
+        ...
+
+    def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
+        """Give a running agent a new workload spec (a rollout): a new workload, or the
+        same one updated in place where the runtime can (Swarm)."""
         ...
 
     def list(self) -> list[ObservedAgent]:

@@ -81,22 +81,24 @@ class DockerRuntime:
             self.client.ping()
         except DockerException as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-        self._spec_hash = self._compute_spec_hash()
         self._events: CancellableStream | None = None
 
     # -- spec ---------------------------------------------------------------
 
-    def _image_id(self) -> str:
+    def image(self) -> str:
+        """The image ID FLEET_AGENT_IMAGE names now; "" while there is none."""
         try:
             return self.client.api.inspect_image(self.settings.agent_image)["Id"]
         except ImageNotFound:
             return ""
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
-    def _compute_spec_hash(self) -> str:
+    def spec_hash(self, image: str) -> str:
+        """Hash of a container's config with `image`; one with another hash is replaced."""
         s = self.settings
         spec = {
-            "image": s.agent_image,
-            "image_id": self._image_id(),
+            "image_id": image,
             "network": s.docker_network,
             "gateway_url": s.gateway_url,
             "gateway_dir": str(s.gateway_dir),
@@ -106,10 +108,6 @@ class DockerRuntime:
             "user": AGENT_USER,
         }
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-
-    def spec_hash(self) -> str:
-        """Hash of image and container config; a container with another hash is recreated."""
-        return self._spec_hash
 
     # -- operations ---------------------------------------------------------
 
@@ -148,7 +146,7 @@ class DockerRuntime:
         name = container_name(s.instance, launch.name)
         try:
             container = self.client.containers.create(
-                s.agent_image,
+                launch.image or s.agent_image,
                 name=name,
                 labels=self._labels(launch),
                 environment=self._environment(launch),
@@ -189,6 +187,11 @@ class DockerRuntime:
                 "State": container.status,
             }
         )
+
+    def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
+        """Remove the agent's container and create one with the new spec."""
+        self.remove(container_id)
+        return self.create(launch)
 
     def _adoptable(self, name: str, agent_id: str):
         """The existing container called `name`, if it belongs to this agent."""

@@ -67,10 +67,20 @@ class ProcessRuntime:
         # The one thread that forks every child (see the module docstring).
         self._forker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-forker")
 
-    def spec_hash(self) -> str:
+    def image(self) -> str:
+        """No images here: children run the daemon's own interpreter and code."""
+        return ""
+
+    def spec_hash(self, image: str) -> str:
         """Hash of the interpreter and gateway URL the children run with."""
         spec = f"{sys.executable}|{self.settings.gateway_url}"
         return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+    def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
+        """Stop the agent's process and start another."""
+        self.stop(container_id, self.settings.stop_grace_seconds)
+        self.remove(container_id)
+        return self.create(launch)
 
     def _spawn(self, launch: AgentLaunch) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}

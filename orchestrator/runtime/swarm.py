@@ -41,9 +41,11 @@ from docker.types import (
     Placement,
     Resources,
     RestartPolicy,
+    RollbackConfig,
     SecretReference,
     ServiceMode,
     TaskTemplate,
+    UpdateConfig,
 )
 from docker.utils import parse_bytes
 
@@ -201,11 +203,11 @@ class SwarmRuntime(DockerRuntime):
     def _socket_path(self) -> str:
         return f"{GATEWAY_MOUNT}/{self.settings.gateway_socket.name}"
 
-    def _compute_spec_hash(self) -> str:
+    def spec_hash(self, image: str) -> str:
+        """Hash of a service's spec with `image`; one with another hash is updated."""
         s = self.settings
         spec = {
-            "image": s.agent_image,
-            "image_id": self._image_id(),
+            "image_id": image,
             "encrypted": s.swarm_encrypted,
             "constraints": s.swarm_constraints,
             "restart": [s.swarm_restart_delay_seconds, s.swarm_restart_window_seconds],
@@ -246,7 +248,7 @@ class SwarmRuntime(DockerRuntime):
         environment["FLEET_ALIVE_FILE"] = ALIVE_FILE
         timeout = s.heartbeat_timeout_seconds or 30.0
         spec = ContainerSpec(
-            s.agent_image,
+            launch.image or s.agent_image,
             env=environment,
             user=AGENT_USER,
             labels=self._labels(launch),
@@ -295,15 +297,48 @@ class SwarmRuntime(DockerRuntime):
         try:
             secret = self._secret(launch, name)
             self.client.api.create_service(
-                self._template(launch, secret),
-                name=name,
-                labels=self._labels(launch),
-                mode=ServiceMode("replicated", 1),
-                endpoint_spec=EndpointSpec(mode="dnsrr"),
+                self._template(launch, secret), name=name, **self._service(launch)
             )
         except APIError as exc:
             if exc.status_code != 409:
                 raise RuntimeFailure(f"creating {name}: {exc.explanation}") from None
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        return self._adoptable_service(name, launch.agent_id)
+
+    def _service(self, launch: AgentLaunch) -> dict:
+        """The service-level spec: one replica, no virtual IP (agents serve nothing), and
+        Swarm's own update and rollback: one task, stopped before its successor starts
+        (two processes must never trade one account), rolled back by Swarm itself when
+        the new task fails within a heartbeat timeout."""
+        monitor = int((self.settings.heartbeat_timeout_seconds or 30.0) * _SECOND)
+        return {
+            "labels": self._labels(launch),
+            "mode": ServiceMode("replicated", 1),
+            "endpoint_spec": EndpointSpec(mode="dnsrr"),
+            "update_config": UpdateConfig(
+                parallelism=1, order="stop-first", failure_action="rollback", monitor=monitor
+            ),
+            "rollback_config": RollbackConfig(parallelism=1, order="stop-first"),
+        }
+
+    def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
+        """Update the agent's service in place (same service ID) with the new spec."""
+        name = container_name(self.settings.instance, launch.name)
+        try:
+            version = self.client.api.inspect_service(container_id)["Version"]["Index"]
+            secret = self._secret(launch, name)
+            self.client.api.update_service(
+                container_id,
+                version,
+                task_template=self._template(launch, secret),
+                name=name,
+                **self._service(launch),
+            )
+        except NotFound:
+            return self.create(launch)
+        except APIError as exc:
+            raise RuntimeFailure(f"updating {name}: {exc.explanation}") from None
         except DockerException as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._adoptable_service(name, launch.agent_id)

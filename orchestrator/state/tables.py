@@ -136,6 +136,22 @@ class FleetState(SQLModel, table=True):
     changed_at: datetime | None = Field(default=None, sa_type=_tz())
 
 
+class RolloutRecord(SQLModel, table=True):
+    """One rollout of a new agent image over the fleet (the latest one is in force)."""
+
+    __tablename__ = "rollouts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    old_image: str = Field(max_length=100)
+    new_image: str = Field(max_length=100)
+    state: str = Field(max_length=16)  # a RolloutState
+    admitted: str = "[]"  # JSON list of the agent ids admitted to the new image
+    started_at: datetime = Field(sa_type=_tz())
+    step_at: datetime = Field(sa_type=_tz())  # when the latest batch was admitted
+    finished_at: datetime | None = Field(default=None, sa_type=_tz())
+    reason: str | None = None  # why it was rolled back
+
+
 class Alert(SQLModel, table=True):
     """Something the operator must hear about, kept until delivered (an outbox)."""
 
