@@ -37,6 +37,7 @@ from orchestrator import keys
 from orchestrator.api import create_app
 from orchestrator.api.gateway import gateway_router
 from orchestrator.api.operator import health_router, operator_router
+from orchestrator.api.rollouts import rollouts_router
 from orchestrator.api.schedules import schedules_router
 from orchestrator.api.web import Sessions, web_router
 from orchestrator.control.accounts import Accounts
@@ -270,6 +271,7 @@ def create_daemon_app(settings: Settings) -> App:
         ),
         operator_router(commands, summary, store, runtime),
         schedules_router(scheduler, store),
+        rollouts_router(rollouts, store, now),
         web_router(
             commands,
             summary,

@@ -6,15 +6,18 @@ under `FLEET_REQUIRE_DOCKER=1` (as CI runs them), so a broken CI machine cannot 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import subprocess
 import uuid
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from docker.errors import ImageNotFound
 
 from orchestrator.settings import Settings
 from orchestrator.state.db import open_store
@@ -202,3 +205,30 @@ def swarm():
     yield node2, _kernel_has_esp()
     node2.close()
     subprocess.run(["bash", script, "down"], capture_output=True)
+
+
+@pytest.fixture
+def market(tmp_path):
+    """A sandbox on a fast, newsy market, and the same market's settings for the daemon."""
+    env = {
+        "FLEET_MARKET_TIME_SCALE": "4320",
+        "FLEET_MARKET_EVENT_RATE": "0.8",
+        "FLEET_MARKET_ANCHOR": datetime.now(UTC).isoformat(),
+    }
+    sandbox = Sandbox(tmp_path / "sandbox-state", free_port(), CONTROLLER_KEY, env)
+    sandbox.state_dir.mkdir(parents=True)
+    sandbox.start()
+    yield {**env, "FLEET_PLATFORM_URL": sandbox.url, "FLEET_CONTROLLER_API_KEY": CONTROLLER_KEY}
+    sandbox.stop()
+
+
+@pytest.fixture
+def own_tag(docker_client, instance):
+    """The agent image under a tag of this test's own, to rebuild without touching others."""
+    tag = f"fleet-rollout-{instance}:latest"
+    docker_client.images.get("agent-fleet-agent:latest").tag(tag)
+    yield tag
+    for image in docker_client.images.list(filters={"label": f"fleet.test.image={tag}"}):
+        docker_client.images.remove(image.id, force=True)
+    with contextlib.suppress(ImageNotFound):
+        docker_client.images.remove(tag, force=True)

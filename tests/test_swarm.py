@@ -4,33 +4,18 @@ restarts; a drained node's agents move; a killed daemon adopts every service; re
 leaves nothing behind."""
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.tools.harness import Sandbox, free_port, wait_until
+from orchestrator.tools.harness import wait_until
 from platform_client import PlatformClient
 from tests.conftest import CONTROLLER_KEY
+from tests.rollouts import build, settled
 from tests.trader import Trader
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("swarm")]
 
 AGENTS = 6
-
-
-@pytest.fixture
-def busy_market(tmp_path):
-    """A sandbox on a fast, newsy market, and the same market for the daemon."""
-    market = {
-        "FLEET_MARKET_TIME_SCALE": "4320",
-        "FLEET_MARKET_EVENT_RATE": "0.8",
-        "FLEET_MARKET_ANCHOR": datetime.now(UTC).isoformat(),
-    }
-    sandbox = Sandbox(tmp_path / "sandbox-state", free_port(), CONTROLLER_KEY, market)
-    sandbox.state_dir.mkdir(parents=True)
-    sandbox.start()
-    yield sandbox.url, market
-    sandbox.stop()
 
 
 def services_of(client, instance: str) -> list:
@@ -54,15 +39,17 @@ def all_running(agents: list[dict]) -> bool:
     return len(agents) == AGENTS and all(a["phase"] == "running" for a in agents)
 
 
-def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, busy_market):
+def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, market, own_tag):
     node2, encrypted = swarm
     manager = docker_client.info()["Name"]
-    platform_url, market = busy_market
+    platform_url = market["FLEET_PLATFORM_URL"]
     daemon = make_daemon(
         "swarm",
-        FLEET_PLATFORM_URL=platform_url,
-        FLEET_CONTROLLER_API_KEY=CONTROLLER_KEY,
+        FLEET_AGENT_IMAGE=own_tag,
         FLEET_AGENT_CYCLE_SECONDS="2",
+        FLEET_ROLLOUT_BATCH="0.34",
+        FLEET_ROLLOUT_SETTLE_SECONDS="2",
+        FLEET_ROLLOUT_DEADLINE_SECONDS="40",
         FLEET_SWARM_ENCRYPTED=str(encrypted).lower(),
         **market,
     )
@@ -171,6 +158,30 @@ def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, busy_
     )
     after = daemon.wait_for(all_running, "the fleet after the restart", timeout=60)
     assert {a["id"]: (a["container_id"], a["restarts"]) for a in after} == before
+
+    # A rebuilt image rolls over the services a batch at a time, each updated in place;
+    # a broken one stops at the canary and is rolled back.
+    def images() -> dict[str, str]:
+        return {
+            s.id: s.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+            for s in services_of(docker_client, instance)
+        }
+
+    ids = set(images())
+    for broken, state in ((False, "done"), (True, "rolled_back")):
+        image = build(docker_client, own_tag, own_tag, broken=broken)
+        node2.images.load(b"".join(docker_client.images.get(image).save()))
+        settled(daemon, image, state, timeout=300)
+        if not broken:
+            second = image
+            assert set(images().values()) == {second} and set(images()) == ids
+    wait_until(lambda: set(images().values()) == {second}, "the canary back on the old image")
+    assert set(images()) == ids  # the same services throughout
+    # The canaries' failures count: they may be in a crash loop until a healthy stretch
+    after = daemon.wait_for(
+        lambda now: all((a["heartbeat_age_seconds"] or 99) < 10 for a in now),
+        "the whole fleet heartbeating after the rollouts",
+    )
 
     # Fills: each client_order_id once in every account.
     for agent in after[:2]:

@@ -1,7 +1,7 @@
 """The `fleet` command. Commands are thin: parse, call the operator API, print a format_*.
 One module per command group: `agents` (spawn, scale, retire, pause, ls, show, logs),
-`live` (dashboard, demo), `schedule` (schedules and reports), `tools` (up, config,
-doctor, sandbox, personalities, simulate, image).
+`live` (dashboard, demo), `schedule` (schedules and reports), `rollout` (new agent
+images), `tools` (up, config, doctor, sandbox, personalities, simulate, image).
 
 Exit codes: 0 success; 1 the operation failed or the daemon is not running; 2 bad usage
 or bad input (an invalid argument or setting). Errors are one line on stderr, never a
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from orchestrator.cli import agents, live, schedule, tools
+from orchestrator.cli import agents, live, rollout, schedule, tools
 
 
 class _Fleet(click.Group):
@@ -55,6 +55,7 @@ for command in (
     tools.image,
     schedule.schedule,
     schedule.report,
+    rollout.rollout,
 ):
     cli.add_command(command)
 

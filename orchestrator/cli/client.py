@@ -124,6 +124,14 @@ class OperatorClient:
         """The fleet summary."""
         return self._call("GET", "/v1/fleet")
 
+    def rollouts(self) -> dict:
+        """The latest rollouts of new agent images, newest first."""
+        return self._call("GET", "/v1/rollout")
+
+    def rollout(self, command: str) -> dict:
+        """Pause, resume or undo the rollout in flight."""
+        return self._call("POST", f"/v1/rollout/{command}")
+
     def schedules(self) -> list[dict]:
         """Every schedule with its next run."""
         return self._call("GET", "/v1/schedules")

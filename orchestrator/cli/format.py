@@ -341,3 +341,24 @@ def format_schedules(schedules: list[dict]) -> RenderableType:
             upcoming,
         )
     return table
+
+
+def format_rollouts(status: dict) -> RenderableType | str:
+    """The latest rollouts, newest first: state, images and how far each got."""
+    if not status["rollouts"]:
+        return "no rollout yet: the daemon records the agents' image on its first round"
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "STATE", "FROM", "TO", "ADMITTED", "STARTED", "REASON"):
+        table.add_column(column, no_wrap=column != "REASON")
+    for rollout in status["rollouts"]:
+        same = rollout["old_image"] == rollout["new_image"]
+        table.add_row(
+            str(rollout["id"]),
+            rollout["state"],
+            "-" if same else rollout["old_image"],
+            rollout["new_image"],
+            "-" if same else f"{rollout['admitted']}/{status['fleet']}",
+            (rollout["started_at"] or "")[:19],
+            plain(rollout["reason"] or ""),
+        )
+    return table

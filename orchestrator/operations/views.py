@@ -22,8 +22,9 @@ from orchestrator.gateway.feeds import FeedGateway
 from orchestrator.lifecycle import FAILURES, FINAL, Phase
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook
+from orchestrator.state.rollouts import admitted, short
 from orchestrator.state.store import Store
-from orchestrator.state.tables import Agent, AgentEvent, Alert, OrderRecord, utc
+from orchestrator.state.tables import Agent, AgentEvent, Alert, OrderRecord, RolloutRecord, utc
 from orchestrator.state.usage import UsageLedger
 
 
@@ -292,3 +293,18 @@ def health_problems(health: StoreHealth, state_dir: Path, min_free_bytes: int) -
     if free < min(min_free_bytes, disk.total // 20):
         found.append(f"disk almost full: {free / 2**20:.1f} MiB free under {state_dir}")
     return found
+
+
+def rollout_view(record: RolloutRecord) -> dict:
+    """One rollout of a new agent image, as the CLI and API show it."""
+    return {
+        "id": record.id,
+        "state": record.state,
+        "old_image": short(record.old_image),
+        "new_image": short(record.new_image),
+        "admitted": len(admitted(record)),
+        "started_at": iso(record.started_at),
+        "step_at": iso(record.step_at),
+        "finished_at": iso(record.finished_at),
+        "reason": record.reason,
+    }
