@@ -1,7 +1,8 @@
 """Run benchmarks, print a table of figures against their DESIGN §6 budgets, write JSON.
 
 uv run python -m bench                    # every benchmark
-uv run python -m bench fleet --agents 50  # fleet, gateway, sentiment or simulate
+uv run python -m bench fleet --agents 50  # fleet, gateway, sentiment, simulate, supervision
+uv run python -m bench swarm --agents 100 # Swarm beside Docker, on a two-node Swarm
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from bench.gateway import gateway
 from bench.sentiment import sentiment
 from bench.simulate import simulate
 from bench.supervision import supervision
+from bench.swarm import swarm
 
-BENCHMARKS = ("fleet", "gateway", "sentiment", "simulate", "supervision")
+BENCHMARKS = ("fleet", "gateway", "sentiment", "simulate", "supervision", "swarm")
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -49,7 +51,7 @@ def main() -> int:
         default=[],
         help="benchmarks to run (default: all)",
     )
-    parser.add_argument("--agents", type=int, default=50, help="fleet size to spawn (fleet)")
+    parser.add_argument("--agents", type=int, default=50, help="fleet size to spawn (fleet, swarm)")
     args = parser.parse_args()
     runs = {
         "fleet": lambda: fleet(args.agents),
@@ -57,6 +59,7 @@ def main() -> int:
         "sentiment": sentiment,
         "simulate": simulate,
         "supervision": supervision,
+        "swarm": lambda: swarm(args.agents),
     }
     figures: list[Figure] = []
     for name in args.names or BENCHMARKS:

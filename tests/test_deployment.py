@@ -1,6 +1,7 @@
 """Deployment: compose.yaml validates, and the orchestrator image (built offline by
 `make image`) runs as non-root with a health check and answers /healthz."""
 
+import os
 import shutil
 import subprocess
 import time
@@ -83,3 +84,25 @@ def test_the_orchestrator_image_is_non_root_health_checked_and_answers(docker_cl
         assert answer["status"] == "ok" and answer["runtime"] == "process"
     finally:
         container.remove(force=True)
+
+
+def test_the_swarm_stack_file_validates_and_keeps_the_daemon_on_a_manager(tmp_path):
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        missing("docker-compose is not installed (Debian package docker-compose)")
+
+    def config(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [compose, "-f", str(ROOT / "stack.yaml"), "config"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={"PATH": os.environ["PATH"], **env},
+        )
+
+    assert "set POSTGRES_PASSWORD" in config().stderr  # no default password
+    result = config(POSTGRES_PASSWORD="a-long-random-one")
+    assert result.returncode == 0, result.stderr
+    assert "FLEET_RUNTIME: swarm" in result.stdout
+    assert "node.role == manager" in result.stdout
+    assert "replicas: 1" in result.stdout and "ports:" not in result.stdout

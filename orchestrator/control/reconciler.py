@@ -151,7 +151,15 @@ class Reconciler:
         # the earliest: an agent could not heartbeat into a daemon that was down or a
         # store that could not take it.
         quiet_since = max(filter(None, [self.started_at, self.health.last_failure_at]))
-        image = await asyncio.to_thread(self.runtime.image)
+        image = ""
+        try:
+            image = await asyncio.to_thread(self.runtime.image)
+            observed = self._as_died(await asyncio.to_thread(self.runtime.list))
+        except RuntimeFailure as exc:
+            log.warning("cannot list %s workloads: %s", self.runtime.name, exc)
+            observed = None  # the plan decides nothing without a list
+        else:
+            self.listed_once = True
         desired = Desired(
             agents=[_desired(a, quiet_since) for a in agents],
             spec_hash=self.runtime.spec_hash(image),
@@ -162,13 +170,6 @@ class Reconciler:
             rollout=await asyncio.to_thread(self._rollout),
             rollout_policy=self.rollout_policy,
         )
-        try:
-            observed = self._as_died(await asyncio.to_thread(self.runtime.list))
-        except RuntimeFailure as exc:
-            log.warning("cannot list %s workloads: %s", self.runtime.name, exc)
-            observed = None
-        else:
-            self.listed_once = True
         launched = []
         for action in plan(desired, observed, self.now()):
             key = action_key(action)

@@ -111,6 +111,8 @@ def decide(
     """What the rollout does this tick, given the image the tag names now and the live
     agents that want a workload."""
     size = batch_size(policy.batch_fraction, len(agents))
+    if not image:
+        return []  # the tag names no image (or the runtime has none): nothing to roll
     if rollout is None:
         return [BeginRollout(image, image, ())]
     rejected = rollout.state == RolloutState.ROLLED_BACK and image == rollout.new.image

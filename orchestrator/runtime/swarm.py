@@ -29,6 +29,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import docker
 from docker.errors import APIError, DockerException, NotFound
 from docker.types import (
     ContainerSpec,
@@ -53,6 +54,7 @@ from orchestrator.runtime import (
     LABEL_AGENT_ID,
     LABEL_INSTANCE,
     LABEL_MANAGED,
+    LABEL_SPEC_HASH,
     AgentLaunch,
     ExitInfo,
     ObservedAgent,
@@ -60,6 +62,7 @@ from orchestrator.runtime import (
     RuntimeUnavailable,
 )
 from orchestrator.runtime.docker import AGENT_USER, GATEWAY_MOUNT, DockerRuntime, container_name
+from orchestrator.settings import Settings
 
 LABEL_ROLE = "fleet.role"
 DOOR_PORT = 8080
@@ -105,7 +108,7 @@ def _observed(service: dict, tasks: list[dict], nodes: dict[str, str]) -> Observ
         name=service["Spec"]["Name"],
         state=state,
         exit_code=(status.get("ContainerStatus") or {}).get("ExitCode") if last else None,
-        spec_hash=labels.get("fleet.spec_hash", ""),
+        spec_hash=labels.get(LABEL_SPEC_HASH, ""),
         started_at=_timestamp(status.get("Timestamp")) if state == "running" else None,
         node=nodes.get((last or {}).get("NodeID", "")),
         failed_at=tuple(
@@ -120,7 +123,7 @@ class SwarmRuntime(DockerRuntime):
     name = "swarm"
     restarts_itself = True
 
-    def __init__(self, settings, client=None) -> None:  # noqa: ANN001 - as DockerRuntime
+    def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
         super().__init__(settings, client)
         try:
             swarm = self.client.info().get("Swarm") or {}

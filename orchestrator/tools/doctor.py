@@ -97,6 +97,15 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
     yield Check("engine", "ok", f"Docker {version}")
     if settings.runtime == "swarm":
         yield _swarm(client.info().get("Swarm") or {})
+        try:
+            client.images.get(settings.swarm_door_image)
+        except ImageNotFound:
+            yield Check(
+                "gateway door",
+                "fail",
+                f"{settings.swarm_door_image} is missing: agents could not reach the gateway",
+                "`fleet image build --target orchestrator`",
+            )
     try:
         image = client.images.get(settings.agent_image)
     except ImageNotFound:
