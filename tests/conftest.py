@@ -228,7 +228,14 @@ def own_tag(docker_client, instance):
     tag = f"fleet-rollout-{instance}:latest"
     docker_client.images.get("agent-fleet-agent:latest").tag(tag)
     yield tag
-    for image in docker_client.images.list(filters={"label": f"fleet.test.image={tag}"}):
+    repository = tag.split(":")[0]
+    for image in docker_client.images.list(filters={"label": f"fleet.test.image={repository}"}):
         docker_client.images.remove(image.id, force=True)
     with contextlib.suppress(ImageNotFound):
         docker_client.images.remove(tag, force=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests (the two-node Swarm's group) first, so the other workers' tests
+    run beside them rather than after them."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)

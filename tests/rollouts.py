@@ -8,8 +8,9 @@ from orchestrator.tools.harness import wait_until
 
 
 def build(client, base: str, tag: str, broken: bool = False) -> str:
-    """An image FROM `base`, a new ID of its own (broken: it exits at once); its ID."""
-    lines = [f"FROM {base}", f'LABEL fleet.test.image="{tag}"']
+    """An image FROM `base` tagged `tag`, a new ID of its own (broken: it exits at once),
+    labelled with its repository for the clean-up; its ID."""
+    lines = [f"FROM {base}", f'LABEL fleet.test.image="{tag.split(":")[0]}"']
     if broken:
         lines.append('ENTRYPOINT ["/opt/agent/bin/python", "-c", "raise SystemExit(1)"]')
     image, _ = client.images.build(fileobj=io.BytesIO("\n".join(lines).encode()), tag=tag)

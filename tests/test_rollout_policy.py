@@ -65,7 +65,9 @@ def test_a_batch_waits_to_settle_then_rolls_back_past_its_deadline():
 
 
 def test_a_failing_canary_rolls_back_at_once_and_its_image_is_not_retried():
-    fleet = [RolloutAgent("a0", Phase.BACKOFF, "spec-new", NOW), *agents("x", "spec-old")[1:]]
+    before = [RolloutAgent("a0", Phase.BACKOFF, "spec-new", NOW, NOW - timedelta(minutes=1))]
+    assert decide(rolling(), "img-new", before, POLICY, NOW) == []  # the old image's failure
+    fleet = [RolloutAgent("a0", Phase.BACKOFF, "spec-new", NOW, NOW), *agents("x", "spec-old")[1:]]
     (step,) = decide(rolling(), "img-new", fleet, POLICY, NOW)
     assert step == StepRollout(
         7, RolloutState.ROLLED_BACK, (), "agent a0 on the new image is backoff"
@@ -73,6 +75,12 @@ def test_a_failing_canary_rolls_back_at_once_and_its_image_is_not_retried():
     back = rolling((), RolloutState.ROLLED_BACK)
     assert decide(back, "img-new", fleet, POLICY, NOW) == []
     assert back.target("a0") == OLD
+
+
+def test_an_update_the_runtime_rolled_back_itself_rolls_the_rollout_back():
+    refused = [RolloutAgent("a0", Phase.RUNNING, "spec-old", NOW, None, NOW)]
+    (step,) = decide(rolling(), "img-new", refused, POLICY, NOW)
+    assert step.state == RolloutState.ROLLED_BACK and "rolled agent a0's update back" in step.reason
 
 
 def test_paused_admits_nothing_and_a_newer_image_supersedes_from_the_old_one():

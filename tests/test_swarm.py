@@ -94,6 +94,20 @@ def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, marke
         timeout=240,
     )
 
+    # Confined: from an agent, the door answers and nothing else does (here the manager's
+    # Swarm port on the address this test gave it).
+    local = docker_client.containers.list(
+        filters={"label": f"fleet.instance={instance}", "status": "running"}
+    )
+    agent_container = next(c for c in local if "fleet.agent_id" in c.labels)
+
+    def connects(host: str, port: int) -> bool:
+        probe = f"import socket; socket.create_connection(({host!r}, {port}), timeout=3)"
+        return agent_container.exec_run(["/opt/agent/bin/python", "-c", probe]).exit_code == 0
+
+    assert connects(f"fleet-{instance}-gateway", 8080)
+    assert not connects("10.231.0.1", 2377)
+
     # No token in `service inspect`, in `docker inspect` on either node, or in the logs.
     tokens = [daemon.agent_token(a["id"]) for a in agents]
     inspected = json.dumps([s.attrs for s in services])
@@ -169,8 +183,10 @@ def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, marke
 
     ids = set(images())
     for broken, state in ((False, "done"), (True, "rolled_back")):
-        image = build(docker_client, own_tag, own_tag, broken=broken)
+        # every node has the image before its tag moves (there is no registry)
+        image = build(docker_client, own_tag, f"{own_tag}-next", broken=broken)
         node2.images.load(b"".join(docker_client.images.get(image).save()))
+        docker_client.images.get(image).tag(own_tag)
         settled(daemon, image, state, timeout=300)
         if not broken:
             second = image

@@ -200,6 +200,7 @@ class Executor:
             "failures": then.failures,
             "healthy_since": None,
             "next_restart_at": self.now() + then.delay,
+            "failed_at": self.now(),
         }
         recorded = self._record(
             agent,

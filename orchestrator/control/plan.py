@@ -63,6 +63,7 @@ class DesiredAgent:
     node: str | None = None
     # The last of the failures its runtime restarted by itself that has been counted
     failure_seen_at: datetime | None = None
+    failed_at: datetime | None = None  # its last failure of any kind
 
 
 @dataclass(frozen=True)
@@ -323,6 +324,16 @@ def _plan_agent(
     return actions
 
 
+def _refused(keep: ObservedAgent, rollout: Rollout | None) -> bool:
+    """Whether the runtime rolled this workload's update back itself during the rollout
+    in force: the rollout hears of it; updating again would only fight the runtime."""
+    return (
+        rollout is not None
+        and keep.rolled_back_at is not None
+        and keep.rolled_back_at >= rollout.step_at
+    )
+
+
 def _recovered(agent: DesiredAgent, policy: Policy, now: datetime) -> bool:
     """Whether an agent with failures has stayed healthy long enough to forget them."""
     return bool(
@@ -350,7 +361,9 @@ def _plan_restarted_by_runtime(
     elif keep.container_id != agent.container_id:
         phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
         actions.append(Adopt(agent.agent_id, keep.container_id, phase))
-    elif keep.spec_hash != desired.target(agent.agent_id).spec_hash:
+    elif keep.spec_hash != desired.target(agent.agent_id).spec_hash and not _refused(
+        keep, desired.rollout
+    ):
         actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired)))
     elif _recovered(agent, desired.policy, now):
         actions.append(Recover(agent.agent_id, agent.phase == Phase.CRASHLOOP))
@@ -366,6 +379,18 @@ def _plan_missing(agent: DesiredAgent, desired: Desired, now: datetime) -> list[
         return [_start(agent, desired)] if due else []
     reason = "its workload disappeared"
     return [_restart(agent, None, EventKind.VANISHED, reason, desired)]
+
+
+def _rollout_agent(agent: DesiredAgent, workloads: list[ObservedAgent]) -> RolloutAgent:
+    keep = _pick(agent, workloads) if workloads else None
+    return RolloutAgent(
+        agent.agent_id,
+        agent.phase,
+        keep.spec_hash if keep else None,
+        agent.heartbeat_at,
+        agent.failed_at,
+        keep.rolled_back_at if keep else None,
+    )
 
 
 def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: datetime) -> list[Action]:
@@ -387,14 +412,7 @@ def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: dateti
             )
     if desired.rollout_policy is not None:
         rolled = [
-            RolloutAgent(
-                agent.agent_id,
-                agent.phase,
-                _pick(agent, by_agent[agent.agent_id]).spec_hash
-                if by_agent.get(agent.agent_id)
-                else None,
-                agent.heartbeat_at,
-            )
+            _rollout_agent(agent, by_agent.get(agent.agent_id, []))
             for agent in desired.agents
             if agent.phase in WANTS_CONTAINER
         ]

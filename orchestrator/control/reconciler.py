@@ -234,6 +234,7 @@ def _desired(agent: Agent, quiet_since: datetime) -> DesiredAgent:
         healthy_since=utc(agent.healthy_since),
         node=agent.node,
         failure_seen_at=utc(agent.failure_seen_at),
+        failed_at=utc(agent.failed_at),
     )
 
 

@@ -65,6 +65,8 @@ class RolloutAgent:
     phase: Phase
     runs: str | None  # the spec hash of its workload, None without one
     heartbeat_at: datetime | None
+    failed_at: datetime | None = None  # its last failure
+    refused_at: datetime | None = None  # when its runtime rolled its update back itself
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,20 @@ def _step(
             and agent.heartbeat_at >= settled
         )
 
-    failing = [a for a in admitted if a.phase in (Phase.BACKOFF, Phase.CRASHLOOP, Phase.FAILED)]
+    # Only what happened since its batch began counts: an agent crash-looping on the
+    # old image may be the very one the new image mends.
+    since = rollout.step_at
+    refused = [a for a in admitted if a.refused_at is not None and a.refused_at >= since]
+    if refused:
+        reason = f"the runtime rolled agent {refused[0].agent_id}'s update back"
+        return [StepRollout(rollout.id, RolloutState.ROLLED_BACK, (), reason)]
+    failing = [
+        a
+        for a in admitted
+        if a.phase in (Phase.BACKOFF, Phase.CRASHLOOP, Phase.FAILED)
+        and a.failed_at is not None
+        and a.failed_at >= since
+    ]
     if failing:
         reason = f"agent {failing[0].agent_id} on the new image is {failing[0].phase}"
         return [StepRollout(rollout.id, RolloutState.ROLLED_BACK, (), reason)]

@@ -68,6 +68,8 @@ class ObservedAgent:
     node: str | None = None  # where it runs, on a runtime with several machines
     # When the runtime's own restarts saw it fail (a runtime that restarts by itself)
     failed_at: tuple[datetime, ...] = ()
+    # When the runtime rolled the workload's last spec update back by itself (Swarm)
+    rolled_back_at: datetime | None = None
 
     @property
     def alive(self) -> bool:

@@ -92,6 +92,8 @@ def _task_time(task: dict) -> datetime:
 def _observed(service: dict, tasks: list[dict], nodes: dict[str, str]) -> ObservedAgent:
     """An ObservedAgent from a service and its tasks, newest first."""
     labels = service["Spec"].get("Labels") or {}
+    update = service.get("UpdateStatus") or {}
+    rolled_back = update.get("State", "").startswith("rollback")
     current = next((t for t in tasks if t.get("DesiredState") == "running"), None)
     last = current or (tasks[0] if tasks else None)
     status = (last or {}).get("Status") or {}
@@ -111,6 +113,7 @@ def _observed(service: dict, tasks: list[dict], nodes: dict[str, str]) -> Observ
         spec_hash=labels.get(LABEL_SPEC_HASH, ""),
         started_at=_timestamp(status.get("Timestamp")) if state == "running" else None,
         node=nodes.get((last or {}).get("NodeID", "")),
+        rolled_back_at=_timestamp(update.get("StartedAt")) if rolled_back else None,
         failed_at=tuple(
             sorted(_task_time(t) for t in tasks if (t.get("Status") or {}).get("State") in _FAILED)
         ),
