@@ -1,6 +1,7 @@
 """The rollout's decisions, pure: when it begins, admits the next batch, finishes, waits,
 rolls back, and when it leaves an image alone."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.control.rollout import (
@@ -59,6 +60,10 @@ def test_healthy_batches_admit_the_next_and_the_last_one_finishes():
 def test_a_batch_waits_to_settle_then_rolls_back_past_its_deadline():
     early = agents("spec-new", "spec-old", beat=timedelta(seconds=-25))  # before settling
     assert decide(rolling(), "img-new", early, POLICY, NOW) == []
+    # a beat before the new workload started is the old one's, stopping
+    (canary,) = agents("spec-new")
+    restarted = [replace(canary, started_at=NOW - timedelta(seconds=5))]
+    assert decide(rolling(), "img-new", restarted, POLICY, NOW) == []
     late = rolling(step_at=NOW - timedelta(seconds=61))
     (step,) = decide(late, "img-new", agents("spec-old", "spec-old"), POLICY, NOW)
     assert step.state == RolloutState.ROLLED_BACK and "a0" in step.reason

@@ -390,6 +390,7 @@ def _rollout_agent(agent: DesiredAgent, workloads: list[ObservedAgent]) -> Rollo
         agent.heartbeat_at,
         agent.failed_at,
         keep.rolled_back_at if keep else None,
+        keep.started_at if keep else None,
     )
 
 

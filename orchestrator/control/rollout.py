@@ -67,6 +67,7 @@ class RolloutAgent:
     heartbeat_at: datetime | None
     failed_at: datetime | None = None  # its last failure
     refused_at: datetime | None = None  # when its runtime rolled its update back itself
+    started_at: datetime | None = None  # when its workload (task) started, if known
 
 
 @dataclass(frozen=True)
@@ -135,14 +136,16 @@ def _step(
     now: datetime,
 ) -> list[RolloutAction]:
     admitted = [a for a in agents if a.agent_id in rollout.admitted]
-    settled = rollout.step_at + policy.settle
 
     def healthy(agent: RolloutAgent) -> bool:
+        # A heartbeat counts from the new workload's start on: an old one still stopping
+        # (Swarm updates a service in place) may beat a last time.
+        began = max(rollout.step_at, agent.started_at or rollout.step_at)
         return (
             agent.runs == rollout.new.spec_hash
             and agent.phase == Phase.RUNNING
             and agent.heartbeat_at is not None
-            and agent.heartbeat_at >= settled
+            and agent.heartbeat_at >= began + policy.settle
         )
 
     # Only what happened since its batch began counts: an agent crash-looping on the
