@@ -71,8 +71,11 @@ def test_a_batch_waits_to_settle_then_rolls_back_past_its_deadline():
 
 def test_a_failing_canary_rolls_back_at_once_and_its_image_is_not_retried():
     before = [RolloutAgent("a0", Phase.BACKOFF, "spec-new", NOW, NOW - timedelta(minutes=1))]
-    assert decide(rolling(), "img-new", before, POLICY, NOW) == []  # the old image's failure
-    fleet = [RolloutAgent("a0", Phase.BACKOFF, "spec-new", NOW, NOW), *agents("x", "spec-old")[1:]]
+    assert decide(rolling(), "img-new", before, POLICY, NOW) == []  # before its batch
+    old = [RolloutAgent("a0", Phase.BACKOFF, None, NOW, NOW, "spec-old")]
+    assert decide(rolling(), "img-new", old, POLICY, NOW) == []  # the old image failing
+    failed = RolloutAgent("a0", Phase.BACKOFF, "spec-new", NOW, NOW, "spec-new")
+    fleet = [failed, *agents("x", "spec-old")[1:]]
     (step,) = decide(rolling(), "img-new", fleet, POLICY, NOW)
     assert step == StepRollout(
         7, RolloutState.ROLLED_BACK, (), "agent a0 on the new image is backoff"
@@ -83,7 +86,7 @@ def test_a_failing_canary_rolls_back_at_once_and_its_image_is_not_retried():
 
 
 def test_an_update_the_runtime_rolled_back_itself_rolls_the_rollout_back():
-    refused = [RolloutAgent("a0", Phase.RUNNING, "spec-old", NOW, None, NOW)]
+    refused = [RolloutAgent("a0", Phase.RUNNING, "spec-old", NOW, None, None, NOW)]
     (step,) = decide(rolling(), "img-new", refused, POLICY, NOW)
     assert step.state == RolloutState.ROLLED_BACK and "rolled agent a0's update back" in step.reason
 

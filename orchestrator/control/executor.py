@@ -147,11 +147,19 @@ class Executor:
 
     def _start(self, action: Start) -> None:
         agent = self.store.get(action.agent_id)
+        launch = self._launch(agent, action.image)
         try:
-            workload = self.runtime.create(self._launch(agent, action.image))
+            workload = self.runtime.create(launch)
         except RuntimeFailure as exc:
             why = f"start failed: {exc}"
-            self._fail(agent, EventKind.START_FAILED, why, action.on_failure, reason=why)
+            self._fail(
+                agent,
+                EventKind.START_FAILED,
+                why,
+                action.on_failure,
+                reason=why,
+                failed_spec=launch.spec_hash,
+            )
             return
         now = self.now()
         started = self._record(
@@ -245,11 +253,19 @@ class Executor:
         """Give the agent its new spec: a new workload, or its own updated in place."""
         agent = self.store.get(action.agent_id)
         start = action.start
+        launch = self._launch(agent, start.image)
         try:
-            workload = self.runtime.replace(action.container_id, self._launch(agent, start.image))
+            workload = self.runtime.replace(action.container_id, launch)
         except RuntimeFailure as exc:
             why = f"replacing its workload failed: {exc}"
-            self._fail(agent, EventKind.START_FAILED, why, start.on_failure, reason=why)
+            self._fail(
+                agent,
+                EventKind.START_FAILED,
+                why,
+                start.on_failure,
+                reason=why,
+                failed_spec=launch.spec_hash,
+            )
             return
         replaced = self._record(
             agent,
@@ -285,7 +301,10 @@ class Executor:
                     kind = EventKind.OOM_KILLED if info.oom_killed else EventKind.EXITED
                     what = info.describe()
             self.runtime.remove(action.container_id)
-        if self._fail(agent, kind, what, action.then, restarted=1) and action.start:
+        failed = self._fail(
+            agent, kind, what, action.then, restarted=1, failed_spec=action.spec_hash
+        )
+        if failed and action.start:
             self._start(action.start)
 
     def _restarts_continue(self) -> str:
@@ -309,6 +328,7 @@ class Executor:
             restarted=action.count,
             container_id=action.container_id,
             failure_seen_at=action.last_at,
+            failed_spec=action.spec_hash,
         )
 
     def _place(self, action: Place) -> None:

@@ -64,6 +64,7 @@ class DesiredAgent:
     # The last of the failures its runtime restarted by itself that has been counted
     failure_seen_at: datetime | None = None
     failed_at: datetime | None = None  # its last failure of any kind
+    failed_spec: str | None = None  # what its workload ran when it last failed
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class Restart:
     reason: str
     then: AfterFailure
     start: Start | None
+    spec_hash: str | None = None  # what the failed workload ran (None: it is gone)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class CountFailures:
     count: int
     last_at: datetime
     then: AfterFailure
+    spec_hash: str = ""  # what the failed tasks ran
 
 
 @dataclass(frozen=True)
@@ -263,12 +266,17 @@ def _start(agent: DesiredAgent, desired: Desired) -> Start:
 
 
 def _restart(
-    agent: DesiredAgent, container_id: str | None, cause: EventKind, reason: str, desired: Desired
+    agent: DesiredAgent,
+    workload: ObservedAgent | None,
+    cause: EventKind,
+    reason: str,
+    desired: Desired,
 ) -> Restart:
     then = after_failure(agent.failures, agent.phase, desired.policy)
     failed = replace(agent, failures=then.failures, phase=then.phase)
     start = None if then.delay else _start(failed, desired)
-    return Restart(agent.agent_id, agent.name, container_id, cause, reason, then, start)
+    container_id, spec = (workload.container_id, workload.spec_hash) if workload else (None, None)
+    return Restart(agent.agent_id, agent.name, container_id, cause, reason, then, start, spec)
 
 
 def _pick(agent: DesiredAgent, workloads: list[ObservedAgent]) -> ObservedAgent:
@@ -307,7 +315,7 @@ def _plan_agent(
     silent = now - agent.alive_at if agent.alive_at else timedelta(0)
     if not keep.alive:
         reason = f"exited with code {keep.exit_code}" if keep.exit_code is not None else keep.state
-        actions.append(_restart(agent, keep.container_id, EventKind.EXITED, reason, desired))
+        actions.append(_restart(agent, keep, EventKind.EXITED, reason, desired))
     elif keep.spec_hash != desired.target(agent.agent_id).spec_hash:
         actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired)))
     elif keep.state == "created":
@@ -315,7 +323,7 @@ def _plan_agent(
         actions.append(_start(agent, desired))
     elif silent > policy.heartbeat_timeout:
         reason = f"no heartbeat for {silent.total_seconds():.0f}s"
-        actions.append(_restart(agent, keep.container_id, EventKind.UNHEALTHY, reason, desired))
+        actions.append(_restart(agent, keep, EventKind.UNHEALTHY, reason, desired))
     elif keep.container_id != agent.container_id:
         phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
         actions.append(Adopt(agent.agent_id, keep.container_id, phase))
@@ -357,7 +365,11 @@ def _plan_restarted_by_runtime(
         # the runtime restarts it on its own delay: no back-off of ours
         looping = then.phase == Phase.CRASHLOOP
         then = replace(then, phase=then.phase if looping else Phase.STARTING, delay=timedelta(0))
-        actions.append(CountFailures(agent.agent_id, keep.container_id, len(new), new[-1], then))
+        actions.append(
+            CountFailures(
+                agent.agent_id, keep.container_id, len(new), new[-1], then, keep.spec_hash
+            )
+        )
     elif keep.container_id != agent.container_id:
         phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
         actions.append(Adopt(agent.agent_id, keep.container_id, phase))
@@ -389,6 +401,7 @@ def _rollout_agent(agent: DesiredAgent, workloads: list[ObservedAgent]) -> Rollo
         keep.spec_hash if keep else None,
         agent.heartbeat_at,
         agent.failed_at,
+        agent.failed_spec,
         keep.rolled_back_at if keep else None,
         keep.started_at if keep else None,
     )

@@ -235,6 +235,7 @@ def _desired(agent: Agent, quiet_since: datetime) -> DesiredAgent:
         node=agent.node,
         failure_seen_at=utc(agent.failure_seen_at),
         failed_at=utc(agent.failed_at),
+        failed_spec=agent.failed_spec,
     )
 
 

@@ -66,6 +66,7 @@ class RolloutAgent:
     runs: str | None  # the spec hash of its workload, None without one
     heartbeat_at: datetime | None
     failed_at: datetime | None = None  # its last failure
+    failed_spec: str | None = None  # what its workload ran then
     refused_at: datetime | None = None  # when its runtime rolled its update back itself
     started_at: datetime | None = None  # when its workload (task) started, if known
 
@@ -148,8 +149,8 @@ def _step(
             and agent.heartbeat_at >= began + policy.settle
         )
 
-    # Only what happened since its batch began counts: an agent crash-looping on the
-    # old image may be the very one the new image mends.
+    # Only a failure on the new spec since its batch began counts: an agent crash-looping
+    # on the old image may be the very one the new image mends.
     since = rollout.step_at
     refused = [a for a in admitted if a.refused_at is not None and a.refused_at >= since]
     if refused:
@@ -161,6 +162,7 @@ def _step(
         if a.phase in (Phase.BACKOFF, Phase.CRASHLOOP, Phase.FAILED)
         and a.failed_at is not None
         and a.failed_at >= since
+        and a.failed_spec == rollout.new.spec_hash
     ]
     if failing:
         reason = f"agent {failing[0].agent_id} on the new image is {failing[0].phase}"

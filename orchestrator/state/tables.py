@@ -66,6 +66,7 @@ class Agent(SQLModel, table=True):
     # The last failure its runtime restarted by itself (Swarm) that has been counted
     failure_seen_at: datetime | None = Field(default=None, sa_type=_tz())
     failed_at: datetime | None = Field(default=None, sa_type=_tz())  # its last failure
+    failed_spec: str | None = Field(default=None, max_length=64)  # what it ran then
     flatten_deadline: datetime | None = Field(default=None, sa_type=_tz())
     created_at: datetime = Field(sa_type=_tz())
     updated_at: datetime = Field(sa_type=_tz())
