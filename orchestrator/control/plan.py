@@ -8,6 +8,11 @@ and which alert each of those raises. An action carries its decision whole, incl
 what its failure will lead to, so the executor (`control/executor.py`) only carries it
 out and records it.
 
+On a runtime that restarts workloads itself (Swarm, `Desired.restarts_itself`) it never
+restarts one: it counts the failures the runtime reports and still spots crash loops.
+Which image each agent should run comes from the rollout in force (`control/rollout.py`),
+whose own steps are planned here too.
+
 It must never act on "missing" before the first successful list: `observed is None`
 plans nothing at all.
 """
