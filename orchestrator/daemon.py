@@ -63,6 +63,7 @@ from orchestrator.state.errors import DatabaseError, LeaseHeld
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.lease import FleetLease
 from orchestrator.state.orders import OrderBook
+from orchestrator.state.retention import compact
 from orchestrator.state.rollouts import RolloutBook
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.state.store import Store
@@ -71,6 +72,7 @@ from platform_client import PlatformClient
 
 log = logging.getLogger("fleet.daemon")
 MIN_FREE_BYTES = 50 * 2**20  # below it under the state dir, /healthz says degraded
+RETENTION_EVERY_SECONDS = 3600
 # On SIGTERM: how long in-flight actions may finish, and the whole stop may take.
 DRAIN_SECONDS = 10
 STOP_SECONDS = 20
@@ -290,6 +292,7 @@ def create_daemon_app(settings: Settings) -> App:
             asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(alerts.run(), name="alerts"),
             asyncio.create_task(_keep(lease, settings.reconcile_interval_seconds), name="lease"),
+            asyncio.create_task(_retain(store, settings.retention_days, health), name="retention"),
         ]
         await scheduler.start()
         log.info(
@@ -341,6 +344,27 @@ def _two_doors(app: FastAPI, gateway_only: FastAPI, port: int) -> App:
             await gateway_only(scope, receive, send)
 
     return door
+
+
+async def _retain(store: Store, days: float, health: StoreHealth) -> None:
+    """Compact the store's history past the retention window, now and every hour."""
+    while True:
+        try:
+            done = await asyncio.to_thread(compact, store, utc_now() - timedelta(days=days))
+        except DatabaseError as exc:
+            health.failed("retention", exc)
+        else:
+            health.worked("retention")
+            if done:
+                log.info(
+                    "retention: %s timeline entries, %s equity samples and %s alerts "
+                    "older than %s days compacted",
+                    done.events,
+                    done.samples,
+                    done.alerts,
+                    f"{days:g}",
+                )
+        await asyncio.sleep(RETENTION_EVERY_SECONDS)
 
 
 async def _keep(lease: FleetLease, every: float) -> None:

@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     risk_max_orders_per_day: int = Field(
         default=20, ge=0, description="Risk rail: orders an agent may submit per market day."
     )
+    retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="History kept whole: older timeline entries and delivered alerts are "
+        "removed, older equity samples thinned to one a day (hourly). Orders are kept.",
+    )
     equity_sample_seconds: float = Field(
         default=60, gt=0, description="How often an agent's equity is kept for its chart."
     )

@@ -1,0 +1,53 @@
+"""Retention: how much of its own history the store keeps.
+
+Timelines, equity samples and delivered alerts grow with time, whether or not the fleet
+trades. Past the retention window (FLEET_RETENTION_DAYS) they are compacted: an agent's
+equity samples thin out to the last one of each day, so its chart keeps its shape;
+timeline entries and delivered alerts go (an agent's restart count stays on its row).
+Orders are kept: they grow with trading, and reports and P&L read them. Alerts still
+waiting for delivery are never removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import col, delete, select
+
+from orchestrator.state.store import Store
+from orchestrator.state.tables import AgentEvent, Alert, EquitySample
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """How many rows one pass removed."""
+
+    events: int
+    samples: int
+    alerts: int
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.samples or self.alerts)
+
+
+def compact(store: Store, before: datetime) -> Compacted:
+    """Compact everything older than `before`, in one transaction."""
+    with store.session() as s:
+        events = s.exec(delete(AgentEvent).where(col(AgentEvent.at) < before))
+        last_of_day = (
+            select(sa.func.max(EquitySample.id))
+            .where(col(EquitySample.at) < before)
+            .group_by(EquitySample.agent_id, sa.func.date(EquitySample.at))
+        )
+        samples = s.exec(
+            delete(EquitySample).where(
+                col(EquitySample.at) < before, col(EquitySample.id).not_in(last_of_day)
+            )
+        )
+        alerts = s.exec(
+            delete(Alert).where(col(Alert.at) < before, col(Alert.delivery) != "pending")
+        )
+        s.commit()
+        return Compacted(events.rowcount, samples.rowcount, alerts.rowcount)
