@@ -39,6 +39,14 @@ def instance_key(state_dir: Path) -> bytes:
     return base64.b64decode(raw)
 
 
+def install_key(state_dir: Path, key: bytes) -> None:
+    """Put a restored instance key in the state dir (0600); ValueError if the state dir
+    already has another one."""
+    found = _read_or_create(state_dir / KEY_FILE, base64.b64encode(key))
+    if base64.b64decode(found) != key:
+        raise ValueError(f"{state_dir / KEY_FILE} holds another instance's key")
+
+
 def operator_token(state_dir: Path) -> str:
     """The operator API token, generated on first start of the daemon."""
     return _read_or_create(

@@ -1,7 +1,8 @@
 """The `fleet` command. Commands are thin: parse, call the operator API, print a format_*.
 One module per command group: `agents` (spawn, scale, retire, pause, ls, show, logs),
 `live` (dashboard, demo), `schedule` (schedules and reports), `rollout` (new agent
-images), `tools` (up, config, doctor, sandbox, personalities, simulate, image).
+images), `backup` (backup, restore: the store itself, not the API), `tools` (up, config,
+doctor, sandbox, personalities, simulate, image).
 
 Exit codes: 0 success; 1 the operation failed or the daemon is not running; 2 bad usage
 or bad input (an invalid argument or setting). Errors are one line on stderr, never a
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from orchestrator.cli import agents, live, rollout, schedule, tools
+from orchestrator.cli import agents, backup, live, rollout, schedule, tools
 
 
 class _Fleet(click.Group):
@@ -56,6 +57,8 @@ for command in (
     schedule.schedule,
     schedule.report,
     rollout.rollout,
+    backup.backup,
+    backup.restore,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,79 @@
+"""`fleet backup FILE` and `fleet restore FILE`: a consistent copy of the store, and the
+same fleet brought back from it into a fresh state dir and store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from orchestrator import keys
+from orchestrator.cli._common import console, fail, load_settings
+from orchestrator.state import backup as backups
+from orchestrator.state.db import existing_store, open_store
+from orchestrator.state.errors import DatabaseError, StoreError, failure_reason
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def backup(file: Path) -> None:
+    """Write a consistent copy of the store to FILE, with the instance key (keep FILE as
+    secret as the key). Safe while the daemon runs."""
+    settings = load_settings()
+    key_file = settings.state_dir / keys.KEY_FILE
+    if not key_file.exists():
+        fail(f"no instance key at {key_file}: is FLEET_STATE_DIR the daemon's state dir?")
+    store = existing_store(settings.database_url)
+    if store is None:
+        fail(f"no store at {settings.database_url}: nothing to back up")
+    try:
+        taken = backups.take(store, settings.instance, keys.instance_key(settings.state_dir))
+        backups.write(taken, file)
+    except (StoreError, DatabaseError, OSError) as exc:
+        fail(f"backup failed: {_why(exc)}")
+    finally:
+        store.engine.dispose()
+    counts = taken.counts()
+    console.print(
+        f"backed up instance {taken.instance}: {counts['agents']} agents, "
+        f"{sum(counts.values())} rows, to {file} (it holds the instance key: keep it secret)"
+    )
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(file: Path) -> None:
+    """Restore FILE into this state dir's fresh store; `fleet up` then adopts the fleet's
+    running workloads. Refuses a store that already holds agents."""
+    settings = load_settings()
+    try:
+        taken = backups.read(file)
+    except backups.BadBackup as exc:
+        fail(str(exc))
+    if taken.instance != settings.instance:
+        fail(
+            f"the backup is of instance {taken.instance!r}, these settings say "
+            f"{settings.instance!r}: set FLEET_INSTANCE={taken.instance}"
+        )
+    try:
+        keys.install_key(settings.state_dir, taken.key)
+    except ValueError as exc:
+        fail(f"{exc}: restore into a fresh state dir")
+    try:
+        store = open_store(settings.database_url)
+    except (StoreError, DatabaseError) as exc:
+        fail(f"cannot open the store: {_why(exc)}")
+    try:
+        backups.restore(store, taken)
+    except (StoreError, DatabaseError) as exc:
+        fail(f"restore failed: {_why(exc)}")
+    finally:
+        store.engine.dispose()
+    console.print(
+        f"restored instance {taken.instance}: {taken.counts()['agents']} agents; "
+        "`fleet up` adopts their running workloads"
+    )
+
+
+def _why(exc: BaseException) -> str:
+    return failure_reason(exc) if isinstance(exc, DatabaseError) else str(exc)
