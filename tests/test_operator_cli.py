@@ -193,6 +193,10 @@ def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
     )
     assert result.returncode == 1 and result.stderr == "error: 1 check(s) failed\n"
     assert any(line.startswith("ok") and "operator token" in line for line in lines)
+    assert any(
+        line.startswith("ok") and "store" in line and "MiB" in line and "last 24 h" in line
+        for line in lines
+    ), result.stdout
 
     weak = cli(
         "doctor",

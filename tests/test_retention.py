@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from orchestrator.lifecycle import AlertKind, EventKind
-from orchestrator.state.retention import compact
+from orchestrator.state.retention import compact, footprint
 from orchestrator.state.tables import AgentEvent, Alert, EquitySample
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -42,3 +42,21 @@ def test_old_history_is_compacted_and_recent_history_kept(store):
     assert [e.at.day for e in events] == [(NOW - timedelta(days=1)).day]
     assert alerts == ["new", "waiting"]
     assert not compact(store, NOW - timedelta(days=30))  # a second pass finds nothing
+
+
+def test_the_footprint_counts_the_last_day_and_estimates_growth(store):
+    (agent,), _ = store.spawn(
+        "key-footprint",
+        [{"name": "a", "strategy": "contrarian"}],
+        lambda agent_id: f"h-{agent_id}",
+        NOW - timedelta(days=3),
+    )
+    with store.session() as s:
+        for hours in (1, 2, 30, 50):
+            at = NOW - timedelta(hours=hours)
+            s.add(EquitySample(agent_id=agent.id, at=at, equity=1.0))
+        s.commit()
+    size = footprint(store, NOW)
+    assert size.size_bytes > 0
+    assert (size.rows, size.rows_last_day) == (5, 2)  # four samples and the spawn's event
+    assert size.growth_per_day == size.size_bytes * 2 / 5

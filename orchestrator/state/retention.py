@@ -11,13 +11,21 @@ waiting for delivery are never removed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, delete, select
 
 from orchestrator.state.store import Store
-from orchestrator.state.tables import AgentEvent, Alert, EquitySample
+from orchestrator.state.tables import AgentEvent, Alert, EquitySample, OrderRecord
+
+# The tables that grow, and the column that says when each row came
+_GROWING = (
+    (AgentEvent, AgentEvent.at),
+    (EquitySample, EquitySample.at),
+    (OrderRecord, OrderRecord.recorded_at),
+    (Alert, Alert.at),
+)
 
 
 @dataclass(frozen=True)
@@ -51,3 +59,33 @@ def compact(store: Store, before: datetime) -> Compacted:
         )
         s.commit()
         return Compacted(events.rowcount, samples.rowcount, alerts.rowcount)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """How big the store is and how fast it grows."""
+
+    size_bytes: int
+    rows: int  # in the tables that grow
+    rows_last_day: int
+
+    @property
+    def growth_per_day(self) -> float:
+        """Bytes a day at the last day's pace (rows added times the mean row's size)."""
+        return self.size_bytes * self.rows_last_day / self.rows if self.rows else 0.0
+
+
+def footprint(store: Store, now: datetime) -> Footprint:
+    """The store's size on disk and its rows, all and of the last 24 hours."""
+    day_ago = now - timedelta(days=1)
+    with store.session() as s:
+        if store.engine.dialect.name == "postgresql":
+            size = s.exec(sa.text("SELECT pg_database_size(current_database())")).scalar()
+        else:
+            pages = s.exec(sa.text("PRAGMA page_count")).scalar()
+            size = pages * s.exec(sa.text("PRAGMA page_size")).scalar()
+        rows = recent = 0
+        for table, when in _GROWING:
+            rows += s.exec(select(sa.func.count()).select_from(table)).one()
+            recent += s.exec(select(sa.func.count()).where(col(when) >= day_ago)).one()
+    return Footprint(int(size or 0), rows, recent)

@@ -21,6 +21,7 @@ from orchestrator import keys
 from orchestrator.settings import Settings, masked_url
 from orchestrator.state.db import existing_store, schema_head, schema_revision
 from orchestrator.state.errors import StoreUnavailable
+from orchestrator.state.retention import footprint
 from orchestrator.tools.image import SOURCE_LABEL, source_hash
 
 _MIN_FREE_BYTES = 1 << 30
@@ -60,19 +61,27 @@ def _store(settings: Settings) -> Check:
         return Check("store", "warn", "not created yet", "`fleet up` creates it")
     try:
         revision = schema_revision(store)
+        size = footprint(store, datetime.now(UTC)) if revision == head else None
     except StoreUnavailable as exc:
         return Check("store", "fail", str(exc), "check FLEET_DATABASE_URL")
     finally:
         store.engine.dispose()
     where = masked_url(settings.database_url)
-    if revision != head:
+    if size is None:
         return Check(
             "store",
             "warn",
             f"{where}: schema at {revision or 'nothing'}, code expects {head}",
             "`fleet up` applies the migrations on start",
         )
-    return Check("store", "ok", f"{where}: schema at {head}")
+    mib = 1 << 20
+    return Check(
+        "store",
+        "ok",
+        f"{where}: schema at {head}; {size.size_bytes / mib:.1f} MiB, growing about "
+        f"{size.growth_per_day / mib:.2f} MiB a day ({size.rows_last_day} rows in the last "
+        f"24 h); history kept {settings.retention_days:g} days",
+    )
 
 
 def _engine_and_image(settings: Settings) -> Iterator[Check]:
