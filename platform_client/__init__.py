@@ -15,7 +15,15 @@ from platform_client._errors import (
     PlatformUnavailable,
     RateLimited,
 )
-from platform_client._models import AccessToken, Credentials, Order, Portfolio, Position
+from platform_client._models import (
+    AccessToken,
+    Credentials,
+    Leader,
+    Order,
+    Portfolio,
+    Position,
+    SocialTrade,
+)
 
 __all__ = [
     "AccessToken",
@@ -24,6 +32,7 @@ __all__ = [
     "Credentials",
     "Forbidden",
     "InvalidRequest",
+    "Leader",
     "NotFound",
     "Order",
     "PlatformClient",
@@ -32,5 +41,6 @@ __all__ = [
     "Portfolio",
     "Position",
     "RateLimited",
+    "SocialTrade",
     "TradingSession",
 ]

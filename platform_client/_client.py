@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from tenacity import (
@@ -28,7 +30,14 @@ from platform_client._errors import (
     RateLimited,
     error_for,
 )
-from platform_client._models import AccessToken, Credentials, Order, Portfolio
+from platform_client._models import (
+    AccessToken,
+    Credentials,
+    Leader,
+    Order,
+    Portfolio,
+    SocialTrade,
+)
 
 _backoff = wait_random_exponential(multiplier=0.25, max=8)
 
@@ -203,6 +212,17 @@ class PlatformClient:
     def subscriptions(self) -> dict[str, list[str]]:
         """Who this agent follows and who follows it."""
         return self._request("GET", "/api/subscriptions", auth="agent").json()
+
+    def leaderboard(self, limit: int = 100) -> list[Leader]:
+        """Active accounts by return, best first, with followers and the symbols held."""
+        data = self._request("GET", f"/api/social/leaderboard?limit={limit}", auth="agent")
+        return [Leader.from_json(item) for item in data.json()["accounts"]]
+
+    def social_feed(self, since: datetime, limit: int = 100) -> list[SocialTrade]:
+        """Fills after `since` of the accounts this agent follows, newest first."""
+        query = urlencode({"since": since.isoformat(), "limit": limit})
+        data = self._request("GET", f"/api/social/feed?{query}", auth="agent").json()
+        return [SocialTrade.from_json(item) for item in data["trades"]]
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -103,3 +103,51 @@ class Portfolio:
             for p in data["positions"]
         )
         return cls(data["cash"], data["equity"], positions)
+
+
+@dataclass(frozen=True)
+class Leader:
+    """One account on the public leaderboard."""
+
+    user_id: str
+    display_name: str
+    return_: float  # since the account opened
+    followers: int
+    symbols: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Leader:
+        return cls(
+            data["user_id"],
+            data["display_name"],
+            float(data["return"]),
+            int(data["followers"]),
+            tuple(data["symbols"]),
+        )
+
+
+@dataclass(frozen=True)
+class SocialTrade:
+    """A fill by an account one follows, as the social feed shows it."""
+
+    order_id: str
+    user_id: str
+    display_name: str
+    symbol: str
+    side: str
+    qty: float
+    price: float | None
+    at: str  # ISO 8601
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SocialTrade:
+        return cls(
+            data["order_id"],
+            data["user_id"],
+            data["display_name"],
+            data["symbol"],
+            data["side"],
+            float(data["qty"]),
+            data.get("price"),
+            data["at"],
+        )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from feeds.clock import MarketClock
@@ -23,6 +24,7 @@ from feeds.events import EVENT_RATE_PER_DAY
 from feeds.market import SimulatedMarket
 from sandbox.auth import RateLimiter, TokenError, TokenSigner
 from sandbox.ledger import Ledger, OrderRequest, SandboxError, order_view
+from sandbox.social import Social
 from sandbox.store import sandbox_engine
 
 
@@ -93,6 +95,10 @@ class _Limited(Exception):
 
 def _ledger(request: Request) -> Ledger:
     return request.app.state.ledger
+
+
+def _social(request: Request) -> Social:
+    return request.app.state.social
 
 
 def _limit(request: Request, caller: str) -> None:
@@ -196,7 +202,7 @@ def portfolio(request: Request, user_id: UserId) -> dict:
 @api.post("/subscriptions", status_code=201)
 def follow(request: Request, response: Response, user_id: UserId, body: Follow) -> dict:
     """Follow another agent (200 if already following)."""
-    if not _ledger(request).follow(user_id, body.user_id):
+    if not _social(request).follow(user_id, body.user_id):
         response.status_code = 200
     return {"follower_id": user_id, "followee_id": body.user_id}
 
@@ -204,14 +210,33 @@ def follow(request: Request, response: Response, user_id: UserId, body: Follow) 
 @api.delete("/subscriptions/{followee_id}")
 def unfollow(request: Request, user_id: UserId, followee_id: str) -> dict:
     """Stop following (fine if not following)."""
-    _ledger(request).unfollow(user_id, followee_id)
+    _social(request).unfollow(user_id, followee_id)
     return {"follower_id": user_id, "followee_id": followee_id}
 
 
 @api.get("/subscriptions")
 def subscriptions(request: Request, user_id: UserId) -> dict:
     """Who the agent follows and who follows it."""
-    return _ledger(request).subscriptions(user_id)
+    return _social(request).subscriptions(user_id)
+
+
+@api.get("/social/leaderboard")
+def leaderboard(
+    request: Request, _user_id: UserId, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict:
+    """Active accounts by return, with their followers and the symbols they hold."""
+    return _social(request).leaderboard(limit)
+
+
+@api.get("/social/feed")
+def feed(
+    request: Request,
+    user_id: UserId,
+    since: AwareDatetime,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict:
+    """Recent fills of the accounts this agent follows, newest first."""
+    return _social(request).feed(user_id, since.astimezone(UTC), limit)
 
 
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
@@ -226,6 +251,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
         config.clock.now,
         config.default_cash,
     )
+    app.state.social = Social(engine, app.state.ledger.market, config.clock.now)
     app.state.signer = TokenSigner(config.secret, config.token_ttl_seconds)
     app.state.limiter = RateLimiter(config.rate_per_second, config.rate_burst)
     app.include_router(controller_api)

@@ -1,4 +1,4 @@
-"""The sandbox's business rules: accounts, logins, paper fills, portfolios, subscriptions.
+"""The sandbox's business rules: accounts, logins, paper fills and portfolios.
 
 Each public method is one transaction. Idempotency is structural: account ids are derived
 from the controller's idempotency key and `(account, client_order_id)` is unique, so a
@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from feeds.market import SimulatedMarket
 from feeds.universe import security
-from sandbox.store import Account, Order, Position, Subscription
+from sandbox.store import Account, Order, Position
 
 _ACCOUNT_NAMESPACE = uuid.UUID("0b3f6d1c-7a2e-4c55-9e8f-3d1a6b2c4e90")
 QTY_DECIMALS = 6
@@ -352,44 +352,3 @@ class Ledger:
             "positions": rows,
             "as_of": now.isoformat(),
         }
-
-    # -- social -------------------------------------------------------------
-
-    def follow(self, follower_id: str, followee_id: str) -> bool:
-        """Follow another agent; returns False when already following."""
-        if follower_id == followee_id:
-            raise SandboxError(422, "invalid_subscription", "an agent cannot follow itself")
-        with self._session() as s:
-            if s.get(Account, followee_id) is None:
-                raise SandboxError(404, "not_found", f"no account {followee_id}")
-            if s.get(Subscription, (follower_id, followee_id)) is not None:
-                return False
-            s.add(
-                Subscription(
-                    follower_id=follower_id, followee_id=followee_id, created_at=self.now()
-                )
-            )
-            try:
-                s.commit()
-            except sa.exc.IntegrityError:
-                return False
-            return True
-
-    def unfollow(self, follower_id: str, followee_id: str) -> None:
-        """Stop following; not following is fine."""
-        with self._session() as s:
-            row = s.get(Subscription, (follower_id, followee_id))
-            if row is not None:
-                s.delete(row)
-                s.commit()
-
-    def subscriptions(self, user_id: str) -> dict:
-        """Who the agent follows and who follows it."""
-        with self._session() as s:
-            following = s.exec(
-                select(Subscription.followee_id).where(Subscription.follower_id == user_id)
-            ).all()
-            followers = s.exec(
-                select(Subscription.follower_id).where(Subscription.followee_id == user_id)
-            ).all()
-        return {"following": sorted(following), "followers": sorted(followers)}

@@ -10,7 +10,7 @@ production ledger.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import registry
@@ -21,8 +21,20 @@ class SandboxModel(SQLModel, registry=registry()):
     """Base of the sandbox tables (a metadata of their own)."""
 
 
-def _tz() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
+class _UtcDateTime(sa.TypeDecorator):
+    """A time with its zone on every database: SQLite keeps none, so its reads are UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, _dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _tz() -> _UtcDateTime:
+    return _UtcDateTime()
 
 
 class Account(SandboxModel, table=True):

@@ -2,6 +2,7 @@
 
 import json
 import math
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -136,6 +137,59 @@ def test_subscriptions_between_agents(controller):
         client_a.follow("no-such-user")
     client_a.unfollow(b.user_id)
     assert client_b.subscriptions()["followers"] == []
+
+
+def test_social_feed_shows_only_followed_accounts_trades_and_only_to_the_follower(controller):
+    (_, client_a), (b, client_b), (_, client_c) = (
+        new_agent(controller, key) for key in ("fa", "fb", "fc")
+    )
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    client_a.follow(b.user_id)
+    client_b.submit_order("b-1", "MSFT", "buy", qty=2)
+    client_b.submit_order("b-2", "MSFT", "buy", qty=10**6)  # rejected: not a trade
+    client_c.submit_order("c-1", "AAPL", "buy", qty=1)  # not followed
+    (trade,) = client_a.social_feed(before)
+    assert (trade.user_id, trade.display_name, trade.symbol, trade.side, trade.qty) == (
+        b.user_id,
+        "Agent fb",
+        "MSFT",
+        "buy",
+        2,
+    )
+    assert trade.price and trade.price > 0
+    assert client_b.social_feed(before) == []  # b follows no one: b sees nothing of itself
+    assert client_c.social_feed(before) == []  # c does not follow b
+    assert client_a.social_feed(datetime.fromisoformat(trade.at)) == []  # strictly after
+    client_a.unfollow(b.user_id)
+    assert client_a.social_feed(before) == []
+    anonymous = raw(controller.base_url, "GET", "/api/social/feed", params={"since": "x"})
+    assert anonymous.status_code == 401
+    naive = raw(
+        controller.base_url,
+        "GET",
+        "/api/social/feed",
+        params={"since": "2026-01-01T00:00:00"},
+        headers={"Authorization": f"Bearer {client_a.access_token}"},
+    )
+    assert naive.status_code == 422 and "since" in naive.json()["error"]["message"]
+
+
+def test_leaderboard_ranks_active_accounts_by_return_with_followers(controller):
+    (a, client_a), (b, client_b) = new_agent(controller, "la"), new_agent(controller, "lb")
+    c, _ = new_agent(controller, "lc")
+    client_a.follow(b.user_id)
+    client_b.submit_order("lb-1", "MSFT", "buy", qty=5)
+    controller.retire_agent(c.user_id)
+    board = {leader.user_id: leader for leader in client_a.leaderboard()}
+    assert set(board) == {a.user_id, b.user_id}  # a disabled account is not shown
+    assert board[b.user_id].followers == 1 and board[a.user_id].followers == 0
+    assert board[b.user_id].symbols == ("MSFT",) and board[a.user_id].symbols == ()
+    assert board[a.user_id].return_ == 0
+    portfolio = client_b.portfolio()
+    assert board[b.user_id].return_ == pytest.approx(portfolio.equity / 100_000 - 1, abs=1e-4)
+    returns = [leader.return_ for leader in client_a.leaderboard()]
+    assert returns == sorted(returns, reverse=True)
+    assert len(client_a.leaderboard(limit=1)) == 1
 
 
 BAD_ORDERS = [
@@ -277,4 +331,6 @@ def test_openapi_document_describes_every_endpoint(sandbox_url):
         "/api/trading/portfolio",
         "/api/subscriptions",
         "/api/subscriptions/{followee_id}",
+        "/api/social/leaderboard",
+        "/api/social/feed",
     } <= set(paths)

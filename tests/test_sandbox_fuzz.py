@@ -66,4 +66,5 @@ def test_no_request_makes_the_sandbox_fail(live_sandbox, mode):
             "POST /api/trading/submit",
             "GET /api/trading/orders",
             "POST /api/subscriptions",
+            "GET /api/social/feed",
         } <= set(calls)

@@ -3,10 +3,11 @@
 A confined agent has no network (DESIGN §4.1): the gateway is all it can reach, so its
 platform calls come here and go on to the platform unchanged, with the agent's own
 platform login. Only the agent's routes of the platform are relayed (log in, submit,
-orders, portfolio, subscriptions); a controller route, or anything else, is refused
-without reaching the platform, and the relay never adds a key of its own. The agent's
-platform token travels in `X-Platform-Authorization` (its `Authorization` is its gateway
-token, checked by the `Gatekeeper`) and goes upstream as `Authorization`.
+orders, portfolio, subscriptions, the leaderboard and the social feed); a controller route,
+or anything else, is refused without reaching the platform, and the relay never adds a key
+of its own. The agent's platform token travels in `X-Platform-Authorization` (its
+`Authorization` is its gateway token, checked by the `Gatekeeper`) and goes upstream as
+`Authorization`.
 
 What passes is also written down: each order the platform answers (placed, filled,
 rejected or replayed) goes into the fleet's order book, and each portfolio answer sets
@@ -45,6 +46,8 @@ RELAYED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("GET", r"api/subscriptions"),
         ("POST", r"api/subscriptions"),
         ("DELETE", r"api/subscriptions/[A-Za-z0-9_-]{1,64}"),
+        ("GET", r"api/social/leaderboard"),
+        ("GET", r"api/social/feed"),
     )
 )
 _PASSED_BACK = ("content-type", "retry-after")

@@ -1,0 +1,143 @@
+"""The sandbox's social side: who follows whom, the public leaderboard, the follower's feed.
+
+People on the platform publish their portfolios and follow each other. The leaderboard is
+what anyone logged in may see of everyone (return, followers, the symbols held); the feed
+is what only a follower sees: the recent fills of the accounts it follows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from feeds.market import SimulatedMarket
+from sandbox.ledger import SandboxError
+from sandbox.store import Account, Order, Position, Subscription
+
+
+def _return(equity_cents: int, starting_cents: int) -> float:
+    """Return since the account opened (an account opened with less than a cent has none)."""
+    return round(equity_cents / starting_cents - 1, 6) if starting_cents > 0 else 0.0
+
+
+class Social:
+    """Subscriptions, leaderboard and feed over the sandbox's database."""
+
+    def __init__(
+        self, engine: sa.Engine, market: SimulatedMarket, now: Callable[[], datetime]
+    ) -> None:
+        self.engine = engine
+        self.market = market
+        self.now = now
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def follow(self, follower_id: str, followee_id: str) -> bool:
+        """Follow another account; returns False when already following."""
+        if follower_id == followee_id:
+            raise SandboxError(422, "invalid_subscription", "an agent cannot follow itself")
+        with self._session() as s:
+            if s.get(Account, followee_id) is None:
+                raise SandboxError(404, "not_found", f"no account {followee_id}")
+            if s.get(Subscription, (follower_id, followee_id)) is not None:
+                return False
+            s.add(
+                Subscription(
+                    follower_id=follower_id, followee_id=followee_id, created_at=self.now()
+                )
+            )
+            try:
+                s.commit()
+            except sa.exc.IntegrityError:
+                return False
+            return True
+
+    def unfollow(self, follower_id: str, followee_id: str) -> None:
+        """Stop following; not following is fine."""
+        with self._session() as s:
+            row = s.get(Subscription, (follower_id, followee_id))
+            if row is not None:
+                s.delete(row)
+                s.commit()
+
+    def subscriptions(self, user_id: str) -> dict:
+        """Who the account follows and who follows it."""
+        with self._session() as s:
+            following = s.exec(
+                select(Subscription.followee_id).where(Subscription.follower_id == user_id)
+            ).all()
+            followers = s.exec(
+                select(Subscription.follower_id).where(Subscription.followee_id == user_id)
+            ).all()
+        return {"following": sorted(following), "followers": sorted(followers)}
+
+    def leaderboard(self, limit: int) -> dict:
+        """Active accounts by return since they opened, best first: what anyone may see."""
+        now = self.now()
+        with self._session() as s:
+            accounts = s.exec(select(Account).where(Account.status == "active")).all()
+            positions = s.exec(select(Position)).all()
+            followers = dict(
+                s.exec(
+                    select(Subscription.followee_id, func.count()).group_by(
+                        col(Subscription.followee_id)
+                    )
+                ).all()
+            )
+        value: Counter[str] = Counter()
+        held: dict[str, list[str]] = {}
+        prices: dict[str, float] = {}
+        for p in positions:
+            price = prices.setdefault(p.symbol, self.market.price(p.symbol, now))
+            value[p.user_id] += round(p.qty * price * 100)
+            held.setdefault(p.user_id, []).append(p.symbol)
+        rows = [
+            {
+                "user_id": a.user_id,
+                "display_name": a.display_name,
+                "return": _return(a.cash_cents + value[a.user_id], a.starting_cash_cents),
+                "followers": followers.get(a.user_id, 0),
+                "symbols": sorted(held.get(a.user_id, [])),
+            }
+            for a in accounts
+        ]
+        rows.sort(key=lambda r: (-r["return"], r["user_id"]))
+        return {"accounts": rows[:limit], "as_of": now.isoformat()}
+
+    def feed(self, user_id: str, since: datetime, limit: int) -> dict:
+        """Fills after `since` of the accounts `user_id` follows, newest first; only the
+        follower sees them."""
+        followed = select(Subscription.followee_id).where(Subscription.follower_id == user_id)
+        query = (
+            select(Order, Account.display_name)
+            .join(Account, col(Account.user_id) == col(Order.user_id))
+            .where(
+                col(Order.user_id).in_(followed),
+                Order.status == "filled",
+                col(Order.created_at) > since,
+            )
+            .order_by(col(Order.created_at).desc())
+            .limit(limit)
+        )
+        with self._session() as s:
+            rows = s.exec(query).all()
+        return {
+            "trades": [
+                {
+                    "order_id": o.order_id,
+                    "user_id": o.user_id,
+                    "display_name": name,
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "qty": o.filled_qty,
+                    "price": o.filled_avg_price,
+                    "at": o.created_at.isoformat(),
+                }
+                for o, name in rows
+            ]
+        }
