@@ -13,16 +13,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from agent_runtime.account import AccountLink
 from agent_runtime.catalysts import CatalystScores
+from agent_runtime.circle import Circle
 from agent_runtime.contract import Bootstrap, ClockSpec
+from agent_runtime.decisions import Inputs, decide, record, sampled
 from agent_runtime.gateway import GatewayClient, GatewayError
-from agent_runtime.risk import Book, Order, RiskLimits, Verdict, apply_rails
-from agent_runtime.strategies import MarketView, NewsView, propose_safely
+from agent_runtime.risk import Book, Order
+from agent_runtime.strategies import MarketView, NewsView
 from agent_runtime.strategies._base import eligible
 from feeds.calendar import calendar_for
 from feeds.clock import MarketClock
@@ -31,6 +34,10 @@ from platform_client import PlatformError
 log = logging.getLogger("agent.cycle")
 HISTORY = 30  # prices kept per symbol for recent returns
 MAX_SYMBOLS = 50
+NO_ORDER_SAMPLE_RATE = 0.1  # share of decisions without an order that are recorded
+RECORD_BATCH = 10  # records sent together…
+RECORD_WAIT_SECONDS = 30.0  # …or after this long, whichever comes first
+PENDING_RECORDS = 500  # kept while the gateway is away; the oldest go first
 
 
 def market_clock(clock: ClockSpec) -> MarketClock:
@@ -80,6 +87,7 @@ def _news(raw: dict) -> list[NewsView]:
                         item.get("event_type"),
                         published,
                         str(item.get("headline", ""))[:200],
+                        str(item.get("id", ""))[:64],
                     )
                 )
         except (KeyError, TypeError, ValueError):
@@ -108,34 +116,6 @@ class Memory:
                 self.catalysts.record(opened[0], price / opened[1] - 1)
 
 
-def decide(
-    strategy: str,
-    personality: dict,
-    view: MarketView,
-    book: Book,
-    now: datetime,
-    *,
-    limits: RiskLimits,
-    orders_today: int,
-    paused: bool,
-    memory: Memory,
-) -> tuple[Verdict, str | None]:
-    """Strategy proposes, the rails dispose: the orders of one cycle, and a strategy error."""
-    intents, error = propose_safely(
-        strategy, personality, view, book, now, catalyst_weights=memory.catalysts.weights()
-    )
-    verdict = apply_rails(
-        intents,
-        book,
-        view.prices,
-        paused=paused,
-        limits=limits,
-        position_fraction=float(personality.get("position_fraction", 0.05)),
-        orders_today=orders_today,
-    )
-    return verdict, error
-
-
 class Trader:
     """An agent's trading state across cycles, and the I/O of each cycle."""
 
@@ -159,6 +139,9 @@ class Trader:
         self.history: dict[str, deque[float]] = {}
         self.universe: dict[str, dict] = {}
         self.memory = Memory()
+        self.circle = Circle(self.agent_id, self.personality, account)
+        self.records: deque[dict] = deque(maxlen=PENDING_RECORDS)
+        self.records_sent_at = time.monotonic()
         self.submitted_total = 0
         self.filled_total = 0
 
@@ -214,6 +197,7 @@ class Trader:
         news = _news(self.gateway.news(symbols, (now - timedelta(days=2)).isoformat()))
         for symbol, price in prices.items():
             self.history.setdefault(symbol, deque(maxlen=HISTORY)).append(price)
+        social = self.circle.trades(now)
         return MarketView(
             prices=prices,
             news=news,
@@ -225,6 +209,7 @@ class Trader:
             assessment=self._assess(symbols, news, held)
             if self.strategy == "llm_analyst"
             else None,
+            social=social,
         )
 
     def _run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:
@@ -235,25 +220,30 @@ class Trader:
             return CycleResult(cycle, error="no symbols match this personality")
         day = now.strftime("%Y-%m-%d")
         done_today = self.orders_on(now)
-        verdict, error = decide(
-            self.strategy,
-            self.personality,
-            view,
-            Book(portfolio.cash, portfolio.equity, held),
-            now,
+        inputs = Inputs(
+            strategy=self.strategy,
+            personality=self.personality,
             limits=self.limits,
+            view=view,
+            book=Book(portfolio.cash, portfolio.equity, held),
+            now=now,
             orders_today=done_today,
             paused=paused,
-            memory=self.memory,
+            catalyst_weights=self.memory.catalysts.weights(),
         )
-        result = CycleResult(cycle, error=error)
-        for order in verdict.orders:
+        decision = decide(inputs)
+        result = CycleResult(cycle, error=decision.error)
+        ids = {
+            (o.symbol, o.side): client_order_id(self.agent_id, cycle, o.symbol, o.side)
+            for o in decision.verdict.orders
+        }
+        for order in decision.verdict.orders:
             if not self.calendar.is_open(self.clock.now()):
                 break  # the bell rang while this cycle ran: the rest waits for the next session
             try:
                 placed = self.account.session.call(
                     self.account.client.submit_order,
-                    client_order_id(self.agent_id, cycle, order.symbol, order.side),
+                    ids[order.symbol, order.side],
                     order.symbol,
                     order.side,
                     qty=order.qty,
@@ -266,10 +256,33 @@ class Trader:
             if placed.status == "filled":
                 result.filled += 1
                 self.memory.filled(order, placed.filled_avg_price, held.get(order.symbol, 0), now)
+        if decision.verdict.orders or sampled(self.agent_id, cycle, NO_ORDER_SAMPLE_RATE):
+            self.records.append(record(cycle, inputs, decision, ids))
         self.orders_today = (day, done_today + result.submitted)
         self.submitted_total += result.submitted
         self.filled_total += result.filled
+        result.error = result.error or self.circle.review(
+            now, {s: u["sector"] for s, u in self.universe.items()}
+        )
         return result
+
+    def send_records(self, *, force: bool = False) -> str | None:
+        """Send the pending decision records when a batch is full or has waited long
+        enough; they stay pending if the gateway is away. Returns an error or None."""
+        waited = time.monotonic() - self.records_sent_at
+        if not self.records or not (
+            force or len(self.records) >= RECORD_BATCH or waited >= RECORD_WAIT_SECONDS
+        ):
+            return None
+        batch = list(self.records)[: RECORD_BATCH * 5]
+        try:
+            self.gateway.decisions(batch)
+        except GatewayError as exc:
+            return f"decision records kept for later: {exc}"
+        for _ in batch:
+            self.records.popleft()
+        self.records_sent_at = time.monotonic()
+        return None
 
     def _assess(self, symbols: list[str], news: list[NewsView], held: dict) -> dict:
         headlines = [{"symbol": n.symbol, "headline": n.headline} for n in news if n.headline][:40]

@@ -103,6 +103,10 @@ class GatewayClient:
         """Report this cycle; the answer says whether the fleet is paused or we must retire."""
         return self._call("POST", "/v1/agent/heartbeat", json=report)
 
+    def decisions(self, records: list[dict]) -> dict:
+        """Hand over a batch of decision records (replays of a batch are harmless)."""
+        return self._call("POST", "/v1/agent/decisions", json={"records": records})
+
     def universe(self) -> dict:
         """Tradable symbols with sector and market-cap bucket."""
         return self._call("GET", "/v1/feed/universe")

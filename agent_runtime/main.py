@@ -80,6 +80,8 @@ def _cycles(
                     log.info(
                         "cycle %s: %s orders, %s filled", cycle, result.submitted, result.filled
                     )
+            if trader is not None:
+                last_error = last_error or trader.send_records()
             if account is not None:
                 state, error = account.report()
                 report.update(state)
@@ -106,6 +108,8 @@ def _cycles(
                     return EXIT_OK
             stop.wait(tick + random.uniform(0, jitter))
     finally:
+        if trader is not None:
+            trader.send_records(force=True)  # what is left, on the way out
         if account is not None:
             account.close()
     log.info("stopping on signal")

@@ -61,10 +61,12 @@ class Book:
 
 @dataclass
 class Verdict:
-    """The orders to submit and, for every dropped intent, the reason."""
+    """The orders to submit; for every dropped intent, the reason; for every order smaller
+    than its conviction asked, the limit that cut it."""
 
     orders: list[Order] = field(default_factory=list)
     dropped: list[tuple[Intent, str]] = field(default_factory=list)
+    clamped: list[tuple[Order, str]] = field(default_factory=list)
 
 
 def _valid_price(price: float | None) -> bool:
@@ -104,7 +106,7 @@ def apply_rails(
             qty = min(qty, math.floor(held.get(intent.symbol, 0.0) + 1e-9))
             reason = "" if qty >= 1 else "nothing to sell"
         elif intent.side == "buy":
-            qty, reason = _buy_qty(
+            qty, reason, cut = _buy_qty(
                 intent.symbol, conviction, price, held, cash, book.equity, position_fraction, limits
             )
         else:
@@ -112,9 +114,10 @@ def apply_rails(
         if reason:
             verdict.dropped.append((intent, reason))
             continue
-        verdict.orders.append(
-            Order(intent.symbol, intent.side, qty, intent.rationale, intent.catalyst)
-        )
+        order = Order(intent.symbol, intent.side, qty, intent.rationale, intent.catalyst)
+        verdict.orders.append(order)
+        if intent.side == "buy" and cut:
+            verdict.clamped.append((order, cut))
         budget -= 1
         if intent.side == "buy":
             cash -= qty * price
@@ -136,11 +139,19 @@ def _buy_qty(
     equity: float,
     position_fraction: float,
     limits: RiskLimits,
-) -> tuple[int, str]:
+) -> tuple[int, str, str]:
+    """Shares to buy, the reason for none, and the limit that made it smaller than wanted."""
     if symbol not in held and len(held) >= limits.max_positions:
-        return 0, f"already {limits.max_positions} positions"
+        return 0, f"already {limits.max_positions} positions", ""
     room = equity * limits.max_position_fraction - held.get(symbol, 0.0) * price
     wanted = equity * min(position_fraction, limits.max_position_fraction) * conviction
+    cut = ""
+    if min(room, cash) < wanted:
+        cut = (
+            f"position cap of {limits.max_position_fraction:.0%} of equity"
+            if room <= cash
+            else f"cash of ${cash:,.0f}"
+        )
     qty = math.floor(min(wanted, room, cash) / price + 1e-9)
     # Guard against rounding: the order itself must fit, whole shares only.
     while qty > 0 and (
@@ -148,4 +159,4 @@ def _buy_qty(
         or (held.get(symbol, 0.0) + qty) * price > equity * limits.max_position_fraction
     ):
         qty -= 1
-    return (qty, "") if qty >= 1 else (0, "too small after limits")
+    return (qty, "", cut) if qty >= 1 else (0, "too small after limits", "")

@@ -114,6 +114,7 @@ class Leader:
     return_: float  # since the account opened
     followers: int
     symbols: tuple[str, ...]
+    me: bool = False  # the caller's own account
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Leader:
@@ -123,6 +124,7 @@ class Leader:
             float(data["return"]),
             int(data["followers"]),
             tuple(data["symbols"]),
+            bool(data.get("me", False)),
         )
 
 

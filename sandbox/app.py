@@ -222,10 +222,10 @@ def subscriptions(request: Request, user_id: UserId) -> dict:
 
 @api.get("/social/leaderboard")
 def leaderboard(
-    request: Request, _user_id: UserId, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    request: Request, user_id: UserId, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict:
     """Active accounts by return, with their followers and the symbols they hold."""
-    return _social(request).leaderboard(limit)
+    return _social(request).leaderboard(user_id, limit)
 
 
 @api.get("/social/feed")

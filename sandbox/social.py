@@ -76,8 +76,9 @@ class Social:
             ).all()
         return {"following": sorted(following), "followers": sorted(followers)}
 
-    def leaderboard(self, limit: int) -> dict:
-        """Active accounts by return since they opened, best first: what anyone may see."""
+    def leaderboard(self, user_id: str, limit: int) -> dict:
+        """Active accounts by return since they opened, best first: what anyone may see;
+        the caller's own row says `me`."""
         now = self.now()
         with self._session() as s:
             accounts = s.exec(select(Account).where(Account.status == "active")).all()
@@ -103,6 +104,7 @@ class Social:
                 "return": _return(a.cash_cents + value[a.user_id], a.starting_cash_cents),
                 "followers": followers.get(a.user_id, 0),
                 "symbols": sorted(held.get(a.user_id, [])),
+                "me": a.user_id == user_id,
             }
             for a in accounts
         ]

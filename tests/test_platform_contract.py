@@ -185,6 +185,7 @@ def test_leaderboard_ranks_active_accounts_by_return_with_followers(controller):
     assert board[b.user_id].followers == 1 and board[a.user_id].followers == 0
     assert board[b.user_id].symbols == ("MSFT",) and board[a.user_id].symbols == ()
     assert board[a.user_id].return_ == 0
+    assert board[a.user_id].me and not board[b.user_id].me
     portfolio = client_b.portfolio()
     assert board[b.user_id].return_ == pytest.approx(portfolio.equity / 100_000 - 1, abs=1e-4)
     returns = [leader.return_ for leader in client_a.leaderboard()]

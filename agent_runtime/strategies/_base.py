@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 INTERFACE_VERSION = 1
+SOCIAL_REACH = 0.5  # the most followed accounts' trades can move an agent's mood
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,17 @@ class NewsView:
     event_type: str | None
     published_at: datetime
     headline: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class SocialView:
+    """A fill by an account this agent follows, as the platform's feed shows it."""
+
+    symbol: str
+    side: str  # buy | sell
+    followee: str  # the account's display name
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class MarketView:
     held_since: Mapping[str, datetime] = field(default_factory=dict)
     entry_prices: Mapping[str, float] = field(default_factory=dict)
     assessment: Mapping | None = None  # the LLM's answer, for llm_analyst
+    social: Sequence[SocialView] = ()  # recent fills of the accounts it follows
 
 
 def eligible(personality: Mapping, view: MarketView) -> list[str]:
@@ -61,6 +74,30 @@ def sentiment_by_symbol(view: MarketView, since: datetime) -> dict[str, float]:
             total[0] += item.score * item.relevance
             total[1] += item.relevance
     return {s: t / w for s, (t, w) in sums.items() if w > 0}
+
+
+def social_by_symbol(view: MarketView, since: datetime) -> dict[str, float]:
+    """Net buying by followed accounts per symbol after `since`, in −1..1: one buy is 0.5,
+    three are 0.75; buys and sells cancel."""
+    net: dict[str, list[int]] = {}
+    for trade in view.social:
+        if trade.at > since and trade.side in ("buy", "sell"):
+            counts = net.setdefault(trade.symbol, [0, 0])
+            counts[trade.side == "sell"] += 1
+    return {s: (buys - sells) / (buys + sells + 1) for s, (buys, sells) in net.items()}
+
+
+def mood_by_symbol(personality: Mapping, view: MarketView, since: datetime) -> dict[str, float]:
+    """News sentiment moved by what followed accounts trade: toward them by up to
+    `SOCIAL_REACH × sentiment_weight`, or against them as `contrarian_tendency` passes 0.5.
+    A zero `sentiment_weight` leaves the news alone."""
+    mood = sentiment_by_symbol(view, since)
+    lean = 1 - 2 * float(personality.get("contrarian_tendency", 0.0))
+    pull = SOCIAL_REACH * float(personality.get("sentiment_weight", 0.0)) * lean
+    if pull:
+        for symbol, net in social_by_symbol(view, since).items():
+            mood[symbol] = max(-1.0, min(1.0, mood.get(symbol, 0.0) + pull * net))
+    return mood
 
 
 def days_held(view: MarketView, symbol: str, now: datetime) -> float:

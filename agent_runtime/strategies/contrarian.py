@@ -7,16 +7,21 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from agent_runtime.risk import Book, Intent
-from agent_runtime.strategies._base import MarketView, eligible, sentiment_by_symbol
+from agent_runtime.strategies._base import (
+    MarketView,
+    eligible,
+    sentiment_by_symbol,
+    social_by_symbol,
+)
 
 NAME = "contrarian"
-VERSION = 1
+VERSION = 2
 
 
 def propose(
     personality: Mapping, view: MarketView, book: Book, now: datetime, **_hooks: object
 ) -> list[Intent]:
-    """Fade the crowd."""
+    """Fade the crowd: the news's and the followed accounts'."""
     tendency = float(personality.get("contrarian_tendency", 0.0))
     target = 0.10 + 0.10 * tendency
     stop = float(personality.get("stop_loss", 0.05))
@@ -31,11 +36,16 @@ def propose(
             intents.append(Intent(symbol, "sell", 1.0, f"{why} ({change:+.1%})"))
     if tendency < 0.5:
         return intents
-    mood = sentiment_by_symbol(view, now - timedelta(days=2))
+    since = now - timedelta(days=2)
+    mood, crowd = sentiment_by_symbol(view, since), social_by_symbol(view, since)
+    # The crowd it follows buying a name is a reason to stay out; the crowd dumping it, a
+    # reason to lean in: as strongly as the agent heeds social sentiment.
+    heed = float(personality.get("sentiment_weight", 0.0))
     for symbol in eligible(personality, view):
         sentiment, move = mood.get(symbol, 0.0), view.returns.get(symbol, 0.0)
         if sentiment <= -0.3 and move <= -0.05 and book.positions.get(symbol, 0) <= 0:
-            conviction = min(1.0, tendency * (abs(sentiment) + abs(move) * 2))
+            tilt = 1 - heed * crowd.get(symbol, 0.0)
+            conviction = min(1.0, tendency * (abs(sentiment) + abs(move) * 2) * tilt)
             intents.append(
                 Intent(
                     symbol,

@@ -11,19 +11,19 @@ from agent_runtime.strategies._base import (
     MarketView,
     days_held,
     eligible,
-    sentiment_by_symbol,
+    mood_by_symbol,
 )
 
 NAME = "news_momentum"
-VERSION = 1
+VERSION = 2
 
 
 def propose(
     personality: Mapping, view: MarketView, book: Book, now: datetime, **_hooks: object
 ) -> list[Intent]:
-    """Momentum on news."""
+    """Momentum on news, moved by what followed accounts trade."""
     weight = float(personality.get("news_weight", 0.5))
-    fresh = sentiment_by_symbol(view, now - timedelta(days=1))
+    fresh = mood_by_symbol(personality, view, now - timedelta(days=1))
     ride = min(5.0, max(1.0, float(personality.get("holding_days", 2))))
     intents = []
     for symbol, qty in book.positions.items():
@@ -45,7 +45,5 @@ def propose(
         mood = fresh.get(symbol, 0.0)
         if mood >= threshold and book.positions.get(symbol, 0) <= 0:
             conviction = min(1.0, mood * (0.5 + weight))
-            intents.append(
-                Intent(symbol, "buy", conviction, f"fresh positive news (sentiment {mood:+.2f})")
-            )
+            intents.append(Intent(symbol, "buy", conviction, f"fresh positive mood ({mood:+.2f})"))
     return intents

@@ -6,17 +6,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from agent_runtime.risk import Book, Intent
-from agent_runtime.strategies._base import MarketView, eligible, sentiment_by_symbol
+from agent_runtime.strategies._base import MarketView, eligible, mood_by_symbol
 
 NAME = "sector_rotation"
-VERSION = 1
+VERSION = 2
 
 
 def propose(
     personality: Mapping, view: MarketView, book: Book, now: datetime, **_hooks: object
 ) -> list[Intent]:
     """Rotate into the sector the news favours."""
-    mood = sentiment_by_symbol(view, now - timedelta(days=7))
+    mood = mood_by_symbol(personality, view, now - timedelta(days=7))
     by_sector: dict[str, list[float]] = {}
     for symbol, score in mood.items():
         if symbol in view.sectors:

@@ -252,9 +252,22 @@ def format_personalities(fleet: list[dict]) -> Table:
     return table
 
 
-def format_simulation(by_strategy: dict[str, dict], days: int, steps: int) -> Table:
-    """The `fleet simulate` summary, one row per strategy."""
-    table = Table(title=f"{days} simulated days, {steps} steps", header_style="bold", box=None)
+def format_simulation(
+    by_strategy: dict[str, dict], social: dict, days: int, steps: int
+) -> Table:
+    """The `fleet simulate` summary, one row per strategy, and the social layer's figures."""
+    caption = (
+        f"social: {social['follows']} follows, the most followed has {social['most_followed']}, "
+        f"the median {social['median_followers']}, the top tenth {social['top_decile_share']:.0%}"
+        f" of all; {social['decisions_with_social_input']} of {social['decisions']} decisions"
+        " saw followed accounts' trades"
+    )
+    table = Table(
+        title=f"{days} simulated days, {steps} steps",
+        caption=caption,
+        header_style="bold",
+        box=None,
+    )
     for column in ("STRATEGY", "AGENTS", "ORDERS", "MEAN P&L", "BEST", "WORST"):
         table.add_column(column, justify="left" if column == "STRATEGY" else "right")
     for name, row in by_strategy.items():

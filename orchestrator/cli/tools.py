@@ -143,9 +143,9 @@ def simulate(agents: int, days: int, seed: int, population: str, as_json: bool) 
     limits = load_settings().risk_limits()
     result = run(agents, days, seed, load_population_file(population), limits)
     emit(
-        {"by_strategy": result.by_strategy, "agents": result.agents},
+        {"by_strategy": result.by_strategy, "social": result.social, "agents": result.agents},
         as_json,
-        lambda _: format_simulation(result.by_strategy, days, result.steps),
+        lambda _: format_simulation(result.by_strategy, result.social, days, result.steps),
     )
 
 

@@ -1,0 +1,89 @@
+"""An agent's circle on the platform: whom it follows, and what they traded lately.
+
+Once per market day the agent reviews its follows (`agent_runtime.social.review`) against
+the platform's leaderboard, seeded by its id and the day so a restart chooses the same,
+and follows or unfollows with its own credentials. Every cycle it reads the feed of its
+followees' fills, which reaches its strategy as the social signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from agent_runtime.account import AccountLink
+from agent_runtime.social import Candidate, review
+from agent_runtime.strategies._base import SocialView
+from platform_client import PlatformError
+
+log = logging.getLogger("agent.circle")
+FEED_WINDOW = timedelta(days=2)  # market time: older trades are no signal
+LEADERBOARD_SIZE = 200
+
+
+class Circle:
+    """Follows and the social feed of one agent."""
+
+    def __init__(self, agent_id: str, personality: Mapping, account: AccountLink) -> None:
+        self.agent_id = agent_id
+        self.personality = personality
+        self.account = account
+        self.following: set[str] | None = None  # unknown until the first review
+        self.reviewed_on: str | None = None
+
+    def review(self, now: datetime, sectors: Mapping[str, str]) -> str | None:
+        """Today's review of whom to follow, if not done yet; returns an error or None."""
+        day = now.strftime("%Y-%m-%d")
+        if day == self.reviewed_on:
+            return None
+        session, client = self.account.session, self.account.client
+        try:
+            first = self.following is None
+            self.following = set(session.call(client.subscriptions)["following"])
+            board = session.call(client.leaderboard, LEADERBOARD_SIZE)
+            candidates = [
+                Candidate(
+                    leader.user_id,
+                    leader.return_,
+                    leader.followers,
+                    frozenset(sectors[s] for s in leader.symbols if s in sectors),
+                )
+                for leader in board
+                if not leader.me
+            ]
+            rng = random.Random(f"{self.agent_id}:{day}")
+            change = review(self.personality, "", candidates, self.following, rng, first=first)
+            for user_id in change.unfollow:
+                session.call(client.unfollow, user_id)
+                self.following.discard(user_id)
+            for user_id in change.follow:
+                session.call(client.follow, user_id)
+                self.following.add(user_id)
+        except PlatformError as exc:
+            return f"follow review failed: {exc}"
+        self.reviewed_on = day
+        if change.follow or change.unfollow:
+            log.info(
+                "follows: +%d −%d, now %d",
+                len(change.follow),
+                len(change.unfollow),
+                len(self.following),
+            )
+        return None
+
+    def trades(self, now: datetime) -> list[SocialView]:
+        """Recent fills of the accounts followed; none while the feed is unreachable."""
+        if not self.following:
+            return []
+        session, client = self.account.session, self.account.client
+        try:
+            feed = session.call(client.social_feed, now - FEED_WINDOW)
+        except PlatformError as exc:
+            log.warning("social feed unavailable this cycle: %s", exc)
+            return []
+        return [
+            SocialView(t.symbol, t.side, t.display_name[:40], datetime.fromisoformat(t.at))
+            for t in feed
+        ]
