@@ -47,6 +47,7 @@ from orchestrator.control.plan import Policy
 from orchestrator.control.reconciler import Reconciler
 from orchestrator.control.rollout import RolloutPolicy
 from orchestrator.gateway.agents import AgentGateway
+from orchestrator.gateway.decisions import DecisionIntake
 from orchestrator.gateway.feeds import FeedGateway, ProviderLimit
 from orchestrator.gateway.llm import LlmGateway
 from orchestrator.gateway.rates import AgentRates
@@ -261,7 +262,7 @@ def create_daemon_app(settings: Settings) -> App:
         if accounts
         else None
     )
-    gateway = gateway_router(agents, feeds, llm, relay)
+    gateway = gateway_router(agents, DecisionIntake(store, health, now), feeds, llm, relay)
     routers = [
         gateway,
         health_router(

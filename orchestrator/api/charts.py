@@ -1,9 +1,11 @@
-"""Line charts as plain SVG geometry for the pages' templates (`_chart.html`): a plot
-area with labelled axes (dollars, and times in UTC), one polyline per series
-and a legend. No JavaScript, no library: the page is readable as served."""
+"""Charts as plain SVG geometry for the pages' templates: line charts (`_chart.html`), a
+plot area with labelled axes (dollars, and times in UTC), one polyline per series and a
+legend; and the follow graph (`social.html`). No JavaScript, no library: the page is
+readable as served."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -106,3 +108,47 @@ def line_chart(
         for at in (start + (end - start) * k / _TICKS for k in range(_TICKS + 1))
     ]
     return Chart(title, width, height, lines, y_ticks, x_ticks, signed)
+
+
+@dataclass(frozen=True)
+class Node:
+    """An agent in the follow graph: its place, its size (by followers) and its name."""
+
+    name: str
+    followers: int
+    x: float
+    y: float
+    r: float
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Everything `social.html` draws: nodes, and edges as (x1, y1, x2, y2)."""
+
+    size: int
+    nodes: list[Node]
+    edges: list[tuple[float, float, float, float]]
+
+
+def follow_graph(graph: dict, size: int = 560) -> Graph:
+    """Lay out the follow graph on a sunflower spiral, the most followed at the centre:
+    node i sits at radius ∝ √i and the golden angle, sized by √(followers + 1)."""
+    nodes, spacing = [], (size / 2 - 20) / math.sqrt(max(1, len(graph["nodes"])))
+    for i, node in enumerate(graph["nodes"]):  # most followed first
+        radius, angle = spacing * math.sqrt(i + 0.5), i * math.pi * (3 - math.sqrt(5))
+        nodes.append(
+            Node(
+                node["name"],
+                node["followers"],
+                round(size / 2 + radius * math.cos(angle), 1),
+                round(size / 2 + radius * math.sin(angle), 1),
+                round(3 + 2.5 * math.sqrt(node["followers"]), 1),
+            )
+        )
+    at = {n.name: n for n in nodes}
+    edges = [
+        (at[e["from"]].x, at[e["from"]].y, at[e["to"]].x, at[e["to"]].y)
+        for e in graph["edges"]
+        if e["from"] in at and e["to"] in at
+    ]
+    return Graph(size, nodes, edges)

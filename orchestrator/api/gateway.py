@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from feeds.universe import UNIVERSE, security
 from orchestrator.api.errors import ApiError
 from orchestrator.gateway.agents import AgentGateway, Heartbeat, HeartbeatReply
+from orchestrator.gateway.decisions import DecisionBatch, DecisionIntake
 from orchestrator.gateway.feeds import FeedGateway, FeedUnavailable
 from orchestrator.gateway.llm import AssessRequest, LlmGateway
 from orchestrator.gateway.relay import PlatformRelay, relayed
@@ -35,10 +36,14 @@ def _symbols(raw: str) -> list[str]:
 
 
 def gateway_router(
-    agents: AgentGateway, feeds: FeedGateway, llm: LlmGateway, relay: PlatformRelay | None
+    agents: AgentGateway,
+    decisions: DecisionIntake,
+    feeds: FeedGateway,
+    llm: LlmGateway,
+    relay: PlatformRelay | None,
 ) -> APIRouter:
-    """The agent, feed, LLM and platform-relay routes over these gateways (`relay` is
-    None when the fleet has no platform)."""
+    """The agent, decision-record, feed, LLM and platform-relay routes over these gateways
+    (`relay` is None when the fleet has no platform)."""
     router = APIRouter(prefix="/v1", tags=["gateway"])
 
     def current_agent(request: Request) -> Agent:
@@ -59,6 +64,11 @@ def gateway_router(
     def heartbeat(agent: Caller, beat: Heartbeat) -> HeartbeatReply:
         """Record a heartbeat and answer with the fleet's orders for this agent."""
         return agents.heartbeat(agent, beat)
+
+    @router.post("/agent/decisions")
+    def decision_records(agent: Caller, batch: DecisionBatch) -> dict:
+        """Keep a batch of the agent's decision records; a resent batch adds nothing."""
+        return decisions.keep(agent, batch)
 
     @router.get("/feed/news")
     async def news(agent: Caller, symbols: Symbols, since: datetime | None = None) -> dict:

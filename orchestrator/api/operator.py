@@ -24,9 +24,12 @@ from orchestrator.operations.views import (
     agent_detail,
     agent_view,
     alert_view,
+    decision_view,
     event_view,
+    order_view,
 )
 from orchestrator.runtime import Runtime, RuntimeFailure
+from orchestrator.state.decisions import DecisionBook
 from orchestrator.state.store import Store
 from personalities import Strategy
 
@@ -120,6 +123,26 @@ def operator_router(
         agent = store.resolve(ref)
         _, today = summary.orders_today()
         return agent_detail(store, summary.book, agent, summary.now(), today[agent.id])
+
+    @router.get("/agents/{ref}/decisions")
+    def agent_decisions(ref: str, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[dict]:
+        """The agent's latest decision records, newest first, each explained."""
+        agent = store.resolve(ref)
+        return [decision_view(d) for d in DecisionBook(store).latest(agent.id, limit)]
+
+    @router.get("/orders/{ref}/why")
+    def why(ref: str) -> dict:
+        """One order (platform or client order id) and the decision that sent it."""
+        found = DecisionBook(store).for_order(ref)
+        if found is None:
+            raise ApiError(404, "not_found", f"no order {ref!r} in the fleet's order book")
+        order, decision = found
+        agent = store.get(order.agent_id)
+        return {
+            "agent": agent.name,
+            "order": order_view(order),
+            "decision": decision_view(decision) if decision else None,
+        }
 
     @router.get("/agents/{ref}/logs", response_class=StreamingResponse)
     def agent_logs(

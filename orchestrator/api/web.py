@@ -26,10 +26,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from orchestrator import keys
-from orchestrator.api.charts import line_chart
+from orchestrator.api.charts import follow_graph, line_chart
 from orchestrator.lifecycle import Phase
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.summaries import market_line, problems_first
+from orchestrator.operations.why import graph
 from orchestrator.operations.views import (
     FleetSummary,
     agent_detail,
@@ -235,6 +236,20 @@ def web_router(
             market_day=day,
             events=[event_view(e) for e in reversed(store.events(agent.id, limit=100))],
             equity=line_chart("Equity", {"equity": store.equity_history(agent.id)}),
+        )
+
+    @router.get("/social", response_class=HTMLResponse)
+    def social_page(request: Request) -> Response:
+        """Who follows whom, sized by followers, and the most followed agents."""
+        if not signed_in(request):
+            return _login_redirect(request)
+        follows = graph(store)
+        return page(
+            request,
+            "social.html",
+            graph=follow_graph(follows),
+            leaders=[n for n in follows["nodes"] if n["followers"]][:10],
+            follows=len(follows["edges"]),
         )
 
     @router.get("/alerts", response_class=HTMLResponse)

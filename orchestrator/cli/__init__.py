@@ -1,5 +1,5 @@
 """The `fleet` command. Commands are thin: parse, call the operator API, print a format_*.
-One module per command group: `agents` (spawn, scale, retire, pause, ls, show, logs),
+One module per command group: `agents` (spawn, scale, retire, pause, ls, show, why, logs),
 `live` (dashboard, demo), `schedule` (schedules and reports), `rollout` (new agent
 images), `backup` (backup, restore: the store itself, not the API), `tools` (up, config,
 doctor, sandbox, personalities, simulate, image).
@@ -44,6 +44,7 @@ for command in (
     agents.resume,
     agents.ls,
     agents.show,
+    agents.why,
     agents.logs,
     live.dashboard,
     live.demo,

@@ -22,9 +22,11 @@ from orchestrator.cli.client import OperatorClient
 from orchestrator.cli.format import (
     format_agent,
     format_agents,
+    format_decisions,
     format_retired,
     format_scaled,
     format_spawned,
+    format_why,
     plain,
 )
 from orchestrator.lifecycle import FINAL, Phase
@@ -156,13 +158,38 @@ def ls(as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...], show
 
 @click.command()
 @click.argument("agent")
+@click.option(
+    "--why",
+    is_flag=True,
+    help="The latest decisions instead: what the agent saw, proposed, had clamped and sent.",
+)
+@click.option(
+    "--last",
+    type=click.IntRange(1, 100),
+    default=5,
+    show_default=True,
+    help="How many decisions --why shows.",
+)
 @json_option
-def show(agent: str, as_json: bool) -> None:
-    """One AGENT (name, id or unique id prefix): health, personality, positions, orders
-    and timeline."""
+def show(agent: str, why: bool, last: int, as_json: bool) -> None:
+    """One AGENT (name, id or unique id prefix): health, personality, follows, positions,
+    orders and timeline."""
     with operator() as api:
+        if why:
+            emit(api.decisions(agent, last), as_json, format_decisions)
+            return
         detail = api.agent(agent)
     emit(detail, as_json, format_agent)
+
+
+@click.command()
+@click.argument("order")
+@json_option
+def why(order: str, as_json: bool) -> None:
+    """Why an ORDER (its platform or client order id) was sent: the decision behind it."""
+    with operator() as api:
+        answer = api.why(order)
+    emit(answer, as_json, format_why)
 
 
 @click.command()

@@ -80,6 +80,14 @@ class OperatorClient:
         """One agent by id, name or unique id prefix, with its positions and orders."""
         return self._call("GET", f"/v1/agents/{_path(ref)}")
 
+    def decisions(self, ref: str, limit: int) -> list[dict]:
+        """An agent's latest decision records, newest first, each explained."""
+        return self._call("GET", f"/v1/agents/{_path(ref)}/decisions", params={"limit": limit})
+
+    def why(self, order: str) -> dict:
+        """An order (platform or client order id) and the decision that sent it."""
+        return self._call("GET", f"/v1/orders/{_path(order)}/why")
+
     def logs(self, ref: str, tail: int | None, follow: bool) -> Iterator[bytes]:
         """An agent's output as it arrives."""
         params: dict[str, Any] = {"follow": "true" if follow else "false"}

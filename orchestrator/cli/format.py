@@ -130,6 +130,8 @@ def format_agent(agent: dict) -> RenderableType:
         ("orders today", f"{_count(agent.get('orders_today'))} (market day)"),
         ("positions", _count(agent.get("open_positions"))),
         ("last error", plain(agent.get("last_error") or agent.get("reason") or "-")),
+        ("following", plain(", ".join(agent.get("following") or []) or "-")),
+        ("followers", plain(", ".join(agent.get("followers") or []) or "-")),
     ]
     for label, value in rows:
         facts.add_row(label, value)
@@ -175,7 +177,7 @@ def format_agent(agent: dict) -> RenderableType:
                 plain(" ".join(filter(None, [order["status"], order.get("reject_reason")]))),
                 f"{order['qty']:g}",
                 "-" if price is None else f"{price:,.2f}",
-                plain(order.get("rationale") or ""),
+                plain(order.get("why") or order.get("rationale") or ""),
             )
         parts.append(orders)
     else:
@@ -187,6 +189,30 @@ def format_agent(agent: dict) -> RenderableType:
         timeline.add_row(event["at"][:19], plain(event["kind"]), plain(event["message"]))
     parts.append(timeline)
     return Group(*parts)
+
+
+def format_decisions(decisions: list[dict]) -> RenderableType:
+    """`fleet show AGENT --why`: the latest decisions, newest first, in words."""
+    if not decisions:
+        return Text("no decision records yet", style="dim")
+    lines: list[RenderableType] = []
+    for decision in decisions:
+        lines += [plain(line) for line in decision["explanation"]] + [Text("")]
+    return Group(*lines[:-1])
+
+
+def format_why(answer: dict) -> RenderableType:
+    """`fleet why ORDER`: the order, and the decision that sent it."""
+    order = answer["order"]
+    head = plain(
+        f"{answer['agent']}: {order['side']} {order['qty']:g} {order['symbol']}, "
+        f"{order['status']} at {order['placed_at'][:19].replace('T', ' ')} (market time), "
+        f"client order id {order['client_order_id']}"
+    )
+    if answer["decision"] is None:
+        missing = "its decision record was not kept (sent before records, or past retention)"
+        return Group(head, Text(missing, style="dim"))
+    return Group(head, *(plain(line) for line in answer["decision"]["explanation"]))
 
 
 def format_spawned(result: dict) -> Text:
@@ -252,9 +278,7 @@ def format_personalities(fleet: list[dict]) -> Table:
     return table
 
 
-def format_simulation(
-    by_strategy: dict[str, dict], social: dict, days: int, steps: int
-) -> Table:
+def format_simulation(by_strategy: dict[str, dict], social: dict, days: int, steps: int) -> Table:
     """The `fleet simulate` summary, one row per strategy, and the social layer's figures."""
     caption = (
         f"social: {social['follows']} follows, the most followed has {social['most_followed']}, "

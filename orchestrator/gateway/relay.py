@@ -9,8 +9,10 @@ of its own. The agent's platform token travels in `X-Platform-Authorization` (it
 `Authorization` is its gateway token, checked by the `Gatekeeper`) and goes upstream as
 `Authorization`.
 
-What passes is also written down: each order the platform answers (placed, filled,
-rejected or replayed) goes into the fleet's order book, and each portfolio answer sets
+What passes is also written down: each follow, unfollow and listing of subscriptions the
+platform confirms goes into the fleet's follow book; each order the platform answers
+(placed, filled, rejected or replayed) goes into the fleet's order book, and each
+portfolio answer sets
 the agent's open positions. A store that cannot take them never fails the agent's call;
 it is reported to the store's health.
 """
@@ -29,6 +31,7 @@ import httpx
 from orchestrator.control.accounts import placed
 from orchestrator.control.alarms import ORDER_ALARMS, Thresholds, order_alarms
 from orchestrator.state.errors import DatabaseError
+from orchestrator.state.follows import FollowBook
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook, PlacedOrder
 from orchestrator.state.store import Store
@@ -51,7 +54,7 @@ RELAYED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _PASSED_BACK = ("content-type", "retry-after")
-_NOTED = ("api/trading/submit", "api/trading/portfolio")  # answers the order book keeps
+_NOTED = ("api/trading/submit", "api/trading/portfolio", "api/subscriptions")  # answers kept
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class PlatformRelay:
         timeout: float = 10.0,
     ) -> None:
         self.book = book
+        self.follows = FollowBook(store)
         self.store = store
         self.thresholds = thresholds
         self.health = health
@@ -139,17 +143,20 @@ class PlatformRelay:
         what its answer says; an unreachable platform is a 502 the agent's client retries
         like any platform outage."""
         answer = await self._send(method, path, query, body, platform_auth)
-        if answer.status < 300 and path in _NOTED:
+        noted = path in _NOTED or path.startswith("api/subscriptions/")
+        if answer.status < 300 and noted:
             try:
-                await asyncio.to_thread(self._note, agent, path, body, answer.body)
+                await asyncio.to_thread(self._note, agent, method, path, body, answer.body)
             except DatabaseError as exc:
                 self.health.failed("order book", exc)
             else:
                 self.health.worked("order book")
         return answer
 
-    def _note(self, agent: Agent, path: str, request: bytes, answer: bytes) -> None:
-        if path == "api/trading/submit" and (placed := placed_order(request, answer)):
+    def _note(self, agent: Agent, method: str, path: str, request: bytes, answer: bytes) -> None:
+        if path.startswith("api/subscriptions"):
+            self._note_follows(agent, method, path, request, answer)
+        elif path == "api/trading/submit" and (placed := placed_order(request, answer)):
             self.book.record(agent.id, *placed, now=self.now())
             statuses = self.book.latest_statuses(agent.id, self.thresholds.rejections)
             holding = order_alarms(agent.name, statuses, self.thresholds)
@@ -159,6 +166,25 @@ class PlatformRelay:
             path == "api/trading/portfolio" and (positions := listed_positions(answer)) is not None
         ):
             self.book.record_positions(agent.id, positions, self.now())
+
+    def _note_follows(
+        self, agent: Agent, method: str, path: str, request: bytes, answer: bytes
+    ) -> None:
+        try:
+            if method == "DELETE":
+                self.follows.unfollowed(agent.id, path.rsplit("/", 1)[1])
+            elif method == "POST":
+                self.follows.followed(
+                    agent.id, str(json.loads(request)["user_id"])[:64], self.now()
+                )
+            else:
+                following = json.loads(answer)["following"]
+                if not isinstance(following, list):
+                    return
+                ids = [str(user_id)[:64] for user_id in following[:1000]]
+                self.follows.listed(agent.id, ids, self.now())
+        except (ValueError, KeyError, TypeError):
+            return  # an answer that is not what the contract says teaches nothing
 
     async def _send(
         self, method: str, path: str, query: str, body: bytes, platform_auth: str | None

@@ -20,6 +20,8 @@ from pathlib import Path
 from feeds.calendar import calendar_for, trading_day
 from orchestrator.gateway.feeds import FeedGateway
 from orchestrator.lifecycle import FAILURES, FINAL, Phase
+from orchestrator.operations.why import circles, explain, reason
+from orchestrator.state.decisions import Decision, DecisionBook
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook
 from orchestrator.state.rollouts import admitted, short
@@ -108,7 +110,13 @@ def agent_detail(
     view["personality"] = json.loads(agent.personality) if agent.personality else None
     view["positions"] = json.loads(agent.positions) if agent.positions else []
     view["positions_at"] = iso(agent.positions_at)
-    view["orders"] = [order_view(o) for o in book.recent(agent.id)]
+    orders = book.recent(agent.id)
+    records = DecisionBook(store).reasons(agent.id, [o.client_order_id for o in orders])
+    view["orders"] = [
+        order_view(o) | {"why": reason(records.get(o.client_order_id, {}), o.client_order_id)}
+        for o in orders
+    ]
+    view |= circles(store, agent)
     view["events"] = [event_view(e) for e in store.events(agent.id, limit=50)]
     view["equity_history"] = [
         {"at": iso(at), "equity": equity} for at, equity in store.equity_history(agent.id)
@@ -116,10 +124,23 @@ def agent_detail(
     return view
 
 
+def decision_view(decision: Decision) -> dict:
+    """A decision record as the API shows it, with its explanation in words."""
+    return {
+        "cycle": decision.cycle,
+        "decided_at": iso(decision.decided_at),
+        "strategy": decision.strategy,
+        "record": decision.record,
+        "explanation": explain(decision),
+    }
+
+
 def order_view(order: OrderRecord) -> dict:
     """One order; `placed_at` is market time, as the platform stamped it."""
     return {
         "placed_at": iso(order.placed_at),
+        "client_order_id": order.client_order_id,
+        "order_id": order.order_id,
         "market_day": order.market_day,
         "symbol": order.symbol,
         "side": order.side,

@@ -1,11 +1,12 @@
 """Retention: how much of its own history the store keeps.
 
-Timelines, equity samples and delivered alerts grow with time, whether or not the fleet
-trades. Past the retention window (FLEET_RETENTION_DAYS) they are compacted: an agent's
-equity samples thin out to the last one of each day, so its chart keeps its shape;
-timeline entries and delivered alerts go (an agent's restart count stays on its row).
-Orders are kept: they grow with trading, and reports and P&L read them. Alerts still
-waiting for delivery are never removed.
+Timelines, equity samples, decision records and delivered alerts grow with time, whether
+or not the fleet trades. Past the retention window (FLEET_RETENTION_DAYS) they are
+compacted: an agent's equity samples thin out to the last one of each day, so its chart
+keeps its shape; timeline entries, decision records (with their links to orders) and
+delivered alerts go (an agent's restart count stays on its row). Orders are kept: they
+grow with trading, and reports and P&L read them. Alerts still waiting for delivery are
+never removed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import sqlalchemy as sa
 from sqlmodel import col, delete, select
 
 from orchestrator.state.store import Store
-from orchestrator.state.tables import AgentEvent, Alert, EquitySample, OrderRecord
+from orchestrator.state.tables import (
+    AgentEvent,
+    Alert,
+    DecisionOrder,
+    DecisionRecord,
+    EquitySample,
+    OrderRecord,
+)
 
 # The tables that grow, and the column that says when each row came
 _GROWING = (
@@ -25,6 +33,7 @@ _GROWING = (
     (EquitySample, EquitySample.at),
     (OrderRecord, OrderRecord.recorded_at),
     (Alert, Alert.at),
+    (DecisionRecord, DecisionRecord.recorded_at),
 )
 
 
@@ -35,9 +44,10 @@ class Compacted:
     events: int
     samples: int
     alerts: int
+    decisions: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.samples or self.alerts)
+        return bool(self.events or self.samples or self.alerts or self.decisions)
 
 
 def compact(store: Store, before: datetime) -> Compacted:
@@ -57,8 +67,11 @@ def compact(store: Store, before: datetime) -> Compacted:
         alerts = s.exec(
             delete(Alert).where(col(Alert.at) < before, col(Alert.delivery) != "pending")
         )
+        old = select(DecisionRecord.id).where(col(DecisionRecord.recorded_at) < before)
+        s.exec(delete(DecisionOrder).where(col(DecisionOrder.decision_id).in_(old)))
+        decisions = s.exec(delete(DecisionRecord).where(col(DecisionRecord.recorded_at) < before))
         s.commit()
-        return Compacted(events.rowcount, samples.rowcount, alerts.rowcount)
+        return Compacted(events.rowcount, samples.rowcount, alerts.rowcount, decisions.rowcount)
 
 
 @dataclass(frozen=True)

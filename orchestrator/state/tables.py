@@ -128,6 +128,45 @@ class OrderRecord(SQLModel, table=True):
     recorded_at: datetime = Field(sa_type=_tz())  # wall time
 
 
+class Follow(SQLModel, table=True):
+    """An agent following an account on the platform, as the platform confirmed it through
+    the relay (the account is another agent's `platform_user_id`, or a person's)."""
+
+    __tablename__ = "follows"
+
+    agent_id: str = Field(foreign_key="agents.id", primary_key=True, max_length=36)
+    followee_user_id: str = Field(primary_key=True, max_length=64)
+    since: datetime = Field(sa_type=_tz())  # wall time
+
+
+class DecisionRecord(SQLModel, table=True):
+    """One decision of an agent as the agent recorded it: untrusted JSON, checked for shape
+    and size at the gateway. `(agent_id, cycle)` is unique, so a resent batch adds nothing."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (sa.UniqueConstraint("agent_id", "cycle", name="uq_decisions_agent_cycle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(foreign_key="agents.id", max_length=36)
+    cycle: int = Field(sa_type=sa.BigInteger())
+    decided_at: datetime = Field(sa_type=_tz())  # market time
+    strategy: str = Field(max_length=40)
+    orders: int  # how many orders it sent
+    social: int  # how many followed accounts' trades it saw
+    record: str  # the JSON record
+    recorded_at: datetime = Field(sa_type=_tz(), index=True)  # wall time
+
+
+class DecisionOrder(SQLModel, table=True):
+    """Which decision sent an order: `fleet why` starts here."""
+
+    __tablename__ = "decision_orders"
+
+    agent_id: str = Field(foreign_key="agents.id", primary_key=True, max_length=36)
+    client_order_id: str = Field(primary_key=True, max_length=64)
+    decision_id: int = Field(foreign_key="decisions.id", index=True)
+
+
 class FleetState(SQLModel, table=True):
     """Fleet-wide switches; exactly one row (id 1)."""
 
