@@ -30,7 +30,6 @@ from orchestrator.api.charts import follow_graph, line_chart
 from orchestrator.lifecycle import Phase
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.summaries import market_line, problems_first
-from orchestrator.operations.why import graph
 from orchestrator.operations.views import (
     FleetSummary,
     agent_detail,
@@ -38,6 +37,7 @@ from orchestrator.operations.views import (
     alert_view,
     event_view,
 )
+from orchestrator.operations.why import graph
 from orchestrator.state.errors import Ambiguous, NotFound, StoreError
 from orchestrator.state.store import Store
 
