@@ -284,4 +284,4 @@ def test_version_and_whole_help_summaries():
     shown = subprocess.run([*FLEET, "--help"], capture_output=True, text=True).stdout
     commands = shown.split("Commands:", 1)[1]
     assert "..." not in commands  # no summary cut mid-sentence
-    assert "personality, positions, orders and timeline." in " ".join(commands.split())
+    assert "personality, follows, positions, orders and timeline." in " ".join(commands.split())
