@@ -1,0 +1,88 @@
+"""The social layer end to end: a real daemon (process runtime) and a real `fleet sandbox`
+on a fast, newsy market. Agents follow each other through the platform with their own
+logins, the follows reach the sandbox's subscriptions table and the fleet's follow book,
+followed accounts' trades reach followers' decisions, and `fleet why` explains an order
+whose decision saw them. The records the agents sent replay to the same decisions."""
+
+import json
+
+import httpx
+import sqlalchemy as sa
+
+from agent_runtime.decisions import replay
+from orchestrator.tools.harness import wait_until
+
+
+def _decisions(daemon, agents):
+    return [
+        (agent, d)
+        for agent in agents
+        for d in daemon.api("GET", f"/v1/agents/{agent['name']}/decisions?limit=100").json()
+    ]
+
+
+def test_agents_follow_each_other_and_an_order_can_say_it_saw_them(
+    make_daemon, market, tmp_path
+):
+    daemon = make_daemon("process", FLEET_AGENT_CYCLE_SECONDS="1", **market)
+    spawned = daemon.fleet("spawn", "4", "--population", "news-hounds", "--seed", "5", "--wait")
+    assert spawned.returncode == 0, spawned.stderr
+    agents = daemon.agents()
+    names = {a["name"] for a in agents}
+
+    # Follows go through the platform, with each agent's own login…
+    sandbox = sa.create_engine(f"sqlite:///{tmp_path / 'sandbox-state' / 'sandbox.db'}")
+
+    def subscriptions() -> set[tuple[str, str]]:
+        query = sa.text(
+            "SELECT a.display_name, b.display_name FROM sandbox_subscriptions s"
+            " JOIN sandbox_accounts a ON a.user_id = s.follower_id"
+            " JOIN sandbox_accounts b ON b.user_id = s.followee_id"
+        )
+        with sandbox.connect() as c:
+            return set(map(tuple, c.execute(query).all()))
+
+    edges = wait_until(lambda: len(subscriptions()) >= 4 and subscriptions(), "follows", 60)
+    assert all(a in names and b in names and a != b for a, b in edges)
+
+    # …and the fleet knows them from the platform's answers, through the relay.
+    def known() -> set[tuple[str, str]]:
+        detail = {a: json.loads(daemon.fleet("show", a, "--json").stdout) for a in names}
+        return {(a, b) for a in names for b in detail[a]["following"]}
+
+    wait_until(lambda: known() and known() <= subscriptions(), "the fleet's follow book", 30)
+    detail = json.loads(daemon.fleet("show", next(iter(names)), "--json").stdout)
+    assert set(detail["following"]) | set(detail["followers"]) <= names
+
+    # A followed agent's trade reaches a follower's decision, and its order says so.
+    def social_order():
+        for agent, d in _decisions(daemon, agents):
+            record = d["record"]
+            if record["orders"] and record["inputs"]["social"]:
+                return agent, record
+        return None
+
+    agent, record = wait_until(social_order, "an order decided with a social input", 180, 2)
+    order = record["orders"][0]
+    explained = daemon.fleet("why", order["client_order_id"])
+    assert explained.returncode == 0, explained.stderr
+    text = " ".join(explained.stdout.split())
+    followee = record["inputs"]["social"][0]["followee"]
+    assert agent["name"] in text and f"social: {followee}" in text
+    assert f"order {order['side']} {order['qty']} {order['symbol']}" in text
+    shown = " ".join(daemon.fleet("show", agent["name"], "--why", "--last", "100").stdout.split())
+    assert f"social: {followee}" in shown
+
+    # The same inputs through the same strategy version give the same decision.
+    for _, d in _decisions(daemon, agents):
+        recorded = {k: d["record"][k] for k in ("proposals", "dropped", "clamped", "orders")}
+        assert {k: v for k, v in replay(d["record"]).items() if k != "error"} == recorded
+
+    # Records are untrusted: a malformed batch is refused with the field named.
+    token = daemon.agent_token(agent["id"])
+    bad = httpx.post(
+        f"{daemon.url}/v1/agent/decisions",
+        json={"records": [{**record, "cycle": -1}]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert bad.status_code == 422 and "cycle" in bad.json()["error"]["message"]
