@@ -146,7 +146,7 @@ def _buy_qty(
     room = equity * limits.max_position_fraction - held.get(symbol, 0.0) * price
     wanted = equity * min(position_fraction, limits.max_position_fraction) * conviction
     cut = ""
-    if min(room, cash) < wanted:
+    if position_fraction > limits.max_position_fraction or min(room, cash) < wanted:
         cut = (
             f"position cap of {limits.max_position_fraction:.0%} of equity"
             if room <= cash

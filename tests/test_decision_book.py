@@ -1,0 +1,102 @@
+"""Decision records and follows in the store, on SQLite and PostgreSQL: a resent batch
+adds nothing, an order finds the decision that sent it, the follow book keeps what the
+platform confirmed, and retention takes old records with their links."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from orchestrator.operations.why import explain, reason
+from orchestrator.state.decisions import DecisionBook
+from orchestrator.state.follows import FollowBook
+from orchestrator.state.orders import OrderBook, PlacedOrder
+from orchestrator.state.retention import compact
+from orchestrator.state.tables import DecisionOrder
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _agent(store, name="a"):
+    (agent,), _ = store.spawn(
+        f"key-{name}", [{"name": name, "strategy": "news_momentum"}], lambda i: f"h-{i}", NOW
+    )
+    return agent
+
+
+def _record(cycle, orders=(), social=()):
+    return {
+        "v": 1,
+        "cycle": cycle,
+        "at": (NOW + timedelta(minutes=cycle)).isoformat(),
+        "strategy": "news_momentum",
+        "strategy_version": 2,
+        "inputs": {
+            "headlines": [{"id": "n-1", "symbol": "AAPL", "score": 0.7}],
+            "social": [{"followee": "famous-fox", "symbol": "AAPL", "side": "buy"}] * len(social),
+        },
+        "proposals": [
+            {"symbol": "AAPL", "side": "buy", "conviction": 0.8, "rationale": "fresh <b>mood</b>"}
+        ],
+        "dropped": [],
+        "clamped": [{"symbol": "AAPL", "side": "buy", "reason": "cash of $900"}],
+        "orders": [
+            {"client_order_id": cid, "symbol": "AAPL", "side": "buy", "qty": 3, "rationale": ""}
+            for cid in orders
+        ],
+        "error": None,
+    }
+
+
+def test_a_resent_batch_adds_nothing_and_an_order_finds_its_decision(store):
+    agent = _agent(store)
+    book = DecisionBook(store)
+    batch = [_record(1, ["a-1-AAPL-buy"], social=[1]), _record(2)]
+    assert book.keep(agent.id, batch, NOW) == 2
+    assert book.keep(agent.id, batch, NOW) == 0  # the agent did not hear the answer
+    assert book.keep(agent.id, [*batch, _record(3)], NOW) == 1
+    assert [d.cycle for d in book.latest(agent.id, 10)] == [3, 2, 1]
+
+    placed = PlacedOrder("a-1-AAPL-buy", "o-77", "AAPL", "buy", "filled", 3, 101.0, None, NOW, "x")
+    OrderBook(store).record(agent.id, placed, "fresh <b>mood</b>", NOW)
+    for ref in ("o-77", "a-1-AAPL-buy"):
+        order, decision = book.for_order(ref)
+        assert order.client_order_id == "a-1-AAPL-buy" and decision.cycle == 1
+    assert book.for_order("nothing") is None
+    lines = explain(decision)
+    assert lines[0].startswith("cycle 1 at 2026-12-01 12:01") and "1 order" in lines[0]
+    assert "  social: famous-fox buy AAPL" in lines and "  headlines: AAPL +0.70 [n-1]" in lines
+    assert "  rails clamped buy AAPL: cash of $900" in lines
+    records = book.reasons(agent.id, ["a-1-AAPL-buy", "unknown"])
+    assert reason(records["a-1-AAPL-buy"], "a-1-AAPL-buy") == (
+        "fresh <b>mood</b>; rails: cash of $900; 1 followed trade in AAPL"
+    )
+
+
+def test_the_follow_book_keeps_what_the_platform_confirmed(store):
+    a, b = _agent(store, "a"), _agent(store, "b")
+    follows = FollowBook(store)
+    follows.followed(a.id, "u-b", NOW)
+    follows.followed(a.id, "u-b", NOW)  # the same answer seen twice
+    follows.followed(a.id, "u-c", NOW)
+    follows.followed(b.id, "u-a", NOW)
+    follows.unfollowed(a.id, "u-c")
+    assert sorted(follows.edges()) == sorted([(a.id, "u-b"), (b.id, "u-a")])
+    follows.listed(a.id, ["u-x", "u-y"], NOW)  # the platform's list is the truth
+    assert sorted(follows.edges()) == sorted([(a.id, "u-x"), (a.id, "u-y"), (b.id, "u-a")])
+    follows.listed(b.id, [], NOW)
+    assert sorted(follows.edges()) == [(a.id, "u-x"), (a.id, "u-y")]
+
+
+def test_retention_takes_old_decision_records_and_their_links(store):
+    agent = _agent(store)
+    book = DecisionBook(store)
+    book.keep(agent.id, [_record(1, ["a-1-AAPL-buy"])], NOW - timedelta(days=40))
+    book.keep(agent.id, [_record(2, ["a-2-AAPL-buy"])], NOW - timedelta(days=1))
+    done = compact(store, NOW - timedelta(days=30))
+    assert done.decisions == 1
+    assert [d.cycle for d in book.latest(agent.id, 10)] == [2]
+    with store.session() as s:
+        links = s.exec(select(DecisionOrder.client_order_id)).all()
+    assert links == ["a-2-AAPL-buy"]
+    assert json.loads(json.dumps(book.latest(agent.id, 1)[0].record))["cycle"] == 2

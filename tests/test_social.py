@@ -1,0 +1,156 @@
+"""The social layer's policy, purely: whom an agent follows and how a followed account's
+trade moves its decision. Hand-built views and candidates; no I/O."""
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from agent_runtime.risk import Book
+from agent_runtime.social import Candidate, appeal, budget, review, sample_graph
+from agent_runtime.strategies import contrarian, news_momentum
+from agent_runtime.strategies._base import MarketView, NewsView, SocialView, mood_by_symbol
+from personalities import load_population, sample
+
+NOW = datetime(2026, 3, 2, 15, tzinfo=UTC)
+
+
+def _fleet(n, seed):
+    people = sample(n, seed, load_population("balanced"))
+    personalities = {f"a{i:03d}": p.model_dump() for i, p in enumerate(people)}
+    rng = random.Random(seed)
+    returns = {a: rng.gauss(0, 0.04) for a in personalities}
+    sectors = {a: frozenset(p["sector_preferences"][:1]) for a, p in personalities.items()}
+    return personalities, returns, sectors
+
+
+def test_the_follow_graph_is_seeded_reproducible_and_heavy_tailed():
+    personalities, returns, sectors = _fleet(300, 7)
+    graph = sample_graph(personalities, returns, sectors, seed=3)
+    assert graph == sample_graph(personalities, returns, sectors, seed=3)
+    assert graph != sample_graph(personalities, returns, sectors, seed=4)
+    followers = Counter(f for follows in graph.values() for f in follows)
+    counts = sorted((followers[a] for a in personalities), reverse=True)
+    mean = sum(counts) / len(counts)
+    # A few become famous and most do not: with as many follows handed out evenly (a
+    # Poisson graph of the same mean, about 7) the most followed would have about 15.
+    assert counts[0] > 10 * mean
+    assert sum(counts[:30]) / sum(counts) > 0.6  # the top tenth holds most follows
+    assert counts[len(counts) // 2] <= 1  # the median agent is all but unknown
+    for agent, follows in graph.items():
+        assert agent not in follows and len(follows) <= budget(personalities[agent])
+
+
+def test_how_many_and_whom_an_agent_follows_depend_on_its_personality():
+    assert budget({"sentiment_weight": 0}) == 2 and budget({"sentiment_weight": 1}) == 12
+    me = {"sector_preferences": ["Energy"], "contrarian_tendency": 0.1}
+    winner, loser = Candidate("w", 0.08, 3), Candidate("l", -0.08, 3)
+    assert appeal(me, winner) > 4 * appeal(me, loser)  # recent winners draw it
+    assert appeal(me, Candidate("p", 0, 30)) > appeal(me, Candidate("q", 0, 3))  # and the popular
+    oil, tech = (
+        Candidate("o", 0, 3, frozenset({"Energy"})),
+        Candidate("t", 0, 3, frozenset({"Tech"})),
+    )
+    assert appeal(me, oil) > 4 * appeal(me, tech)  # its own sectors catch its eye
+    contrary = {**me, "contrarian_tendency": 0.9}
+    assert appeal(contrary, winner) == appeal(contrary, loser)  # it follows the crowd's darlings
+    assert appeal(contrary, Candidate("p", 0, 30)) / appeal(contrary, Candidate("q", 0, 3)) > (
+        appeal(me, Candidate("p", 0, 30)) / appeal(me, Candidate("q", 0, 3))
+    )
+
+
+def test_follows_change_at_a_human_pace():
+    me = {"sentiment_weight": 0.5, "sector_preferences": ["Tech"]}
+    board = [Candidate(f"u{i}", 0.02 * (i % 5) - 0.05, i % 4) for i in range(30)]
+    first = review(me, "u0", board, (), random.Random(1), first=True)
+    assert len(first.follow) == budget(me) and not first.unfollow and "u0" not in first.follow
+    assert first == review(me, "u0", board, (), random.Random(1), first=True)  # seeded
+
+    following = set(first.follow) | {"u5"}  # u5 has lost 5 %
+    later = review(me, "u0", board, following, random.Random(2), first=False)
+    worst = sorted((c.return_, c.user_id) for c in board if c.user_id in following)[0]
+    assert worst[0] <= -0.03 and later.unfollow == (worst[1],)  # the worst loser goes…
+    assert len(later.follow) == 1 and later.follow[0] not in following  # …one comes
+    steady = {c.user_id for c in board if c.return_ > 0}
+    calm = review(me, "u0", board, steady, random.Random(3), first=False)
+    assert calm.unfollow == () and len(calm.follow) <= 1  # no loser: nobody is dropped
+
+
+def _view(score=0.3, social=(), symbol="AAPL"):
+    news = [NewsView(symbol, score, 1.0, None, NOW - timedelta(hours=2), id="n1")]
+    return MarketView(
+        prices={symbol: 100.0, "XOM": 50.0},
+        news=news,
+        sectors={symbol: "Technology", "XOM": "Energy"},
+        caps={symbol: "large", "XOM": "large"},
+        returns={symbol: -0.08},
+        social=[SocialView(s, side, "famous-fox", NOW - timedelta(hours=1)) for s, side in social],
+    )
+
+
+def _momentum(sentiment_weight, contrarian_tendency=0.0):
+    return {
+        "strategy": "news_momentum",
+        "news_weight": 0.5,  # buys from a mood of 0.425
+        "sentiment_weight": sentiment_weight,
+        "contrarian_tendency": contrarian_tendency,
+        "sector_preferences": ["Technology"],
+        "market_cap_bias": "mixed",
+    }
+
+
+def _buys(personality, view):
+    intents = news_momentum.propose(personality, view, Book(100_000, 100_000), NOW)
+    return [i for i in intents if i.side == "buy"]
+
+
+def test_a_followed_buy_moves_a_social_follower_toward_buying_and_a_contrarian_away():
+    quiet, crowd = _view(), _view(social=[("AAPL", "buy")])
+    social = _momentum(sentiment_weight=1.0)
+    assert _buys(social, quiet) == []  # +0.30 of news alone is not enough…
+    (buy,) = _buys(social, crowd)  # …with a followed account buying, it is
+    assert buy.symbol == "AAPL" and "+0.55" in buy.rationale
+
+    contrary = _momentum(sentiment_weight=1.0, contrarian_tendency=1.0)
+    since = NOW - timedelta(days=1)
+    assert (
+        mood_by_symbol(contrary, crowd, since)["AAPL"]
+        < mood_by_symbol(contrary, quiet, since)["AAPL"]
+    )
+    assert _buys(contrary, _view(score=0.5, social=[("AAPL", "buy")])) == []
+    assert _buys(contrary, _view(score=0.5)) != []  # the news alone would have bought
+
+    deaf = _momentum(sentiment_weight=0.0)
+    for view in (_view(score=0.5), _view(score=0.3)):
+        loud = _view(score=view.news[0].score, social=[("AAPL", "buy"), ("AAPL", "buy")])
+        assert _buys(deaf, view) == _buys(deaf, loud)  # a zero weight hears nothing
+
+
+def test_the_contrarian_strategy_stays_out_of_what_its_crowd_buys():
+    mind = {
+        "contrarian_tendency": 0.9,
+        "sentiment_weight": 0.8,
+        "sector_preferences": ["Technology"],
+        "market_cap_bias": "mixed",
+    }
+    book = Book(100_000, 100_000)
+
+    def conviction(view, personality=mind):
+        (intent,) = contrarian.propose(personality, view, book, NOW)
+        return intent.conviction
+
+    hated = conviction(_view(score=-0.6))
+    assert conviction(_view(score=-0.6, social=[("AAPL", "buy")])) < hated
+    assert conviction(_view(score=-0.6, social=[("AAPL", "sell")])) > hated
+    deaf = {**mind, "sentiment_weight": 0.0}
+    assert conviction(_view(score=-0.6, social=[("AAPL", "buy")]), deaf) == conviction(
+        _view(score=-0.6), deaf
+    )
+
+
+def test_following_is_not_copying():
+    """A followed account's trades only move the mood: no order for a name outside the
+    follower's sectors, and no sale of what the follower does not hold."""
+    mind = _momentum(sentiment_weight=1.0)
+    view = _view(score=0.0, social=[("XOM", "buy"), ("XOM", "buy"), ("AAPL", "sell")])
+    intents = news_momentum.propose(mind, view, Book(100_000, 100_000), NOW)
+    assert intents == []
