@@ -207,6 +207,34 @@ def swarm():
     subprocess.run(["bash", script, "down"], capture_output=True)
 
 
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(tmp_path):
+    """A page of headless Chromium (Debian's package, driven by Playwright)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        missing("Chromium is not installed (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
 @pytest.fixture
 def market(tmp_path):
     """A sandbox on a fast, newsy market, and the same market's settings for the daemon."""

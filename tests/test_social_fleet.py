@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from agent_runtime.decisions import replay
 from orchestrator.tools.harness import wait_until
+from tests.test_web_dashboard import shot
 
 
 def _decisions(daemon, agents):
@@ -22,7 +23,7 @@ def _decisions(daemon, agents):
 
 
 def test_agents_follow_each_other_and_an_order_can_say_it_saw_them(
-    make_daemon, market, tmp_path
+    make_daemon, market, tmp_path, page
 ):
     daemon = make_daemon("process", FLEET_AGENT_CYCLE_SECONDS="1", **market)
     spawned = daemon.fleet("spawn", "4", "--population", "news-hounds", "--seed", "5", "--wait")
@@ -72,6 +73,22 @@ def test_agents_follow_each_other_and_an_order_can_say_it_saw_them(
     assert f"order {order['side']} {order['qty']} {order['symbol']}" in text
     shown = " ".join(daemon.fleet("show", agent["name"], "--why", "--last", "100").stdout.split())
     assert f"social: {followee}" in shown
+
+    # The dashboard draws the graph and gives each order its reason, as text.
+    page.goto(f"{daemon.url}/login")
+    page.fill("#token", daemon.token)
+    page.click("button[type=submit]")
+    page.goto(f"{daemon.url}/social")
+    assert page.locator("#follow-graph circle").count() == len(names)
+    assert 1 <= page.locator("#follow-graph line").count() <= len(names) * (len(names) - 1)
+    rows = page.locator("#most-followed tr").all_inner_texts()[1:]
+    assert rows and all(row.split()[0] in names and int(row.split()[1]) > 0 for row in rows)
+    shot(page, "social-graph")
+    page.goto(f"{daemon.url}/agents/{agent['id']}")
+    assert "follows " in page.locator("#follows").inner_text()
+    orders = page.locator("#orders").inner_text()
+    why = [o["why"] for o in daemon.api("GET", f"/v1/agents/{agent['id']}").json()["orders"]]
+    assert any(w and w in orders for w in why)
 
     # The same inputs through the same strategy version give the same decision.
     for _, d in _decisions(daemon, agents):

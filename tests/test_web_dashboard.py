@@ -2,39 +2,9 @@
 Playwright): log in, see the agents, open one and its timeline, act behind a confirmation;
 a wrong token and a forged agent id are refused. Screenshots go to test-artifacts/."""
 
-import shutil
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import missing
-
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def page(tmp_path):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        missing("Chromium is not installed (Debian package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def shot(page, name: str) -> None:
