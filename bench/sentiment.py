@@ -1,38 +1,58 @@
-"""Sentiment accuracy on a labelled set of financial headlines: finance scorer vs plain VADER.
+"""Headline sentiment, measured in one run: plain VADER, the finance lexicon and the
+learned scorer, on the labelled financial headlines (../shared/data/financial-headlines;
+0 bearish, 1 bullish, 2 neutral).
 
-The set is `../shared/data/financial-headlines/sent_valid.csv`: 2,388 English finance
-headlines and tweets (Twitter Financial News, validation split; 0 bearish, 1 bullish,
-2 neutral). Plain VADER uses the ±0.05 thresholds of its authors.
+- The learned scorer is measured on held-out data only: each of 5 stratified folds of all
+  6,388 headlines by a model trained on the other four, and `sent_valid.csv` by a model
+  trained on `sent_train_part.csv` alone (both retrained here, with the shipped
+  features). The shipped model, trained on all of them, is only timed.
+- VADER and the lexicon were never trained on anything; they are read on `sent_valid.csv`
+  (the lexicon's neutral band and words were chosen on it, which flatters it).
+- Throughput: headlines a second on one core, as the gateway scores them: the learned
+  scorer 100 at a time (a news request's new items go together), the lexicon one by one.
 """
 
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+
 from bench.figures import Figure
+from feeds import scorer
 from feeds.sentiment import label_for, score, vader
-
-DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "financial-headlines"
-    / "sent_valid.csv"
+from feeds.train_scorer import (
+    DATA,
+    FOLDS,
+    SEED,
+    Labelled,
+    cross_validate,
+    fit,
+    load,
+    measure,
 )
+
 LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
+VALID = DATA / "sent_valid.csv"
+PART = DATA / "sent_train_part.csv"
 
 
-def load(path: Path = DATA) -> list[tuple[str, str]]:
+def rows(path: Path = VALID) -> list[tuple[str, str]]:
     """(text, label) pairs."""
     with path.open(newline="") as f:
         return [(row["text"], LABELS[row["label"]]) for row in csv.DictReader(f)]
 
 
-def evaluate(rows: list[tuple[str, str]], predict: Callable[[str], str]) -> tuple[float, float]:
-    """Accuracy and macro-F1 of `predict` on `rows`."""
-    predictions = [(predict(text), truth) for text, truth in rows]
+def evaluate(labelled: list[tuple[str, str]], predict: Callable[[str], str]) -> tuple[float, float]:
+    """Accuracy and macro-F1 of `predict` on `labelled`."""
+    predictions = [(predict(text), truth) for text, truth in labelled]
     accuracy = sum(p == t for p, t in predictions) / len(predictions)
     f1s = []
     for label in ("negative", "positive", "neutral"):
@@ -46,19 +66,77 @@ def evaluate(rows: list[tuple[str, str]], predict: Callable[[str], str]) -> tupl
 
 
 def scorers() -> dict[str, Callable[[str], str]]:
+    """The untrained scorers, by name."""
     return {
         "plain VADER (±0.05)": lambda text: label_for(vader(text), 0.05),
-        "finance scorer": lambda text: score(text).label,
+        "finance lexicon": lambda text: score(text).label,
     }
 
 
+def throughput(predict: Callable[[list[str]], object], texts: list[str], batch: int) -> float:
+    """Headlines a second, `batch` to a call, the best of three passes."""
+    predict(texts[:1])
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for i in range(0, len(texts), batch):
+            predict(texts[i : i + batch])
+        best = min(best, time.perf_counter() - start)
+    return len(texts) / best
+
+
+def baseline(data: Labelled) -> float:
+    """Mean macro-F1 over the same folds of a plain TF-IDF (words) logistic regression."""
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
+    scores = []
+    for train, test in folds.split(data.texts, data.labels):
+        plain = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000))
+        plain.fit([data.texts[i] for i in train], data.labels[train])
+        guessed = plain.predict([data.texts[i] for i in test])
+        scores.append(f1_score(data.labels[test], guessed, average="macro"))
+    return sum(scores) / len(scores)
+
+
 def sentiment() -> list[Figure]:
-    """Accuracy and macro-F1 of both scorers on the labelled set."""
-    rows = load()
+    """Accuracy and macro-F1 of every scorer, the learned one per fold; throughput; size."""
+    labelled = rows()
+    texts = [text for text, _ in labelled]
     figures = []
     for name, predict in scorers().items():
-        accuracy, macro_f1 = evaluate(rows, predict)
-        detail = f"{len(rows)} labelled headlines"
-        figures.append(Figure(f"sentiment accuracy, {name}", accuracy, "", "", None, detail))
-        figures.append(Figure(f"sentiment macro-F1, {name}", macro_f1, "", "", None, detail))
+        accuracy, macro_f1 = evaluate(labelled, predict)
+        detail = f"sent_valid.csv, {len(labelled)} headlines"
+        figures.append(Figure(f"{name}: accuracy", accuracy, "", detail=detail))
+        figures.append(Figure(f"{name}: macro-F1", macro_f1, "", detail=detail))
+    everything = load(PART, VALID)
+    folds = cross_validate(everything)
+    for i, fold in enumerate(folds, 1):
+        detail = f"fold {i} of 5, {fold['headlines']} held-out headlines"
+        figures.append(Figure(f"learned, fold {i}: accuracy", fold["accuracy"], "", detail=detail))
+        figures.append(Figure(f"learned, fold {i}: macro-F1", fold["macro_f1"], "", detail=detail))
+    plain = baseline(everything)
+    detail = "the same folds, words only, default settings"
+    figures.append(
+        Figure("plain TF-IDF + logistic regression: mean macro-F1", plain, "", detail=detail)
+    )
+    mean = sum(f["macro_f1"] for f in folds) / len(folds)
+    figures.append(
+        Figure("learned, 5 folds: mean macro-F1", mean, "", "≥ 0.78", mean >= 0.78, "all 6,388")
+    )
+    shared = measure(fit(load(PART)), load(VALID))
+    detail = "trained on sent_train_part.csv alone"
+    figures.append(
+        Figure("learned, sent_valid.csv: accuracy", shared["accuracy"], "", detail=detail)
+    )
+    figures.append(
+        Figure("learned, sent_valid.csv: macro-F1", shared["macro_f1"], "", detail=detail)
+    )
+    learned = throughput(scorer.score_many, texts, 100)
+    detail = "one core, 100 a call"
+    figures.append(
+        Figure("learned: throughput", learned, "headlines/s", "≥ 5,000", learned >= 5000, detail)
+    )
+    lexicon = throughput(lambda batch: [score(text) for text in batch], texts, 1)
+    figures.append(Figure("finance lexicon: throughput", lexicon, "headlines/s", detail="one core"))
+    size = scorer.MODEL.stat().st_size / 1e6
+    figures.append(Figure("learned: model size", size, "MB", detail=scorer.MODEL.name))
     return figures

@@ -1,10 +1,11 @@
-"""Offline headline sentiment: VADER plus a finance layer, score −1..1, label, event type.
+"""The finance lexicon: VADER plus a finance layer, score −1..1, label, event type.
 
 VADER reads general English; headlines speak finance ("beats", "cuts to Hold", "pulls
 outlook"). The finance layer adds market valences to VADER's lexicon and recognises event
 phrases, which both classify the event and push the score in the direction the market
-reads them. Provider-given scores (Alpha Vantage) take precedence over this scorer; the
-gateway decides that, not this module. No I/O; the analyser is built once per process.
+reads them. Its reading is three of the learned scorer's columns (`feeds.scorer`), which
+is what the gateway scores headlines with, and its event rules name every headline's
+event. No I/O; the analyser is built once per process.
 """
 
 from __future__ import annotations
@@ -117,72 +118,103 @@ FINANCE_LEXICON: dict[str, float] = {
 }
 
 # (event type, pattern, push on the score): the first match names the event.
-EVENT_RULES: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
-    (event, re.compile(pattern, re.IGNORECASE), push)
-    for event, pattern, push in (
+# Each rule's words (any of them, lower case) must be in the text before its pattern is
+# tried: a cheap test that the pattern needs anyway, and most headlines fail it.
+EVENT_RULES: tuple[tuple[str, re.Pattern[str], float, tuple[str, ...]], ...] = tuple(
+    (event, re.compile(pattern, re.IGNORECASE), push, words)
+    for event, pattern, push, words in (
         (
             "earnings",
             r"\b(beats?|tops?|topped|exceeds?)\b.*\b(estimates?|expectations|views?|"
             r"consensus|eps|revenue|earnings|profit)",
             0.45,
+            ("beat", "top", "exceed"),
         ),
         (
             "earnings",
             r"\b(miss(es|ed)?|falls? short)\b.*\b(estimates?|expectations|views?|"
             r"consensus|eps|revenue|earnings)",
             -0.45,
+            ("miss", "short"),
         ),
-        ("guidance", r"\b(raises?|boosts?|lifts?|ups)\b.*\b(guidance|outlook|forecast)", 0.4),
+        (
+            "guidance",
+            r"\b(raises?|boosts?|lifts?|ups)\b.*\b(guidance|outlook|forecast)",
+            0.4,
+            ("guidance", "outlook", "forecast"),
+        ),
         (
             "guidance",
             r"\b(cuts?|lowers?|slashes|pulls?|withdraws?|trims?)\b.*"
             r"\b(guidance|outlook|forecast)",
             -0.45,
+            ("guidance", "outlook", "forecast"),
         ),
         (
             "fda",
             r"\bFDA\b.*\b(approv\w*|clear\w*|grants?)\b|\b(approv\w*|clear\w*)\b.*\bFDA\b",
             0.45,
+            ("fda",),
         ),
         (
             "fda",
             r"\bFDA\b.*\b(reject\w*|declin\w*|complete response|refus\w*)\b"
             r"|\b(reject\w*)\b.*\bFDA\b",
             -0.5,
+            ("fda",),
         ),
-        ("rating", r"\bupgrade[sd]?\b|\braised? to (buy|outperform|overweight)\b", 0.4),
+        (
+            "rating",
+            r"\bupgrade[sd]?\b|\braised? to (buy|outperform|overweight)\b",
+            0.4,
+            ("upgrade", "raise"),
+        ),
         (
             "rating",
             r"\bdowngrade[sd]?\b|\bcuts? to (hold|neutral|sell|underperform|"
             r"underweight|market perform|equal.weight)\b|\bturns? negative\b",
             -0.4,
+            ("downgrade", "cut", "turn"),
         ),
         (
             "rating",
             r"\b(price )?targets? (raised|lifted|boosted|increased)\b"
             r"|\b(raises|lifts|boosts) (price )?target",
             0.3,
+            ("target",),
         ),
         (
             "rating",
             r"\b(price )?targets? (cut|trimmed|lowered|slashed|reduced)\b"
             r"|\b(cuts|trims|lowers) (price )?target",
             -0.3,
+            ("target",),
         ),
         (
             "m&a",
             r"\b(to acquire|acquires|acquisition of|to buy|buyout|merger|takeover|"
             r"deal to (buy|acquire))\b",
             0.25,
+            ("acqui", "to buy", "buyout", "merger", "takeover", "deal to"),
         ),
-        ("lawsuit", r"\b(lawsuit|sues|sued|class action|antitrust|probe|investigation)\b", -0.35),
-        ("recall", r"\brecalls?\b", -0.4),
-        ("product", r"\b(launch(es|ed)?|unveils?|rolls out|introduces)\b", 0.2),
+        (
+            "lawsuit",
+            r"\b(lawsuit|sues|sued|class action|antitrust|probe|investigation)\b",
+            -0.35,
+            ("lawsuit", "sue", "class action", "antitrust", "probe", "investigation"),
+        ),
+        ("recall", r"\brecalls?\b", -0.4, ("recall",)),
+        (
+            "product",
+            r"\b(launch(es|ed)?|unveils?|rolls out|introduces)\b",
+            0.2,
+            ("launch", "unveil", "rolls out", "introduces"),
+        ),
     )
 )
 
 # Quoted price moves ("+7%", "shares down 4%") push the score without naming an event.
-MOVE_RULES: tuple[tuple[re.Pattern[str], float], ...] = (
+MOVE_RULES: tuple[tuple[re.Pattern[str], float, tuple[str, ...]], ...] = (
     (
         re.compile(
             r"(^|\s)\+\d+(\.\d+)?%|\b(up|rises?|gains?|jumps?|climbs?|soars?)\s+"
@@ -190,6 +222,7 @@ MOVE_RULES: tuple[tuple[re.Pattern[str], float], ...] = (
             re.IGNORECASE,
         ),
         0.4,
+        ("%",),
     ),
     (
         re.compile(
@@ -198,6 +231,7 @@ MOVE_RULES: tuple[tuple[re.Pattern[str], float], ...] = (
             re.IGNORECASE,
         ),
         -0.4,
+        ("%",),
     ),
     (
         re.compile(
@@ -205,6 +239,7 @@ MOVE_RULES: tuple[tuple[re.Pattern[str], float], ...] = (
             re.IGNORECASE,
         ),
         0.4,
+        ("buy", "outperform", "overweight"),
     ),
 )
 
@@ -247,11 +282,15 @@ def score(text: str) -> Sentiment:
     """Sentiment of one headline (or headline plus summary)."""
     clean = _NOISE.sub(" ", text)
     compound = _analysers()[1].polarity_scores(clean)["compound"]
-    event, push = None, 0.0
-    for name, pattern, weight in EVENT_RULES:
-        if pattern.search(clean):
+    event, push, lower = None, 0.0, clean.lower()
+    for name, pattern, weight, words in EVENT_RULES:
+        if any(w in lower for w in words) and pattern.search(clean):
             event, push = name, weight
             break
-    push += sum(weight for pattern, weight in MOVE_RULES if pattern.search(clean))
+    push += sum(
+        weight
+        for pattern, weight, words in MOVE_RULES
+        if any(w in lower for w in words) and pattern.search(clean)
+    )
     value = max(-1.0, min(1.0, 0.7 * compound + push))
     return Sentiment(round(value, 4), label_for(value, _NEUTRAL_BAND), event)

@@ -10,7 +10,7 @@ import pytest
 
 from feeds.clock import MarketClock
 from feeds.market import ORIGIN, SimulatedMarket, UnknownSymbol
-from feeds.sentiment import score
+from feeds.scorer import score  # what the gateway scores headlines with
 from feeds.universe import SECTORS, UNIVERSE, security
 
 AT = ORIGIN + timedelta(days=37, hours=5, minutes=13)

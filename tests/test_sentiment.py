@@ -1,9 +1,14 @@
-"""The offline finance sentiment scorer: events, labels, and its measured edge over VADER."""
+"""Headline sentiment: the finance lexicon's events and labels, and the learned scorer the
+gateway uses, against its training and the labelled headlines."""
 
+import numpy as np
 import pytest
 
-from bench.sentiment import DATA, evaluate, load, scorers
-from feeds.sentiment import score
+from bench.sentiment import evaluate, rows, scorers
+from feeds import scorer
+from feeds.scorer import HeadlineModel, ngrams, score, score_many
+from feeds.sentiment import score as lexicon
+from feeds.train_scorer import DATA, fit, load, predict
 
 
 @pytest.mark.parametrize(
@@ -23,22 +28,80 @@ from feeds.sentiment import score
         ("Walmart to hold annual meeting on June 5", "neutral", None),
     ],
 )
-def test_headlines_get_their_label_and_event(headline, label, event):
-    result = score(headline)
+def test_the_lexicon_gives_headlines_their_label_and_event(headline, label, event):
+    result = lexicon(headline)
     assert (result.label, result.event_type) == (label, event)
     assert -1 <= result.score <= 1
 
 
-def test_urls_and_cashtags_do_not_move_the_score():
-    plain = score("Macy's Q3 same-store sales down 3.5%")
-    noisy = score("$M Macy's Q3 same-store sales down 3.5% https://t.co/abc #retail")
+def test_urls_and_cashtags_do_not_move_the_lexicon():
+    plain = lexicon("Macy's Q3 same-store sales down 3.5%")
+    noisy = lexicon("$M Macy's Q3 same-store sales down 3.5% https://t.co/abc #retail")
     assert plain == noisy
 
 
-def test_finance_scorer_beats_plain_vader_on_the_labelled_headlines():
-    if not DATA.exists():
-        pytest.skip(f"labelled set not found at {DATA}")
-    rows = load()
-    (vader_acc, vader_f1), (ours_acc, ours_f1) = (evaluate(rows, f) for f in scorers().values())
-    assert len(rows) == 2388
-    assert ours_acc > vader_acc + 0.1 and ours_f1 > vader_f1 + 0.05
+@pytest.mark.parametrize(
+    ("headline", "label"),
+    [
+        ("Apple beats fiscal Q3 estimates as iPhone revenue climbs", "positive"),
+        ("Goldman upgrades Caterpillar to Buy, price target raised", "positive"),
+        ("Boeing slashes full-year guidance after delivery halt", "negative"),
+        ("Analysts downgrade Johnson & Johnson to Sell on slowing growth", "negative"),
+        ("Walmart to hold annual meeting on June 5", "neutral"),
+    ],
+)
+def test_the_learned_scorer_reads_plain_headlines(headline, label):
+    result = score(headline)
+    assert result.label == label and -1 <= result.score <= 1
+    assert (result.score > 0.3) if label == "positive" else True
+    assert (result.score < -0.3) if label == "negative" else True
+    assert result.event_type == lexicon(headline).event_type  # events stay the lexicon's
+
+
+def test_hostile_text_scores_without_failing():
+    texts = ["", " ", "\x00\x1b[31m<script>", "a" * 100_000, "📉📉 plunge", "$AAPL", "0" * 3]
+    results = score_many(texts)
+    assert len(results) == len(texts)
+    assert all(-1 <= r.score <= 1 and r.label in scorer.LABELS for r in results)
+    assert [score(t) for t in texts] == results  # alone or together, the same reading
+
+
+def test_a_batch_reads_each_text_as_it_would_be_read_alone():
+    texts = ["Apple beats estimates", "", "ab", "$AAPL up 5% https://t.co/x", "x" * 50]
+    rows_, columns, tf = ngrams(texts)
+    for i, text in enumerate(texts):
+        alone_rows, alone_columns, alone_tf = ngrams([text])
+        assert (columns[rows_ == i] == alone_columns).all() and np.allclose(
+            tf[rows_ == i], alone_tf
+        )
+        assert (alone_rows == 0).all()
+
+
+needs_data = pytest.mark.skipif(not DATA.exists(), reason=f"labelled set not found at {DATA}")
+
+
+@needs_data
+def test_the_shipped_model_is_what_training_on_the_labelled_set_gives(tmp_path):
+    """Reproducible: retrained from the repository's script and data, the model gives the
+    shipped model's every label (and scoring agrees with training's own prediction)."""
+    everything = load(DATA / "sent_train_part.csv", DATA / "sent_valid.csv")
+    retrained = fit(everything)
+    shipped = HeadlineModel.load()
+    valid = load(DATA / "sent_valid.csv")
+    guessed = [scorer.LABELS.index(s.label) for s in shipped.score_many(valid.texts)]
+    assert (predict(retrained, valid) == np.array(guessed)).mean() > 0.995  # float16 weights
+
+
+@needs_data
+def test_the_learned_scorer_beats_the_lexicon_and_vader_on_held_out_headlines():
+    """Trained on sent_train_part.csv alone, read on sent_valid.csv."""
+    labelled = rows()
+    part = fit(load(DATA / "sent_train_part.csv"))
+    valid = load(DATA / "sent_valid.csv")
+    learned = dict(zip(valid.texts, predict(part, valid), strict=True))
+    names = {0: "negative", 1: "positive", 2: "neutral"}
+    learned_acc, learned_f1 = evaluate(labelled, lambda text: names[learned[text]])
+    (vader_acc, vader_f1), (lex_acc, lex_f1) = (evaluate(labelled, f) for f in scorers().values())
+    assert len(labelled) == 2388
+    assert lex_acc > vader_acc + 0.1 and lex_f1 > vader_f1 + 0.05
+    assert learned_acc > lex_acc + 0.1 and learned_f1 > lex_f1 + 0.15

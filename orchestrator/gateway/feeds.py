@@ -6,7 +6,7 @@ as one batch when the provider can. Every upstream call passes a per-provider li
 requests per minute, and a daily quota counted in the store so it survives a restart.
 When the provider fails or the limiter says no, the last value is served with
 `stale: true`; only when there is none does the request fail. News is scored here, once
-per item: the provider's own score wins, else the offline finance scorer.
+per item: the provider's own score wins, else the learned headline scorer.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from feeds.clock import MarketClock
-from feeds.sentiment import label_for, score
+from feeds.scorer import score_many
+from feeds.sentiment import Sentiment, label_for
 from feeds.sources import NewsItem, NewsSource, ProviderError, QuoteSource
 from feeds.universe import UNIVERSE
 from orchestrator.state.usage import UsageLedger
@@ -98,11 +98,28 @@ class _Limiter:
         return None
 
 
-@lru_cache(maxsize=8192)
-def _scored(item: NewsItem, symbols: frozenset[str]) -> dict:
+class Readings:
+    """The learned scorer's reading of each headline, scored once and many at a time;
+    the latest `size` are kept."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._read: OrderedDict[str, Sentiment] = OrderedDict()
+
+    def of(self, headlines: Sequence[str]) -> dict[str, Sentiment]:
+        """A reading for each of `headlines`."""
+        new = [h for h in dict.fromkeys(headlines) if h not in self._read]
+        self._read.update(zip(new, score_many(new), strict=True))
+        for headline in headlines:
+            self._read.move_to_end(headline)
+        while len(self._read) > self.size:
+            self._read.popitem(last=False)
+        return {h: self._read[h] for h in headlines}
+
+
+def _scored(item: NewsItem, symbols: frozenset[str], ours: Sentiment) -> dict:
     """An item for a request about `symbols`: the provider's score for those symbols,
-    weighted by relevance, wins over the offline scorer."""
-    ours = score(item.headline)
+    weighted by relevance, wins over the learned scorer's reading, `ours`."""
     rated = [(s, r) for sym, s, r in item.ticker_scores if sym in symbols]
     weight = sum(r for _, r in rated)
     if rated and weight > 0:
@@ -147,6 +164,7 @@ class FeedGateway:
         self.monotonic = monotonic
         self.limiter = _Limiter(usage, limits or {}, wall)
         self.usage = Counters()
+        self.readings = Readings()
         self._cache: dict[tuple[str, str, str], _Entry] = {}
         self._in_flight: dict[tuple[str, str, str], asyncio.Future] = {}
         self._last_error: dict[str, str] = {}
@@ -160,8 +178,9 @@ class FeedGateway:
         items = {i.id: i for batch in values for i in batch if i.published_at > since}
         ordered = sorted(items.values(), key=lambda i: i.published_at, reverse=True)[:100]
         wanted = frozenset(s.upper() for s in symbols)
+        readings = self.readings.of([i.headline for i in ordered])
         return {
-            "items": [_scored(i, wanted) for i in ordered],
+            "items": [_scored(i, wanted, readings[i.headline]) for i in ordered],
             "stale": stale,
             "provider": self.news_source.name,
         }

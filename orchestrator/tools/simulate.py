@@ -21,7 +21,7 @@ from agent_runtime.social import Candidate, review
 from agent_runtime.strategies import MarketView, NewsView
 from agent_runtime.strategies._base import SocialView
 from feeds.market import ORIGIN, SimulatedMarket
-from feeds.sentiment import score
+from feeds.scorer import score
 from feeds.universe import UNIVERSE
 from personalities import Personality, Population, sample
 
