@@ -8,9 +8,11 @@ An agent looks at the platform's leaderboard and follows accounts the way people
   recent winners; a contrarian follows the crowd's favourites whatever their return,
   the better to fade them.
 
-It changes its mind at a human pace: one review per market day, at most one unfollow (the
-worst persistent loser) and one new follow per review, after a first review that fills
-its list. The same inputs and seed give the same choices.
+It makes up its mind at a human pace: a first review follows a couple of accounts, then
+one review per market day makes at most one unfollow (the worst persistent loser) and
+one new follow, until it follows as many as it wants. Choosing a few at a time, each
+time among accounts as popular as the earlier choices made them, is what lets a few
+become famous. The same inputs and seed give the same choices.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 LOSER = -0.03  # return since opening at or below which an account is a persistent loser
 CONTRARIAN = 0.5  # contrarian_tendency from which an agent follows differently
+FIRST_FOLLOWS = 2  # how many a first review follows; then one a day
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,7 @@ def review(
     )
     unfollow = (losers[0].user_id,) if losers and not first else ()
     keeping = len(following) - len(unfollow)
-    want = budget(personality) - keeping
-    if not first:
-        want = min(1, want)
+    want = min(FIRST_FOLLOWS if first else 1, budget(personality) - keeping)
     others = [c for c in leaderboard if c.user_id != me and c.user_id not in following]
     return Review(tuple(pick(personality, others, max(0, want), rng)), unfollow)
 

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from agent_runtime.risk import Book
-from agent_runtime.social import Candidate, appeal, budget, review, sample_graph
+from agent_runtime.social import FIRST_FOLLOWS, Candidate, appeal, budget, review, sample_graph
 from agent_runtime.strategies import contrarian, news_momentum
 from agent_runtime.strategies._base import MarketView, NewsView, SocialView, mood_by_symbol
 from personalities import load_population, sample
@@ -34,7 +34,7 @@ def test_the_follow_graph_is_seeded_reproducible_and_heavy_tailed():
     # A few become famous and most do not: with as many follows handed out evenly (a
     # Poisson graph of the same mean, about 7) the most followed would have about 15.
     assert counts[0] > 10 * mean
-    assert sum(counts[:30]) / sum(counts) > 0.6  # the top tenth holds most follows
+    assert sum(counts[:30]) / sum(counts) > 0.5  # the top tenth holds most follows
     assert counts[len(counts) // 2] <= 1  # the median agent is all but unknown
     for agent, follows in graph.items():
         assert agent not in follows and len(follows) <= budget(personalities[agent])
@@ -62,7 +62,7 @@ def test_follows_change_at_a_human_pace():
     me = {"sentiment_weight": 0.5, "sector_preferences": ["Tech"]}
     board = [Candidate(f"u{i}", 0.02 * (i % 5) - 0.05, i % 4) for i in range(30)]
     first = review(me, "u0", board, (), random.Random(1), first=True)
-    assert len(first.follow) == budget(me) and not first.unfollow and "u0" not in first.follow
+    assert len(first.follow) == FIRST_FOLLOWS and not first.unfollow and "u0" not in first.follow
     assert first == review(me, "u0", board, (), random.Random(1), first=True)  # seeded
 
     following = set(first.follow) | {"u5"}  # u5 has lost 5 %
@@ -72,7 +72,9 @@ def test_follows_change_at_a_human_pace():
     assert len(later.follow) == 1 and later.follow[0] not in following  # …one comes
     steady = {c.user_id for c in board if c.return_ > 0}
     calm = review(me, "u0", board, steady, random.Random(3), first=False)
-    assert calm.unfollow == () and len(calm.follow) <= 1  # no loser: nobody is dropped
+    assert calm == review(me, "u0", board, steady, random.Random(3), first=False)
+    assert calm.unfollow == () and calm.follow == ()  # no loser, and it follows enough
+    assert len(steady) >= budget(me)
 
 
 def _view(score=0.3, social=(), symbol="AAPL"):
