@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from agent_runtime.circle import Circle
 from agent_runtime.contract import Bootstrap, ClockSpec
 from agent_runtime.decisions import Inputs, decide, record, sampled
 from agent_runtime.gateway import GatewayClient, GatewayError
+from agent_runtime.outbox import Outbox
 from agent_runtime.risk import Book, Order
 from agent_runtime.strategies import MarketView, NewsView
 from agent_runtime.strategies._base import eligible
@@ -35,9 +35,6 @@ log = logging.getLogger("agent.cycle")
 HISTORY = 30  # prices kept per symbol for recent returns
 MAX_SYMBOLS = 50
 NO_ORDER_SAMPLE_RATE = 0.1  # share of decisions without an order that are recorded
-RECORD_BATCH = 10  # records sent together…
-RECORD_WAIT_SECONDS = 30.0  # …or after this long, whichever comes first
-PENDING_RECORDS = 500  # kept while the gateway is away; the oldest go first
 
 
 def market_clock(clock: ClockSpec) -> MarketClock:
@@ -140,8 +137,7 @@ class Trader:
         self.universe: dict[str, dict] = {}
         self.memory = Memory()
         self.circle = Circle(self.agent_id, self.personality, account)
-        self.records: deque[dict] = deque(maxlen=PENDING_RECORDS)
-        self.records_sent_at = time.monotonic()
+        self.outbox = Outbox()
         self.submitted_total = 0
         self.filled_total = 0
 
@@ -257,7 +253,7 @@ class Trader:
                 result.filled += 1
                 self.memory.filled(order, placed.filled_avg_price, held.get(order.symbol, 0), now)
         if decision.verdict.orders or sampled(self.agent_id, cycle, NO_ORDER_SAMPLE_RATE):
-            self.records.append(record(cycle, inputs, decision, ids))
+            self.outbox.add(record(cycle, inputs, decision, ids))
         self.orders_today = (day, done_today + result.submitted)
         self.submitted_total += result.submitted
         self.filled_total += result.filled
@@ -265,24 +261,6 @@ class Trader:
             now, {s: u["sector"] for s, u in self.universe.items()}
         )
         return result
-
-    def send_records(self, *, force: bool = False) -> str | None:
-        """Send the pending decision records when a batch is full or has waited long
-        enough; they stay pending if the gateway is away. Returns an error or None."""
-        waited = time.monotonic() - self.records_sent_at
-        if not self.records or not (
-            force or len(self.records) >= RECORD_BATCH or waited >= RECORD_WAIT_SECONDS
-        ):
-            return None
-        batch = list(self.records)[: RECORD_BATCH * 5]
-        try:
-            self.gateway.decisions(batch)
-        except GatewayError as exc:
-            return f"decision records kept for later: {exc}"
-        for _ in batch:
-            self.records.popleft()
-        self.records_sent_at = time.monotonic()
-        return None
 
     def _assess(self, symbols: list[str], news: list[NewsView], held: dict) -> dict:
         headlines = [{"symbol": n.symbol, "headline": n.headline} for n in news if n.headline][:40]

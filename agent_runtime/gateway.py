@@ -4,6 +4,7 @@ Errors::
 
     GatewayError            the gateway could not answer usefully; retry later
      ├── TokenRefused       the gateway rejected this agent's token (401): fatal
+     ├── Refused            any other 4xx: the request itself is wrong; do not resend it
      └── RateLimited        too many requests (429): the client keeps quiet as told
 
 After a 429 the client sends nothing until its `Retry-After` has passed: a call before
@@ -32,6 +33,15 @@ class GatewayError(Exception):
 
 class TokenRefused(GatewayError):
     """The gateway does not accept this agent's token."""
+
+
+class Refused(GatewayError):
+    """The gateway refused the request itself (a 4xx other than 401 and 429): sending it
+    again would be refused again."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"gateway answered {status}: {message}")
+        self.status = status
 
 
 class RateLimited(GatewayError):
@@ -92,6 +102,8 @@ class GatewayClient:
                 message = response.json()["error"]["message"]
             except (ValueError, KeyError, TypeError):
                 message = response.reason_phrase
+            if response.status_code < 500:
+                raise Refused(response.status_code, message)
             raise GatewayError(f"gateway answered {response.status_code}: {message}")
         return response.json()
 

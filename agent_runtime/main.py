@@ -81,7 +81,7 @@ def _cycles(
                         "cycle %s: %s orders, %s filled", cycle, result.submitted, result.filled
                     )
             if trader is not None:
-                last_error = last_error or trader.send_records()
+                last_error = last_error or trader.outbox.send(gateway)
             if account is not None:
                 state, error = account.report()
                 report.update(state)
@@ -109,7 +109,7 @@ def _cycles(
             stop.wait(tick + random.uniform(0, jitter))
     finally:
         if trader is not None:
-            trader.send_records(force=True)  # what is left, on the way out
+            trader.outbox.send(gateway, force=True)  # what is left, on the way out
         if account is not None:
             account.close()
     log.info("stopping on signal")
