@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -46,8 +47,15 @@ def postgres_url():
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    # FORCE ends the test's own connections; an autovacuum worker in the database (not
+    # ours to end) makes it refuse for a moment, so try again before giving up on it.
+    for attempt in range(10):
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

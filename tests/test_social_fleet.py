@@ -73,6 +73,9 @@ def test_agents_follow_each_other_and_an_order_can_say_it_saw_them(
     assert f"order {order['side']} {order['qty']} {order['symbol']}" in text
     shown = " ".join(daemon.fleet("show", agent["name"], "--why", "--last", "100").stdout.split())
     assert f"social: {followee}" in shown
+    unknown = daemon.fleet("why", "no-such-order")
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert "no order 'no-such-order'" in unknown.stderr
 
     # The dashboard draws the graph and gives each order its reason, as text.
     page.goto(f"{daemon.url}/login")
