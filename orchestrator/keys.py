@@ -14,8 +14,10 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet
+if TYPE_CHECKING:  # the cipher's library takes half a second to load: only when used
+    from cryptography.fernet import Fernet
 
 KEY_FILE = "fleet.key"
 OPERATOR_TOKEN_FILE = "operator-token"
@@ -102,6 +104,8 @@ def credentials_cipher(key: bytes, configured: str | None = None) -> Fernet:
     `configured` (FLEET_CREDENTIALS_KEY, a Fernet key) wins; otherwise the key is derived
     from the instance key in the state dir.
     """
+    from cryptography.fernet import Fernet
+
     if configured:
         try:
             return Fernet(configured.encode())

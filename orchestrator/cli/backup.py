@@ -1,5 +1,6 @@
 """`fleet backup FILE` and `fleet restore FILE`: a consistent copy of the store, and the
-same fleet brought back from it into a fresh state dir and store."""
+same fleet brought back from it into a fresh state dir and store. The store's modules
+load inside the commands: the database library costs every other `fleet` call a second."""
 
 from __future__ import annotations
 
@@ -9,9 +10,6 @@ import click
 
 from orchestrator import keys
 from orchestrator.cli._common import console, fail, load_settings
-from orchestrator.state import backup as backups
-from orchestrator.state.db import existing_store, open_store
-from orchestrator.state.errors import DatabaseError, StoreError, failure_reason
 
 
 @click.command()
@@ -19,6 +17,10 @@ from orchestrator.state.errors import DatabaseError, StoreError, failure_reason
 def backup(file: Path) -> None:
     """Write a consistent copy of the store to FILE, with the instance key (keep FILE as
     secret as the key). Safe while the daemon runs."""
+    from orchestrator.state import backup as backups
+    from orchestrator.state.db import existing_store
+    from orchestrator.state.errors import DatabaseError, StoreError
+
     settings = load_settings()
     key_file = settings.state_dir / keys.KEY_FILE
     if not key_file.exists():
@@ -45,6 +47,10 @@ def backup(file: Path) -> None:
 def restore(file: Path) -> None:
     """Restore FILE into this state dir's fresh store; `fleet up` then adopts the fleet's
     running workloads. Refuses a store that already holds agents."""
+    from orchestrator.state import backup as backups
+    from orchestrator.state.db import open_store
+    from orchestrator.state.errors import DatabaseError, StoreError
+
     settings = load_settings()
     try:
         taken = backups.read(file)
@@ -76,4 +82,6 @@ def restore(file: Path) -> None:
 
 
 def _why(exc: BaseException) -> str:
+    from orchestrator.state.errors import DatabaseError, failure_reason
+
     return failure_reason(exc) if isinstance(exc, DatabaseError) else str(exc)
