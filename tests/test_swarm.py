@@ -91,8 +91,10 @@ def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, marke
     # platform account answered), and trading from both nodes: whether one given agent
     # finds a trade within minutes is up to its news, not to the fleet.
     daemon.wait_for(
-        lambda now: all(a["equity"] is not None for a in now)
-        and {a["node"] for a in now if a["orders_submitted"]} == {manager, "node2"},
+        lambda now: (
+            all(a["equity"] is not None for a in now)
+            and {a["node"] for a in now if a["orders_submitted"]} == {manager, "node2"}
+        ),
         "every agent on the platform and orders from both nodes",
         timeout=240,
     )
