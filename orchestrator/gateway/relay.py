@@ -12,9 +12,8 @@ of its own. The agent's platform token travels in `X-Platform-Authorization` (it
 What passes is also written down: each follow, unfollow and listing of subscriptions the
 platform confirms goes into the fleet's follow book; each order the platform answers
 (placed, filled, rejected or replayed) goes into the fleet's order book, and each
-portfolio answer sets
-the agent's open positions. A store that cannot take them never fails the agent's call;
-it is reported to the store's health.
+portfolio answer sets the agent's open positions. A store that cannot take them never
+fails the agent's call; it is reported to the store's health.
 """
 
 from __future__ import annotations
