@@ -33,11 +33,13 @@ class Circle:
         self.following: set[str] | None = None  # unknown until the first review
         self.reviewed_on: str | None = None
 
-    def review(self, now: datetime, sectors: Mapping[str, str]) -> str | None:
-        """Today's review of whom to follow, if not done yet; returns an error or None."""
+    def review(self, now: datetime, universe: Mapping[str, Mapping]) -> str | None:
+        """Today's review of whom to follow, if not done yet; returns an error or None.
+        `universe` is the gateway's, by symbol: an account is seen by its holdings' sectors."""
         day = now.strftime("%Y-%m-%d")
         if day == self.reviewed_on:
             return None
+        sectors = {symbol: row["sector"] for symbol, row in universe.items()}
         session, client = self.account.session, self.account.client
         try:
             first = self.following is None

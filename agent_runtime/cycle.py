@@ -257,9 +257,7 @@ class Trader:
         self.orders_today = (day, done_today + result.submitted)
         self.submitted_total += result.submitted
         self.filled_total += result.filled
-        result.error = result.error or self.circle.review(
-            now, {s: u["sector"] for s, u in self.universe.items()}
-        )
+        result.error = result.error or self.circle.review(now, self.universe)
         return result
 
     def _assess(self, symbols: list[str], news: list[NewsView], held: dict) -> dict:

@@ -12,7 +12,7 @@ from orchestrator.state.decisions import DecisionBook
 from orchestrator.state.follows import FollowBook
 from orchestrator.state.orders import OrderBook, PlacedOrder
 from orchestrator.state.retention import compact
-from orchestrator.state.tables import DecisionOrder
+from orchestrator.state.tables import Agent, DecisionOrder
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -86,6 +86,14 @@ def test_the_follow_book_keeps_what_the_platform_confirmed(store):
     assert sorted(follows.edges()) == sorted([(a.id, "u-x"), (a.id, "u-y"), (b.id, "u-a")])
     follows.listed(b.id, [], NOW)
     assert sorted(follows.edges()) == [(a.id, "u-x"), (a.id, "u-y")]
+
+    with store.session() as s:  # b's platform account is u-x: a follows an agent and a person
+        row = s.get(Agent, b.id)
+        row.platform_user_id = "u-x"
+        s.add(row)
+        s.commit()
+    assert follows.around(a.id, None) == (sorted([b.name, "u-y"]), [])
+    assert follows.around(b.id, "u-x") == ([], [a.name])
 
 
 def test_retention_takes_old_decision_records_and_their_links(store):

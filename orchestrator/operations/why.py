@@ -98,12 +98,7 @@ def reason(record: dict, client_order_id: str) -> str:
 def circles(store: Store, agent: Agent) -> dict[str, list[str]]:
     """Whom the agent follows and who follows it, by name (an account outside the fleet
     by its platform id)."""
-    fleet = store.agents()
-    names = {a.platform_user_id: a.name for a in fleet if a.platform_user_id}
-    by_id = {a.id: a.name for a in fleet}
-    edges = FollowBook(store).edges()
-    following = sorted(names.get(f, f) for a, f in edges if a == agent.id)
-    followers = sorted(by_id.get(a, a) for a, f in edges if f == agent.platform_user_id)
+    following, followers = FollowBook(store).around(agent.id, agent.platform_user_id)
     return {"following": following, "followers": followers}
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import col, delete, select
 
 from orchestrator.state.store import Store
-from orchestrator.state.tables import Follow
+from orchestrator.state.tables import Agent, Follow
 
 
 class FollowBook:
@@ -52,6 +52,24 @@ class FollowBook:
             for user_id in sorted(set(user_ids) - known):
                 s.add(Follow(agent_id=agent_id, followee_user_id=user_id, since=now))
             s.commit()
+
+    def around(self, agent_id: str, user_id: str | None) -> tuple[list[str], list[str]]:
+        """Whom `agent_id` follows and who follows its account `user_id`, by agent name
+        (an account outside the fleet by its platform id), each sorted."""
+        following = (
+            select(Follow.followee_user_id, Agent.name)
+            .join(Agent, col(Agent.platform_user_id) == col(Follow.followee_user_id), isouter=True)
+            .where(Follow.agent_id == agent_id)
+        )
+        followers = (
+            select(Agent.name)
+            .join(Follow, col(Follow.agent_id) == col(Agent.id))
+            .where(Follow.followee_user_id == user_id)
+        )
+        with self.session() as s:
+            named = [name or followee for followee, name in s.exec(following).all()]
+            fans = list(s.exec(followers).all()) if user_id else []
+        return sorted(named), sorted(fans)
 
     def edges(self) -> list[tuple[str, str]]:
         """Every (agent id, followee user id)."""
