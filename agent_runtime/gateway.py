@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-
-import httpx
+from urllib.parse import urlencode
 
 from platform_client import PlatformClient
+from platform_client._http import Http, HttpError
 
 _SOCKET_SCHEME = "unix://"
 
@@ -61,20 +61,18 @@ class GatewayClient:
         token: str,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._socket: str | None = None
         if base_url.startswith(_SOCKET_SCHEME):
             self._socket = base_url.removeprefix(_SOCKET_SCHEME)
-            transport = transport or httpx.HTTPTransport(uds=self._socket)
             base_url = "http://gateway"
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {token}"},
+        self._http = Http(
+            self.base_url,
+            unix_socket=self._socket,
             timeout=timeout,
-            transport=transport,
+            headers={"Authorization": f"Bearer {token}"},
         )
         self._clock = clock
         self._quiet_until = 0.0
@@ -84,28 +82,36 @@ class GatewayClient:
     ) -> dict:
         if (wait := self._quiet_until - self._clock()) > 0:
             raise RateLimited(wait)
+        if params:
+            path = f"{path}?{urlencode(params)}"
         try:
-            response = self._http.request(method, path, json=json, params=params)
-        except httpx.HTTPError as exc:
-            raise GatewayError(f"gateway unreachable: {type(exc).__name__}") from None
-        if response.status_code == 401:
+            response = self._http.request(method, path, body=json)
+        except HttpError as exc:
+            raise GatewayError(f"gateway unreachable: {exc}") from None
+        if response.status == 401:
             raise TokenRefused("the gateway refused this agent's token (401)")
-        if response.status_code == 429:
+        if response.status == 429:
             try:
                 wait = max(1.0, float(response.headers.get("retry-after", "1")))
             except ValueError:
                 wait = 1.0
             self._quiet_until = self._clock() + wait
             raise RateLimited(wait)
-        if response.status_code >= 400:
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status >= 400:
             try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.reason_phrase
-            if response.status_code < 500:
-                raise Refused(response.status_code, message)
-            raise GatewayError(f"gateway answered {response.status_code}: {message}")
-        return response.json()
+                message = answer["error"]["message"]
+            except (KeyError, TypeError):
+                message = response.reason
+            if response.status < 500:
+                raise Refused(response.status, message)
+            raise GatewayError(f"gateway answered {response.status}: {message}")
+        if not isinstance(answer, dict):
+            raise GatewayError(f"gateway answered {response.status} without a JSON object")
+        return answer
 
     def bootstrap(self) -> dict:
         """Identity, schedule and platform access of this agent."""
@@ -139,29 +145,16 @@ class GatewayClient:
 
     def platform(self, deadline: float) -> PlatformClient:
         """A platform client whose calls pass through the gateway's relay, each retried
-        for at most `deadline` seconds."""
-        relay = _Relay(httpx.HTTPTransport(uds=self._socket), self._token)
-        return PlatformClient(f"{self.base_url}/v1/platform", deadline=deadline, transport=relay)
+        for at most `deadline` seconds: the agent's gateway token goes in `Authorization`,
+        its platform token in `X-Platform-Authorization`."""
+        return PlatformClient(
+            f"{self.base_url}/v1/platform",
+            deadline=deadline,
+            unix_socket=self._socket,
+            headers={"Authorization": f"Bearer {self._token}"},
+            token_header="X-Platform-Authorization",
+        )
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the idle connections."""
         self._http.close()
-
-
-class _Relay(httpx.BaseTransport):
-    """Sends a platform client's requests to the relay: the platform token moves to
-    `X-Platform-Authorization`, and the agent's gateway token takes `Authorization`."""
-
-    def __init__(self, inner: httpx.BaseTransport, token: str) -> None:
-        self._inner = inner
-        self._token = token
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        platform_auth = request.headers.pop("Authorization", None)
-        if platform_auth:
-            request.headers["X-Platform-Authorization"] = platform_auth
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from zoneinfo import ZoneInfo
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 NEW_YORK = ZoneInfo("America/New_York")
 OPEN = time(9, 30)
@@ -59,6 +60,8 @@ class AlwaysOpen:
 
 @lru_cache(maxsize=8)
 def _nyse_holidays(year: int) -> holidays.HolidayBase:
+    import holidays  # 9.6 MiB in an agent: only agents on the NYSE's hours load it
+
     return holidays.financial_holidays("NYSE", years=year)
 
 

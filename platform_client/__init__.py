@@ -1,7 +1,7 @@
 """Typed HTTP client for the trading platform API (DESIGN §4.4), with retries and idempotency.
 
 Used by the orchestrator (controller calls) and by agents (their own login and trades);
-it imports only httpx and tenacity, so agents stay thin.
+it imports only the standard library, so agents stay thin.
 """
 
 from platform_client._client import PlatformClient, TradingSession

@@ -8,21 +8,12 @@ is the same on every attempt and the platform answers it at most once.
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
-
-import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_random_exponential,
-)
 
 from platform_client._errors import (
     AuthError,
@@ -30,6 +21,7 @@ from platform_client._errors import (
     RateLimited,
     error_for,
 )
+from platform_client._http import Http, HttpError, Reply
 from platform_client._models import (
     AccessToken,
     Credentials,
@@ -39,39 +31,37 @@ from platform_client._models import (
     SocialTrade,
 )
 
-_backoff = wait_random_exponential(multiplier=0.25, max=8)
+_BACKOFF_BASE = 0.25
+_BACKOFF_MAX = 8.0
 
 
-def _wait(state: RetryCallState) -> float:
-    """Honour Retry-After on 429; otherwise jittered exponential back-off."""
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, RateLimited):
-        return exc.retry_after
-    return _backoff(state)
-
-
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(response: Reply) -> float:
     try:
         return max(0.0, float(response.headers.get("retry-after", "1")))
     except ValueError:
         return 1.0
 
 
-def _raise_for(response: httpx.Response) -> None:
-    if response.status_code < 400:
+def _raise_for(response: Reply) -> None:
+    if response.status < 400:
         return
     try:
         body = response.json()["error"]
         code, message = str(body["code"]), str(body["message"])
     except (ValueError, KeyError, TypeError):
-        code, message = "http_error", f"HTTP {response.status_code} {response.reason_phrase}"
-    if response.status_code == 429:
+        code, message = "http_error", f"HTTP {response.status} {response.reason}"
+    if response.status == 429:
         raise RateLimited(429, code, message, _retry_after(response))
-    raise error_for(response.status_code, code, message)
+    raise error_for(response.status, code, message)
 
 
 class PlatformClient:
-    """One platform base URL; the controller key and the access token are optional."""
+    """One platform base URL; the controller key and the access token are optional.
+
+    `unix_socket` reaches the base URL's server through that socket, and `headers` go on
+    every request; `token_header` names where the access token goes (an agent's calls
+    pass through the gateway's relay, which takes the agent's own token in
+    `Authorization` and the platform's in `X-Platform-Authorization`)."""
 
     def __init__(
         self,
@@ -82,7 +72,9 @@ class PlatformClient:
         timeout: float = 10.0,
         deadline: float = 30.0,
         max_attempts: int = 8,
-        transport: httpx.BaseTransport | None = None,
+        unix_socket: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        token_header: str = "Authorization",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -90,16 +82,17 @@ class PlatformClient:
         self.access_token = access_token
         self.deadline = deadline
         self.max_attempts = max_attempts
+        self._token_header = token_header
         self._sleep = sleep
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._http = Http(self.base_url, unix_socket=unix_socket, timeout=timeout, headers=headers)
 
     # -- plumbing -----------------------------------------------------------
 
-    def _send(self, method: str, path: str, headers: dict[str, str], body: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, headers: dict[str, str], body: Any) -> Reply:
         try:
-            response = self._http.request(method, path, headers=headers, json=body)
-        except httpx.TransportError as exc:
-            raise PlatformUnavailable(0, "unreachable", f"{type(exc).__name__} on {path}") from None
+            response = self._http.request(method, path, headers=headers, body=body)
+        except HttpError as exc:
+            raise PlatformUnavailable(0, "unreachable", f"{exc} on {path}") from None
         _raise_for(response)
         return response
 
@@ -110,7 +103,7 @@ class PlatformClient:
         *,
         body: Any = None,
         auth: str = "none",
-    ) -> httpx.Response:
+    ) -> Reply:
         headers: dict[str, str] = {}
         if auth == "controller":
             if not self.controller_key:
@@ -119,15 +112,22 @@ class PlatformClient:
         elif auth == "agent":
             if not self.access_token:
                 raise AuthError(401, "missing_token", "not logged in")
-            headers["Authorization"] = f"Bearer {self.access_token}"
-        retrying = Retrying(
-            retry=retry_if_exception_type((PlatformUnavailable, RateLimited)),
-            wait=_wait,
-            stop=stop_before_delay(self.deadline) | stop_after_attempt(self.max_attempts),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        return retrying(self._send, method, path, headers, body)
+            headers[self._token_header] = f"Bearer {self.access_token}"
+        started = time.monotonic()
+        attempt = 1
+        while True:
+            try:
+                return self._send(method, path, headers, body)
+            except (PlatformUnavailable, RateLimited) as exc:
+                if isinstance(exc, RateLimited):
+                    wait = exc.retry_after
+                else:  # jittered exponential back-off
+                    wait = random.uniform(0, min(_BACKOFF_MAX, _BACKOFF_BASE * 2**attempt))
+                late = time.monotonic() - started + wait >= self.deadline
+                if attempt >= self.max_attempts or late:
+                    raise
+            self._sleep(wait)
+            attempt += 1
 
     # -- controller ---------------------------------------------------------
 
@@ -188,7 +188,7 @@ class PlatformClient:
             if value is not None:
                 body[name] = value
         response = self._request("POST", "/api/trading/submit", body=body, auth="agent")
-        return Order.from_json(response.json(), replayed=response.status_code == 200)
+        return Order.from_json(response.json(), replayed=response.status == 200)
 
     def orders(self, limit: int = 100) -> list[Order]:
         """Recent orders, newest first."""

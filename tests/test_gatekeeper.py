@@ -6,6 +6,9 @@ from pathlib import Path
 
 import httpx
 
+from orchestrator.tools.harness import serve
+from orchestrator.tools.scripted import ScriptedApp
+
 HUNDRED_MB = 100 * 1024 * 1024
 
 
@@ -90,27 +93,25 @@ def test_one_agent_over_its_rate_gets_429_and_the_rest_of_the_fleet_does_not(mak
 def test_the_agent_keeps_quiet_for_as_long_as_a_429_says():
     from agent_runtime.gateway import GatewayClient, RateLimited
 
-    sent = []
-    now = [100.0]
-
-    def gateway(request: httpx.Request) -> httpx.Response:
-        sent.append(request.url.path)
-        if len(sent) == 1:
-            return httpx.Response(429, headers={"Retry-After": "5"}, json={"error": {}})
-        return httpx.Response(200, json={"paused": False, "retire": False})
-
-    client = GatewayClient(
-        "http://gateway", "token", clock=lambda: now[0], transport=httpx.MockTransport(gateway)
+    heartbeat = "/v1/agent/heartbeat"
+    app = ScriptedApp().on(
+        heartbeat,
+        (429, {"error": {}}, {"Retry-After": "5"}),
+        (200, {"paused": False, "retire": False}, {}),
     )
-    for moment in (100.0, 102.0, 104.9):
-        now[0] = moment
-        try:
-            client.heartbeat({"cycle": 1})
-        except RateLimited as exc:
-            assert exc.retry_after > 0
-        else:
-            raise AssertionError("a call inside the quiet time went through")
-    assert sent == ["/v1/agent/heartbeat"]  # one request, then silence
-    now[0] = 105.0
-    assert client.heartbeat({"cycle": 1}) == {"paused": False, "retire": False}
-    assert len(sent) == 2
+    now = [100.0]
+    with serve(app) as url:
+        client = GatewayClient(url, "token", clock=lambda: now[0])
+        for moment in (100.0, 102.0, 104.9):
+            now[0] = moment
+            try:
+                client.heartbeat({"cycle": 1})
+            except RateLimited as exc:
+                assert exc.retry_after > 0
+            else:
+                raise AssertionError("a call inside the quiet time went through")
+        assert app.hits(heartbeat) == 1  # one request, then silence
+        now[0] = 105.0
+        assert client.heartbeat({"cycle": 1}) == {"paused": False, "retire": False}
+        assert app.hits(heartbeat) == 2
+        assert app.seen[-1].headers["authorization"] == "Bearer token"

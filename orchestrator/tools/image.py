@@ -2,7 +2,7 @@
 
 Containers may not reach a package index (DESIGN §7), so everything the image installs
 is put into the build context first: the project's wheel and the pure-Python wheels of
-the agent's dependencies (httpx, tenacity, holidays), pinned to the versions this orchestrator runs.
+the agent's one dependency (holidays), pinned to the version this orchestrator runs.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from docker.errors import APIError, BuildError, DockerException
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # What the agent's packages import beyond the standard library (`feeds.calendar` the NYSE
-# holidays); pip brings their own dependencies along.
-AGENT_REQUIREMENTS = ("httpx", "tenacity", "holidays")
+# holidays, and only on an NYSE market); pip brings their own dependencies along.
+AGENT_REQUIREMENTS = ("holidays",)
 # The packages an agent runs: their source decides whether an image is current.
 AGENT_PACKAGES = ("agent_runtime", "platform_client", "personalities", "feeds")
 SOURCE_LABEL = "io.agent-fleet.source"
