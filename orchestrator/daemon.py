@@ -4,9 +4,9 @@ HTTP app.
 
 The daemon serves the operator API and the agents' gateway on its port, the gateway
 alone on the gateway socket (all that a confined agent can reach), and runs the
-reconciler, the alert sender and the scheduler beside them. Start-up applies migrations
-and must not touch any workload before the reconciler's first successful list. Nothing
-is wired after construction: each object receives what it needs when it is made.
+reconciler, the heartbeats' batches, the alert sender and the scheduler beside them.
+Start-up applies migrations and touches no workload before the reconciler's first
+successful list. Nothing is wired after construction: each object gets what it needs.
 """
 
 from __future__ import annotations
@@ -179,8 +179,7 @@ def create_daemon_app(settings: Settings) -> App:
     lease = FleetLease(settings.state_dir, engine)
     lease.acquire()  # before anything is migrated, started or touched
     migrate(engine)
-    store = Store(engine)
-    health = StoreHealth(now)
+    store, health = Store(engine), StoreHealth(now)
     key = keys.instance_key(settings.state_dir)
     operator_token = _secret(settings.operator_token) or keys.operator_token(settings.state_dir)
     runtime = open_runtime(settings)
@@ -292,6 +291,7 @@ def create_daemon_app(settings: Settings) -> App:
         tasks = [
             asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(alerts.run(), name="alerts"),
+            asyncio.create_task(agents.run(), name="heartbeats"),
             asyncio.create_task(_keep(lease, settings.reconcile_interval_seconds), name="lease"),
             asyncio.create_task(_retain(store, settings.retention_days, health), name="retention"),
         ]

@@ -163,8 +163,21 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(
         default=2, gt=0, description="Seconds between reconcile rounds (events wake it sooner)."
     )
+    observe_resync_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Docker: the engine's events keep the list of containers; a full list "
+        "is taken this often all the same.",
+    )
     max_concurrent_actions: int = Field(
         default=8, ge=1, description="Container and account actions run at once."
+    )
+    heartbeat_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Heartbeats are answered at once and written to the store in one batch "
+        "this often.",
     )
     heartbeat_timeout_seconds: float | None = Field(
         default=None,

@@ -5,11 +5,23 @@ token names none. Bootstrap hands an agent its own identity, personality, platfo
 and the fleet's schedule, risk rails and clock, typed by `agent_runtime.contract`, and
 nothing of any other agent or of the orchestrator's keys. What a heartbeat reports is
 untrusted: it is bounded here before the store sees it.
+
+A thousand agents call several times per cycle each, so the answers come from memory
+where they safely can (DESIGN §6):
+- a token's agent is remembered for TOKEN_MEMORY_SECONDS: one lookup serves the calls of
+  one cycle. Any change of an agent's phase or token in the store (`agents_epoch`) makes
+  the gateway forget them all, so a retirement is told and a revoked token refused at once;
+- a heartbeat is checked (its cycle never goes back) and answered at once, and written to
+  the store with every other beat of the last `flush_seconds` in one transaction. A store
+  that cannot take a batch keeps it, newer beats replacing older ones, for the next try.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -21,7 +33,8 @@ from orchestrator.control.accounts import Accounts
 from orchestrator.control.alarms import EQUITY_ALARMS, Thresholds, equity_alarms
 from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
-from orchestrator.state.errors import DatabaseError
+from orchestrator.state.beats import Beat, behind_message
+from orchestrator.state.errors import Conflict, DatabaseError
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent
@@ -30,6 +43,7 @@ from orchestrator.state.tables import Agent
 # fleet's sums stay finite and every count fits the store's 64-bit integers.
 MAX_DOLLARS = 1e15
 MAX_COUNT = 2**53
+TOKEN_MEMORY_SECONDS = 2.0
 
 
 class Heartbeat(BaseModel):
@@ -84,21 +98,45 @@ class AgentGateway:
         )
         self._sample_every = timedelta(seconds=settings.equity_sample_seconds)
         self.thresholds = alarm_thresholds(settings)
+        self.flush_seconds = settings.heartbeat_flush_seconds
+        self._lock = threading.Lock()
+        self._callers: dict[str, tuple[Agent, float]] = {}  # token hash → agent, looked up at
+        self._epoch = store.agents_epoch
+        # agent → the last cycle taken since its bootstrap (None: none yet)
+        self._cycles: dict[str, int | None] = {}
+        self._pending: dict[str, Beat] = {}  # agent → its latest beat not yet in the store
 
     def authenticate(self, token: str) -> Agent | None:
         """The agent holding this gateway token, or None for an unknown or revoked one.
         A store that cannot be asked is reported to `health` (and the error raised on)."""
         if not token:
             return None
+        digest = keys.token_hash(token)
+        now, epoch = time.monotonic(), self.store.agents_epoch
+        with self._lock:
+            if self._epoch != epoch:
+                self._callers, self._epoch = {}, epoch
+            known = self._callers.get(digest)
+        if known is not None and now - known[1] < TOKEN_MEMORY_SECONDS:
+            return known[0]
         try:
-            return self.store.by_token_hash(keys.token_hash(token))
+            agent = self.store.by_token_hash(digest)
         except DatabaseError as exc:
             self.health.failed("heartbeats", exc)
             raise
+        with self._lock:
+            if len(self._callers) > 4 * max(64, len(self._cycles)):  # forget the stale
+                self._callers = {d: k for d, k in self._callers.items() if now - k[1] < 60}
+            if agent is not None and self.store.agents_epoch == epoch:  # not changed meanwhile
+                self._callers[digest] = (agent, now)
+        return agent
 
     def bootstrap(self, agent: Agent) -> Bootstrap:
         """Everything `agent` needs beyond its three environment variables; a new process
         starts its count of cycles afresh."""
+        with self._lock:  # a new process counts its cycles afresh
+            self._cycles[agent.id] = None
+            self._pending.pop(agent.id, None)
         self.store.bootstrapped(agent.id)
         platform = None
         if self.accounts is not None and agent.credentials:
@@ -117,30 +155,59 @@ class AgentGateway:
         )
 
     def heartbeat(self, agent: Agent, beat: Heartbeat) -> HeartbeatReply:
-        """Record a heartbeat; answer with the kill switch and whether to retire. A store
-        that cannot take it is reported to `health` (and the error raised on)."""
+        """Take a heartbeat for the next batch; answer with the kill switch and whether to
+        retire. A cycle behind the last one taken since the agent's bootstrap is refused
+        (Conflict); the same cycle again is a retry."""
+        state = {
+            "equity": beat.equity,
+            "cash": beat.cash,
+            "open_positions": len(beat.positions),
+            "orders_submitted": beat.orders_submitted,
+            "orders_filled": beat.orders_filled,
+            "orders_today": beat.orders_today,
+        }
+        with self._lock:
+            last = self._cycles.get(agent.id, agent.last_cycle)
+            if last is not None and beat.cycle < last:
+                raise Conflict(behind_message(beat.cycle, last))
+            self._cycles[agent.id] = beat.cycle
+            self._pending[agent.id] = Beat(agent.id, beat.cycle, beat.last_error, self.now(), state)
         try:
-            updated = self._record(agent, beat)
+            paused = self.store.paused()
         except DatabaseError as exc:
             self.health.failed("heartbeats", exc)
             raise
-        self.health.worked("heartbeats")
-        holding = equity_alarms(updated.name, updated.equity, updated.peak_equity, self.thresholds)
-        if holding or updated.alarms:
-            self.store.sound_alarms(updated.id, EQUITY_ALARMS, holding, self.now())
-        return HeartbeatReply(paused=self.store.paused(), retire=updated.phase == Phase.RETIRING)
+        return HeartbeatReply(paused=paused, retire=agent.phase == Phase.RETIRING)
 
-    def _record(self, agent: Agent, beat: Heartbeat) -> Agent:
-        return self.store.heartbeat(
-            agent.id,
-            beat.cycle,
-            beat.last_error,
-            self.now(),
-            self._sample_every,
-            equity=beat.equity,
-            cash=beat.cash,
-            open_positions=len(beat.positions),
-            orders_submitted=beat.orders_submitted,
-            orders_filled=beat.orders_filled,
-            orders_today=beat.orders_today,
-        )
+    def flush(self) -> int:
+        """Write the waiting heartbeats in one transaction, then sound the equity alarms
+        they raise; returns how many were written. A store that cannot take them is
+        reported to `health`, and the beats wait for the next flush."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            updated = self.store.heartbeats(list(batch.values()), self._sample_every)
+            for agent in updated:
+                holding = equity_alarms(
+                    agent.name, agent.equity, agent.peak_equity, self.thresholds
+                )
+                if holding or agent.alarms:
+                    self.store.sound_alarms(agent.id, EQUITY_ALARMS, holding, self.now())
+        except DatabaseError as exc:
+            with self._lock:
+                self._pending = {**batch, **self._pending}
+            self.health.failed("heartbeats", exc)
+            return 0
+        self.health.worked("heartbeats")
+        return len(batch)
+
+    async def run(self) -> None:
+        """Flush every `flush_seconds` until cancelled; a last flush on the way out."""
+        try:
+            while True:
+                await asyncio.sleep(self.flush_seconds)
+                await asyncio.to_thread(self.flush)
+        finally:
+            await asyncio.to_thread(self.flush)

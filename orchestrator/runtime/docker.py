@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -36,12 +37,13 @@ from orchestrator.runtime import (
     RuntimeFailure,
     RuntimeUnavailable,
 )
+from orchestrator.runtime.observed import ObservedCache
 from orchestrator.settings import Settings
 
 AGENT_USER = "10001:10001"
 GATEWAY_MOUNT = "/run/fleet"  # where a confined agent finds the gateway's socket
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
-_WATCHED = ["start", "die", "oom", "kill", "stop", "destroy", "pause", "unpause"]
+_WATCHED = ["create", "start", "die", "oom", "kill", "stop", "destroy", "pause", "unpause"]
 _RECONNECT_CAP = 30.0
 
 log = logging.getLogger("fleet.runtime.docker")
@@ -82,6 +84,7 @@ class DockerRuntime:
         except DockerException as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         self._events: CancellableStream | None = None
+        self._observed = ObservedCache(settings.observe_resync_seconds, time.monotonic)
 
     # -- spec ---------------------------------------------------------------
 
@@ -179,7 +182,7 @@ class DockerRuntime:
             container.reload()
         except DockerException as exc:
             raise RuntimeFailure(f"starting {name}: {exc}") from None
-        return _observed(
+        observed = _observed(
             {
                 "Id": container.id,
                 "Labels": container.labels,
@@ -187,6 +190,8 @@ class DockerRuntime:
                 "State": container.status,
             }
         )
+        self._observed.put(observed)
+        return observed
 
     def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
         """Remove the agent's container and create one with the new spec."""
@@ -211,14 +216,20 @@ class DockerRuntime:
         return [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.settings.instance}"]
 
     def list(self) -> list[ObservedAgent]:
-        """Every container labelled with this instance, in any state."""
+        """Every container labelled with this instance, in any state: from the cache the
+        events keep while `watch` runs (`runtime.observed`), else from the engine."""
+        cached = self._observed.current()
+        if cached is not None:
+            return cached
+        epoch = self._observed.listing()
         try:
             summaries = self.client.api.containers(
                 all=True, filters={"label": self._label_filter()}
             )
         except DockerException as exc:
+            self._observed.lost()
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-        return [_observed(summary) for summary in summaries]
+        return self._observed.listed((_observed(summary) for summary in summaries), epoch)
 
     def stop(self, container_id: str, grace_seconds: float) -> None:
         """Stop with a grace period; a missing or stopped container is fine."""
@@ -233,7 +244,9 @@ class DockerRuntime:
         """Force-remove; a missing container or a removal in progress is fine."""
         try:
             self.client.api.remove_container(container_id, force=True)
+            self._observed.drop(container_id)
         except NotFound:
+            self._observed.drop(container_id)
             return
         except APIError as exc:
             if exc.status_code == 409:  # removal already in progress
@@ -266,13 +279,17 @@ class DockerRuntime:
                     decode=True,
                     filters={"type": "container", "label": self._label_filter(), "event": _WATCHED},
                 )
+                self._observed.arm()
                 delay = 1.0
                 for raw in self._events:
+                    self._observed.event(raw)
                     on_event(_event(raw))
             except (DockerException, requests.RequestException, OSError) as exc:
                 if stop.is_set():
                     return
                 log.warning("Docker event stream lost (%s); reconnecting in %.0fs", exc, delay)
+            finally:
+                self._observed.lost()
             if stop.wait(delay):
                 return
             delay = min(delay * 2, _RECONNECT_CAP)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -18,9 +19,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from orchestrator.lifecycle import FINAL, LIVE, AlertKind, EventKind, Phase
+from orchestrator.state.beats import Beat, apply_beat, behind_message, record_beats
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from orchestrator.state.tables import Agent, AgentEvent, Alert, EquitySample, FleetState, utc
 
+PAUSE_READ_SECONDS = 1.0
 _SPAWN_NAMESPACE = uuid.UUID("5f0c2a8e-4d0b-4f7e-9a51-2b1f8d6c3e70")
 
 
@@ -41,6 +44,10 @@ class Store:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._paused: tuple[bool | None, float] = (None, 0.0)
+        # Counts the phase and token changes made through this store: what remembers an
+        # agent by its token forgets it when this moves (a revoked token stops at once).
+        self.agents_epoch = 0
 
     def session(self) -> Session:
         """A session on the store's engine; the usage ledger and schedule book share it."""
@@ -260,7 +267,9 @@ class Store:
             if alert is not None:
                 s.add(Alert(at=now, kind=alert[0], agent_id=agent_id, text=alert[1]))
             s.commit()
-            return agent
+        if phase is not None or "token_hash" in fields:
+            self.agents_epoch += 1
+        return agent
 
     def request_retire(
         self,
@@ -289,16 +298,24 @@ class Store:
     # -- fleet-wide ---------------------------------------------------------
 
     def paused(self) -> bool:
-        """Whether the kill switch holds."""
+        """Whether the kill switch holds. Every heartbeat asks: the answer is read from the
+        store at most once per PAUSE_READ_SECONDS, and a change made through this store is
+        seen at once."""
+        known, read_at = self._paused
+        if known is not None and time.monotonic() - read_at < PAUSE_READ_SECONDS:
+            return known
         with self.session() as s:
             state = s.get(FleetState, 1)
-            return bool(state and state.paused)
+            paused = bool(state and state.paused)
+        self._paused = (paused, time.monotonic())
+        return paused
 
     def set_paused(self, paused: bool, now: datetime) -> bool:
         """Set the kill switch; returns whether it changed (and queues an alert if so)."""
         with self.session() as s:
             state = s.get(FleetState, 1, with_for_update=True) or FleetState(id=1)
             if state.paused == paused:
+                self._paused = (paused, time.monotonic())
                 return False
             state.paused, state.changed_at = paused, now
             s.add(state)
@@ -309,7 +326,8 @@ class Store:
             )
             s.add(Alert(at=now, kind=AlertKind.PAUSED if paused else AlertKind.RESUMED, text=text))
             s.commit()
-            return True
+        self._paused = (paused, time.monotonic())
+        return True
 
     def alerts(self, limit: int = 100) -> list[Alert]:
         """The most recent alerts, newest first."""
@@ -383,48 +401,22 @@ class Store:
         sample_every: timedelta = timedelta(minutes=5),
         **state: object,
     ) -> Agent:
-        """Record a heartbeat and the account state it reports (equity, cash,
-        open_positions, orders_submitted, orders_today); the first one moves a starting
-        agent to running. Equity is sampled at most once per `sample_every`. A cycle behind
-        the last one recorded since the agent's bootstrap is refused (Conflict)."""
+        """Record one heartbeat and the account state it reports (`beats.apply_beat`). A
+        cycle behind the last one recorded since the agent's bootstrap is refused
+        (Conflict)."""
         with self.session() as s:
             agent = s.get(Agent, agent_id, with_for_update=True)
             if agent is None:
                 raise NotFound(f"no agent {agent_id!r}")
             if agent.last_cycle is not None and cycle < agent.last_cycle:
-                raise Conflict(
-                    f"cycle {cycle} is behind the last recorded cycle {agent.last_cycle}:"
-                    " an agent's cycles never go back"
-                )
-            agent.last_heartbeat_at = now
-            agent.healthy_since = agent.healthy_since or now
-            agent.last_cycle = cycle
-            agent.last_error = last_error
-            before = agent.equity
-            for name, value in state.items():
-                setattr(agent, name, value)
-            if agent.equity is not None and agent.equity_day != (day := now.date().isoformat()):
-                agent.equity_day = day
-                agent.day_start_equity = before if before is not None else agent.equity
-            if agent.equity is not None:
-                agent.peak_equity = max(agent.peak_equity or agent.equity, agent.equity)
-                if agent.starting_equity is None:
-                    agent.starting_equity = agent.equity
-                last = utc(agent.sampled_at)
-                if last is None or now - last >= sample_every:
-                    s.add(EquitySample(agent_id=agent_id, at=now, equity=agent.equity))
-                    agent.sampled_at = now
-            if agent.phase == Phase.STARTING:
-                agent.phase = Phase.RUNNING
-                agent.updated_at = now
-                s.add(
-                    AgentEvent(
-                        agent_id=agent_id,
-                        at=now,
-                        kind=EventKind.RUNNING,
-                        message="first heartbeat: the agent is running",
-                    )
-                )
-            s.add(agent)
+                raise Conflict(behind_message(cycle, agent.last_cycle))
+            apply_beat(s, agent, Beat(agent_id, cycle, last_error, now, state), sample_every)
             s.commit()
             return agent
+
+    def heartbeats(self, beats: Sequence[Beat], sample_every: timedelta) -> list[Agent]:
+        """Record a batch of heartbeats in one transaction (`beats.record_beats`)."""
+        with self.session() as s:
+            updated = record_beats(s, beats, sample_every)
+            s.commit()
+            return updated

@@ -1,0 +1,119 @@
+"""Heartbeats answered from memory and written in batches, on SQLite and PostgreSQL: the
+gateway's side (`AgentGateway`) against a real store."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from orchestrator import keys
+from orchestrator.gateway.agents import AgentGateway, Heartbeat
+from orchestrator.lifecycle import Phase
+from orchestrator.settings import Settings
+from orchestrator.state.errors import Conflict
+from orchestrator.state.health import StoreHealth
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def fleet(store, tmp_path):
+    """Three starting agents, their tokens, and the gateway over the store."""
+    clock = [T0]
+    agents, _ = store.spawn(
+        "key-beats",
+        [{"name": f"t{i}", "strategy": "contrarian"} for i in range(3)],
+        lambda agent_id: keys.token_hash(f"token-{agent_id}"),
+        T0,
+    )
+    for agent in agents:
+        store.transition(
+            agent.id, "container_started", "c", T0, phase=Phase.STARTING, container_id="c"
+        )
+    health = StoreHealth(lambda: clock[0])
+    gateway = AgentGateway(store, None, health, Settings(state_dir=tmp_path), lambda: clock[0])
+    return gateway, agents, health, clock
+
+
+def beat(gateway, agent, cycle, **fields):
+    caller = gateway.authenticate(f"token-{agent.id}")
+    return gateway.heartbeat(caller, Heartbeat(cycle=cycle, **fields))
+
+
+def test_beats_are_answered_at_once_and_written_together(fleet, store):
+    gateway, agents, _, _ = fleet
+    for n, agent in enumerate(agents):
+        reply = beat(gateway, agent, 10 + n, equity=1000.0 + n)
+        assert (reply.paused, reply.retire) == (False, False)
+    assert all(a.last_cycle is None for a in store.agents())  # nothing written yet
+    beat(gateway, agents[0], 11, equity=990.0)  # the latest beat of an agent wins
+
+    assert gateway.flush() == 3 and gateway.flush() == 0
+    written = {a.id: a for a in store.agents()}
+    assert [written[a.id].last_cycle for a in agents] == [11, 11, 12]
+    assert [written[a.id].equity for a in agents] == [990.0, 1001.0, 1002.0]
+    assert {a.phase for a in written.values()} == {Phase.RUNNING}
+    assert [e.kind for e in store.events(agents[0].id)][-1] == "running"
+
+
+def test_a_cycle_that_goes_back_is_refused_until_a_new_process_bootstraps(fleet, store):
+    gateway, (agent, *_), _, _ = fleet
+    beat(gateway, agent, 20)
+    beat(gateway, agent, 20)  # a retry of the same beat
+    with pytest.raises(Conflict, match="cycle 19 is behind the last recorded cycle 20"):
+        beat(gateway, agent, 19, last_error="rewound")
+    gateway.flush()
+    assert store.get(agent.id).last_cycle == 20 and store.get(agent.id).last_error is None
+
+    gateway.bootstrap(gateway.authenticate(f"token-{agent.id}"))
+    beat(gateway, agent, 3)
+    gateway.flush()
+    assert store.get(agent.id).last_cycle == 3
+
+
+def test_the_kill_switch_and_retirement_reach_the_next_reply(fleet, store):
+    gateway, (agent, other, _), _, _ = fleet
+    store.set_paused(True, T0)
+    assert beat(gateway, agent, 1).paused is True  # at once, not a second later
+    store.set_paused(False, T0)
+    assert beat(gateway, agent, 2).paused is False
+    store.transition(agent.id, "retire_requested", "bye", T0, phase=Phase.RETIRING)
+    assert beat(gateway, agent, 3).retire is True  # the token's memory was forgotten
+    assert beat(gateway, other, 3).retire is False
+
+
+def test_a_revoked_token_is_refused_at_once(fleet, store):
+    gateway, (agent, *_), _, _ = fleet
+    token = f"token-{agent.id}"
+    assert gateway.authenticate(token) is not None
+    store.transition(agent.id, "retired", "gone", T0, phase=Phase.RETIRED, token_hash=None)
+    assert gateway.authenticate(token) is None
+
+
+def test_a_store_that_cannot_take_a_batch_keeps_it_for_the_next_flush(fleet, store):
+    gateway, agents, health, _ = fleet
+    for agent in agents:
+        beat(gateway, agent, 5)
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE agents RENAME TO agents_away"))
+    try:
+        assert gateway.flush() == 0
+        assert any("heartbeats" in problem for problem in health.problems())
+        beat(gateway, agents[0], 6)  # newer than the kept one
+    finally:
+        with store.engine.begin() as connection:
+            connection.execute(sa.text("ALTER TABLE agents_away RENAME TO agents"))
+    assert gateway.flush() == 3
+    assert [store.get(a.id).last_cycle for a in agents] == [6, 5, 5]
+    assert not any("heartbeats" in problem for problem in health.problems())
+
+
+def test_equity_alarms_sound_when_the_batch_is_written(fleet, store):
+    gateway, (agent, *_), _, clock = fleet
+    beat(gateway, agent, 1, equity=100_000.0)
+    gateway.flush()
+    clock[0] = T0 + timedelta(minutes=5)
+    beat(gateway, agent, 2, equity=10.0)  # below the rail's equity floor
+    assert not store.get(agent.id).alarms  # not before the write
+    gateway.flush()
+    assert store.get(agent.id).alarms
