@@ -24,7 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from agent_runtime.contract import Bootstrap, ClockSpec, Schedule
 from bench.figures import Figure
+from feeds.clock import DEFAULT_ANCHOR
+from orchestrator.settings import Settings
 from orchestrator.tools.harness import (
     AGENT_PYTHON,
     KILL_AGENT,
@@ -92,22 +95,27 @@ def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -
         remove_instance(daemon.instance)
 
 
-def _docker_policy_restarts(client: docker.DockerClient, trials: int, image: str) -> list[float]:
+def docker_policy_restarts(
+    client: docker.DockerClient, trials: int, image: str, cycle_seconds: float = 1
+) -> list[float]:
+    """The reference: an agent container under Docker's own `on-failure` policy, its
+    process SIGKILLed `trials` times; seconds from each kill to its next heartbeat."""
     beats: list[float] = []
 
+    reply = Bootstrap(
+        agent_id="reference",
+        name="reference",
+        strategy="contrarian",
+        personality=None,
+        platform=None,
+        schedule=Schedule(cycle_seconds=cycle_seconds, jitter_seconds=0),
+        risk_limits=Settings().risk_limits(),
+        clock=ClockSpec(time_scale=1.0, anchor=DEFAULT_ANCHOR, hours="always"),
+        paused=False,
+    ).to_json()
+
     async def bootstrap(_request: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "agent_id": "reference",
-                "name": "reference",
-                "strategy": "contrarian",
-                "personality": None,
-                "platform": None,
-                "schedule": {"cycle_seconds": 1, "jitter_seconds": 0},
-                "risk_limits": {},
-                "clock": {"time_scale": 1.0},
-            }
-        )
+        return JSONResponse(reply)
 
     async def heartbeat(_request: Request) -> JSONResponse:
         beats.append(time.monotonic())
@@ -216,14 +224,12 @@ def _adoption(client: docker.DockerClient, tmp: str, agents: int) -> tuple[float
 
 def supervision(trials: int = 20, adopt: int = 100) -> list[Figure]:
     """Crash recovery against Docker's restart policy, hang detection, adoption."""
-    from orchestrator.settings import Settings
-
     client = docker.from_env(version="auto")
     image = Settings().agent_image
     timeout = 10
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         ours = _orchestrator_restarts(client, tmp, trials)
-        reference = _docker_policy_restarts(client, trials, image)
+        reference = docker_policy_restarts(client, trials, image)
         hangs = _hang_detection(client, tmp + "/hang", 3, timeout)
         listed, beating, restarts, changed = _adoption(client, tmp + "/adopt", adopt)
     client.close()

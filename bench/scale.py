@@ -1,0 +1,298 @@
+"""`python -m bench scale --agents 1000`: one daemon on Docker grows its fleet in steps.
+
+The fleet trades against a real sandbox with the default cycle. At each step the fleet
+grows to the next size, and the benchmark waits until every agent heartbeats ("added
+in"). It lets the fleet settle, then measures over a window:
+
+- the daemon's CPU, as the utime + stime it gained in `/proc`, per second of the window;
+- each container's memory, from its cgroup's usage;
+- each container's engine shim (`containerd-shim-runc-v2 -id <container>`), as its PSS
+  from `smaps_rollup`, so pages shared between shims count once in all;
+- the reconcile tick, as the mean of `fleet_reconcile_duration_seconds` over the window.
+
+After the last step it measures crash → replacement heartbeating, with the whole fleet
+running, against Docker's own `on-failure` policy on the same image in the same run. The
+spawn's physical floor is the engine alone creating and starting as many hardened
+containers of the agent image, as concurrently as the daemon does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+
+from bench.figures import Figure
+from bench.supervision import docker_policy_restarts
+from orchestrator.tools.harness import (
+    AGENT_PYTHON,
+    KILL_AGENT,
+    Daemon,
+    Sandbox,
+    free_port,
+    remove_instance,
+    wait_until,
+)
+
+MIB = 1024 * 1024
+STEPS = (100, 300, 500, 1000)
+CONTROLLER_KEY = "bench-controller-key-0123456789"
+SETTLE_SECONDS = 30.0
+WINDOW_SECONDS = 60.0
+MEMORY_GOAL_MIB = 20.0
+CPU_GOAL = 0.10
+SPAWN_GOAL_SECONDS = 180.0
+CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
+_TICKS = re.compile(r"^fleet_reconcile_duration_seconds_(sum|count) ([0-9.e+-]+)$", re.M)
+
+
+@dataclass(frozen=True)
+class Step:
+    """The fleet measured at one size."""
+
+    agents: int
+    added: int
+    added_seconds: float
+    daemon_cpu: float  # share of one core
+    host_mib: float  # cgroup + shim, per agent
+    cgroup_mib: float  # mean
+    tick_seconds: float  # mean
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(daemon: Daemon) -> tuple[float, float]:
+    found = dict(_TICKS.findall(daemon.api("GET", "/metrics").text))
+    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+
+def _shims() -> dict[str, int]:
+    """Container ID → PSS bytes of its shim."""
+    shims = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if not argv[0].endswith(b"containerd-shim-runc-v2") or b"-id" not in argv:
+                continue
+            container = argv[argv.index(b"-id") + 1].decode()
+            rollup = (proc / "smaps_rollup").read_text()
+        except (OSError, IndexError):
+            continue
+        pss = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
+        if pss:
+            shims[container] = int(pss.group(1)) * 1024
+    return shims
+
+
+def _memory(client: docker.DockerClient, instance: str) -> tuple[float, float, int]:
+    """Per agent: mean cgroup usage and mean host memory (cgroup + shim), in MiB."""
+    containers = client.api.containers(filters={"label": f"fleet.instance={instance}"})
+    shims = _shims()
+    usage, host = [], []
+    for c in containers:
+        try:
+            used = int((CGROUP_MEMORY / c["Id"] / "memory.usage_in_bytes").read_text())
+        except OSError:
+            continue  # gone meanwhile
+        usage.append(used / MIB)
+        host.append((used + shims.get(c["Id"], 0)) / MIB)
+    return statistics.mean(usage), statistics.mean(host), len(usage)
+
+
+def _running(daemon: Daemon) -> int:
+    return len(daemon.api("GET", "/v1/agents", params={"phase": "running"}).json())
+
+
+def _grow(daemon: Daemon, to: int, timeout: float) -> float:
+    """Spawn up to `to` agents; seconds until every one heartbeats."""
+    started = time.monotonic()
+    have = _running(daemon)
+    daemon.api("POST", "/v1/agents", json={"count": to - have}).raise_for_status()
+    wait_until(lambda: _running(daemon) >= to, f"{to} agents heartbeating", timeout, 2.0)
+    return time.monotonic() - started
+
+
+def _measure(daemon: Daemon, client: docker.DockerClient, instance: str) -> tuple:
+    pid = daemon.process.pid if daemon.process else 0
+    cpu, ticks, began = _cpu_seconds(pid), _ticks(daemon), time.monotonic()
+    time.sleep(WINDOW_SECONDS)
+    cpu_after, ticks_after, ended = _cpu_seconds(pid), _ticks(daemon), time.monotonic()
+    rounds = ticks_after[1] - ticks[1]
+    tick = (ticks_after[0] - ticks[0]) / rounds if rounds else float("nan")
+    cgroup, host, _sampled = _memory(client, instance)
+    return (cpu_after - cpu) / (ended - began), host, cgroup, tick
+
+
+def _crash_recovery(daemon: Daemon, client: docker.DockerClient, trials: int) -> list[float]:
+    """SIGKILL an agent's process, then time until its replacement heartbeats."""
+    agents = daemon.api("GET", "/v1/agents", params={"phase": "running"}).json()
+    times = []
+    for agent in agents[:trials]:
+        url = f"/v1/agents/{agent['id']}"
+        old = agent["container_id"]
+        killed_at = datetime.now(UTC)
+        started = time.monotonic()
+        client.containers.get(old).exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
+
+        def replaced(url: str = url, old: str = old, killed_at: datetime = killed_at) -> bool:
+            a = daemon.api("GET", url).json()
+            beat = a["last_heartbeat_at"]
+            return a["container_id"] != old and beat and datetime.fromisoformat(beat) > killed_at
+
+        wait_until(replaced, "the replacement heartbeating", 120, 0.05)
+        times.append(time.monotonic() - started)
+    return times
+
+
+def _floor(client: docker.DockerClient, image: str, count: int, concurrency: int) -> float:
+    """Seconds for the engine alone to create and start `count` hardened containers."""
+    label = f"fleet-bench-floor-{secrets.token_hex(3)}"
+
+    def one(n: int) -> None:
+        client.containers.run(
+            image,
+            ["-c", "import agent_runtime.main, time; time.sleep(3600)"],
+            entrypoint=[AGENT_PYTHON],
+            name=f"{label}-{n}",
+            labels={label: "1"},
+            detach=True,
+            user="10001:10001",
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            init=True,
+            mem_limit="96m",
+            network_mode="none",
+        )
+
+    started = time.monotonic()
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(one, range(count)))
+        return time.monotonic() - started
+    finally:
+        with ThreadPoolExecutor(concurrency) as pool:
+            for c in client.containers.list(all=True, filters={"label": label}):
+                pool.submit(c.remove, force=True)
+
+
+def scale(steps: Sequence[int] = STEPS, trials: int = 5) -> list[Figure]:
+    """Grow a fleet through `steps`; the table's figures, crash recovery and the floor."""
+    instance = f"bench{secrets.token_hex(3)}"
+    client = docker.from_env(version="auto", timeout=300)
+    measured: list[Step] = []
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+        sandbox = Sandbox(Path(tmp) / "sandbox", free_port(), CONTROLLER_KEY)
+        sandbox.state_dir.mkdir(parents=True)
+        daemon = Daemon(
+            Path(tmp) / "state",
+            free_port(),
+            instance,
+            "docker",
+            {
+                "FLEET_AGENT_CYCLE_SECONDS": "10",
+                "FLEET_RECONCILE_INTERVAL_SECONDS": "2",
+                "FLEET_STOP_GRACE_SECONDS": "10",
+                "FLEET_PLATFORM_URL": sandbox.url,
+                "FLEET_CONTROLLER_API_KEY": CONTROLLER_KEY,
+            },
+        )
+        try:
+            sandbox.start()
+            daemon.start()
+            have = 0
+            for size in steps:
+                seconds = _grow(daemon, size, timeout=1800)
+                time.sleep(SETTLE_SECONDS)
+                cpu, host, cgroup, tick = _measure(daemon, client, instance)
+                measured.append(Step(size, size - have, seconds, cpu, host, cgroup, tick))
+                print(measured[-1], flush=True)
+                have = size
+            ours = _crash_recovery(daemon, client, trials)
+            image = client.images.get("agent-fleet-agent:latest").id
+            reference = docker_policy_restarts(client, trials, image, cycle_seconds=10)
+        finally:
+            daemon.stop()
+            sandbox.stop()
+            remove_instance(instance)
+    floor = _floor(client, image, steps[-1] - (steps[-2] if len(steps) > 1 else 0), 8)
+    client.close()
+    return _figures(measured, ours, reference, floor)
+
+
+def _figures(
+    steps: list[Step], ours: list[float], reference: list[float], floor: float
+) -> list[Figure]:
+    figures = []
+    for s in steps:
+        figures += [
+            Figure(
+                f"{s.agents} agents: +{s.added} heartbeating in",
+                s.added_seconds,
+                "s",
+                "",
+                None,
+                f"{s.added / s.added_seconds:.1f} agents/s",
+            ),
+            Figure(
+                f"{s.agents} agents: daemon CPU",
+                100 * s.daemon_cpu,
+                "% of a core",
+                f"≤ {100 * CPU_GOAL:.0f} %",
+                s.daemon_cpu <= CPU_GOAL,
+                f"{s.daemon_cpu / CPU_GOAL:.2f}× the goal",
+            ),
+            Figure(
+                f"{s.agents} agents: host memory per agent",
+                s.host_mib,
+                "MiB",
+                f"≤ {MEMORY_GOAL_MIB:.0f} MiB",
+                s.host_mib <= MEMORY_GOAL_MIB,
+                f"{s.host_mib / MEMORY_GOAL_MIB:.2f}× the goal; cgroup mean {s.cgroup_mib:.1f} MiB",
+            ),
+            Figure(
+                f"{s.agents} agents: reconcile tick (mean)",
+                s.tick_seconds,
+                "s",
+                "",
+                None,
+                "",
+            ),
+        ]
+    last = steps[-1]
+    median, reference_median = statistics.median(ours), statistics.median(reference)
+    ratio = median / reference_median
+    figures += [
+        Figure(
+            f"+{last.added} spawned, engine alone (floor)",
+            floor,
+            "s",
+            "",
+            None,
+            f"ours {last.added_seconds:.0f} s: {last.added_seconds / floor:.2f}× the floor",
+        ),
+        Figure(
+            f"crash → replacement heartbeating, {last.agents} running (median)",
+            median,
+            "s",
+            "≤ 1.5× Docker's",
+            ratio <= 1.5,
+            f"{ratio:.2f}× Docker's on-failure ({reference_median:.2f} s) in the same run",
+        ),
+    ]
+    return figures
