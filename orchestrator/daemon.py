@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import socket
 import threading
 import time
@@ -40,6 +38,7 @@ from orchestrator.api.operator import health_router, operator_router
 from orchestrator.api.rollouts import rollouts_router
 from orchestrator.api.schedules import schedules_router
 from orchestrator.api.web import Sessions, web_router
+from orchestrator.background import flush_every, keep, retain
 from orchestrator.control.accounts import Accounts
 from orchestrator.control.alerts import AlertSender
 from orchestrator.control.executor import Executor, Launching
@@ -60,11 +59,9 @@ from orchestrator.operations.views import FleetSummary, health_problems
 from orchestrator.runtime import Runtime, RuntimeUnavailable
 from orchestrator.settings import Settings
 from orchestrator.state.db import connect, migrate
-from orchestrator.state.errors import DatabaseError, LeaseHeld
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.lease import FleetLease
 from orchestrator.state.orders import OrderBook
-from orchestrator.state.retention import compact
 from orchestrator.state.rollouts import RolloutBook
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.state.store import Store
@@ -73,7 +70,6 @@ from platform_client import PlatformClient
 
 log = logging.getLogger("fleet.daemon")
 MIN_FREE_BYTES = 50 * 2**20  # below it under the state dir, /healthz says degraded
-RETENTION_EVERY_SECONDS = 3600
 # On SIGTERM: how long in-flight actions may finish, and the whole stop may take.
 DRAIN_SECONDS = 10
 STOP_SECONDS = 20
@@ -291,9 +287,12 @@ def create_daemon_app(settings: Settings) -> App:
         tasks = [
             asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(alerts.run(), name="alerts"),
-            asyncio.create_task(agents.run(), name="heartbeats"),
-            asyncio.create_task(_keep(lease, settings.reconcile_interval_seconds), name="lease"),
-            asyncio.create_task(_retain(store, settings.retention_days, health), name="retention"),
+            *(
+                asyncio.create_task(flush_every(flush, settings.store_batch_seconds))
+                for flush in (agents.flush, *([relay.flush] if relay else []))
+            ),
+            asyncio.create_task(keep(lease, settings.reconcile_interval_seconds), name="lease"),
+            asyncio.create_task(retain(store, settings.retention_days, health), name="retention"),
         ]
         await scheduler.start()
         log.info(
@@ -345,50 +344,6 @@ def _two_doors(app: FastAPI, gateway_only: FastAPI, port: int) -> App:
             await gateway_only(scope, receive, send)
 
     return door
-
-
-async def _retain(store: Store, days: float, health: StoreHealth) -> None:
-    """Compact the store's history past the retention window, now and every hour."""
-    while True:
-        try:
-            done = await asyncio.to_thread(compact, store, utc_now() - timedelta(days=days))
-        except DatabaseError as exc:
-            health.failed("retention", exc)
-        else:
-            health.worked("retention")
-            if done:
-                log.info(
-                    "retention: %s timeline entries, %s equity samples and %s alerts "
-                    "older than %s days compacted",
-                    done.events,
-                    done.samples,
-                    done.alerts,
-                    f"{days:g}",
-                )
-        await asyncio.sleep(RETENTION_EVERY_SECONDS)
-
-
-async def _keep(lease: FleetLease, every: float) -> None:
-    """Take the lease back after its connection broke (the reconciler does not act in the
-    meantime); stop the daemon if another daemon holds it by then: two daemons must never
-    act on one fleet."""
-    while True:
-        await asyncio.sleep(every)
-        if await asyncio.to_thread(lease.held):
-            continue
-        log.error("lost the lease on the fleet's database: acting stops until it is back")
-        while True:
-            try:
-                await asyncio.to_thread(lease.regain)
-            except LeaseHeld as exc:
-                log.error("%s; stopping so that no two daemons act", exc)
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            except DatabaseError:
-                await asyncio.sleep(every)
-                continue
-            log.warning("lease on the fleet's database taken back: acting again")
-            break
 
 
 def serve(settings: Settings) -> None:

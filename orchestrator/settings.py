@@ -172,12 +172,12 @@ class Settings(BaseSettings):
     max_concurrent_actions: int = Field(
         default=8, ge=1, description="Container and account actions run at once."
     )
-    heartbeat_flush_seconds: float = Field(
+    store_batch_seconds: float = Field(
         default=1.0,
         gt=0,
         le=10,
-        description="Heartbeats are answered at once and written to the store in one batch "
-        "this often.",
+        description="What agents report every cycle (heartbeats, and the positions their "
+        "platform lists) is answered at once and written to the store in one batch this often.",
     )
     heartbeat_timeout_seconds: float | None = Field(
         default=None,

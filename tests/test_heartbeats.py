@@ -1,6 +1,7 @@
 """Heartbeats answered from memory and written in batches, on SQLite and PostgreSQL: the
 gateway's side (`AgentGateway`) against a real store."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
 from orchestrator.state.errors import Conflict
 from orchestrator.state.health import StoreHealth
+from orchestrator.state.tables import utc
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -46,9 +48,9 @@ def test_beats_are_answered_at_once_and_written_together(fleet, store):
         reply = beat(gateway, agent, 10 + n, equity=1000.0 + n)
         assert (reply.paused, reply.retire) == (False, False)
     assert all(a.last_cycle is None for a in store.agents())  # nothing written yet
-    beat(gateway, agents[0], 11, equity=990.0)  # the latest beat of an agent wins
+    beat(gateway, agents[0], 11, equity=990.0)  # written after its earlier one
 
-    assert gateway.flush() == 3 and gateway.flush() == 0
+    assert gateway.flush() == 4 and gateway.flush() == 0
     written = {a.id: a for a in store.agents()}
     assert [written[a.id].last_cycle for a in agents] == [11, 11, 12]
     assert [written[a.id].equity for a in agents] == [990.0, 1001.0, 1002.0]
@@ -103,7 +105,7 @@ def test_a_store_that_cannot_take_a_batch_keeps_it_for_the_next_flush(fleet, sto
     finally:
         with store.engine.begin() as connection:
             connection.execute(sa.text("ALTER TABLE agents_away RENAME TO agents"))
-    assert gateway.flush() == 3
+    assert gateway.flush() == 4
     assert [store.get(a.id).last_cycle for a in agents] == [6, 5, 5]
     assert not any("heartbeats" in problem for problem in health.problems())
 
@@ -117,3 +119,16 @@ def test_equity_alarms_sound_when_the_batch_is_written(fleet, store):
     assert not store.get(agent.id).alarms  # not before the write
     gateway.flush()
     assert store.get(agent.id).alarms
+
+
+def test_positions_listed_for_many_agents_are_written_together(fleet, store):
+    from orchestrator.state.orders import OrderBook
+
+    _, (a, b, _), _, _ = fleet
+    held = [{"symbol": "AAPL", "qty": 3.0, "avg_price": 10.0, "price": 11.0, "unrealized_pl": 3.0}]
+    OrderBook(store).record_positions(
+        {a.id: (held, T0), b.id: ([], T0), "no-such-agent": (held, T0)}
+    )
+    assert json.loads(store.get(a.id).positions) == held
+    assert json.loads(store.get(b.id).positions) == []
+    assert utc(store.get(a.id).positions_at) == T0

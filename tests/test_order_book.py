@@ -35,7 +35,11 @@ def test_orders_pass_the_relay_into_the_book_and_outlive_the_account(make_daemon
     trader.submit("book-2", 1, "second <b>look</b>")
     assert trader.call("GET", "api/trading/portfolio").status_code == 200
 
-    detail = json.loads(daemon.fleet("show", agent["name"], "--json").stdout)
+    def shown() -> dict | None:
+        detail = json.loads(daemon.fleet("show", agent["name"], "--json").stdout)
+        return detail if any(p["symbol"] == "AAPL" for p in detail["positions"]) else None
+
+    detail = wait_until(shown, "the listed positions in the store")  # written in batches
     mine = [o for o in detail["orders"] if o["symbol"] == "AAPL" and o["rationale"]]
     assert [o["rationale"] for o in mine][:2] == [
         "second <b>look</b>",

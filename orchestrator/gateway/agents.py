@@ -12,13 +12,13 @@ where they safely can (DESIGN §6):
   one cycle. Any change of an agent's phase or token in the store (`agents_epoch`) makes
   the gateway forget them all, so a retirement is told and a revoked token refused at once;
 - a heartbeat is checked (its cycle never goes back) and answered at once, and written to
-  the store with every other beat of the last `flush_seconds` in one transaction. A store
-  that cannot take a batch keeps it, newer beats replacing older ones, for the next try.
+  the store with every other beat of the last FLEET_STORE_BATCH_SECONDS in one transaction
+  (`flush`), in the order they came. A store that cannot take a batch keeps it for the next
+  try (the last MAX_WAITING_BEATS of each agent).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -44,6 +44,7 @@ from orchestrator.state.tables import Agent
 MAX_DOLLARS = 1e15
 MAX_COUNT = 2**53
 TOKEN_MEMORY_SECONDS = 2.0
+MAX_WAITING_BEATS = 10
 
 
 class Heartbeat(BaseModel):
@@ -98,13 +99,12 @@ class AgentGateway:
         )
         self._sample_every = timedelta(seconds=settings.equity_sample_seconds)
         self.thresholds = alarm_thresholds(settings)
-        self.flush_seconds = settings.heartbeat_flush_seconds
         self._lock = threading.Lock()
         self._callers: dict[str, tuple[Agent, float]] = {}  # token hash → agent, looked up at
         self._epoch = store.agents_epoch
         # agent → the last cycle taken since its bootstrap (None: none yet)
         self._cycles: dict[str, int | None] = {}
-        self._pending: dict[str, Beat] = {}  # agent → its latest beat not yet in the store
+        self._pending: dict[str, list[Beat]] = {}  # agent → its beats not yet in the store
 
     def authenticate(self, token: str) -> Agent | None:
         """The agent holding this gateway token, or None for an unknown or revoked one.
@@ -171,7 +171,9 @@ class AgentGateway:
             if last is not None and beat.cycle < last:
                 raise Conflict(behind_message(beat.cycle, last))
             self._cycles[agent.id] = beat.cycle
-            self._pending[agent.id] = Beat(agent.id, beat.cycle, beat.last_error, self.now(), state)
+            waiting = self._pending.setdefault(agent.id, [])
+            waiting.append(Beat(agent.id, beat.cycle, beat.last_error, self.now(), state))
+            del waiting[:-MAX_WAITING_BEATS]
         try:
             paused = self.store.paused()
         except DatabaseError as exc:
@@ -181,33 +183,30 @@ class AgentGateway:
 
     def flush(self) -> int:
         """Write the waiting heartbeats in one transaction, then sound the equity alarms
-        they raise; returns how many were written. A store that cannot take them is
-        reported to `health`, and the beats wait for the next flush."""
+        each of them raises or ends; returns how many were written. A store that cannot
+        take them is reported to `health`, and the beats wait for the next flush."""
         with self._lock:
             batch, self._pending = self._pending, {}
-        if not batch:
+        beats = [beat for waiting in batch.values() for beat in waiting]
+        if not beats:
             return 0
         try:
-            updated = self.store.heartbeats(list(batch.values()), self._sample_every)
-            for agent in updated:
-                holding = equity_alarms(
-                    agent.name, agent.equity, agent.peak_equity, self.thresholds
-                )
-                if holding or agent.alarms:
-                    self.store.sound_alarms(agent.id, EQUITY_ALARMS, holding, self.now())
+            recorded = self.store.heartbeats(beats, self._sample_every)
         except DatabaseError as exc:
             with self._lock:
-                self._pending = {**batch, **self._pending}
+                for agent_id, waiting in batch.items():
+                    kept = waiting + self._pending.get(agent_id, [])
+                    self._pending[agent_id] = kept[-MAX_WAITING_BEATS:]
             self.health.failed("heartbeats", exc)
             return 0
         self.health.worked("heartbeats")
-        return len(batch)
-
-    async def run(self) -> None:
-        """Flush every `flush_seconds` until cancelled; a last flush on the way out."""
+        standing: dict[str, bool] = {}
         try:
-            while True:
-                await asyncio.sleep(self.flush_seconds)
-                await asyncio.to_thread(self.flush)
-        finally:
-            await asyncio.to_thread(self.flush)
+            for seen in recorded:
+                holding = equity_alarms(seen.name, seen.equity, seen.peak_equity, self.thresholds)
+                if holding or seen.alarms or standing.get(seen.agent_id):
+                    self.store.sound_alarms(seen.agent_id, EQUITY_ALARMS, holding, self.now())
+                standing[seen.agent_id] = bool(holding)
+        except DatabaseError as exc:  # the next beat's alarms are sounded again
+            self.health.failed("heartbeats", exc)
+        return len(beats)

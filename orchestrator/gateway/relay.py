@@ -12,8 +12,10 @@ of its own. The agent's platform token travels in `X-Platform-Authorization` (it
 What passes is also written down: each follow, unfollow and listing of subscriptions the
 platform confirms goes into the fleet's follow book; each order the platform answers
 (placed, filled, rejected or replayed) goes into the fleet's order book, and each
-portfolio answer sets the agent's open positions. A store that cannot take them never
-fails the agent's call; it is reported to the store's health.
+portfolio answer sets the agent's open positions. Every agent lists its portfolio every
+cycle, so those wait in memory and `flush` writes them together, in one transaction. A
+store that cannot take them never fails the agent's call; it is reported to the store's
+health.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,6 +130,8 @@ class PlatformRelay:
         self.thresholds = thresholds
         self.health = health
         self.now = now
+        self._lock = threading.Lock()
+        self._positions: dict[str, tuple[list[dict], datetime]] = {}  # waiting for a batch
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
 
     async def forward(
@@ -164,7 +169,27 @@ class PlatformRelay:
         elif (
             path == "api/trading/portfolio" and (positions := listed_positions(answer)) is not None
         ):
-            self.book.record_positions(agent.id, positions, self.now())
+            self._note_positions(agent.id, positions)
+
+    def _note_positions(self, agent_id: str, positions: list[dict]) -> None:
+        with self._lock:
+            self._positions[agent_id] = (positions, self.now())
+
+    def flush(self) -> None:
+        """Write the positions listed since the last flush; a store that cannot take them
+        keeps them waiting (newer listings replacing older ones), reported to `health`."""
+        with self._lock:
+            batch, self._positions = self._positions, {}
+        if not batch:
+            return
+        try:
+            self.book.record_positions(batch)
+        except DatabaseError as exc:
+            with self._lock:
+                self._positions = {**batch, **self._positions}
+            self.health.failed("order book", exc)
+        else:
+            self.health.worked("order book")
 
     def _note_follows(
         self, agent: Agent, method: str, path: str, request: bytes, answer: bytes

@@ -31,6 +31,17 @@ class Beat:
     state: Mapping[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """An agent's figures right after one beat of a batch was written."""
+
+    agent_id: str
+    name: str
+    equity: float | None
+    peak_equity: float | None
+    alarms: str | None
+
+
 def behind_message(cycle: int, last: int) -> str:
     """Why a beat whose cycle went back is refused."""
     return (
@@ -67,18 +78,20 @@ def apply_beat(s: Session, agent: Agent, beat: Beat, sample_every: timedelta) ->
     s.add(agent)
 
 
-def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> list[Agent]:
-    """Record `beats` (at most one per agent, their cycles checked by the caller) in
-    session `s` and return the agents they updated; a beat of an agent no longer in the
-    store is left out. Rows are locked in id order, so two batches never wait on each
-    other in a circle."""
+def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> list[Recorded]:
+    """Record `beats` in order (their cycles checked by the caller) in session `s`, and
+    return the agent's figures after each; a beat of an agent no longer in the store is
+    left out. Rows are locked in id order, so two batches never wait on each other in a
+    circle."""
     ids = sorted({b.agent_id for b in beats})
     query = select(Agent).where(col(Agent.id).in_(ids)).order_by(col(Agent.id)).with_for_update()
     rows = {agent.id: agent for agent in s.exec(query).all()}
-    updated = []
+    recorded = []
     for beat in beats:
         agent = rows.get(beat.agent_id)
         if agent is not None:
             apply_beat(s, agent, beat, sample_every)
-            updated.append(agent)
-    return updated
+            recorded.append(
+                Recorded(agent.id, agent.name, agent.equity, agent.peak_equity, agent.alarms)
+            )
+    return recorded

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,15 +85,18 @@ class OrderBook:
                 s.rollback()
                 self.record(agent_id, order, rationale, now)
 
-    def record_positions(self, agent_id: str, positions: list[dict], now: datetime) -> None:
-        """Keep the agent's open positions as the platform just listed them."""
+    def record_positions(self, listed: Mapping[str, tuple[list[dict], datetime]]) -> None:
+        """Keep each agent's open positions as the platform last listed them (agent id →
+        positions, listed at), all in one transaction; an agent gone meanwhile is skipped."""
         with self.session() as s:
-            agent = s.get(Agent, agent_id)
-            if agent is None:
-                return
-            agent.positions = json.dumps(positions)
-            agent.positions_at = now
-            s.add(agent)
+            known = set(s.exec(select(Agent.id).where(col(Agent.id).in_(list(listed)))).all())
+            rows = [
+                {"id": agent_id, "positions": json.dumps(positions), "positions_at": at}
+                for agent_id, (positions, at) in listed.items()
+                if agent_id in known
+            ]
+            if rows:
+                s.execute(sa.update(Agent), rows)
             s.commit()
 
     def orders_on(self, market_day: str) -> Counter[str]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from orchestrator.lifecycle import FINAL, LIVE, AlertKind, EventKind, Phase
-from orchestrator.state.beats import Beat, apply_beat, behind_message, record_beats
+from orchestrator.state.beats import Beat, Recorded, apply_beat, behind_message, record_beats
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from orchestrator.state.tables import Agent, AgentEvent, Alert, EquitySample, FleetState, utc
 
@@ -414,9 +414,9 @@ class Store:
             s.commit()
             return agent
 
-    def heartbeats(self, beats: Sequence[Beat], sample_every: timedelta) -> list[Agent]:
+    def heartbeats(self, beats: Sequence[Beat], sample_every: timedelta) -> list[Recorded]:
         """Record a batch of heartbeats in one transaction (`beats.record_beats`)."""
         with self.session() as s:
-            updated = record_beats(s, beats, sample_every)
+            recorded = record_beats(s, beats, sample_every)
             s.commit()
-            return updated
+            return recorded
