@@ -4,6 +4,7 @@ uv run python -m bench                    # every benchmark
 uv run python -m bench fleet --agents 50  # fleet, gateway, sentiment, simulate, supervision
 uv run python -m bench swarm --agents 100 # Swarm beside Docker, on a two-node Swarm
 uv run python -m bench scale --agents 1000 # one daemon's fleet grown to 1,000 in steps
+uv run python -m bench soak --agents 300 --minutes 60 --chaos  # faults for an hour
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from bench.gateway import gateway
 from bench.scale import STEPS, scale
 from bench.sentiment import sentiment
 from bench.simulate import simulate
+from bench.soak import FAULTS, plot, soak
+from bench.soak import figures as soak_figures
 from bench.supervision import supervision
 from bench.swarm import swarm
 
-BENCHMARKS = ("fleet", "gateway", "sentiment", "simulate", "supervision", "swarm", "scale")
+BENCHMARKS = ("fleet", "gateway", "sentiment", "simulate", "supervision", "swarm", "scale", "soak")
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -57,6 +61,23 @@ def _steps(raw: str | None, agents: int) -> list[int]:
     return steps
 
 
+def _soak(args: argparse.Namespace) -> list[Figure]:
+    """The soak, its figures, and its curves in docs/soak.png."""
+    result = soak(
+        args.agents,
+        args.minutes,
+        chaos=args.chaos,
+        faults=(*FAULTS, "engine_restart") if args.engine_restart else FAULTS,
+        fault_every=args.fault_every,
+        cycle=args.cycle,
+        database_url=args.database_url,
+        on_sample=lambda s: print(s, flush=True),
+    )
+    plot(result, DOCS / "soak.png")
+    print(f"curves written to {DOCS / 'soak.png'}")
+    return soak_figures(result)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -74,6 +95,18 @@ def main() -> int:
         default=None,
         help="scale: comma-separated fleet sizes up to --agents (default 100,300,500,...)",
     )
+    parser.add_argument("--minutes", type=float, default=3.0, help="soak: how long")
+    parser.add_argument("--chaos", action="store_true", help="soak: inject faults")
+    parser.add_argument("--fault-every", type=float, default=10.0, help="soak: seconds apart")
+    parser.add_argument("--cycle", type=float, default=5.0, help="soak: agents' cycle, seconds")
+    parser.add_argument(
+        "--database-url", default=None, help="soak: a PostgreSQL store (its outage is a fault)"
+    )
+    parser.add_argument(
+        "--engine-restart",
+        action="store_true",
+        help="soak: restart the Docker engine too (stops every container on the machine)",
+    )
     args = parser.parse_args()
     runs = {
         "fleet": lambda: fleet(args.agents),
@@ -83,6 +116,7 @@ def main() -> int:
         "supervision": supervision,
         "swarm": lambda: swarm(args.agents),
         "scale": lambda: scale(_steps(args.steps, args.agents)),
+        "soak": lambda: _soak(args),
     }
     figures: list[Figure] = []
     for name in args.names or BENCHMARKS:

@@ -84,6 +84,19 @@ def test_events_keep_the_list(cache):
     assert observed.current() == [seen("c3")]
 
 
+def test_a_container_that_ended_before_its_create_returned_stays_ended(cache):
+    observed, _ = cache
+    observed.arm()
+    listed(observed)
+    observed.event(event("die", "c1", exitCode="2"))  # the engine was quicker
+    observed.event(event("destroy", "c2"))
+    observed.put(seen("c1"))
+    observed.put(seen("c2", agent_id="a2"))
+    assert [(o.container_id, o.state, o.exit_code) for o in observed.current()] == [
+        ("c1", "exited", 2)
+    ]
+
+
 def test_events_during_a_list_are_applied_on_top_of_it(cache):
     observed, _ = cache
     observed.arm()

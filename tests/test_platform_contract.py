@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from orchestrator.tools.harness import serve
+from orchestrator.tools.servers import DroppingProxy
 from platform_client import (
     AuthError,
     Conflict,
@@ -19,7 +20,6 @@ from platform_client import (
 )
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
-from tests.servers import DroppingProxy
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ def test_a_full_disk_degrades_health_and_punishes_no_agent(small_disk, instance)
 def test_the_database_going_away_is_said_plainly_and_restarts_nobody(make_daemon, postgres_url):
     import sqlalchemy as sa
 
-    from tests.servers import TcpRelay
+    from orchestrator.tools.servers import TcpRelay
 
     url = sa.make_url(postgres_url)
     with TcpRelay(url.host, url.port) as relay:

@@ -8,7 +8,8 @@ by unseen; a list that was on its way then is not kept). In between, each event 
 so an entry can be made from the event alone. Events that arrive while a list is on its
 way are applied again on top of it, in order; each is idempotent, so one the list
 already shows changes nothing. The runtime's own create and remove update the cache
-before they return, so the next tick sees them even before their events arrive.
+before they return, so the next tick sees them even before their events arrive (and a
+container that died or went before its create returned is put in as such).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class ObservedCache:
         self._seen: dict[str, ObservedAgent] | None = None  # None: a full list is due
         self._listed_at = 0.0
         self._during: list[dict] | None = None  # events since the running list began
+        # The last die or destroy of containers the cache did not know (yet): a create
+        # that returns after its container already died must not bring it back to life.
+        self._early: dict[str, ObservedAgent | None] = {}
 
     def current(self) -> list[ObservedAgent] | None:
         """What the cache knows, or None when a full list is due."""
@@ -57,10 +61,10 @@ class ObservedCache:
         with self._lock:
             seen = {o.container_id: o for o in observed}
             for raw in self._during or []:
-                _apply(seen, raw)
+                _apply(seen, raw, {})
             self._during = None
             if self._armed and epoch == self._epoch:
-                self._seen, self._listed_at = seen, self._clock()
+                self._seen, self._listed_at, self._early = seen, self._clock(), {}
             return list(seen.values())
 
     def arm(self) -> None:
@@ -82,13 +86,19 @@ class ObservedCache:
             if self._during is not None:
                 self._during.append(raw)
             if self._seen is not None:
-                _apply(self._seen, raw)
+                _apply(self._seen, raw, self._early)
 
     def put(self, observed: ObservedAgent) -> None:
         """The runtime made or started this container itself."""
         with self._lock:
-            if self._seen is not None:
+            if self._seen is None:
+                return
+            if observed.container_id not in self._early:
                 self._seen[observed.container_id] = observed
+            elif (ended := self._early.pop(observed.container_id)) is not None:
+                self._seen[observed.container_id] = replace(
+                    observed, state=ended.state, exit_code=ended.exit_code
+                )
 
     def drop(self, container_id: str) -> None:
         """The runtime removed this container itself."""
@@ -97,8 +107,11 @@ class ObservedCache:
                 self._seen.pop(container_id, None)
 
 
-def _apply(seen: dict[str, ObservedAgent], raw: dict) -> None:
-    """One event onto `seen`; events of other kinds change nothing."""
+def _apply(
+    seen: dict[str, ObservedAgent], raw: dict, early: dict[str, ObservedAgent | None]
+) -> None:
+    """One event onto `seen`; events of other kinds change nothing. The end of a container
+    not in `seen` goes into `early` (None: destroyed)."""
     action = raw.get("Action") or raw.get("status") or ""
     actor = raw.get("Actor") or {}
     container_id = raw.get("id") or actor.get("ID") or ""
@@ -106,7 +119,8 @@ def _apply(seen: dict[str, ObservedAgent], raw: dict) -> None:
     if not container_id:
         return
     if action == "destroy":
-        seen.pop(container_id, None)
+        if seen.pop(container_id, None) is None:
+            early[container_id] = None
         return
     known = seen.get(container_id)
     if action == "die":
@@ -114,6 +128,8 @@ def _apply(seen: dict[str, ObservedAgent], raw: dict) -> None:
         exit_code = int(code) if code is not None and str(code).lstrip("-").isdigit() else None
         if known is not None:
             seen[container_id] = replace(known, state="exited", exit_code=exit_code)
+        elif container_id not in early:
+            early[container_id] = ObservedAgent(container_id, None, "?", "exited", exit_code, "")
         return
     state = _STATES.get(action)
     if state is None:

@@ -8,7 +8,6 @@ import itertools
 import json
 import subprocess
 import time
-from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -20,8 +19,8 @@ from starlette.routing import Route
 from feeds.providers.newsapi import company
 from orchestrator.settings import Settings
 from orchestrator.tools.harness import Daemon, serve
+from orchestrator.tools.invariants import containers, violations
 from orchestrator.tools.scripted import ScriptedApp
-from platform_client import PlatformClient
 from tests.conftest import CONTROLLER_KEY
 
 pytestmark = pytest.mark.docker
@@ -46,11 +45,6 @@ TRADERS = {
 }
 
 
-def ours(docker_client, instance: str) -> list[dict]:
-    """The engine's summaries of this test's containers (one list call, no inspect races)."""
-    return docker_client.api.containers(all=True, filters={"label": f"fleet.instance={instance}"})
-
-
 def events(daemon: Daemon, agent_id: str) -> list[dict]:
     response = daemon.api("GET", f"/v1/agents/{agent_id}/events")
     assert response.status_code == 200, response.text
@@ -69,55 +63,16 @@ def healthy(n: int):
     return check
 
 
-def trading_accounts(platform_url: str, agents: list[dict]) -> dict[str, PlatformClient]:
-    """A logged-in client per active account, by agent id (the idempotency key)."""
-    strategy = {a["id"]: a["strategy"] for a in agents}
-    controller = PlatformClient(platform_url, controller_key=CONTROLLER_KEY)
-    clients = {}
-    for account in controller.controller_agents():
-        key = account["idempotency_key"]
-        creds = controller.create_agent(  # a replay hands back the password
-            key, account["display_name"], {"strategy": strategy[key]}
-        )
-        client = PlatformClient(platform_url)
-        if account["status"] == "active":
-            client.login(creds.username, creds.password)
-            clients[account["idempotency_key"]] = client
-    controller.close()
-    return clients
-
-
-def filled(platform_url: str, agents: list[dict]) -> dict[str, list]:
-    """Every active account's filled orders, by agent id."""
-    return {
-        agent_id: [o for o in client.orders(limit=500) if o.status == "filled"]
-        for agent_id, client in trading_accounts(platform_url, agents).items()
-    }
-
-
 def assert_converged(
     daemon: Daemon, docker_client, instance: str, n: int, platform_url: str | None = None
 ) -> list[dict]:
-    """The invariants: every desired agent running and heartbeating, exactly one running
-    container per agent by labels and no other, exactly one account per agent, and no
-    order filled twice."""
+    """Every desired agent running and heartbeating, then the fleet's invariants
+    (`tools.invariants`): one running container per agent and no other, one account per
+    agent, and no order filled twice."""
     agents = daemon.wait_for(healthy(n), f"{n} healthy agents", timeout=120)
-    live = [a for a in agents if a["phase"] in LIVE]
-    containers = ours(docker_client, instance)
-    assert Counter(c["Labels"].get("fleet.agent_id") for c in containers) == Counter(
-        a["id"] for a in live
-    ), "exactly one container per live agent, no orphans"
-    assert {c["Id"] for c in containers} == {a["container_id"] for a in live}
-    assert all(c["State"] == "running" for c in containers)
-    if platform_url:
-        controller = PlatformClient(platform_url, controller_key=CONTROLLER_KEY)
-        keys = Counter(a["idempotency_key"] for a in controller.controller_agents())
-        controller.close()
-        assert all(keys[a["id"]] == 1 for a in live), "exactly one account per agent"
-        assert max(keys.values(), default=1) == 1
-        for agent_id, orders in filled(platform_url, agents).items():
-            ids = [o.client_order_id for o in orders]
-            assert len(ids) == len(set(ids)), f"agent {agent_id} has an order filled twice"
+    platform = (platform_url, CONTROLLER_KEY) if platform_url else None
+    assert violations(daemon, docker_client, instance, n, platform) == []
+    assert all(c["State"] == "running" for c in containers(docker_client, instance))
     return agents
 
 

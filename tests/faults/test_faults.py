@@ -29,17 +29,9 @@ from orchestrator.tools.harness import (
     free_port,
     wait_until,
 )
+from orchestrator.tools.invariants import containers, filled, trading_accounts
 from tests.conftest import CONTROLLER_KEY
-from tests.faults.conftest import (
-    FAST,
-    LIVE,
-    assert_converged,
-    events,
-    filled,
-    healthy,
-    ours,
-    trading_accounts,
-)
+from tests.faults.conftest import FAST, LIVE, assert_converged, events, healthy
 
 pytestmark = pytest.mark.docker
 
@@ -186,9 +178,11 @@ def test_daemon_killed_half_way_through_scale_20_converges_after_restart(
     )
     result = daemon.fleet("scale", "20")
     assert result.returncode == 0, result.stderr
-    wait_until(lambda: len(ours(docker_client, instance)) >= 5, "a few containers", every=0.05)
+    wait_until(
+        lambda: len(containers(docker_client, instance)) >= 5, "a few containers", every=0.05
+    )
     daemon.kill()
-    assert len(ours(docker_client, instance)) < 20, "the scale-up was already complete"
+    assert len(containers(docker_client, instance)) < 20, "the scale-up was already complete"
 
     daemon.start()
     agents = assert_converged(daemon, docker_client, instance, 20, fleet_sandbox)
@@ -202,7 +196,7 @@ def test_daemon_killed_half_way_through_scale_20_converges_after_restart(
 
 
 def total_filled(url: str, agents: list[dict]) -> int:
-    return sum(len(orders) for orders in filled(url, agents).values())
+    return sum(len(orders) for orders in filled(url, CONTROLLER_KEY, agents).values())
 
 
 def test_platform_down_for_30s_agents_keep_running_and_trade_again(
@@ -287,7 +281,7 @@ def test_retire_flatten_sells_the_positions_plain_retire_leaves_them(
     def holdings() -> dict[str, dict[str, float]]:
         return {
             agent_id: {p.symbol: p.qty for p in client.portfolio().positions}
-            for agent_id, client in trading_accounts(url, agents).items()
+            for agent_id, client in trading_accounts(url, CONTROLLER_KEY, agents).items()
         }
 
     def frozen_books() -> dict[str, dict[str, float]] | None:
@@ -321,8 +315,8 @@ def test_retire_flatten_sells_the_positions_plain_retire_leaves_them(
     result = daemon.fleet("retire", kept["name"])
     assert result.returncode == 0, result.stderr
     assert f"{len(books[kept['id']])} open positions left as they are" in result.stdout
-    assert trading_accounts(url, agents) == {}  # both accounts disabled
-    assert ours(docker_client, instance) == []
+    assert trading_accounts(url, CONTROLLER_KEY, agents) == {}  # both accounts disabled
+    assert containers(docker_client, instance) == []
 
 
 # -- 9: the Docker engine restarts (last: it stops every container on the machine) ---

@@ -1,12 +1,16 @@
-"""A proxy on 127.0.0.1 that loses replies on purpose, for the idempotency tests."""
+"""Broken networks on 127.0.0.1, for the tests and the soak: a proxy that loses replies on
+purpose (idempotency), and a TCP relay that can cut a connection to a database."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from orchestrator.tools.harness import free_port
+
+T = TypeVar("T")
 
 
 async def _read_message(reader: asyncio.StreamReader) -> bytes:
@@ -116,7 +120,7 @@ class TcpRelay:
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         self._writers -= {writer, up_writer}
 
-    def _run(self, coroutine):
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
 
     async def _listen(self) -> None:
