@@ -155,6 +155,7 @@ class Service:
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.1)
+        self.stop()  # a service that never answered must not outlive its caller
         raise HarnessError(f"nothing answered at {self.probe} after {timeout:.0f}s")
 
     def kill(self) -> None:
