@@ -52,6 +52,7 @@ WINDOW_SECONDS = 60.0
 MEMORY_GOAL_MIB = 20.0
 CPU_GOAL = 0.10
 SPAWN_GOAL_SECONDS = 180.0
+MAX_RESTARTS = 0.02  # of the fleet, while it grows
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
 _TICKS = re.compile(r"^fleet_reconcile_duration_seconds_(sum|count) ([0-9.e+-]+)$", re.M)
 
@@ -118,12 +119,26 @@ def _running(daemon: Daemon) -> int:
     return len(daemon.api("GET", "/v1/agents", params={"phase": "running"}).json())
 
 
+class Overloaded(Exception):
+    """The fleet stopped converging: agents were restarted for silence while it grew."""
+
+
 def _grow(daemon: Daemon, to: int, timeout: float) -> float:
-    """Spawn up to `to` agents; seconds until every one heartbeats."""
+    """Spawn up to `to` agents; seconds until every one heartbeats. Overloaded when more
+    than MAX_RESTARTS of the fleet was restarted meanwhile (a daemon too slow to hear its
+    agents restarts them, and the restarts make it slower still)."""
     started = time.monotonic()
     have = _running(daemon)
     daemon.api("POST", "/v1/agents", json={"count": to - have}).raise_for_status()
-    wait_until(lambda: _running(daemon) >= to, f"{to} agents heartbeating", timeout, 2.0)
+
+    def grown() -> bool:
+        agents = daemon.api("GET", "/v1/agents").json()
+        restarts = sum(a["restarts"] for a in agents)
+        if restarts > MAX_RESTARTS * to:
+            raise Overloaded(f"{restarts} restarts while growing to {to}")
+        return sum(a["phase"] == "running" for a in agents) >= to
+
+    wait_until(grown, f"{to} agents heartbeating", timeout, 2.0)
     return time.monotonic() - started
 
 
@@ -196,6 +211,7 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5) -> list[Figure]:
     instance = f"bench{secrets.token_hex(3)}"
     client = docker.from_env(version="auto", timeout=300)
     measured: list[Step] = []
+    overloaded = ""
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         sandbox = Sandbox(Path(tmp) / "sandbox", free_port(), CONTROLLER_KEY)
         sandbox.state_dir.mkdir(parents=True)
@@ -217,7 +233,12 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5) -> list[Figure]:
             daemon.start()
             have = 0
             for size in steps:
-                seconds = _grow(daemon, size, timeout=1800)
+                try:
+                    seconds = _grow(daemon, size, timeout=1800)
+                except Overloaded as exc:
+                    overloaded = f"{size} agents: not reached ({exc})"
+                    print(overloaded, flush=True)
+                    break
                 time.sleep(SETTLE_SECONDS)
                 cpu, host, cgroup, tick = _measure(daemon, client, instance)
                 measured.append(Step(size, size - have, seconds, cpu, host, cgroup, tick))
@@ -230,13 +251,13 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5) -> list[Figure]:
             daemon.stop()
             sandbox.stop()
             remove_instance(instance)
-    floor = _floor(client, image, steps[-1] - (steps[-2] if len(steps) > 1 else 0), 8)
+    floor = _floor(client, image, measured[-1].added, 8)
     client.close()
-    return _figures(measured, ours, reference, floor)
+    return _figures(measured, ours, reference, floor, overloaded)
 
 
 def _figures(
-    steps: list[Step], ours: list[float], reference: list[float], floor: float
+    steps: list[Step], ours: list[float], reference: list[float], floor: float, overloaded: str
 ) -> list[Figure]:
     figures = []
     for s in steps:
@@ -295,4 +316,6 @@ def _figures(
             f"{ratio:.2f}× Docker's on-failure ({reference_median:.2f} s) in the same run",
         ),
     ]
+    if overloaded:
+        figures.append(Figure("the next step", 0, "", "", False, overloaded))
     return figures

@@ -323,9 +323,15 @@ def create_daemon_app(settings: Settings) -> App:
             lease.release()
             store.engine.dispose()
 
+    guard = {
+        "authenticate_agent": agents.authenticate,
+        "remembered_agent": agents.remembered,
+        "rates": rates,
+        "operator_token": operator_token,
+    }
     return _two_doors(
-        create_app(routers, agents.authenticate, rates, operator_token, lifespan),
-        create_app([gateway], agents.authenticate, rates, operator_token),
+        create_app(routers, lifespan=lifespan, **guard),
+        create_app([gateway], **guard),
         settings.port,
     )
 

@@ -13,7 +13,8 @@ def build(client, base: str, tag: str, broken: bool = False) -> str:
     lines = [f"FROM {base}", f'LABEL fleet.test.image="{tag.split(":")[0]}"']
     if broken:
         lines.append('ENTRYPOINT ["/opt/agent/bin/python", "-c", "raise SystemExit(1)"]')
-    image, _ = client.images.build(fileobj=io.BytesIO("\n".join(lines).encode()), tag=tag)
+    source = io.BytesIO("\n".join(lines).encode())
+    image, _ = client.images.build(fileobj=source, tag=tag, rm=True, forcerm=True)  # no leftovers
     return image.id
 
 

@@ -40,10 +40,11 @@ def create_app(
     rates: AgentRates,
     operator_token: str,
     lifespan: Any = None,
+    remembered_agent: Callable[[str], Any] = lambda _token: None,
 ) -> FastAPI:
     """The FastAPI app serving `routers` behind the `Gatekeeper` (agents are
-    authenticated by `authenticate_agent(token)` and held to `rates`); `lifespan` runs
-    the daemon's loops."""
+    authenticated by `remembered_agent(token)` from memory, else by
+    `authenticate_agent(token)`, and held to `rates`); `lifespan` runs the daemon's loops."""
     app = FastAPI(title="agent-fleet orchestrator", version="1", lifespan=lifespan)
     for router in routers:
         app.include_router(router)
@@ -52,6 +53,7 @@ def create_app(
         authenticate_agent=authenticate_agent,
         rates=rates,
         operator_token=operator_token,
+        remembered_agent=remembered_agent,
     )
 
     @app.exception_handler(DatabaseError)

@@ -80,9 +80,11 @@ class Gatekeeper:
         authenticate_agent: Callable[[str], Any],
         rates: AgentRates,
         operator_token: str,
+        remembered_agent: Callable[[str], Any] = lambda _token: None,
     ) -> None:
         self.app = app
         self.authenticate_agent = authenticate_agent
+        self.remembered_agent = remembered_agent  # memory only: asked on the event loop
         self.rates = rates
         self.operator_token = operator_token
 
@@ -93,8 +95,11 @@ class Gatekeeper:
         path: str = scope["path"]
         if path.startswith(AGENT_PREFIXES):
             cap = AGENT_BODY_CAP
+            token = _bearer(scope)
             try:
-                agent = await run_in_threadpool(self.authenticate_agent, _bearer(scope))
+                agent = self.remembered_agent(token) or await run_in_threadpool(
+                    self.authenticate_agent, token
+                )
             except DatabaseError as exc:
                 reason = f"the store cannot be used now: {failure_reason(exc)}"
                 await _refusal(503, "store_unavailable", reason)(scope, receive, send)

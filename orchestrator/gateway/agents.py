@@ -106,21 +106,30 @@ class AgentGateway:
         self._cycles: dict[str, int | None] = {}
         self._pending: dict[str, list[Beat]] = {}  # agent → its beats not yet in the store
 
+    def remembered(self, token: str) -> Agent | None:
+        """The agent holding this token if the gateway remembers it (no store call: the
+        `Gatekeeper` asks on the event loop first)."""
+        if not token:
+            return None
+        digest, epoch = keys.token_hash(token), self.store.agents_epoch
+        with self._lock:
+            if self._epoch != epoch:
+                self._callers, self._epoch = {}, epoch
+            known = self._callers.get(digest)
+        if known is not None and time.monotonic() - known[1] < TOKEN_MEMORY_SECONDS:
+            return known[0]
+        return None
+
     def authenticate(self, token: str) -> Agent | None:
         """The agent holding this gateway token, or None for an unknown or revoked one.
         A store that cannot be asked is reported to `health` (and the error raised on)."""
         if not token:
             return None
-        digest = keys.token_hash(token)
+        if (agent := self.remembered(token)) is not None:
+            return agent
         now, epoch = time.monotonic(), self.store.agents_epoch
-        with self._lock:
-            if self._epoch != epoch:
-                self._callers, self._epoch = {}, epoch
-            known = self._callers.get(digest)
-        if known is not None and now - known[1] < TOKEN_MEMORY_SECONDS:
-            return known[0]
         try:
-            agent = self.store.by_token_hash(digest)
+            agent = self.store.by_token_hash(keys.token_hash(token))
         except DatabaseError as exc:
             self.health.failed("heartbeats", exc)
             raise
@@ -128,7 +137,7 @@ class AgentGateway:
             if len(self._callers) > 4 * max(64, len(self._cycles)):  # forget the stale
                 self._callers = {d: k for d, k in self._callers.items() if now - k[1] < 60}
             if agent is not None and self.store.agents_epoch == epoch:  # not changed meanwhile
-                self._callers[digest] = (agent, now)
+                self._callers[keys.token_hash(token)] = (agent, now)
         return agent
 
     def bootstrap(self, agent: Agent) -> Bootstrap:
