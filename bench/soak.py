@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
+import httpx
 import sqlalchemy as sa
 
 from bench.figures import Figure
@@ -40,6 +41,7 @@ from orchestrator.tools.harness import (
     AGENT_PYTHON,
     KILL_AGENT,
     Daemon,
+    HarnessError,
     Sandbox,
     free_port,
     remove_instance,
@@ -155,12 +157,17 @@ class _Fleet:
         self.daemon.api("POST", "/v1/agents", json={"count": self.agents}).raise_for_status()
 
     def running(self) -> list[dict]:
-        return self.daemon.api("GET", "/v1/agents", params={"phase": "running"}).json()
+        """The running agents; none while the daemon cannot say (its store is down)."""
+        answer = self.daemon.api("GET", "/v1/agents", params={"phase": "running"})
+        return answer.json() if answer.status_code == 200 else []
 
     def sample(self, began: float) -> Sample:
         assert self.daemon.process is not None
         rss, fds, threads = _proc(self.daemon.process.pid)
-        agents = self.daemon.api("GET", "/v1/agents").json()
+        answer = self.daemon.api("GET", "/v1/agents")
+        if answer.status_code != 200:  # the store is down: no sample this time
+            raise ValueError(answer.text)
+        agents = answer.json()
         ages = [
             a["heartbeat_age_seconds"] for a in agents if a["heartbeat_age_seconds"] is not None
         ]
@@ -203,7 +210,7 @@ class _Fleet:
             return True
         if fault == "daemon_sigkill":
             self.daemon.kill()
-            self.daemon.start(timeout=120)
+            self._start_daemon()
             return True
         victims = [a for a in self.running() if a["container_id"]]
         if not victims:
@@ -224,6 +231,19 @@ class _Fleet:
         except docker.errors.APIError:
             return False  # it went away meanwhile (another fault, or its restart)
         return True
+
+    def _start_daemon(self) -> None:
+        """Start the daemon again, as its supervisor would: until it stays up (it cannot
+        while its store is unreachable)."""
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                self.daemon.start(timeout=30)
+                return
+            except HarnessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
 
     def _later(self, seconds: float, what: Callable[[], None]) -> None:
         timer = threading.Timer(seconds, what)
@@ -307,8 +327,8 @@ def soak(
                     try:
                         result.samples.append(fleet.sample(began))
                         on_sample(result.samples[-1])
-                    except (OSError, ValueError):
-                        pass  # the daemon is between a kill and its start
+                    except (OSError, ValueError, httpx.HTTPError):
+                        pass  # the daemon is between a kill and its start, or its store down
                     next_sample += SAMPLE_SECONDS
                 if chaos and now >= next_fault:
                     if not menu:  # a new round: the whole menu, shuffled
