@@ -26,8 +26,9 @@ from bench.gateway import gateway
 from bench.scale import STEPS, scale
 from bench.sentiment import sentiment
 from bench.simulate import simulate
-from bench.soak import FAULTS, plot, soak
-from bench.soak import figures as soak_figures
+from bench.soak import FAULTS, soak
+from bench.soak_report import figures as soak_figures
+from bench.soak_report import plot
 from bench.supervision import supervision
 from bench.swarm import swarm
 

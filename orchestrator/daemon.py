@@ -38,7 +38,6 @@ from orchestrator.api.operator import health_router, operator_router
 from orchestrator.api.rollouts import rollouts_router
 from orchestrator.api.schedules import schedules_router
 from orchestrator.api.web import Sessions, web_router
-from orchestrator.background import flush_every, keep, retain
 from orchestrator.control.accounts import Accounts
 from orchestrator.control.alerts import AlertSender
 from orchestrator.control.executor import Executor, Launching
@@ -51,6 +50,7 @@ from orchestrator.gateway.feeds import FeedGateway, ProviderLimit
 from orchestrator.gateway.llm import LlmGateway
 from orchestrator.gateway.rates import AgentRates
 from orchestrator.gateway.relay import PlatformRelay
+from orchestrator.operations.background import flush_every, keep, retain
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.metrics import FleetCollector, fleet_registry, tick_histogram
 from orchestrator.operations.reports import build_report

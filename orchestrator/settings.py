@@ -164,10 +164,7 @@ class Settings(BaseSettings):
         default=2, gt=0, description="Seconds between reconcile rounds (events wake it sooner)."
     )
     observe_resync_seconds: float = Field(
-        default=60,
-        gt=0,
-        description="Docker: the engine's events keep the list of containers; a full list "
-        "is taken this often all the same.",
+        default=60, gt=0, description="Docker: a full container list this often (events between)."
     )
     max_concurrent_actions: int = Field(
         default=8, ge=1, description="Container and account actions run at once."
@@ -176,8 +173,7 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         le=10,
-        description="What agents report every cycle (heartbeats, and the positions their "
-        "platform lists) is answered at once and written to the store in one batch this often.",
+        description="Heartbeats and positions: one store batch this often.",
     )
     heartbeat_timeout_seconds: float | None = Field(
         default=None,
