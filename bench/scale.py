@@ -34,6 +34,7 @@ import docker
 
 from bench.figures import Figure
 from bench.supervision import docker_policy_restarts
+from orchestrator.lifecycle import LIVE
 from orchestrator.tools.harness import (
     AGENT_PYTHON,
     KILL_AGENT,
@@ -142,6 +143,20 @@ def _grow(daemon: Daemon, to: int, timeout: float) -> float:
     return time.monotonic() - started
 
 
+def _shrink(daemon: Daemon, to: int) -> None:
+    """Retire agents down to `to`, and wait until the rest run with fresh heartbeats."""
+    daemon.fleet("scale", str(to))
+
+    def settled() -> bool:
+        agents = daemon.api("GET", "/v1/agents").json()
+        live = [a for a in agents if a["phase"] in LIVE]
+        return len(live) == to and all(
+            a["phase"] == "running" and (a["heartbeat_age_seconds"] or 99) < 30 for a in live
+        )
+
+    wait_until(settled, f"the fleet back at {to}", 900, 5.0)
+
+
 def _measure(daemon: Daemon, client: docker.DockerClient, instance: str) -> tuple:
     pid = daemon.process.pid if daemon.process else 0
     cpu, ticks, began = _cpu_seconds(pid), _ticks(daemon), time.monotonic()
@@ -238,6 +253,7 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5) -> list[Figure]:
                 except Overloaded as exc:
                     overloaded = f"{size} agents: not reached ({exc})"
                     print(overloaded, flush=True)
+                    _shrink(daemon, have)  # the crash trials run on the last size that held
                     break
                 time.sleep(SETTLE_SECONDS)
                 cpu, host, cgroup, tick = _measure(daemon, client, instance)
