@@ -27,17 +27,15 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 
 from bench.figures import Figure
-from bench.supervision import docker_policy_restarts
+from bench.supervision import docker_policy_restarts, replacement_seconds
 from orchestrator.lifecycle import LIVE
 from orchestrator.tools.harness import (
     AGENT_PYTHON,
-    KILL_AGENT,
     Daemon,
     Sandbox,
     free_port,
@@ -169,24 +167,9 @@ def _measure(daemon: Daemon, client: docker.DockerClient, instance: str) -> tupl
 
 
 def _crash_recovery(daemon: Daemon, client: docker.DockerClient, trials: int) -> list[float]:
-    """SIGKILL an agent's process, then time until its replacement heartbeats."""
+    """Crash → replacement heartbeating for `trials` of the running agents."""
     agents = daemon.api("GET", "/v1/agents", params={"phase": "running"}).json()
-    times = []
-    for agent in agents[:trials]:
-        url = f"/v1/agents/{agent['id']}"
-        old = agent["container_id"]
-        killed_at = datetime.now(UTC)
-        started = time.monotonic()
-        client.containers.get(old).exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
-
-        def replaced(url: str = url, old: str = old, killed_at: datetime = killed_at) -> bool:
-            a = daemon.api("GET", url).json()
-            beat = a["last_heartbeat_at"]
-            return a["container_id"] != old and beat and datetime.fromisoformat(beat) > killed_at
-
-        wait_until(replaced, "the replacement heartbeating", 120, 0.05)
-        times.append(time.monotonic() - started)
-    return times
+    return [replacement_seconds(daemon, client, agent) for agent in agents[:trials]]
 
 
 def _floor(client: docker.DockerClient, image: str, count: int, concurrency: int) -> float:

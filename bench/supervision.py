@@ -58,6 +58,22 @@ def _after(moment: datetime, iso: str | None) -> bool:
     return iso is not None and datetime.fromisoformat(iso) > moment
 
 
+def replacement_seconds(daemon: Daemon, client: docker.DockerClient, agent: dict) -> float:
+    """SIGKILL the agent's process in its container; seconds until the gateway received
+    its replacement's first heartbeat (the store has it a batch later)."""
+    url, old = f"/v1/agents/{agent['id']}", agent["container_id"]
+    killed_at = datetime.now(UTC)
+    client.containers.get(old).exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
+
+    def replaced() -> datetime | None:
+        a = daemon.api("GET", url).json()
+        if a["container_id"] == old or not _after(killed_at, a["last_heartbeat_at"]):
+            return None
+        return datetime.fromisoformat(a["last_heartbeat_at"])
+
+    return (_wait(replaced, 120) - killed_at).total_seconds()
+
+
 def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -> list[float]:
     daemon = _daemon(
         tmp,
@@ -76,20 +92,7 @@ def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -
             a = daemon.api("GET", url).json()
             return a if a["phase"] == "running" and a["failures"] == 0 else None
 
-        times = []
-        for _ in range(trials):
-            old = _wait(healthy, 60)["container_id"]
-            killed_at = datetime.now(UTC)
-            started = time.monotonic()
-            client.containers.get(old).exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
-
-            def replaced(old: str = old, killed_at: datetime = killed_at) -> bool:
-                a = daemon.api("GET", url).json()
-                return a["container_id"] != old and _after(killed_at, a["last_heartbeat_at"])
-
-            _wait(replaced, 60)
-            times.append(time.monotonic() - started)
-        return times
+        return [replacement_seconds(daemon, client, _wait(healthy, 60)) for _ in range(trials)]
     finally:
         daemon.stop()
         remove_instance(daemon.instance)
