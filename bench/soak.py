@@ -311,6 +311,7 @@ def soak(
 ) -> Soak:
     """Run the soak; the result says what was injected, sampled and found."""
     result = Soak(agents, minutes)
+    faults = [f for f in faults if database_url or f != "store_unavailable"]  # needs the relay
     with tempfile.TemporaryDirectory(prefix="fleet-soak-") as tmp:
         fleet = _Fleet(Path(tmp), agents, cycle, database_url, seed)
         try:
@@ -334,6 +335,8 @@ def soak(
                     fault = menu.pop()
                     if fleet.inject(fault):
                         result.faults[fault] += 1
+                    elif len(menu) > 1:  # not now (no victim running, or already down)
+                        menu.insert(0, fault)  # later in this round
                     next_fault += fault_every
                 time.sleep(0.2)
             fleet.heal()
