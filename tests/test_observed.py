@@ -58,6 +58,18 @@ def test_only_an_armed_cache_answers_and_a_full_list_is_due_every_resync(cache):
     assert observed.current() is None
 
 
+def test_a_failed_list_keeps_the_stream_but_asks_for_another_list(cache):
+    observed, _ = cache
+    observed.arm()
+    listed(observed, seen("c1"))
+    observed.listing()
+    observed.unlisted()  # the engine did not answer the list
+    assert observed.current() is None
+    observed.event(event("die", "c1", exitCode="1"))  # no list to apply it to: nothing kept
+    assert listed(observed, seen("c2")) == [seen("c2")]
+    assert observed.current() == [seen("c2")]  # still armed: the cache serves again
+
+
 def test_events_keep_the_list(cache):
     observed, _ = cache
     observed.arm()

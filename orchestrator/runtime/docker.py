@@ -227,7 +227,7 @@ class DockerRuntime:
                 all=True, filters={"label": self._label_filter()}
             )
         except DockerException as exc:
-            self._observed.lost()
+            self._observed.unlisted()
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._observed.listed((_observed(summary) for summary in summaries), epoch)
 

@@ -75,10 +75,17 @@ class ObservedCache:
             self._epoch += 1
 
     def lost(self) -> None:
-        """The event stream broke, or a list failed: only a full list can be trusted."""
+        """The event stream broke: only a full list can be trusted, and only once the
+        stream is back."""
         with self._lock:
             self._armed, self._seen, self._during = False, None, None
             self._epoch += 1
+
+    def unlisted(self) -> None:
+        """A full list failed: the next list is a full one too (the stream, if it is still
+        connected, keeps the cache from then on)."""
+        with self._lock:
+            self._seen, self._during = None, None
 
     def event(self, raw: dict) -> None:
         """Apply one decoded engine event."""
