@@ -210,12 +210,13 @@ class _Fleet:
             self.daemon.kill()
             self._start_daemon()
             return True
-        victims = [a for a in self.running() if a["container_id"]]
+        # A victim the engine runs too: not one paused by `hang`, or gone to another fault
+        up = {c["Id"] for c in containers(self.client, self.instance) if c["State"] == "running"}
+        victims = sorted(a["container_id"] for a in self.running() if a["container_id"] in up)
         if not victims:
             return False
-        victim = self.rng.choice(victims)
         try:
-            container = self.client.containers.get(victim["container_id"])
+            container = self.client.containers.get(self.rng.choice(victims))
             act: dict[str, Callable[[], object]] = {
                 "agent_sigkill": lambda: container.exec_run([AGENT_PYTHON, "-c", KILL_AGENT]),
                 "docker_kill": container.kill,
@@ -335,9 +336,10 @@ def soak(
                     fault = menu.pop()
                     if fleet.inject(fault):
                         result.faults[fault] += 1
-                    elif len(menu) > 1:  # not now (no victim running, or already down)
-                        menu.insert(0, fault)  # later in this round
-                    next_fault += fault_every
+                        next_fault += fault_every
+                    else:  # not now (no victim running, or already down): later in the round
+                        menu.insert(0, fault)
+                        next_fault = now + 1  # and the next one in a second
                 time.sleep(0.2)
             fleet.heal()
             result.violations = _settle_and_check(fleet)
