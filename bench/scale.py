@@ -8,7 +8,10 @@ in"). It lets the fleet settle, then measures over a window:
 - each container's memory, from its cgroup's usage;
 - each container's engine shim (`containerd-shim-runc-v2 -id <container>`), as its PSS
   from `smaps_rollup`, so pages shared between shims count once in all;
-- the reconcile tick, as the mean of `fleet_reconcile_duration_seconds` over the window.
+- the reconcile tick, as the mean of `fleet_reconcile_duration_seconds` over the window;
+- where the machine's CPU goes over the same window: the daemon, the sandbox (the
+  platform's stand-in), the agents (their cgroups' `cpuacct.usage`) and the engine
+  (dockerd, containerd and the shims).
 
 After the last step it measures crash → replacement heartbeating, with the whole fleet
 running, against Docker's own `on-failure` policy on the same image in the same run. The
@@ -22,6 +25,7 @@ import os
 import re
 import secrets
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -53,6 +57,8 @@ CPU_GOAL = 0.10
 SPAWN_GOAL_SECONDS = 180.0
 MAX_RESTARTS = 0.02  # of the fleet, while it grows
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
+CGROUP_CPU = Path("/sys/fs/cgroup/cpuacct/docker")
+ENGINE = ("dockerd", "containerd", "containerd-shim-runc-v2")
 _TICKS = re.compile(r"^fleet_reconcile_duration_seconds_(sum|count) ([0-9.e+-]+)$", re.M)
 
 
@@ -67,11 +73,62 @@ class Step:
     host_mib: float  # cgroup + shim, per agent
     cgroup_mib: float  # mean
     tick_seconds: float  # mean
+    machine: dict[str, float]  # share of one core, by part: daemon, sandbox, agents, engine
 
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _engine_cpu_seconds() -> float:
+    """CPU seconds of the engine's processes: dockerd, containerd and every shim."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit():
+                continue
+            program = os.fsdecode((proc / "cmdline").read_bytes().split(b"\0")[0])
+            if Path(program).name in ENGINE:
+                total += _cpu_seconds(int(proc.name))
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+    return total
+
+
+def _agents_cpu_seconds(client: docker.DockerClient, instance: str) -> dict[str, float]:
+    """Container ID → CPU seconds its cgroup has used."""
+    used = {}
+    for c in client.api.containers(filters={"label": f"fleet.instance={instance}"}):
+        try:
+            used[c["Id"]] = int((CGROUP_CPU / c["Id"] / "cpuacct.usage").read_text()) / 1e9
+        except OSError:
+            continue
+    return used
+
+
+def _machine(
+    pids: dict[str, int], client: docker.DockerClient, instance: str
+) -> dict[str, float | dict[str, float]]:
+    """A reading of every part's CPU seconds so far."""
+    return {
+        **{part: _cpu_seconds(pid) for part, pid in pids.items()},
+        "agents": _agents_cpu_seconds(client, instance),
+        "engine": _engine_cpu_seconds(),
+    }
+
+
+def _shares(before: dict, after: dict, seconds: float) -> dict[str, float]:
+    """Each part's share of one core between two readings; agents only over the containers
+    present in both (a container started meanwhile has no reading to start from)."""
+    shares = {}
+    for part, value in after.items():
+        if isinstance(value, dict):
+            value = sum(v - before[part][k] for k, v in value.items() if k in before[part])
+        else:
+            value -= before[part]
+        shares[part] = value / seconds
+    return shares
 
 
 def _ticks(daemon: Daemon) -> tuple[float, float]:
@@ -155,15 +212,24 @@ def _shrink(daemon: Daemon, to: int) -> None:
     wait_until(settled, f"the fleet back at {to}", 900, 5.0)
 
 
-def _measure(daemon: Daemon, client: docker.DockerClient, instance: str) -> tuple:
-    pid = daemon.process.pid if daemon.process else 0
-    cpu, ticks, began = _cpu_seconds(pid), _ticks(daemon), time.monotonic()
+def _measure(daemon: Daemon, sandbox: Sandbox, client: docker.DockerClient, instance: str) -> tuple:
+    pids = {
+        "daemon": _pid(daemon.process),
+        "sandbox": _pid(sandbox.service and sandbox.service.process),
+    }
+    cpu, ticks, began = _machine(pids, client, instance), _ticks(daemon), time.monotonic()
     time.sleep(WINDOW_SECONDS)
-    cpu_after, ticks_after, ended = _cpu_seconds(pid), _ticks(daemon), time.monotonic()
+    cpu_after, ticks_after = _machine(pids, client, instance), _ticks(daemon)
+    machine = _shares(cpu, cpu_after, time.monotonic() - began)
     rounds = ticks_after[1] - ticks[1]
     tick = (ticks_after[0] - ticks[0]) / rounds if rounds else float("nan")
     cgroup, host, _sampled = _memory(client, instance)
-    return (cpu_after - cpu) / (ended - began), host, cgroup, tick
+    return machine["daemon"], host, cgroup, tick, machine
+
+
+def _pid(process: subprocess.Popen | None) -> int:
+    assert process is not None, "the service is not running"
+    return process.pid
 
 
 def _crash_recovery(daemon: Daemon, client: docker.DockerClient, trials: int) -> list[float]:
@@ -239,8 +305,8 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5) -> list[Figure]:
                     _shrink(daemon, have)  # the crash trials run on the last size that held
                     break
                 time.sleep(SETTLE_SECONDS)
-                cpu, host, cgroup, tick = _measure(daemon, client, instance)
-                measured.append(Step(size, size - have, seconds, cpu, host, cgroup, tick))
+                cpu, host, cgroup, tick, machine = _measure(daemon, sandbox, client, instance)
+                measured.append(Step(size, size - have, seconds, cpu, host, cgroup, tick, machine))
                 print(measured[-1], flush=True)
                 have = size
             ours = _crash_recovery(daemon, client, trials)
@@ -292,6 +358,15 @@ def _figures(
                 "",
                 None,
                 "",
+            ),
+            Figure(
+                f"{s.agents} agents: the machine's CPU",
+                100 * sum(s.machine.values()),
+                "% of a core",
+                f"{100 * (os.cpu_count() or 1)} % in all",
+                None,
+                ", ".join(f"{part} {100 * share:.1f} %" for part, share in s.machine.items())
+                + f"; {100 * s.machine['agents'] / s.agents:.2f} % per agent",
             ),
         ]
     last = steps[-1]
