@@ -3,6 +3,11 @@
 The trading cycle submits orders through `session`; this module only logs in and reports
 equity, cash and positions. A platform that is down or refuses us never ends the agent:
 the error is reported in the heartbeat.
+
+The account is not read for every heartbeat: a fleet's heartbeats would then double the
+platform's load and the orchestrator's. It is read again after the agent's own orders, and
+otherwise every `REPORT_EVERY` heartbeats (a minute at the default 10 s cycle); a
+portfolio the trading cycle has just read serves as it is.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import logging
 
 from agent_runtime.contract import PlatformAccess
-from platform_client import PlatformClient, PlatformError, TradingSession
+from platform_client import PlatformClient, PlatformError, Portfolio, TradingSession
 
 log = logging.getLogger("agent.account")
+REPORT_EVERY = 6  # heartbeats between two reads of an unchanged account
 
 
 class AccountLink:
@@ -21,6 +27,8 @@ class AccountLink:
     def __init__(self, platform: PlatformAccess, client: PlatformClient) -> None:
         self.client = client
         self.session = TradingSession(client, platform.username, platform.password)
+        self.last: dict | None = None  # the last report read, and the heartbeats it has served
+        self.served = 0
 
     def login(self) -> str | None:
         """Log in; returns the error to report, or None."""
@@ -32,17 +40,29 @@ class AccountLink:
         log.info("logged in to the platform")
         return None
 
-    def report(self) -> tuple[dict, str | None]:
-        """Equity, cash and positions for the heartbeat, and the error if there was one."""
-        try:
-            portfolio = self.session.call(self.client.portfolio)
-        except PlatformError as exc:
-            return {}, f"platform: {exc}"
+    def report(
+        self, read: Portfolio | None = None, changed: bool = False
+    ) -> tuple[dict, str | None]:
+        """Equity, cash and positions for the heartbeat, and the error if there was one.
+        `read` is a portfolio just read; `changed` says the agent's orders went out since."""
+        if read is None or changed:
+            if self.last is not None and not changed and self.served < REPORT_EVERY:
+                self.served += 1
+                return self.last, None
+            try:
+                read = self.session.call(self.client.portfolio)
+            except PlatformError as exc:
+                self.last = None  # read again next time
+                return {}, f"platform: {exc}"
         positions = [
             {"symbol": p.symbol, "qty": p.qty, "market_value": p.market_value}
-            for p in portfolio.positions
+            for p in read.positions
         ]
-        return {"equity": portfolio.equity, "cash": portfolio.cash, "positions": positions}, None
+        self.last, self.served = (
+            {"equity": read.equity, "cash": read.cash, "positions": positions},
+            1,
+        )
+        return self.last, None
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -29,7 +29,7 @@ from agent_runtime.strategies import MarketView, NewsView
 from agent_runtime.strategies._base import eligible
 from feeds.calendar import calendar_for
 from feeds.clock import MarketClock
-from platform_client import PlatformError
+from platform_client import PlatformError, Portfolio
 
 log = logging.getLogger("agent.cycle")
 HISTORY = 30  # prices kept per symbol for recent returns
@@ -55,6 +55,7 @@ class CycleResult:
     submitted: int = 0
     filled: int = 0
     error: str | None = None
+    portfolio: Portfolio | None = None  # the account as the cycle read it, before its orders
 
 
 def _prices(raw: dict) -> dict[str, float]:
@@ -228,7 +229,7 @@ class Trader:
             catalyst_weights=self.memory.catalysts.weights(),
         )
         decision = decide(inputs)
-        result = CycleResult(cycle, error=decision.error)
+        result = CycleResult(cycle, error=decision.error, portfolio=portfolio)
         ids = {
             (o.symbol, o.side): client_order_id(self.agent_id, cycle, o.symbol, o.side)
             for o in decision.verdict.orders

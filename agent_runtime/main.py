@@ -73,6 +73,7 @@ def _cycles(
             now = clock.now()
             beat = trader.cycle_at(now) if trader else int(now.timestamp() // tick)
             report: dict = {"cycle": beat, "phase": "running"}
+            result = None
             if trader is not None and (cycle := trader.due(now)) is not None:
                 result = trader.run(cycle, now, paused)
                 last_error = last_error or result.error
@@ -83,7 +84,9 @@ def _cycles(
             if trader is not None:
                 last_error = last_error or trader.outbox.send(gateway)
             if account is not None:
-                state, error = account.report()
+                state, error = account.report(
+                    result and result.portfolio, changed=bool(result and result.submitted)
+                )
                 report.update(state)
                 if trader is not None:
                     report.update(

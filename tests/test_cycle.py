@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent_runtime.account import AccountLink
+from agent_runtime.account import REPORT_EVERY, AccountLink
 from agent_runtime.contract import Bootstrap, ClockSpec, PlatformAccess, Schedule
 from agent_runtime.cycle import Trader, client_order_id
 from agent_runtime.gateway import GatewayClient
@@ -187,3 +187,25 @@ def test_outside_the_nyse_session_a_cycle_holds_without_a_call(world, caplog):
     assert gateway.hits("/v1/feed/quotes") == gateway.hits("/v1/feed/news") == 0
     assert agent.account.client.orders() == []
     assert "market closed until 2026-11-23T14:30:00+00:00: holding orders" in caplog.text
+
+
+def test_the_account_is_read_again_after_orders_and_otherwise_every_few_heartbeats(world):
+    agent = trader(world)
+    account, reads = agent.account, []
+    read = account.client.portfolio
+    account.client.portfolio = lambda: reads.append(1) or read()  # the real call, counted
+
+    traded = agent.run(300, NOW, paused=False)
+    assert (traded.submitted, len(reads)) == (1, 1)  # the cycle read it before its buy
+    state, error = account.report(traded.portfolio, changed=True)
+    assert error is None and [p["symbol"] for p in state["positions"]] == ["MRNA"]
+    assert len(reads) == 2  # read again: the buy changed it
+
+    for _ in range(REPORT_EVERY - 1):
+        assert account.report() == (state, None)
+    assert len(reads) == 2
+    assert account.report() == (state, None) and len(reads) == 3  # due again
+
+    held = agent.run(301, NOW, paused=True)
+    assert [p["symbol"] for p in account.report(held.portfolio)[0]["positions"]] == ["MRNA"]
+    assert len(reads) == 4  # the cycle's own read served the heartbeat
