@@ -9,8 +9,10 @@ untrusted: it is bounded here before the store sees it.
 A thousand agents call several times per cycle each, so the answers come from memory
 where they safely can (DESIGN §6):
 - a token's agent is remembered for TOKEN_MEMORY_SECONDS: one lookup serves the calls of
-  one cycle. Any change of an agent's phase or token in the store (`agents_epoch`) makes
-  the gateway forget them all, so a retirement is told and a revoked token refused at once;
+  six cycles at the default 10 s (at 2 s, a lookup per heartbeat was a quarter of the
+  daemon's busy time at 300 agents). Any change of an agent's phase or token in the store
+  (`agents_epoch`) makes the gateway forget them all, so a retirement is told and a revoked
+  token refused at once;
 - a heartbeat is checked (its cycle never goes back) and answered at once, and written to
   the store with every other beat of the last FLEET_STORE_BATCH_SECONDS in one transaction
   (`flush`), in the order they came. A store that cannot take a batch keeps it for the next
@@ -43,7 +45,7 @@ from orchestrator.state.tables import Agent
 # fleet's sums stay finite and every count fits the store's 64-bit integers.
 MAX_DOLLARS = 1e15
 MAX_COUNT = 2**53
-TOKEN_MEMORY_SECONDS = 2.0
+TOKEN_MEMORY_SECONDS = 60.0
 MAX_WAITING_BEATS = 10
 
 
@@ -135,7 +137,9 @@ class AgentGateway:
             raise
         with self._lock:
             if len(self._callers) > 4 * max(64, len(self._cycles)):  # forget the stale
-                self._callers = {d: k for d, k in self._callers.items() if now - k[1] < 60}
+                self._callers = {
+                    d: k for d, k in self._callers.items() if now - k[1] < TOKEN_MEMORY_SECONDS
+                }
             if agent is not None and self.store.agents_epoch == epoch:  # not changed meanwhile
                 self._callers[keys.token_hash(token)] = (agent, now)
         return agent

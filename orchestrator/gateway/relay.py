@@ -132,6 +132,7 @@ class PlatformRelay:
         self.now = now
         self._lock = threading.Lock()
         self._positions: dict[str, tuple[list[dict], datetime]] = {}  # waiting for a batch
+        self._sounded: set[str] = set()  # agents whose order alarms this relay sounded
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
 
     async def forward(
@@ -164,8 +165,10 @@ class PlatformRelay:
             self.book.record(agent.id, *placed, now=self.now())
             statuses = self.book.latest_statuses(agent.id, self.thresholds.rejections)
             holding = order_alarms(agent.name, statuses, self.thresholds)
-            if holding or agent.alarms:
+            # `agent` may be the gateway's memory of it, older than the alarms sounded here
+            if holding or agent.alarms or agent.id in self._sounded:
                 self.store.sound_alarms(agent.id, ORDER_ALARMS, holding, self.now())
+                (self._sounded.add if holding else self._sounded.discard)(agent.id)
         elif (
             path == "api/trading/portfolio" and (positions := listed_positions(answer)) is not None
         ):
