@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from orchestrator.control.executor import Executor
 from orchestrator.control.plan import Action, Desired, DesiredAgent, Policy, action_key, plan
 from orchestrator.control.rollout import Rollout, RolloutPolicy, Target
@@ -29,7 +31,7 @@ from orchestrator.state.errors import DatabaseError
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.rollouts import RolloutBook, admitted
 from orchestrator.state.store import Store
-from orchestrator.state.tables import Agent, utc
+from orchestrator.state.tables import utc
 from platform_client import PlatformError
 
 log = logging.getLogger("fleet.reconciler")
@@ -146,7 +148,7 @@ class Reconciler:
         if not await asyncio.to_thread(self.may_act):
             return []
         busy = set(self._in_flight)
-        agents = await asyncio.to_thread(self.store.agents, set(Phase) - FINAL)
+        agents = await asyncio.to_thread(self.store.columns, _COLUMNS, set(Phase) - FINAL)
         # Silence counts from the daemon's start, and from the store's last failure, at
         # the earliest: an agent could not heartbeat into a daemon that was down or a
         # store that could not take it.
@@ -217,7 +219,28 @@ class Reconciler:
                 log.exception("%s failed", type(action).__name__, extra=_about(action))
 
 
-def _desired(agent: Agent, quiet_since: datetime) -> DesiredAgent:
+# What the plan needs of an agent (`_desired`): read as plain rows, every tick
+_COLUMNS = (
+    "id",
+    "name",
+    "phase",
+    "container_id",
+    "platform_user_id",
+    "provision_attempts",
+    "next_provision_at",
+    "failures",
+    "next_restart_at",
+    "last_heartbeat_at",
+    "container_started_at",
+    "healthy_since",
+    "node",
+    "failure_seen_at",
+    "failed_at",
+    "failed_spec",
+)
+
+
+def _desired(agent: sa.Row, quiet_since: datetime) -> DesiredAgent:
     signs = [utc(agent.last_heartbeat_at), utc(agent.container_started_at), quiet_since]
     return DesiredAgent(
         agent.id,
