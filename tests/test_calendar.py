@@ -67,3 +67,18 @@ def test_auto_market_hours_follow_the_data_providers(tmp_path):
     assert Settings(state_dir=tmp_path, quote_provider="alpaca").market_hours == "nyse"
     live_but_always = Settings(state_dir=tmp_path, news_provider="newsapi", market_hours="always")
     assert live_but_always.market_hours == "always"
+
+
+def test_the_exchanges_rules_give_the_holidays_the_holidays_package_knows():
+    """The rules (and the special closings) against an independent source, year by year:
+    every weekday the `holidays` package's NYSE calendar closes, and no other."""
+    import holidays  # a test dependency only: an agent does not carry its 15 MiB
+
+    for year in range(2000, 2046):
+        known = set(holidays.financial_holidays("NYSE", years=year))
+        closed = {
+            day
+            for day in (date(year, 1, 1) + timedelta(days=n) for n in range(366))
+            if day.year == year and day.weekday() < 5 and NYSE.session(day) is None
+        }
+        assert closed == {d for d in known if d.weekday() < 5}, year

@@ -91,7 +91,9 @@ def test_llm_assess_without_a_key_abstains_and_refuses_bad_bodies(make_daemon):
 
 def test_the_agent_runtime_imports_no_vendor_sdk():
     code = (
-        "import sys, json; import agent_runtime.main, agent_runtime.account;"
+        "import sys, json, datetime; import agent_runtime.main, agent_runtime.account;"
+        "from feeds.calendar import calendar_for;"  # an agent on the NYSE's hours, at work
+        "calendar_for('nyse').next_change(datetime.datetime.now(datetime.UTC));"
         "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
     )
     result = subprocess.run(
@@ -112,7 +114,7 @@ def test_the_agent_runtime_imports_no_vendor_sdk():
         "sqlalchemy",
         "docker",
         "httpx",  # 9.7 MiB an agent: the platform client speaks HTTP on the stdlib's sockets
-        "holidays",  # 9.6 MiB: only an agent on the NYSE's hours loads it
+        "holidays",  # 15 MiB on the NYSE's hours: the calendar computes the exchange's rules
     }
     assert loaded & heavy == set()
     assert {"agent_runtime", "platform_client"} <= loaded

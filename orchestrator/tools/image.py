@@ -1,8 +1,8 @@
 """`fleet image build`: the agent image, built offline from a wheelhouse made on the host.
 
 Containers may not reach a package index (DESIGN §7), so everything the image installs
-is put into the build context first: the project's wheel and the pure-Python wheels of
-the agent's one dependency (holidays), pinned to the version this orchestrator runs.
+is put into the build context first. The agent's packages import nothing beyond the
+standard library, so the agent image needs only the project's wheel.
 """
 
 from __future__ import annotations
@@ -13,16 +13,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 
 import docker
 from docker.errors import APIError, BuildError, DockerException
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# What the agent's packages import beyond the standard library (`feeds.calendar` the NYSE
-# holidays, and only on an NYSE market); pip brings their own dependencies along.
-AGENT_REQUIREMENTS = ("holidays",)
 # The packages an agent runs: their source decides whether an image is current.
 AGENT_PACKAGES = ("agent_runtime", "platform_client", "personalities", "feeds")
 SOURCE_LABEL = "io.agent-fleet.source"
@@ -55,15 +51,8 @@ def source_hash() -> str | None:
     return digest.hexdigest()[:16]
 
 
-def make_wheelhouse(target: Path) -> None:
-    """Fill `target` with the project wheel and the agent's pinned dependencies."""
-    _project_wheel(target)
-    pins = [f"{name}=={metadata.version(name)}" for name in AGENT_REQUIREMENTS]
-    (target / "agent-requirements.txt").write_text("\n".join(pins) + "\n")
-    _pip("download", "--quiet", "--only-binary=:all:", "--dest", str(target), *pins)
-
-
-def _project_wheel(target: Path) -> None:
+def project_wheel(target: Path) -> None:
+    """Put the project's wheel in `target`: all an agent image installs."""
     if not (PROJECT_ROOT / "pyproject.toml").exists():
         raise ImageBuildError("`fleet image build` needs a source checkout of agent-fleet")
     target.mkdir(parents=True, exist_ok=True)
@@ -73,7 +62,7 @@ def _project_wheel(target: Path) -> None:
 def make_full_wheelhouse(target: Path, python: str) -> None:
     """Fill `target` with the project wheel and binary wheels of all its dependencies,
     pinned as uv.lock pins them, for CPython `python` ("3.11") on x86-64 Linux."""
-    _project_wheel(target)
+    project_wheel(target)
     uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` says where it is
     if uv is None:
         raise ImageBuildError("the orchestrator image needs uv (https://docs.astral.sh/uv)")
@@ -136,7 +125,7 @@ def build_agent_image(tag: str, base_image: str) -> str:
     client = _client()
     try:
         with tempfile.TemporaryDirectory(prefix="fleet-image-") as context:
-            make_wheelhouse(Path(context) / "wheels")
+            project_wheel(Path(context) / "wheels")
             return _build(client, Path(context), "Dockerfile.agent", tag, base_image)
     finally:
         client.close()
