@@ -96,6 +96,11 @@ def main() -> int:
         default=None,
         help="scale: comma-separated fleet sizes up to --agents (default 100,300,500,...)",
     )
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="scale: keep the market closed, so the fleet heartbeats and does not trade",
+    )
     parser.add_argument("--minutes", type=float, default=3.0, help="soak: how long")
     parser.add_argument("--chaos", action="store_true", help="soak: inject faults")
     parser.add_argument("--fault-every", type=float, default=10.0, help="soak: seconds apart")
@@ -116,7 +121,7 @@ def main() -> int:
         "simulate": simulate,
         "supervision": supervision,
         "swarm": lambda: swarm(args.agents),
-        "scale": lambda: scale(_steps(args.steps, args.agents)),
+        "scale": lambda: scale(_steps(args.steps, args.agents), idle=args.idle),
         "soak": lambda: _soak(args),
     }
     figures: list[Figure] = []

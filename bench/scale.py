@@ -31,12 +31,15 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
 import docker
 
 from bench.figures import Figure
 from bench.supervision import docker_policy_restarts, replacement_seconds
+from feeds.calendar import NEW_YORK
 from orchestrator.lifecycle import LIVE
 from orchestrator.tools.harness import (
     AGENT_PYTHON,
@@ -270,14 +273,33 @@ def _floor(client: docker.DockerClient, image: str, count: int, concurrency: int
                 pool.submit(c.remove, force=True)
 
 
-def scale(steps: Sequence[int] = STEPS, trials: int = 5) -> list[Figure]:
-    """Grow a fleet through `steps`; the table's figures, crash recovery and the floor."""
+def closed_market(now: datetime) -> dict[str, str]:
+    """Settings for a market clock that reads the coming Saturday, 06:00 in New York, at
+    `now` and runs twice as fast from there: NYSE hours keep the market closed (the fleet
+    idle: heartbeats and account reads, no trading) for the next 24 wall hours at least."""
+    days = (5 - now.astimezone(NEW_YORK).weekday()) % 7 or 7
+    saturday = datetime.combine(
+        now.astimezone(NEW_YORK).date() + timedelta(days=days), dt_time(6), NEW_YORK
+    )
+    # market = anchor + 2 (wall - anchor): at `now` it is `saturday` when anchor = 2 now - saturday
+    anchor = now - (saturday - now)
+    return {
+        "FLEET_MARKET_HOURS": "nyse",
+        "FLEET_MARKET_TIME_SCALE": "2",
+        "FLEET_MARKET_ANCHOR": anchor.astimezone(UTC).isoformat(),
+    }
+
+
+def scale(steps: Sequence[int] = STEPS, trials: int = 5, idle: bool = False) -> list[Figure]:
+    """Grow a fleet through `steps`; the table's figures, crash recovery and the floor.
+    `idle`: the market is closed throughout, so the fleet heartbeats and does not trade."""
     instance = f"bench{secrets.token_hex(3)}"
     client = docker.from_env(version="auto", timeout=300)
     measured: list[Step] = []
     overloaded = ""
+    market = closed_market(datetime.now(UTC)) if idle else {}
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
-        sandbox = Sandbox(Path(tmp) / "sandbox", free_port(), CONTROLLER_KEY)
+        sandbox = Sandbox(Path(tmp) / "sandbox", free_port(), CONTROLLER_KEY, market)
         sandbox.state_dir.mkdir(parents=True)
         daemon = Daemon(
             Path(tmp) / "state",
@@ -290,6 +312,7 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5) -> list[Figure]:
                 "FLEET_STOP_GRACE_SECONDS": "10",
                 "FLEET_PLATFORM_URL": sandbox.url,
                 "FLEET_CONTROLLER_API_KEY": CONTROLLER_KEY,
+                **market,
             },
         )
         try:
