@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import socket
 import threading
 import time
@@ -357,6 +358,7 @@ def serve(settings: Settings) -> None:
     `STOP_SECONDS`; then uvicorn re-raises the signal, which ends the process without
     waiting for a worker thread stuck on the engine or the platform (what it was doing is
     idempotent, and is decided again on the next start)."""
+    _open_files_limit()
     config = uvicorn.Config(
         create_daemon_app(settings),
         host=settings.host,
@@ -364,9 +366,20 @@ def serve(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=STOP_SECONDS,
+        # An agent's connection lasts from one heartbeat to the next: a new one for every
+        # beat cost the daemon more than the beat itself
+        timeout_keep_alive=max(5, round(3 * settings.agent_cycle_seconds)),
     )
     port = _port(settings.host, settings.port)
     uvicorn.Server(config).run(sockets=[port, _gateway_socket(settings.gateway_socket)])
+
+
+def _open_files_limit() -> None:
+    """Raise the soft limit on open files to the hard one: each agent keeps a connection
+    open, and a common soft limit (1,024) is smaller than the fleet."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _port(host: str, port: int) -> socket.socket:

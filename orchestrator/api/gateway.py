@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from feeds.universe import UNIVERSE, security
 from orchestrator.api.errors import ApiError
@@ -46,7 +47,7 @@ def gateway_router(
     (`relay` is None when the fleet has no platform)."""
     router = APIRouter(prefix="/v1", tags=["gateway"])
 
-    def current_agent(request: Request) -> Agent:
+    async def current_agent(request: Request) -> Agent:
         """The agent whose token the `Gatekeeper` checked before the body was read."""
         agent = getattr(request.state, "agent", None)
         if agent is None:
@@ -61,9 +62,13 @@ def gateway_router(
         return agents.bootstrap(agent).to_json()
 
     @router.post("/agent/heartbeat")
-    def heartbeat(agent: Caller, beat: Heartbeat) -> HeartbeatReply:
-        """Record a heartbeat and answer with the fleet's orders for this agent."""
-        return agents.heartbeat(agent, beat)
+    async def heartbeat(agent: Caller, beat: Heartbeat) -> HeartbeatReply:
+        """Record a heartbeat and answer with the fleet's orders for this agent: on the
+        event loop while the kill switch is in memory, else in a worker thread that reads
+        it from the store (at most once a second)."""
+        if (paused := agents.paused_known()) is not None:
+            return agents.heartbeat(agent, beat, paused)
+        return await run_in_threadpool(agents.heartbeat, agent, beat)
 
     @router.post("/agent/decisions")
     def decision_records(agent: Caller, batch: DecisionBatch) -> dict:

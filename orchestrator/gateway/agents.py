@@ -167,10 +167,16 @@ class AgentGateway:
             paused=self.store.paused(),
         )
 
-    def heartbeat(self, agent: Agent, beat: Heartbeat) -> HeartbeatReply:
-        """Take a heartbeat for the next batch; answer with the kill switch and whether to
-        retire. A cycle behind the last one taken since the agent's bootstrap is refused
-        (Conflict); the same cycle again is a retry."""
+    def paused_known(self) -> bool | None:
+        """The kill switch if it is in memory (read in the last second), else None."""
+        return self.store.paused_known()
+
+    def heartbeat(
+        self, agent: Agent, beat: Heartbeat, paused: bool | None = None
+    ) -> HeartbeatReply:
+        """Take a heartbeat for the next batch; answer with the kill switch (`paused`, else
+        read from the store) and whether to retire. A cycle behind the last one taken since
+        the agent's bootstrap is refused (Conflict); the same cycle again is a retry."""
         state = {
             "equity": beat.equity,
             "cash": beat.cash,
@@ -187,11 +193,12 @@ class AgentGateway:
             waiting = self._pending.setdefault(agent.id, [])
             waiting.append(Beat(agent.id, beat.cycle, beat.last_error, self.now(), state))
             del waiting[:-MAX_WAITING_BEATS]
-        try:
-            paused = self.store.paused()
-        except DatabaseError as exc:
-            self.health.failed("heartbeats", exc)
-            raise
+        if paused is None:
+            try:
+                paused = self.store.paused()
+            except DatabaseError as exc:
+                self.health.failed("heartbeats", exc)
+                raise
         return HeartbeatReply(paused=paused, retire=agent.phase == Phase.RETIRING)
 
     def flush(self) -> int:

@@ -312,14 +312,19 @@ class Store:
         """Whether the kill switch holds. Every heartbeat asks: the answer is read from the
         store at most once per PAUSE_READ_SECONDS, and a change made through this store is
         seen at once."""
-        known, read_at = self._paused
-        if known is not None and time.monotonic() - read_at < PAUSE_READ_SECONDS:
+        if (known := self.paused_known()) is not None:
             return known
         with self.session() as s:
             state = s.get(FleetState, 1)
             paused = bool(state and state.paused)
         self._paused = (paused, time.monotonic())
         return paused
+
+    def paused_known(self) -> bool | None:
+        """The kill switch as read or set in the last PAUSE_READ_SECONDS, else None; never
+        a store call (an event loop may ask)."""
+        known, read_at = self._paused
+        return known if time.monotonic() - read_at < PAUSE_READ_SECONDS else None
 
     def set_paused(self, paused: bool, now: datetime) -> bool:
         """Set the kill switch; returns whether it changed (and queues an alert if so)."""
