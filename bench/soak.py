@@ -79,6 +79,7 @@ class Sample:
     beat_p99: float
     restarts: int
     running: int
+    daemon_pid: int  # which life of the daemon (it is SIGKILLed and started again)
 
 
 @dataclass
@@ -180,6 +181,7 @@ class _Fleet:
             _pct(ages, 0.99),
             sum(a["restarts"] for a in agents),
             sum(a["phase"] == "running" for a in agents),
+            self.daemon.process.pid,
         )
 
     def store_bytes(self) -> int:

@@ -5,11 +5,11 @@ agent is retired. The figures it prints are not asserted: timings are the benchm
 
 import pytest
 
-from bench.soak import FAULTS, soak
+from bench.soak import FAULTS, Sample, Soak, soak
+from bench.soak_report import figures, lives
 
-pytestmark = pytest.mark.docker
 
-
+@pytest.mark.docker
 @pytest.mark.postgres
 @pytest.mark.xdist_group("soak")
 def test_three_minutes_of_faults_break_no_invariant(docker_client, postgres_url):
@@ -19,3 +19,17 @@ def test_three_minutes_of_faults_break_no_invariant(docker_client, postgres_url)
     assert sum(result.faults.values()) >= 2 * len(FAULTS)
     assert result.filled > 0  # the fleet traded through it all
     assert len(result.samples) > 10  # the daemon was watched throughout
+
+
+def test_the_rss_figure_reads_each_life_of_the_daemon_after_its_warm_up():
+    def sample(minute: float, pid: int, rss: float) -> Sample:
+        return Sample(minute, rss, 40, 12, 9.0, 0.1, 4.0, 9.0, 0, 4, pid)
+
+    first = [sample(m / 2, 101, 100 + m) for m in range(10)]  # minutes 0-4.5, growing
+    second = [sample(5 + m / 2, 202, 150.0) for m in range(12)]  # minutes 5-10.5, flat
+    result = Soak(4, 11, samples=first + second)
+    assert [len(life) for life in lives(result.samples)] == [10, 12]
+    (rss,) = [f for f in figures(result) if f.name == "daemon RSS after warm-up"]
+    assert rss.value == 150.0  # the longest life's last
+    assert "2 lives; longest 4.5 min: 150 → 150 MiB" in rss.detail
+    assert "growth within a life median +3.5 MiB" in rss.detail  # (+7, 0): the first's
