@@ -56,7 +56,7 @@ RELAYED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _PASSED_BACK = ("content-type", "retry-after")
-_NOTED = ("api/trading/submit", "api/trading/portfolio", "api/subscriptions")  # answers kept
+_NOTED = ("api/trading/submit", "api/subscriptions")  # answers written to the store at once
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,12 @@ class PlatformRelay:
         what its answer says; an unreachable platform is a 502 the agent's client retries
         like any platform outage."""
         answer = await self._send(method, path, query, body, platform_auth)
-        noted = path in _NOTED or path.startswith("api/subscriptions/")
-        if answer.status < 300 and noted:
+        if answer.status >= 300:
+            return answer
+        if path == "api/trading/portfolio":  # kept in memory for the next batch
+            if (positions := listed_positions(answer.body)) is not None:
+                self._note_positions(agent.id, positions)
+        elif path in _NOTED or path.startswith("api/subscriptions/"):
             try:
                 await asyncio.to_thread(self._note, agent, method, path, body, answer.body)
             except DatabaseError as exc:
@@ -169,10 +173,6 @@ class PlatformRelay:
             if holding or agent.alarms or agent.id in self._sounded:
                 self.store.sound_alarms(agent.id, ORDER_ALARMS, holding, self.now())
                 (self._sounded.add if holding else self._sounded.discard)(agent.id)
-        elif (
-            path == "api/trading/portfolio" and (positions := listed_positions(answer)) is not None
-        ):
-            self._note_positions(agent.id, positions)
 
     def _note_positions(self, agent_id: str, positions: list[dict]) -> None:
         with self._lock:
