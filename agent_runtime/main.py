@@ -59,13 +59,16 @@ def _bootstrap(
 def _cycles(
     gateway: GatewayClient, boot: Bootstrap, stop: threading.Event, alive: Path | None
 ) -> int:
-    """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or retired."""
+    """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or
+    retired. The first pass only heartbeats: a (re)started agent says it is up before its
+    first trading cycle, which may take several calls."""
     tick, jitter = boot.schedule.cycle_seconds, boot.schedule.jitter_seconds
     account = AccountLink(boot.platform, gateway.platform(deadline=tick)) if boot.platform else None
     trader = Trader(boot, gateway, account) if account else None
     clock = market_clock(boot.clock)
     last_error = account.login() if account else None
     paused = boot.paused  # a restart while paused must not trade first
+    up = False  # whether the first heartbeat has gone
     try:
         while not stop.is_set():
             _touch(alive)
@@ -74,14 +77,14 @@ def _cycles(
             beat = trader.cycle_at(now) if trader else int(now.timestamp() // tick)
             report: dict = {"cycle": beat, "phase": "running"}
             result = None
-            if trader is not None and (cycle := trader.due(now)) is not None:
+            if up and trader is not None and (cycle := trader.due(now)) is not None:
                 result = trader.run(cycle, now, paused)
                 last_error = last_error or result.error
                 if result.submitted:
                     log.info(
                         "cycle %s: %s orders, %s filled", cycle, result.submitted, result.filled
                     )
-            if trader is not None:
+            if up and trader is not None:
                 last_error = last_error or trader.outbox.send(gateway)
             if account is not None:
                 state, error = account.report(
@@ -109,7 +112,8 @@ def _cycles(
                 if reply.get("retire"):
                     log.info("retired by the orchestrator; exiting")
                     return EXIT_OK
-            stop.wait(tick + random.uniform(0, jitter))
+            stop.wait(tick + random.uniform(0, jitter) if up else 0)
+            up = True
     finally:
         if trader is not None:
             trader.outbox.send(gateway, force=True)  # what is left, on the way out
