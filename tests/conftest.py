@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -275,3 +276,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests (the two-node Swarm's group) first, so the other workers' tests
     run beside them rather than after them."""
     items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+
+
+def raw_post(
+    url: str, path: str, token: str | None, length: int, send: int, answer: bool = True
+) -> str:
+    """POST declaring `length` bytes but sending only `send`; returns the status line, or
+    hangs up at once without one if not `answer`."""
+    host, port = url.removeprefix("http://").split(":")
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {length}"]
+    head += ["Content-Type: application/json"]
+    if token:
+        head.append(f"Authorization: Bearer {token}")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + b"x" * send)
+        return conn.recv(4096).decode(errors="replace").split("\r\n", 1)[0] if answer else ""

@@ -1,27 +1,15 @@
 """The daemon's door: a request is authenticated before its body is read, and a body over
 its route's cap is refused with 413 without being buffered, declared or streamed."""
 
-import socket
 from pathlib import Path
 
 import httpx
 
 from orchestrator.tools.harness import serve
 from orchestrator.tools.scripted import ScriptedApp
+from tests.conftest import raw_post
 
 HUNDRED_MB = 100 * 1024 * 1024
-
-
-def raw_post(url: str, path: str, token: str | None, length: int, send: int) -> str:
-    """POST declaring `length` bytes but sending only `send`; returns the status line."""
-    host, port = url.removeprefix("http://").split(":")
-    head = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {length}"]
-    head += ["Content-Type: application/json"]
-    if token:
-        head.append(f"Authorization: Bearer {token}")
-    with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + b"x" * send)
-        return conn.recv(4096).decode(errors="replace").split("\r\n", 1)[0]
 
 
 def rss_mib(pid: int) -> float:

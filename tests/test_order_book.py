@@ -10,7 +10,7 @@ import httpx
 
 from orchestrator.tools.harness import serve, wait_until
 from orchestrator.tools.scripted import ScriptedApp
-from tests.conftest import CONTROLLER_KEY
+from tests.conftest import CONTROLLER_KEY, raw_post
 from tests.trader import Trader
 
 
@@ -34,6 +34,8 @@ def test_orders_pass_the_relay_into_the_book_and_outlive_the_account(make_daemon
     assert first["order_id"] == again["order_id"]
     trader.submit("book-2", 1, "second <b>look</b>")
     assert trader.call("GET", "api/trading/portfolio").status_code == 200
+    token, submit = daemon.agent_token(agent["id"]), "/v1/platform/api/trading/submit"
+    raw_post(daemon.url, submit, token, 100, 10, answer=False)  # gone half-way through a body
 
     def shown() -> dict | None:
         detail = json.loads(daemon.fleet("show", agent["name"], "--json").stdout)
@@ -67,6 +69,7 @@ def test_orders_pass_the_relay_into_the_book_and_outlive_the_account(make_daemon
     assert {"earnings beat, sentiment +0.8", "second <b>look</b>"} <= kept
     (closing,) = [o for o in after["orders"] if o["symbol"] == "AAPL" and o["side"] == "sell"]
     assert closing["qty"] == held["qty"] and closing["rationale"].startswith("closing sale")
+    assert "Traceback" not in daemon.log_path.read_text()  # the hang-up: nobody to answer
 
 
 def test_trading_alarms_reach_the_webhook_once_per_episode(make_daemon, fleet_sandbox):
