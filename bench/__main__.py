@@ -71,6 +71,7 @@ def _soak(args: argparse.Namespace) -> list[Figure]:
         faults=(*FAULTS, "engine_restart") if args.engine_restart else FAULTS,
         fault_every=args.fault_every,
         cycle=args.cycle,
+        time_scale=args.time_scale,
         database_url=args.database_url,
         on_sample=lambda s: print(s, flush=True),
     )
@@ -105,6 +106,9 @@ def main() -> int:
     parser.add_argument("--chaos", action="store_true", help="soak: inject faults")
     parser.add_argument("--fault-every", type=float, default=10.0, help="soak: seconds apart")
     parser.add_argument("--cycle", type=float, default=5.0, help="soak: agents' cycle, seconds")
+    parser.add_argument(
+        "--time-scale", type=float, default=4320.0, help="soak: market seconds per wall second"
+    )
     parser.add_argument(
         "--database-url", default=None, help="soak: a PostgreSQL store (its outage is a fault)"
     )

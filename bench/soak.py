@@ -112,14 +112,20 @@ class _Fleet:
     """The soak's daemon, sandbox, store and engine, and the faults it can inject."""
 
     def __init__(
-        self, tmp: Path, agents: int, cycle: float, database_url: str | None, seed: int
+        self,
+        tmp: Path,
+        agents: int,
+        cycle: float,
+        time_scale: float,
+        database_url: str | None,
+        seed: int,
     ) -> None:
         self.instance = f"soak{secrets.token_hex(3)}"
         self.client = docker.from_env(version="auto", timeout=120)
         self.rng = random.Random(seed)
         self.agents = agents
         market = {
-            "FLEET_MARKET_TIME_SCALE": "4320",
+            "FLEET_MARKET_TIME_SCALE": f"{time_scale:g}",
             "FLEET_MARKET_EVENT_RATE": "0.8",
             "FLEET_MARKET_ANCHOR": datetime.now(UTC).isoformat(),
         }
@@ -308,15 +314,18 @@ def soak(
     faults: Sequence[str] = FAULTS,
     fault_every: float = 10.0,
     cycle: float = 5.0,
+    time_scale: float = 4320.0,
     database_url: str | None = None,
     seed: int = 1,
     on_sample: Callable[[Sample], None] = lambda _sample: None,
 ) -> Soak:
-    """Run the soak; the result says what was injected, sampled and found."""
+    """Run the soak; the result says what was injected, sampled and found. The market runs
+    `time_scale` times faster than the wall clock (4320: three market days a minute, every
+    agent trading at each of its heartbeats; a large fleet needs a slower one)."""
     result = Soak(agents, minutes)
     faults = [f for f in faults if database_url or f != "store_unavailable"]  # needs the relay
     with tempfile.TemporaryDirectory(prefix="fleet-soak-") as tmp:
-        fleet = _Fleet(Path(tmp), agents, cycle, database_url, seed)
+        fleet = _Fleet(Path(tmp), agents, cycle, time_scale, database_url, seed)
         try:
             fleet.start()
             wait_until(lambda: len(fleet.running()) >= agents, "the fleet running", 900, 2)
