@@ -87,12 +87,14 @@ class OrderBook:
 
     def record_positions(self, listed: Mapping[str, tuple[list[dict], datetime]]) -> None:
         """Keep each agent's open positions as the platform last listed them (agent id →
-        positions, listed at), all in one transaction; an agent gone meanwhile is skipped."""
+        positions, listed at), all in one transaction; an agent gone meanwhile is skipped.
+        Rows are updated in id order, as a batch of heartbeats locks them: in any other
+        order the two deadlock on PostgreSQL (the soak saw it)."""
         with self.session() as s:
             known = set(s.exec(select(Agent.id).where(col(Agent.id).in_(list(listed)))).all())
             rows = [
                 {"id": agent_id, "positions": json.dumps(positions), "positions_at": at}
-                for agent_id, (positions, at) in listed.items()
+                for agent_id, (positions, at) in sorted(listed.items())
                 if agent_id in known
             ]
             if rows:
