@@ -82,3 +82,23 @@ def test_the_exchanges_rules_give_the_holidays_the_holidays_package_knows():
             if day.year == year and day.weekday() < 5 and NYSE.session(day) is None
         }
         assert closed == {d for d in known if d.weekday() < 5}, year
+
+
+@pytest.mark.parametrize("now", ["2026-12-02 07:00", "2026-12-05 20:00", "2026-12-06 23:59"])
+def test_the_scale_benchmarks_idle_market_stays_closed_for_a_day(now):
+    from bench.scale import closed_market
+    from feeds.clock import MarketClock
+
+    wall = datetime.fromisoformat(now).replace(tzinfo=UTC)
+    settings = closed_market(wall)
+    clock = MarketClock(
+        float(settings["FLEET_MARKET_TIME_SCALE"]),
+        datetime.fromisoformat(settings["FLEET_MARKET_ANCHOR"]),
+    )
+    assert settings["FLEET_MARKET_HOURS"] == "nyse"
+    for hours in range(25):
+        market = clock.anchor + (wall + timedelta(hours=hours) - clock.anchor) * clock.time_scale
+        assert not NYSE.is_open(market), (now, hours)
+    # from Saturday 06:00 in New York, at twice the wall's pace: Monday 06:00, before the bell
+    ends = market.astimezone(NEW_YORK)
+    assert (ends.weekday(), ends.hour) == (0, 6)
