@@ -347,10 +347,9 @@ def soak(
                     fault = menu.pop()
                     if fleet.inject(fault):
                         result.faults[fault] += 1
-                        next_fault += fault_every
                     else:  # not now (no victim running, or already down): later in the round
                         menu.insert(0, fault)
-                        next_fault = now + 1  # and the next one in a second
+                    next_fault += fault_every
                 time.sleep(0.2)
             fleet.heal()
             result.violations = _settle_and_check(fleet)
@@ -362,15 +361,14 @@ def soak(
 
 
 def _settle_and_check(fleet: _Fleet) -> list[str]:
-    def settled() -> bool:
-        agents = fleet.daemon.agents()
+    def settled(agents: list[dict]) -> bool:
         live = [a for a in agents if a["phase"] in LIVE]
         return len(live) == fleet.agents and all(
             a["phase"] == "running" and (a["heartbeat_age_seconds"] or 99) < 30 for a in live
         )
 
-    try:
-        wait_until(settled, "the fleet settled after the faults", 300, 2)
+    try:  # a timeout says where each agent stood
+        fleet.daemon.wait_for(settled, "the fleet settled after the faults", 300)
     except AssertionError as exc:
         return [str(exc)]
     return violations(

@@ -1,6 +1,8 @@
 """What an agent reports is untrusted: bounded at the gateway, and shown to the operator
 as plain text, with no markup drawn and no control character reaching the terminal."""
 
+from orchestrator.tools.harness import wait_until
+
 HOSTILE = "[bold red]boom[/] [/] \x1b[2J\x07 done"
 
 
@@ -9,10 +11,15 @@ def test_an_agents_words_reach_the_operator_as_plain_text(make_daemon):
     daemon.fleet("spawn", "1", "--wait")
     (agent,) = daemon.agents()
     token = daemon.agent_token(agent["id"])
-    beat = {"cycle": agent["last_cycle"], "equity": 100_000.0, "last_error": HOSTILE}
+    # a cycle ahead of the agent's own: its next beats (refused) cannot overwrite this one
+    beat = {"cycle": agent["last_cycle"] + 1, "equity": 100_000.0, "last_error": HOSTILE}
     assert daemon.api("POST", "/v1/agent/heartbeat", token=token, json=beat).status_code == 200
 
-    for listing in (daemon.fleet("ls"), daemon.fleet("show", agent["name"])):
+    def shown() -> tuple | None:  # heartbeats reach the store in batches
+        listings = (daemon.fleet("ls"), daemon.fleet("show", agent["name"]))
+        return listings if all("boom" in listing.stdout for listing in listings) else None
+
+    for listing in wait_until(shown, "the agent's words in the listings"):
         assert listing.returncode == 0, listing.stderr
         assert "[bold red]boom[/] [/]" in listing.stdout  # shown, not drawn
         assert "\x1b" not in listing.stdout and "\x07" not in listing.stdout

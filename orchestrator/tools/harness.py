@@ -332,7 +332,7 @@ def remove_instance(instance: str) -> int:
     services, secrets and networks), and its gateway directory; returns how many
     containers and services. No engine, or nothing of ours on it, removes nothing."""
     import docker
-    from docker.errors import DockerException
+    from docker.errors import DockerException, NotFound
 
     from orchestrator.runtime import LABEL_INSTANCE
 
@@ -363,7 +363,8 @@ def remove_instance(instance: str) -> int:
             wait_until(leftovers, "the instance's secrets and networks to go", timeout=60, every=1)
         found = client.containers.list(all=True, filters=ours)
         for container in found:
-            container.remove(force=True)
+            with contextlib.suppress(NotFound):  # a Swarm task's container goes by itself
+                container.remove(force=True)
         return removed + len(found)
     finally:
         client.close()
