@@ -60,13 +60,13 @@ def _cycles(
     gateway: GatewayClient, boot: Bootstrap, stop: threading.Event, alive: Path | None
 ) -> int:
     """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or
-    retired. The first pass only heartbeats: a (re)started agent says it is up before its
-    first trading cycle, which may take several calls."""
+    retired. The first pass only heartbeats, then logs in: a (re)started agent says it is
+    up before it calls the platform, whose login and account read may take a while."""
     tick, jitter = boot.schedule.cycle_seconds, boot.schedule.jitter_seconds
     account = AccountLink(boot.platform, gateway.platform(deadline=tick)) if boot.platform else None
     trader = Trader(boot, gateway, account) if account else None
     clock = market_clock(boot.clock)
-    last_error = account.login() if account else None
+    last_error = None
     paused = boot.paused  # a restart while paused must not trade first
     up = False  # whether the first heartbeat has gone
     try:
@@ -86,7 +86,7 @@ def _cycles(
                     )
             if up and trader is not None:
                 last_error = last_error or trader.outbox.send(gateway)
-            if account is not None:
+            if up and account is not None:
                 state, error = account.report(
                     result and result.portfolio, changed=bool(result and result.submitted)
                 )
@@ -112,6 +112,8 @@ def _cycles(
                 if reply.get("retire"):
                     log.info("retired by the orchestrator; exiting")
                     return EXIT_OK
+            if not up and account is not None:
+                last_error = last_error or account.login()
             stop.wait(tick + random.uniform(0, jitter) if up else 0)
             up = True
     finally:

@@ -60,18 +60,20 @@ def _after(moment: datetime, iso: str | None) -> bool:
 
 def replacement_seconds(daemon: Daemon, client: docker.DockerClient, agent: dict) -> float:
     """SIGKILL the agent's process in its container; seconds until the gateway received
-    its replacement's first heartbeat (the store has it a batch later)."""
-    url, old = f"/v1/agents/{agent['id']}", agent["container_id"]
-    killed_at = datetime.now(UTC)
-    client.containers.get(old).exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
+    its replacement's first heartbeat (the store has it a batch later). The replacement
+    is the same container started again, as with Docker's policy, or a new one."""
+    url = f"/v1/agents/{agent['id']}"
+    started = datetime.now(UTC)
+    client.containers.get(agent["container_id"]).exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
+    dead = datetime.now(UTC)  # every beat received from now on comes from the replacement
 
     def replaced() -> datetime | None:
         a = daemon.api("GET", url).json()
-        if a["container_id"] == old or not _after(killed_at, a["last_heartbeat_at"]):
+        if a["restarts"] <= agent["restarts"] or not _after(dead, a["last_heartbeat_at"]):
             return None
         return datetime.fromisoformat(a["last_heartbeat_at"])
 
-    return (_wait(replaced, 120) - killed_at).total_seconds()
+    return (_wait(replaced, 120) - started).total_seconds()
 
 
 def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -> list[float]:

@@ -50,8 +50,9 @@ class FakeRuntime:
 
     name = "fake"
 
-    def __init__(self, restarts_itself: bool = False) -> None:
+    def __init__(self, restarts_itself: bool = False, restarts_in_place: bool = False) -> None:
         self.restarts_itself = restarts_itself
+        self.restarts_in_place = restarts_in_place
         self.tagged = "image-1"  # the image the agents' tag names; retag to roll out
         self.workloads: dict[str, ObservedAgent] = {}
         self.exits: dict[str, ExitInfo] = {}
@@ -88,6 +89,15 @@ class FakeRuntime:
         self.workloads[workload.container_id] = workload
         self.created += 1
         return workload
+
+    def restart(self, container_id: str) -> None:
+        if self.refusal:
+            raise RuntimeFailure(self.refusal)
+        if container_id not in self.workloads:
+            raise RuntimeFailure(f"{container_id} is gone")
+        self.workloads[container_id] = replace(
+            self.workloads[container_id], state="running", exit_code=None
+        )
 
     def list(self) -> list[ObservedAgent]:
         if self.listing_fails:
@@ -209,3 +219,4 @@ class Ticker:
 
     def close(self) -> None:
         self.runner.close()
+        self.loop.close()

@@ -184,6 +184,37 @@ def test_spawn_ids_are_stable():
     assert spawn_ids("k", 2) == spawn_ids("k", 2) != spawn_ids("j", 2)
 
 
+def test_a_crash_is_restarted_in_place_where_it_can_be_and_a_back_off_removes_it(store):
+    clock, runtime = Clock(), FakeRuntime(restarts_in_place=True)
+    ticker = Ticker(reconciler(store, runtime, clock.now, threshold=3))
+    try:
+        agent, other = spawn(store, clock, 2)
+        ticker.tick()
+        heartbeat(store, clock, agent)
+        first = runtime.crash(agent.id, exit_code=3)
+        ticker.tick()  # the first failure: started again at once, as it was
+        row = store.get(agent.id)
+        assert (row.container_id, row.restarts, row.phase) == (first, 1, Phase.STARTING)
+        assert runtime.running(agent.id).container_id == first and runtime.created == 2
+        assert store.events(agent.id)[-1].message == f"fake workload {first} started again"
+
+        runtime.crash(agent.id, exit_code=3)
+        ticker.tick()  # the second in a row backs off: nothing is left to start
+        assert store.get(agent.id).container_id is None
+        assert [w.agent_id for w in runtime.list()] == [other.id]
+        clock.advance(until_restart(store, clock, agent))
+        ticker.tick()
+        assert runtime.running(agent.id).container_id != first and runtime.created == 3
+
+        runtime.crash(other.id, exit_code=3)
+        runtime.refuse_starts("the engine refuses")
+        ticker.tick()  # it cannot be started again: it is removed, and the start fails
+        assert [w.agent_id for w in runtime.list()] == [agent.id]
+        assert kinds(store, other)[-1] == EventKind.START_FAILED
+    finally:
+        ticker.close()
+
+
 @pytest.fixture
 def swarm_world(store):
     """As `world`, with a runtime that restarts failed workloads itself (as Swarm does)."""

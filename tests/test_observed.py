@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from orchestrator.runtime import LABEL_AGENT_ID, LABEL_SPEC_HASH, AgentLaunch, ObservedAgent
+from orchestrator.runtime import (
+    LABEL_AGENT_ID,
+    LABEL_SPEC_HASH,
+    AgentLaunch,
+    ObservedAgent,
+    RuntimeFailure,
+)
 from orchestrator.runtime.observed import ObservedCache
 from orchestrator.tools.harness import wait_until
 
@@ -81,6 +87,12 @@ def test_events_keep_the_list(cache):
     observed.event(event("exec_start: sh", "c2"))  # not ours to read: nothing changes
     by_id = {o.container_id: o for o in observed.current()}
     assert (by_id["c1"].state, by_id["c1"].exit_code) == ("exited", 137)
+    observed.started("c1")  # the runtime started it again, before its event came
+    observed.started("c9")  # not known: its events will tell
+    by_id = {o.container_id: o for o in observed.current()}
+    assert (by_id["c1"].state, by_id["c1"].exit_code) == ("running", None) and "c9" not in by_id
+    observed.event(event("die", "c1", exitCode="137"))
+    by_id = {o.container_id: o for o in observed.current()}
     assert (by_id["c2"].state, by_id["c2"].agent_id, by_id["c2"].spec_hash) == (
         "running",
         "a2",
@@ -184,6 +196,13 @@ def test_the_cached_list_is_the_engines_list(docker_client, instance, tmp_path):
         docker_client.api.remove_container(made[1].container_id, force=True)
         docker_client.containers.get(made[2].container_id).pause()
         wait_until(agrees, "the cache to follow the engine")
+        runtime.restart(made[0].container_id)  # started again in place, at once in the list
+        assert {o.container_id: o.state for o in runtime.list()}[made[0].container_id] == (
+            "running"
+        )
+        assert engine()[made[0].container_id] == "running"
+        with pytest.raises(RuntimeFailure, match="is gone"):
+            runtime.restart(made[1].container_id)
         docker_client.containers.get(made[2].container_id).unpause()
         wait_until(agrees, "the unpause")
         assert runtime._observed.current() is not None  # still from the cache

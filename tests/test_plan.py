@@ -1,6 +1,7 @@
 """The lifecycle's pure decisions, one situation per test: what to do, how long to wait,
 when a crash loop begins and ends, when provisioning is retried, and which alert to raise."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.control.plan import (
@@ -130,6 +131,24 @@ def test_exited_workload_is_restarted_with_its_exit_code():
         "exited with code 3",
     )
     assert restart.then == FIRST_FAILURE and restart.start is not None
+    assert not restart.in_place  # this runtime cannot start it again
+
+
+def test_an_exited_workload_is_started_again_in_place_only_at_once_and_as_it_should_run():
+    in_place = replace(fleet(), restarts_in_place=True)
+
+    def restart(failures=0, spec_hash=SPEC, state="exited"):
+        observed = [workload("c-a", "a", state=state, exit_code=1, spec_hash=spec_hash)]
+        crashed = agent("a", Phase.RUNNING, "c-a", failures=failures)
+        (action,) = plan(replace(in_place, agents=[crashed]), observed, NOW)
+        return action
+
+    assert restart().in_place and restart().start is not None
+    assert not restart(failures=1).in_place  # it backs off: the workload is removed meanwhile
+    assert not restart(spec_hash="spec-0").in_place  # an old spec gets a new workload
+    silent = agent("a", Phase.RUNNING, "c-a", alive_at=NOW - 2 * TIMEOUT)
+    (hung,) = plan(replace(in_place, agents=[silent]), [workload("c-a", "a")], NOW)
+    assert hung.cause == EventKind.UNHEALTHY and not hung.in_place  # a hung one is replaced
 
 
 def test_workload_with_an_old_spec_is_replaced():

@@ -161,24 +161,28 @@ class Executor:
                 failed_spec=launch.spec_hash,
             )
             return
-        now = self.now()
+        self._started(agent, action.phase, workload.container_id, "started")
+
+    def _started(self, agent: Agent, phase: Phase, container_id: str, how: str) -> None:
+        """Record that the agent's workload `container_id` was started (`how`)."""
         started = self._record(
             agent,
             EventKind.CONTAINER_STARTED,
-            f"{self.runtime.name} workload {workload.container_id[:12]}",
-            phase=action.phase,
+            f"{self.runtime.name} workload {container_id[:12]} {how}",
+            phase=phase,
             expect=WANTS_CONTAINER,
-            container_id=workload.container_id,
-            container_started_at=now,
+            container_id=container_id,
+            container_started_at=self.now(),
             healthy_since=None,
             next_restart_at=None,
         )
         if started:
             log.info(
-                "agent %s (%s) started in %s",
+                "agent %s (%s) %s in %s",
                 agent.name,
                 agent.id,
-                workload.container_id[:12],
+                how,
+                container_id[:12],
                 extra=about(agent.id, agent.name),
             )
 
@@ -289,23 +293,48 @@ class Executor:
             )
 
     def _restart(self, action: Restart) -> None:
-        """Record the failure, clear the failed workload away, then start if it is time."""
+        """Record the failure, clear the failed workload away (or keep it, to start it
+        again in place), then start if it is time."""
         agent = self.store.get(action.agent_id)
         kind, what = action.cause, action.reason
+        in_place = action.in_place
         if action.container_id is not None:
             if kind == EventKind.EXITED:
                 info = self.runtime.exit_info(action.container_id)
                 if info is None:  # gone, or being removed, while we looked
-                    kind, what = EventKind.VANISHED, "its workload disappeared"
+                    kind, what, in_place = EventKind.VANISHED, "its workload disappeared", False
                 else:
                     kind = EventKind.OOM_KILLED if info.oom_killed else EventKind.EXITED
                     what = info.describe()
-            self.runtime.remove(action.container_id)
+            if not in_place:
+                self.runtime.remove(action.container_id)
         failed = self._fail(
             agent, kind, what, action.then, restarted=1, failed_spec=action.spec_hash
         )
-        if failed and action.start:
+        if not failed or action.start is None:
+            return
+        if in_place and action.container_id is not None:
+            self._start_again(action.container_id, action.start)
+        else:
             self._start(action.start)
+
+    def _start_again(self, container_id: str, start: Start) -> None:
+        """Start the agent's exited workload again as it is; if it cannot be (it went
+        meanwhile, say), remove it and start a new one."""
+        try:
+            self.runtime.restart(container_id)
+        except RuntimeFailure as exc:
+            log.info(
+                "agent %s: starting %s again failed (%s); starting a new one",
+                start.name,
+                container_id[:12],
+                exc,
+                extra=about(start.agent_id, start.name),
+            )
+            self.runtime.remove(container_id)
+            self._start(start)
+            return
+        self._started(self.store.get(start.agent_id), start.phase, container_id, "started again")
 
     def _restarts_continue(self) -> str:
         if self.runtime.restarts_itself:

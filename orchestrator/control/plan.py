@@ -83,6 +83,7 @@ class Desired:
     policy: Policy
     platform: bool = False
     restarts_itself: bool = False  # the runtime restarts failed workloads (Swarm), not us
+    restarts_in_place: bool = False  # the runtime can start an exited workload again (Docker)
     image: str = ""
     rollout: Rollout | None = None
     rollout_policy: RolloutPolicy | None = None  # None: no rollouts (every agent at once)
@@ -153,7 +154,8 @@ class Replace:
 class Restart:
     """The agent's workload failed (`cause`: it exited, vanished or went silent): record
     the failure as `then` says, remove what is left of it, and `start` at once if the
-    back-off allows (else a later tick starts it)."""
+    back-off allows (else a later tick starts it). `in_place`: start the exited workload
+    itself again instead, as the engine's own restart policy would (its spec is current)."""
 
     agent_id: str
     name: str
@@ -163,6 +165,7 @@ class Restart:
     then: AfterFailure
     start: Start | None
     spec_hash: str | None = None  # what the failed workload ran (None: it is gone)
+    in_place: bool = False
 
 
 @dataclass(frozen=True)
@@ -280,8 +283,25 @@ def _restart(
     then = after_failure(agent.failures, agent.phase, desired.policy)
     failed = replace(agent, failures=then.failures, phase=then.phase)
     start = None if then.delay else _start(failed, desired)
-    container_id, spec = (workload.container_id, workload.spec_hash) if workload else (None, None)
-    return Restart(agent.agent_id, agent.name, container_id, cause, reason, then, start, spec)
+    if workload is None:
+        return Restart(agent.agent_id, agent.name, None, cause, reason, then, start)
+    in_place = (
+        desired.restarts_in_place
+        and start is not None
+        and cause == EventKind.EXITED
+        and workload.spec_hash == desired.target(agent.agent_id).spec_hash
+    )
+    return Restart(
+        agent.agent_id,
+        agent.name,
+        workload.container_id,
+        cause,
+        reason,
+        then,
+        start,
+        workload.spec_hash,
+        in_place,
+    )
 
 
 def _pick(agent: DesiredAgent, workloads: list[ObservedAgent]) -> ObservedAgent:

@@ -16,13 +16,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from orchestrator.control.executor import Executor
-from orchestrator.control.plan import Action, Desired, DesiredAgent, Policy, action_key, plan
+from orchestrator.control.plan import (
+    Action,
+    Desired,
+    DesiredAgent,
+    Policy,
+    Restart,
+    action_key,
+    plan,
+)
 from orchestrator.control.rollout import Rollout, RolloutPolicy, Target
 from orchestrator.lifecycle import FINAL, Phase, RolloutState
 from orchestrator.logs import about
@@ -72,7 +81,10 @@ class Reconciler:
         self.listed_once = False
         self.started_at = now()
         self._wake = asyncio.Event()
-        self._limit = asyncio.Semaphore(concurrency)
+        # The actions' own threads: `concurrency` of them at once, without waiting behind
+        # (or holding up) the tick's reads and the stores' flushes on the loop's default
+        # pool, which has only as many threads as the machine has cores, plus four.
+        self._workers = ThreadPoolExecutor(concurrency, thread_name_prefix="fleet-action")
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         # Containers the engine reported dead, with their exit codes: its list can still
         # say "running" for a moment after the event, and the restart should not wait.
@@ -111,9 +123,12 @@ class Reconciler:
         return thread
 
     def _note(self, event: RuntimeEvent) -> None:
-        """On the loop: remember a death, then wake the loop."""
+        """On the loop: remember a death (until the container starts again), then wake
+        the loop."""
         if event.action == "die":
             self._died[event.container_id] = event.exit_code
+        elif event.action == "start":
+            self._died.pop(event.container_id, None)
         self._wake.set()
 
     def _as_died(self, observed: list[ObservedAgent]) -> list[ObservedAgent]:
@@ -172,6 +187,7 @@ class Reconciler:
             platform=self.platform,
             policy=self.policy,
             restarts_itself=self.runtime.restarts_itself,
+            restarts_in_place=self.runtime.restarts_in_place,
             image=image,
             rollout=await asyncio.to_thread(self._rollout),
             rollout_policy=self.rollout_policy,
@@ -220,16 +236,24 @@ class Reconciler:
         while self._in_flight:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
+    def close(self) -> None:
+        """Let the actions' threads go (once drained)."""
+        self._workers.shutdown(wait=False)
+
     async def _run(self, action: Action) -> None:
-        async with self._limit:
-            try:
-                await asyncio.to_thread(self.executor.execute, action)
-            except (RuntimeFailure, PlatformError) as exc:
-                log.warning("%s failed: %s", type(action).__name__, exc, extra=_about(action))
-            except DatabaseError as exc:
-                self.health.failed("the reconciler", exc)
-            except Exception:
-                log.exception("%s failed", type(action).__name__, extra=_about(action))
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._workers, self.executor.execute, action)
+            if isinstance(action, Restart) and action.container_id is not None:
+                # its death is dealt with, and a container started again in place is
+                # not dead (should its start event lag behind)
+                self._died.pop(action.container_id, None)
+        except (RuntimeFailure, PlatformError) as exc:
+            log.warning("%s failed: %s", type(action).__name__, exc, extra=_about(action))
+        except DatabaseError as exc:
+            self.health.failed("the reconciler", exc)
+        except Exception:
+            log.exception("%s failed", type(action).__name__, extra=_about(action))
 
 
 # What the plan needs of an agent (`_desired`): read as plain rows, every tick

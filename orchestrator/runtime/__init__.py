@@ -114,6 +114,9 @@ class Runtime(Protocol):
     # Whether the runtime restarts failed workloads itself (Swarm): the orchestrator then
     # only counts their failures and never restarts one.
     restarts_itself: bool
+    # Whether an exited workload can be started again as it is (Docker), as the engine's
+    # own restart policy would: quicker than removing it and creating another.
+    restarts_in_place: bool
 
     def image(self) -> str:
         """The agents' image as its tag names it now, as an immutable reference (an image
@@ -131,6 +134,11 @@ class Runtime(Protocol):
     def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
         """Give a running agent a new workload spec (a rollout): a new workload, or the
         same one updated in place where the runtime can (Swarm)."""
+        ...
+
+    def restart(self, container_id: str) -> None:
+        """Start an exited workload again, unchanged (only where `restarts_in_place`);
+        RuntimeFailure when it cannot be (it is gone, say)."""
         ...
 
     def list(self) -> list[ObservedAgent]:

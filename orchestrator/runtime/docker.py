@@ -75,6 +75,7 @@ class DockerRuntime:
 
     name = "docker"
     restarts_itself = False
+    restarts_in_place = True
 
     def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
         self.settings = settings
@@ -197,6 +198,18 @@ class DockerRuntime:
         """Remove the agent's container and create one with the new spec."""
         self.remove(container_id)
         return self.create(launch)
+
+    def restart(self, container_id: str) -> None:
+        """Start the exited container again, as Docker's own restart policy does."""
+        try:
+            self.client.api.start(container_id)
+        except NotFound:
+            raise RuntimeFailure(f"{container_id[:12]} is gone") from None
+        except APIError as exc:
+            raise RuntimeFailure(f"starting {container_id[:12]}: {exc.explanation}") from None
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        self._observed.started(container_id)
 
     def _adoptable(self, name: str, agent_id: str):
         """The existing container called `name`, if it belongs to this agent."""

@@ -107,6 +107,12 @@ class ObservedCache:
                     observed, state=ended.state, exit_code=ended.exit_code
                 )
 
+    def started(self, container_id: str) -> None:
+        """The runtime started this known container again itself."""
+        with self._lock:
+            if self._seen is not None and (known := self._seen.get(container_id)) is not None:
+                self._seen[container_id] = replace(known, state="running", exit_code=None)
+
     def drop(self, container_id: str) -> None:
         """The runtime removed this container itself."""
         with self._lock:

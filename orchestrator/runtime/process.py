@@ -57,6 +57,7 @@ class ProcessRuntime:
 
     name = "process"
     restarts_itself = False
+    restarts_in_place = False  # an exited process cannot be started again
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -81,6 +82,10 @@ class ProcessRuntime:
         self.stop(container_id, self.settings.stop_grace_seconds)
         self.remove(container_id)
         return self.create(launch)
+
+    def restart(self, container_id: str) -> None:
+        """Never asked (`restarts_in_place` is False)."""
+        raise RuntimeFailure("an exited process cannot be started again")
 
     def _spawn(self, launch: AgentLaunch) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}

@@ -125,6 +125,7 @@ class SwarmRuntime(DockerRuntime):
 
     name = "swarm"
     restarts_itself = True
+    restarts_in_place = False  # Swarm restarts its tasks itself
 
     def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
         super().__init__(settings, client)
@@ -327,6 +328,10 @@ class SwarmRuntime(DockerRuntime):
             ),
             "rollback_config": RollbackConfig(parallelism=1, order="stop-first"),
         }
+
+    def restart(self, container_id: str) -> None:
+        """Never asked (`restarts_in_place` is False)."""
+        raise RuntimeFailure("Swarm restarts its tasks itself")
 
     def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
         """Update the agent's service in place (same service ID) with the new spec."""

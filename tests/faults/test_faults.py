@@ -45,16 +45,25 @@ def start_fleet(make_daemon, n: int, **env: str):
     return daemon, daemon.wait_for(healthy(n), f"{n} healthy agents")
 
 
-def in_new_container(daemon, agent: dict) -> list[dict]:
-    return daemon.wait_for(
+def restarted(daemon, agent: dict) -> dict:
+    """The agent once it heartbeats again after one more restart."""
+    again = daemon.wait_for(
         lambda now: any(
-            a["id"] == agent["id"]
-            and a["phase"] == "running"
-            and a["container_id"] not in (None, agent["container_id"])
+            a["id"] == agent["id"] and a["phase"] == "running" and a["restarts"] > agent["restarts"]
             for a in now
         ),
-        f"{agent['name']} running in a new container",
+        f"{agent['name']} running again after a restart",
     )
+    return next(a for a in again if a["id"] == agent["id"])
+
+
+def in_new_container(daemon, agent: dict) -> None:
+    assert restarted(daemon, agent)["container_id"] not in (None, agent["container_id"])
+
+
+def started_again(daemon, agent: dict) -> None:
+    """Its exited container is started again, as Docker's own restart policy would."""
+    assert restarted(daemon, agent)["container_id"] == agent["container_id"]
 
 
 def last(daemon, agent_id: str, kind: str) -> dict:
@@ -74,7 +83,7 @@ def test_sigkill_of_the_agent_process_inside_its_container(docker_client, make_d
     daemon, (victim, bystander) = start_fleet(make_daemon, 2)
     container = docker_client.containers.get(victim["container_id"])
     container.exec_run([AGENT_PYTHON, "-c", KILL_AGENT], user="10001")
-    in_new_container(daemon, victim)
+    started_again(daemon, victim)
     assert_converged(daemon, docker_client, instance, 2)
     assert "exited with code 137" in last(daemon, victim["id"], "exited")["message"]
     assert restarts(daemon) == {victim["id"]: 1, bystander["id"]: 0}
@@ -83,7 +92,7 @@ def test_sigkill_of_the_agent_process_inside_its_container(docker_client, make_d
 def test_docker_kill_of_an_agent_container(docker_client, make_daemon, instance):
     daemon, (victim, _) = start_fleet(make_daemon, 2)
     docker_client.containers.get(victim["container_id"]).kill()
-    in_new_container(daemon, victim)
+    started_again(daemon, victim)
     assert_converged(daemon, docker_client, instance, 2)
     message = last(daemon, victim["id"], "exited")["message"]
     assert "exited with code 137" in message and "restart 1 (failure 1 in a row) now" in message
