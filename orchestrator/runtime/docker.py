@@ -308,7 +308,8 @@ class DockerRuntime:
             delay = min(delay * 2, _RECONNECT_CAP)
 
     def logs(self, name: str, tail: int | None, follow: bool) -> Iterator[bytes]:
-        """The agent's current container's output (a restart starts a new container)."""
+        """The agent's current container's output (a restart in place keeps it; a new
+        container starts afresh)."""
         try:
             container = self.client.containers.get(container_name(self.settings.instance, name))
             return container.logs(stream=True, follow=follow, tail="all" if tail is None else tail)
