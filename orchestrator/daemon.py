@@ -330,6 +330,7 @@ def create_daemon_app(settings: Settings) -> App:
         "remembered_agent": agents.remembered,
         "rates": rates,
         "operator_token": operator_token,
+        "heartbeats": agents,
     }
     return _two_doors(
         create_app(routers, lifespan=lifespan, **guard),

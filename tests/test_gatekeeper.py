@@ -52,6 +52,11 @@ def test_bodies_are_refused_before_they_are_read(make_daemon):
         "POST", beat, token=token, json={"cycle": agent["last_cycle"], "equity": 100_000.0}
     )
     assert ok.status_code == 200  # an ordinary beat still goes through
+    assert ok.json() == {"paused": False, "retire": False}
+    assert (ok.headers["content-type"], ok.headers["x-frame-options"]) == (
+        "application/json",
+        "DENY",
+    )
 
 
 def test_one_agent_over_its_rate_gets_429_and_the_rest_of_the_fleet_does_not(make_daemon):

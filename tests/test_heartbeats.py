@@ -1,6 +1,8 @@
 """Heartbeats answered from memory and written in batches, on SQLite and PostgreSQL: the
-gateway's side (`AgentGateway`) against a real store."""
+gateway's side (`AgentGateway`) against a real store, and the lane that answers a plain
+beat before the router (`api.lane`)."""
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -8,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestrator import keys
+from orchestrator.api.lane import HeartbeatLane
 from orchestrator.gateway.agents import AgentGateway, Heartbeat
 from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
@@ -132,3 +135,59 @@ def test_positions_listed_for_many_agents_are_written_together(fleet, store):
     assert json.loads(store.get(a.id).positions) == held
     assert json.loads(store.get(b.id).positions) == []
     assert utc(store.get(a.id).positions_at) == T0
+
+
+def lane_call(lane, agent, *chunks: bytes, path="/v1/agent/heartbeat"):
+    """Drive the lane as the Gatekeeper does (the agent in the scope, the body in
+    `chunks`); returns the status, the answer's body, and what reached the route."""
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    sent, routed = [], []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    async def route(scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        routed.append(body)
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b"routed"})
+
+    lane.app = route
+    scope = {"type": "http", "method": "POST", "path": path, "state": {"agent": agent}}
+    asyncio.run(lane(scope, receive, send))
+    return sent[0]["status"], sent[-1]["body"], routed
+
+
+def test_a_plain_beat_takes_its_own_lane_and_anything_else_goes_on_to_the_route(
+    fleet, store, monkeypatch
+):
+    gateway, (agent, other, _), _, _ = fleet
+    caller = gateway.authenticate(f"token-{agent.id}")
+    lane = HeartbeatLane(None, gateway)
+    store.paused()  # the kill switch is in memory
+
+    status, body, routed = lane_call(lane, caller, b'{"cycle": 5, ', b'"equity": 1000.5}')
+    assert (status, json.loads(body), routed) == (200, {"paused": False, "retire": False}, [])
+
+    for refused in (b'{"cycle": -1}', b'{"cycle": 4}', b"not json"):  # invalid, behind
+        assert lane_call(lane, caller, refused) == (299, b"routed", [refused])
+    beats = b'{"cycle": 6}'
+    assert lane_call(lane, caller, beats, path="/v1/agent/decisions")[2] == [beats]
+    monkeypatch.setattr("orchestrator.state.store.PAUSE_READ_SECONDS", 0)
+    assert lane_call(lane, caller, beats)[2] == [beats]  # the store is asked: on a thread
+
+    assert gateway.flush() == 1  # only the beat the lane took
+    written = store.get(agent.id)
+    assert (written.last_cycle, written.equity) == (5, 1000.5)
+    assert store.get(other.id).last_cycle is None

@@ -19,6 +19,8 @@ from starlette.requests import ClientDisconnect
 
 from orchestrator.api.errors import ApiError, TooLarge, error_response
 from orchestrator.api.guard import Gatekeeper
+from orchestrator.api.lane import HeartbeatLane
+from orchestrator.gateway.agents import AgentGateway
 from orchestrator.gateway.rates import AgentRates
 from orchestrator.state.errors import (
     Ambiguous,
@@ -42,13 +44,17 @@ def create_app(
     operator_token: str,
     lifespan: Any = None,
     remembered_agent: Callable[[str], Any] = lambda _token: None,
+    heartbeats: AgentGateway | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `routers` behind the `Gatekeeper` (agents are
     authenticated by `remembered_agent(token)` from memory, else by
-    `authenticate_agent(token)`, and held to `rates`); `lifespan` runs the daemon's loops."""
+    `authenticate_agent(token)`, and held to `rates`); `lifespan` runs the daemon's loops.
+    With `heartbeats`, plain heartbeats take their own lane (`api.lane`) past the router."""
     app = FastAPI(title="agent-fleet orchestrator", version="1", lifespan=lifespan)
     for router in routers:
         app.include_router(router)
+    if heartbeats is not None:  # added first: inside the Gatekeeper, added next
+        app.add_middleware(HeartbeatLane, agents=heartbeats)
     app.add_middleware(
         Gatekeeper,
         authenticate_agent=authenticate_agent,
