@@ -316,7 +316,6 @@ def create_daemon_app(settings: Settings) -> App:
                 await asyncio.wait_for(reconciler.drain(), DRAIN_SECONDS)
             except TimeoutError:
                 log.warning("stopping with actions still in flight after %ss", DRAIN_SECONDS)
-            reconciler.close()
             await asyncio.to_thread(runtime.close)
             if accounts is not None:
                 accounts.close()

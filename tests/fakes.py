@@ -219,4 +219,3 @@ class Ticker:
 
     def close(self) -> None:
         self.runner.close()
-        self.loop.close()

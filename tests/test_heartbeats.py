@@ -95,6 +95,16 @@ def test_a_revoked_token_is_refused_at_once(fleet, store):
     assert gateway.authenticate(token) is None
 
 
+def test_a_change_to_one_agent_forgets_that_agent_only(fleet, store):
+    gateway, (agent, other, _), _, _ = fleet
+    for a in (agent, other):
+        assert gateway.authenticate(f"token-{a.id}") is not None
+    store.transition(agent.id, "retire_requested", "bye", T0, phase=Phase.RETIRING)
+    assert gateway.remembered(f"token-{agent.id}") is None  # asked of the store again
+    assert gateway.authenticate(f"token-{agent.id}").phase == Phase.RETIRING
+    assert gateway.remembered(f"token-{other.id}").id == other.id  # still from memory
+
+
 def test_a_store_that_cannot_take_a_batch_keeps_it_for_the_next_flush(fleet, store):
     gateway, agents, health, _ = fleet
     for agent in agents:

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 
@@ -81,10 +80,7 @@ class Reconciler:
         self.listed_once = False
         self.started_at = now()
         self._wake = asyncio.Event()
-        # The actions' own threads: `concurrency` of them at once, without waiting behind
-        # (or holding up) the tick's reads and the stores' flushes on the loop's default
-        # pool, which has only as many threads as the machine has cores, plus four.
-        self._workers = ThreadPoolExecutor(concurrency, thread_name_prefix="fleet-action")
+        self._limit = asyncio.Semaphore(concurrency)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         # Containers the engine reported dead, with their exit codes: its list can still
         # say "running" for a moment after the event, and the restart should not wait.
@@ -236,24 +232,20 @@ class Reconciler:
         while self._in_flight:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
-    def close(self) -> None:
-        """Let the actions' threads go (once drained)."""
-        self._workers.shutdown(wait=False)
-
     async def _run(self, action: Action) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._workers, self.executor.execute, action)
-            if isinstance(action, Restart) and action.container_id is not None:
-                # its death is dealt with, and a container started again in place is
-                # not dead (should its start event lag behind)
-                self._died.pop(action.container_id, None)
-        except (RuntimeFailure, PlatformError) as exc:
-            log.warning("%s failed: %s", type(action).__name__, exc, extra=_about(action))
-        except DatabaseError as exc:
-            self.health.failed("the reconciler", exc)
-        except Exception:
-            log.exception("%s failed", type(action).__name__, extra=_about(action))
+        async with self._limit:
+            try:
+                await asyncio.to_thread(self.executor.execute, action)
+                if isinstance(action, Restart) and action.container_id is not None:
+                    # its death is dealt with, and a container started again in place
+                    # is not dead (should its start event lag behind)
+                    self._died.pop(action.container_id, None)
+            except (RuntimeFailure, PlatformError) as exc:
+                log.warning("%s failed: %s", type(action).__name__, exc, extra=_about(action))
+            except DatabaseError as exc:
+                self.health.failed("the reconciler", exc)
+            except Exception:
+                log.exception("%s failed", type(action).__name__, extra=_about(action))
 
 
 # What the plan needs of an agent (`_desired`): read as plain rows, every tick

@@ -10,9 +10,10 @@ A thousand agents call several times per cycle each, so the answers come from me
 where they safely can (DESIGN §6):
 - a token's agent is remembered for TOKEN_MEMORY_SECONDS: one lookup serves the calls of
   six cycles at the default 10 s (at 2 s, a lookup per heartbeat was a quarter of the
-  daemon's busy time at 300 agents). Any change of an agent's phase or token in the store
-  (`agents_epoch`) makes the gateway forget them all, so a retirement is told and a revoked
-  token refused at once;
+  daemon's busy time at 300 agents). A change of an agent's phase or token in the store
+  (`agent_epoch`) makes the gateway forget that agent, so a retirement is told and a
+  revoked token refused at once; the rest of the fleet stays remembered (forgetting every
+  agent at each change sent most calls to the store while a fleet grew or shrank);
 - a heartbeat is checked (its cycle never goes back) and answered at once, and written to
   the store with every other beat of the last FLEET_STORE_BATCH_SECONDS in one transaction
   (`flush`), in the order they came. A store that cannot take a batch keeps it for the next
@@ -102,8 +103,8 @@ class AgentGateway:
         self._sample_every = timedelta(seconds=settings.equity_sample_seconds)
         self.thresholds = alarm_thresholds(settings)
         self._lock = threading.Lock()
-        self._callers: dict[str, tuple[Agent, float]] = {}  # token hash → agent, looked up at
-        self._epoch = store.agents_epoch
+        # token hash → the agent, when it was looked up, and its `agent_epoch` then
+        self._callers: dict[str, tuple[Agent, float, int]] = {}
         # agent → the last cycle taken since its bootstrap (None: none yet)
         self._cycles: dict[str, int | None] = {}
         self._pending: dict[str, list[Beat]] = {}  # agent → its beats not yet in the store
@@ -113,13 +114,16 @@ class AgentGateway:
         `Gatekeeper` asks on the event loop first)."""
         if not token:
             return None
-        digest, epoch = keys.token_hash(token), self.store.agents_epoch
         with self._lock:
-            if self._epoch != epoch:
-                self._callers, self._epoch = {}, epoch
-            known = self._callers.get(digest)
-        if known is not None and time.monotonic() - known[1] < TOKEN_MEMORY_SECONDS:
-            return known[0]
+            known = self._callers.get(keys.token_hash(token))
+        if known is None:
+            return None
+        agent, at, epoch = known
+        if (
+            time.monotonic() - at < TOKEN_MEMORY_SECONDS
+            and self.store.agent_epoch(agent.id) == epoch
+        ):
+            return agent
         return None
 
     def authenticate(self, token: str) -> Agent | None:
@@ -141,7 +145,8 @@ class AgentGateway:
                     d: k for d, k in self._callers.items() if now - k[1] < TOKEN_MEMORY_SECONDS
                 }
             if agent is not None and self.store.agents_epoch == epoch:  # not changed meanwhile
-                self._callers[keys.token_hash(token)] = (agent, now)
+                remembered = (agent, now, self.store.agent_epoch(agent.id))
+                self._callers[keys.token_hash(token)] = remembered
         return agent
 
     def bootstrap(self, agent: Agent) -> Bootstrap:

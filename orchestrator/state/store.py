@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -45,9 +46,16 @@ class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._paused: tuple[bool | None, float] = (None, 0.0)
-        # Counts the phase and token changes made through this store: what remembers an
-        # agent by its token forgets it when this moves (a revoked token stops at once).
+        # Counts the phase and token changes made through this store, in all and of each
+        # agent: what remembers an agent by its token forgets it when its own count moves
+        # (a revoked token stops at once), and remembers nothing read while any moved.
         self.agents_epoch = 0
+        self._agent_epochs: dict[str, int] = {}
+        self._epochs_lock = threading.Lock()
+
+    def agent_epoch(self, agent_id: str) -> int:
+        """The count of the phase and token changes of this agent made through this store."""
+        return self._agent_epochs.get(agent_id, 0)
 
     def session(self) -> Session:
         """A session on the store's engine; the usage ledger and schedule book share it."""
@@ -279,7 +287,9 @@ class Store:
                 s.add(Alert(at=now, kind=alert[0], agent_id=agent_id, text=alert[1]))
             s.commit()
         if phase is not None or "token_hash" in fields:
-            self.agents_epoch += 1
+            with self._epochs_lock:
+                self.agents_epoch += 1
+                self._agent_epochs[agent_id] = self._agent_epochs.get(agent_id, 0) + 1
         return agent
 
     def request_retire(
