@@ -214,3 +214,23 @@ def test_the_cached_list_is_the_engines_list(docker_client, instance, tmp_path):
     finally:
         stop.set()
         runtime.close()
+
+
+def test_an_engine_that_does_not_answer_in_time_is_a_runtime_failure(docker_client, tmp_path):
+    """docker-py lets a timed-out request's `requests` error through: the runtime says the
+    engine is unreachable instead, as for any other engine error."""
+    import docker
+
+    from orchestrator.runtime import RuntimeUnavailable
+    from orchestrator.runtime.docker import DockerRuntime
+    from orchestrator.settings import Settings
+
+    (tmp_path / "gw").mkdir()
+    settings = Settings(state_dir=tmp_path / "state", gateway_dir=tmp_path / "gw")
+    impatient = docker.from_env(version=docker_client.api.api_version, timeout=1e-6)
+    runtime = DockerRuntime(settings, impatient)
+    try:
+        with pytest.raises(RuntimeUnavailable, match="Docker engine not reachable"):
+            runtime.list()  # no engine lists containers within a microsecond
+    finally:
+        runtime.close()

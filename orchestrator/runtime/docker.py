@@ -45,6 +45,9 @@ GATEWAY_MOUNT = "/run/fleet"  # where a confined agent finds the gateway's socke
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
 _WATCHED = ["create", "start", "die", "oom", "kill", "stop", "destroy", "pause", "unpause"]
 _RECONNECT_CAP = 30.0
+# What a call to the engine may raise: docker-py lets a timed-out or refused request's
+# `requests` error through as it is
+ENGINE_ERRORS = (DockerException, requests.RequestException)
 
 log = logging.getLogger("fleet.runtime.docker")
 
@@ -82,7 +85,7 @@ class DockerRuntime:
         try:
             self.client = client or docker.from_env(version="auto", timeout=30)
             self.client.ping()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         self._events: CancellableStream | None = None
         self._observed = ObservedCache(settings.observe_resync_seconds, time.monotonic)
@@ -95,7 +98,7 @@ class DockerRuntime:
             return self.client.api.inspect_image(self.settings.agent_image)["Id"]
         except ImageNotFound:
             return ""
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
     def spec_hash(self, image: str) -> str:
@@ -175,13 +178,13 @@ class DockerRuntime:
             if exc.status_code != 409:
                 raise RuntimeFailure(f"creating {name}: {exc.explanation}") from None
             container = self._adoptable(name, launch.agent_id)
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         try:
             if container.status == "created":
                 container.start()
             container.reload()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"starting {name}: {exc}") from None
         observed = _observed(
             {
@@ -207,7 +210,7 @@ class DockerRuntime:
             raise RuntimeFailure(f"{container_id[:12]} is gone") from None
         except APIError as exc:
             raise RuntimeFailure(f"starting {container_id[:12]}: {exc.explanation}") from None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         self._observed.started(container_id)
 
@@ -239,7 +242,7 @@ class DockerRuntime:
             summaries = self.client.api.containers(
                 all=True, filters={"label": self._label_filter()}
             )
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             self._observed.unlisted()
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._observed.listed((_observed(summary) for summary in summaries), epoch)
@@ -250,7 +253,7 @@ class DockerRuntime:
             self.client.api.stop(container_id, timeout=max(0, round(grace_seconds)))
         except NotFound:
             return
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"stopping {container_id[:12]}: {exc}") from None
 
     def remove(self, container_id: str) -> None:
@@ -265,7 +268,7 @@ class DockerRuntime:
             if exc.status_code == 409:  # removal already in progress
                 return
             raise RuntimeFailure(f"removing {container_id[:12]}: {exc.explanation}") from None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
     def exit_info(self, container_id: str) -> ExitInfo | None:
@@ -275,7 +278,7 @@ class DockerRuntime:
             state = self.client.api.inspect_container(container_id)["State"]
         except NotFound:
             return None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         if state.get("Status") == "removing":
             return None
@@ -297,7 +300,7 @@ class DockerRuntime:
                 for raw in self._events:
                     self._observed.event(raw)
                     on_event(_event(raw))
-            except (DockerException, requests.RequestException, OSError) as exc:
+            except (*ENGINE_ERRORS, OSError) as exc:
                 if stop.is_set():
                     return
                 log.warning("Docker event stream lost (%s); reconnecting in %.0fs", exc, delay)
@@ -317,7 +320,7 @@ class DockerRuntime:
             raise RuntimeFailure(
                 f"agent {name} has no container right now (between restarts, or over)"
             ) from None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
     def close(self) -> None:

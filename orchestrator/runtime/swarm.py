@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import docker
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 from docker.types import (
     ContainerSpec,
     DriverConfig,
@@ -61,7 +61,13 @@ from orchestrator.runtime import (
     RuntimeFailure,
     RuntimeUnavailable,
 )
-from orchestrator.runtime.docker import AGENT_USER, GATEWAY_MOUNT, DockerRuntime, container_name
+from orchestrator.runtime.docker import (
+    AGENT_USER,
+    ENGINE_ERRORS,
+    GATEWAY_MOUNT,
+    DockerRuntime,
+    container_name,
+)
 from orchestrator.settings import Settings
 
 LABEL_ROLE = "fleet.role"
@@ -131,7 +137,7 @@ class SwarmRuntime(DockerRuntime):
         super().__init__(settings, client)
         try:
             swarm = self.client.info().get("Swarm") or {}
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         if not swarm.get("ControlAvailable"):
             raise RuntimeUnavailable(
@@ -309,7 +315,7 @@ class SwarmRuntime(DockerRuntime):
         except APIError as exc:
             if exc.status_code != 409:
                 raise RuntimeFailure(f"creating {name}: {exc.explanation}") from None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._adoptable_service(name, launch.agent_id)
 
@@ -350,7 +356,7 @@ class SwarmRuntime(DockerRuntime):
             return self.create(launch)
         except APIError as exc:
             raise RuntimeFailure(f"updating {name}: {exc.explanation}") from None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._adoptable_service(name, launch.agent_id)
 
@@ -381,7 +387,7 @@ class SwarmRuntime(DockerRuntime):
             nodes = {
                 node["ID"]: node["Description"]["Hostname"] for node in self.client.api.nodes()
             }
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return [
             _observed(service, sorted(tasks[service["ID"]], key=_task_time, reverse=True), nodes)
@@ -397,14 +403,14 @@ class SwarmRuntime(DockerRuntime):
             service = self.client.api.inspect_service(container_id)
         except NotFound:
             return
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         agent_id = (service["Spec"].get("Labels") or {}).get(LABEL_AGENT_ID)
         try:
             self.client.api.remove_service(container_id)
         except NotFound:
             pass
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"removing {container_id[:12]}: {exc}") from None
         if agent_id:
             self._remove_secrets(agent_id)
@@ -425,7 +431,7 @@ class SwarmRuntime(DockerRuntime):
             tasks = self.client.api.tasks(filters={"service": container_id})
         except NotFound:
             return None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         ended = [t for t in tasks if (t.get("Status") or {}).get("State") in (*_FAILED, "complete")]
         if not ended:
@@ -447,5 +453,5 @@ class SwarmRuntime(DockerRuntime):
             )
         except NotFound:
             raise RuntimeFailure(f"agent {name} has no service right now") from None
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
