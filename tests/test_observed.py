@@ -216,9 +216,12 @@ def test_the_cached_list_is_the_engines_list(docker_client, instance, tmp_path):
         runtime.close()
 
 
-def test_an_engine_that_does_not_answer_in_time_is_a_runtime_failure(docker_client, tmp_path):
+def test_an_engine_that_does_not_answer_in_time_is_a_runtime_failure(tmp_path):
     """docker-py lets a timed-out request's `requests` error through: the runtime says the
-    engine is unreachable instead, as for any other engine error."""
+    engine is unreachable instead, as for any other engine error. The engine here is a
+    socket that takes connections and never answers."""
+    import socket
+
     import docker
 
     from orchestrator.runtime import RuntimeUnavailable
@@ -227,10 +230,12 @@ def test_an_engine_that_does_not_answer_in_time_is_a_runtime_failure(docker_clie
 
     (tmp_path / "gw").mkdir()
     settings = Settings(state_dir=tmp_path / "state", gateway_dir=tmp_path / "gw")
-    impatient = docker.from_env(version=docker_client.api.api_version, timeout=1e-6)
-    runtime = DockerRuntime(settings, impatient)
-    try:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.bind(str(tmp_path / "engine.sock"))
+        silent.listen(8)
+        mute = docker.DockerClient(
+            base_url=f"unix://{tmp_path / 'engine.sock'}", version="1.41", timeout=0.2
+        )
         with pytest.raises(RuntimeUnavailable, match="Docker engine not reachable"):
-            runtime.list()  # no engine lists containers within a microsecond
-    finally:
-        runtime.close()
+            DockerRuntime(settings, mute)  # it asks the engine at once
+        mute.close()

@@ -296,8 +296,7 @@ class Executor:
         """Record the failure, clear the failed workload away (or keep it, to start it
         again in place), then start if it is time."""
         agent = self.store.get(action.agent_id)
-        kind, what = action.cause, action.reason
-        in_place = action.in_place
+        kind, what, in_place = action.cause, action.reason, action.in_place
         if action.container_id is not None:
             if kind == EventKind.EXITED:
                 info = self.runtime.exit_info(action.container_id)
@@ -324,13 +323,7 @@ class Executor:
         try:
             self.runtime.restart(container_id)
         except RuntimeFailure as exc:
-            log.info(
-                "agent %s: starting %s again failed (%s); starting a new one",
-                start.name,
-                container_id[:12],
-                exc,
-                extra=about(start.agent_id, start.name),
-            )
+            log.info("%s: %s; starting a new one", start.name, exc, extra=about(start.agent_id))
             self.runtime.remove(container_id)
             self._start(start)
             return

@@ -153,9 +153,8 @@ class Replace:
 @dataclass(frozen=True)
 class Restart:
     """The agent's workload failed (`cause`: it exited, vanished or went silent): record
-    the failure as `then` says, remove what is left of it, and `start` at once if the
-    back-off allows (else a later tick starts it). `in_place`: start the exited workload
-    itself again instead, as the engine's own restart policy would (its spec is current)."""
+    the failure as `then` says, remove what is left of it (`in_place`: keep it, to start it
+    again as it is), and `start` at once if the back-off allows (else a later tick does)."""
 
     agent_id: str
     name: str
@@ -283,25 +282,17 @@ def _restart(
     then = after_failure(agent.failures, agent.phase, desired.policy)
     failed = replace(agent, failures=then.failures, phase=then.phase)
     start = None if then.delay else _start(failed, desired)
+    restart = Restart(agent.agent_id, agent.name, None, cause, reason, then, start)
     if workload is None:
-        return Restart(agent.agent_id, agent.name, None, cause, reason, then, start)
+        return restart
     in_place = (
         desired.restarts_in_place
         and start is not None
         and cause == EventKind.EXITED
         and workload.spec_hash == desired.target(agent.agent_id).spec_hash
     )
-    return Restart(
-        agent.agent_id,
-        agent.name,
-        workload.container_id,
-        cause,
-        reason,
-        then,
-        start,
-        workload.spec_hash,
-        in_place,
-    )
+    container, spec = workload.container_id, workload.spec_hash
+    return replace(restart, container_id=container, spec_hash=spec, in_place=in_place)
 
 
 def _pick(agent: DesiredAgent, workloads: list[ObservedAgent]) -> ObservedAgent:

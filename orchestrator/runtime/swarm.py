@@ -61,13 +61,8 @@ from orchestrator.runtime import (
     RuntimeFailure,
     RuntimeUnavailable,
 )
-from orchestrator.runtime.docker import (
-    AGENT_USER,
-    ENGINE_ERRORS,
-    GATEWAY_MOUNT,
-    DockerRuntime,
-    container_name,
-)
+from orchestrator.runtime import docker as engine
+from orchestrator.runtime.docker import AGENT_USER, GATEWAY_MOUNT, DockerRuntime, container_name
 from orchestrator.settings import Settings
 
 LABEL_ROLE = "fleet.role"
@@ -137,7 +132,7 @@ class SwarmRuntime(DockerRuntime):
         super().__init__(settings, client)
         try:
             swarm = self.client.info().get("Swarm") or {}
-        except ENGINE_ERRORS as exc:
+        except engine.ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         if not swarm.get("ControlAvailable"):
             raise RuntimeUnavailable(
@@ -315,15 +310,14 @@ class SwarmRuntime(DockerRuntime):
         except APIError as exc:
             if exc.status_code != 409:
                 raise RuntimeFailure(f"creating {name}: {exc.explanation}") from None
-        except ENGINE_ERRORS as exc:
+        except engine.ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._adoptable_service(name, launch.agent_id)
 
     def _service(self, launch: AgentLaunch) -> dict:
         """The service-level spec: one replica, no virtual IP (agents serve nothing), and
-        Swarm's own update and rollback: one task, stopped before its successor starts
-        (two processes must never trade one account), rolled back by Swarm itself when
-        the new task fails within a heartbeat timeout."""
+        Swarm's own update and rollback: one task stopped before its successor starts (two
+        processes must never trade one account), rolled back if it fails a heartbeat timeout."""
         monitor = int((self.settings.heartbeat_timeout_seconds or 30.0) * _SECOND)
         return {
             "labels": self._labels(launch),
@@ -335,8 +329,7 @@ class SwarmRuntime(DockerRuntime):
             "rollback_config": RollbackConfig(parallelism=1, order="stop-first"),
         }
 
-    def restart(self, container_id: str) -> None:
-        """Never asked (`restarts_in_place` is False)."""
+    def restart(self, container_id: str) -> None:  # never asked: not `restarts_in_place`
         raise RuntimeFailure("Swarm restarts its tasks itself")
 
     def replace(self, container_id: str, launch: AgentLaunch) -> ObservedAgent:
@@ -356,7 +349,7 @@ class SwarmRuntime(DockerRuntime):
             return self.create(launch)
         except APIError as exc:
             raise RuntimeFailure(f"updating {name}: {exc.explanation}") from None
-        except ENGINE_ERRORS as exc:
+        except engine.ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._adoptable_service(name, launch.agent_id)
 
@@ -387,7 +380,7 @@ class SwarmRuntime(DockerRuntime):
             nodes = {
                 node["ID"]: node["Description"]["Hostname"] for node in self.client.api.nodes()
             }
-        except ENGINE_ERRORS as exc:
+        except engine.ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return [
             _observed(service, sorted(tasks[service["ID"]], key=_task_time, reverse=True), nodes)
@@ -403,14 +396,14 @@ class SwarmRuntime(DockerRuntime):
             service = self.client.api.inspect_service(container_id)
         except NotFound:
             return
-        except ENGINE_ERRORS as exc:
+        except engine.ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         agent_id = (service["Spec"].get("Labels") or {}).get(LABEL_AGENT_ID)
         try:
             self.client.api.remove_service(container_id)
         except NotFound:
             pass
-        except ENGINE_ERRORS as exc:
+        except engine.ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"removing {container_id[:12]}: {exc}") from None
         if agent_id:
             self._remove_secrets(agent_id)
@@ -431,7 +424,7 @@ class SwarmRuntime(DockerRuntime):
             tasks = self.client.api.tasks(filters={"service": container_id})
         except NotFound:
             return None
-        except ENGINE_ERRORS as exc:
+        except engine.ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         ended = [t for t in tasks if (t.get("Status") or {}).get("State") in (*_FAILED, "complete")]
         if not ended:
@@ -453,5 +446,5 @@ class SwarmRuntime(DockerRuntime):
             )
         except NotFound:
             raise RuntimeFailure(f"agent {name} has no service right now") from None
-        except ENGINE_ERRORS as exc:
+        except engine.ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
