@@ -144,9 +144,10 @@ class AgentGateway:
                 self._callers = {
                     d: k for d, k in self._callers.items() if now - k[1] < TOKEN_MEMORY_SECONDS
                 }
-            if agent is not None and self.store.agents_epoch == epoch:  # not changed meanwhile
-                remembered = (agent, now, self.store.agent_epoch(agent.id))
-                self._callers[keys.token_hash(token)] = remembered
+            if agent is not None:
+                mark = self.store.agent_epoch(agent.id)  # then: nothing changed meanwhile
+                if self.store.agents_epoch == epoch:
+                    self._callers[keys.token_hash(token)] = (agent, now, mark)
         return agent
 
     def bootstrap(self, agent: Agent) -> Bootstrap:
