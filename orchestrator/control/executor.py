@@ -313,11 +313,11 @@ class Executor:
         if not failed or action.start is None:
             return
         if in_place and action.container_id is not None:
-            self._start_again(action.container_id, action.start)
+            self._start_again(agent, action.container_id, action.start)
         else:
             self._start(action.start)
 
-    def _start_again(self, container_id: str, start: Start) -> None:
+    def _start_again(self, agent: Agent, container_id: str, start: Start) -> None:
         """Start the agent's exited workload again as it is; if it cannot be (it went
         meanwhile, say), remove it and start a new one."""
         try:
@@ -327,7 +327,7 @@ class Executor:
             self.runtime.remove(container_id)
             self._start(start)
             return
-        self._started(self.store.get(start.agent_id), start.phase, container_id, "started again")
+        self._started(agent, start.phase, container_id, "started again")
 
     def _restarts_continue(self) -> str:
         if self.runtime.restarts_itself:
