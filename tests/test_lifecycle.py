@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.control.rollout import RolloutPolicy
 from orchestrator.lifecycle import AlertKind, EventKind, Phase
+from orchestrator.runtime import AgentLaunch
 from orchestrator.state.rollouts import RolloutBook
 from orchestrator.state.store import spawn_ids
 from orchestrator.state.tables import utc
@@ -96,6 +97,35 @@ def test_crashes_back_off_enter_one_crash_loop_and_recover_with_one_alert_each(w
     row = store.get(agent.id)
     assert (row.phase, row.failures, row.restarts) == (Phase.RUNNING, 0, 4)
     assert [a.kind for a in store.alerts()] == [AlertKind.RECOVERED, AlertKind.CRASHLOOP]
+
+
+def test_a_start_the_daemon_died_before_recording_is_adopted_and_runs(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    for _ in range(2):  # the second failure in a row backs off
+        runtime.crash(agent.id)
+        ticker.tick()
+    assert store.get(agent.id).phase == Phase.BACKOFF
+    clock.advance(until_restart(store, clock, agent))
+    # the back-off's start reached the runtime, and the daemon died before recording it
+    runtime.create(AgentLaunch(agent.id, agent.name, "http://gateway", "token", "spec-of-image-1"))
+    created = runtime.created
+
+    again = Ticker(reconciler(store, runtime, clock.now))
+    try:
+        again.tick()
+    finally:
+        again.close()
+    row = store.get(agent.id)
+    assert (row.phase, row.container_id, row.next_restart_at) == (
+        Phase.STARTING,
+        runtime.running(agent.id).container_id,
+        None,
+    )
+    heartbeat(store, clock, agent)
+    assert store.get(agent.id).phase == Phase.RUNNING
+    assert runtime.created == created  # adopted, not started a second time
 
 
 def test_an_out_of_memory_kill_is_recorded_as_such(world):

@@ -89,6 +89,17 @@ def test_unrecorded_workload_of_an_agent_is_adopted_not_restarted():
     assert plan(running, [workload("c-a", "a")], NOW) == [Adopt("a", "c-a", Phase.RUNNING)]
 
 
+def test_a_workload_started_but_never_recorded_awaits_its_first_beat_whatever_it_waited_out():
+    # the daemon died between starting the agent's workload and recording the start
+    due = NOW - timedelta(seconds=30)
+    backing_off = agent("a", Phase.BACKOFF, None, failures=2, next_restart_at=due)
+    assert plan(fleet(backing_off), [workload("c-a", "a")], NOW) == [
+        Adopt("a", "c-a", Phase.STARTING)
+    ]
+    looping = agent("a", Phase.CRASHLOOP, None, failures=6, next_restart_at=due)
+    assert plan(fleet(looping), [workload("c-a", "a")], NOW) == [Adopt("a", "c-a", Phase.CRASHLOOP)]
+
+
 def test_workload_without_a_row_is_an_orphan():
     observed = [workload("c-a", "a"), workload("c-z", "z"), workload("c-n", None)]
     assert plan(fleet(agent("a", Phase.RUNNING, "c-a")), observed, NOW) == [

@@ -243,6 +243,7 @@ class Executor:
             phase=action.phase,
             expect=WANTS_CONTAINER,
             container_id=action.container_id,
+            next_restart_at=None,
         )
         if adopted:
             log.info(

@@ -11,10 +11,8 @@ out and records it.
 On a runtime that restarts workloads itself (Swarm, `Desired.restarts_itself`) it never
 restarts one: it counts the failures the runtime reports and still spots crash loops.
 Which image each agent should run comes from the rollout in force (`control/rollout.py`),
-whose own steps are planned here too.
-
-It must never act on "missing" before the first successful list: `observed is None`
-plans nothing at all.
+whose own steps are planned here too. It never acts on "missing" before the first
+successful list: `observed is None` plans nothing at all.
 """
 
 from __future__ import annotations
@@ -341,11 +339,17 @@ def _plan_agent(
         reason = f"no heartbeat for {silent.total_seconds():.0f}s"
         actions.append(_restart(agent, keep, EventKind.UNHEALTHY, reason, desired))
     elif keep.container_id != agent.container_id:
-        phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
-        actions.append(Adopt(agent.agent_id, keep.container_id, phase))
+        actions.append(_adopt(agent, keep))
     elif _recovered(agent, policy, now):
         actions.append(Recover(agent.agent_id, agent.phase == Phase.CRASHLOOP))
     return actions
+
+
+def _adopt(agent: DesiredAgent, keep: ObservedAgent) -> Adopt:
+    """Adopt a live workload we never recorded (a crash between starting and recording it):
+    it awaits its first beat unless the agent runs already or is crash-looping."""
+    waiting = agent.phase in (Phase.PENDING, Phase.BACKOFF)
+    return Adopt(agent.agent_id, keep.container_id, Phase.STARTING if waiting else agent.phase)
 
 
 def _refused(keep: ObservedAgent, rollout: Rollout | None) -> bool:
@@ -360,11 +364,8 @@ def _refused(keep: ObservedAgent, rollout: Rollout | None) -> bool:
 
 def _recovered(agent: DesiredAgent, policy: Policy, now: datetime) -> bool:
     """Whether an agent with failures has stayed healthy long enough to forget them."""
-    return bool(
-        agent.failures
-        and agent.healthy_since is not None
-        and now - agent.healthy_since >= policy.restart_reset
-    )
+    healthy = agent.healthy_since
+    return bool(agent.failures and healthy is not None and now - healthy >= policy.restart_reset)
 
 
 def _plan_restarted_by_runtime(
@@ -387,8 +388,7 @@ def _plan_restarted_by_runtime(
             )
         )
     elif keep.container_id != agent.container_id:
-        phase = Phase.STARTING if agent.phase == Phase.PENDING else agent.phase
-        actions.append(Adopt(agent.agent_id, keep.container_id, phase))
+        actions.append(_adopt(agent, keep))
     elif keep.spec_hash != desired.target(agent.agent_id).spec_hash and not _refused(
         keep, desired.rollout
     ):
@@ -430,7 +430,6 @@ def plan(desired: Desired, observed: Sequence[ObservedAgent] | None, now: dateti
     by_agent: dict[str, list[ObservedAgent]] = {}
     for workload in observed:
         by_agent.setdefault(workload.agent_id or "", []).append(workload)
-
     actions: list[Action] = []
     for agent in desired.agents:
         actions.extend(_plan_agent(agent, by_agent.get(agent.agent_id, []), desired, now))
