@@ -24,6 +24,7 @@ from agent_runtime.account import AccountLink
 from agent_runtime.contract import Bootstrap, ContractError
 from agent_runtime.cycle import Trader, market_clock
 from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
+from agent_runtime.pulse import Pulse
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -59,35 +60,36 @@ def _bootstrap(
 def _cycles(
     gateway: GatewayClient, boot: Bootstrap, stop: threading.Event, alive: Path | None
 ) -> int:
-    """Every tick: trade if a new trading cycle is due, then heartbeat, until stopped or
-    retired. The first pass only heartbeats, then logs in: a (re)started agent says it is
-    up before it calls the platform, whose login and account read may take a while."""
+    """Trade whenever a new trading cycle is due, until stopped or retired, while the pulse
+    beats with what the loop reports. The pulse beats before the agent logs in: a
+    (re)started agent says it is up before it calls the platform, which may take a while."""
     tick, jitter = boot.schedule.cycle_seconds, boot.schedule.jitter_seconds
     account = AccountLink(boot.platform, gateway.platform(deadline=tick)) if boot.platform else None
     trader = Trader(boot, gateway, account) if account else None
     clock = market_clock(boot.clock)
-    last_error = None
-    paused = boot.paused  # a restart while paused must not trade first
-    up = False  # whether the first heartbeat has gone
+    # one scale for every beat, so the reported cycle never goes back
+    cycle_at = trader.cycle_at if trader else lambda now: int(now.timestamp() // tick)
+    pulse = Pulse(gateway, lambda: cycle_at(clock.now()), tick, jitter, stop, boot.paused)
+    pulse.start()
     try:
+        if account is not None:
+            pulse.report({}, account.login())
         while not stop.is_set():
             _touch(alive)
-            # one scale for every beat, so the reported cycle never goes back
             now = clock.now()
-            beat = trader.cycle_at(now) if trader else int(now.timestamp() // tick)
-            report: dict = {"cycle": beat, "phase": "running"}
-            result = None
-            if up and trader is not None and (cycle := trader.due(now)) is not None:
-                result = trader.run(cycle, now, paused)
-                last_error = last_error or result.error
+            report: dict = {}
+            result, error = None, None
+            if trader is not None and (cycle := trader.due(now)) is not None:
+                result = trader.run(cycle, now, pulse.paused)  # a restart while paused waits
+                error = result.error
                 if result.submitted:
                     log.info(
                         "cycle %s: %s orders, %s filled", cycle, result.submitted, result.filled
                     )
-            if up and trader is not None:
-                last_error = last_error or trader.outbox.send(gateway)
-            if up and account is not None:
-                state, error = account.report(
+            if trader is not None:
+                error = error or trader.outbox.send(gateway)
+            if account is not None:
+                state, account_error = account.report(
                     result and result.portfolio, changed=bool(result and result.submitted)
                 )
                 report.update(state)
@@ -98,30 +100,18 @@ def _cycles(
                         orders_today=trader.orders_on(clock.now()),
                         catalysts=trader.catalysts.report(),
                     )
-                last_error = last_error or error
-            try:
-                reply = gateway.heartbeat({**report, "last_error": last_error})
-                last_error = None
-            except TokenRefused:
-                raise
-            except GatewayError as exc:
-                last_error = str(exc)
-                log.warning("heartbeat failed: %s", exc)
-            else:
-                paused = bool(reply.get("paused"))
-                if reply.get("retire"):
-                    log.info("retired by the orchestrator; exiting")
-                    return EXIT_OK
-            if not up and account is not None:
-                last_error = last_error or account.login()
-            stop.wait(tick + random.uniform(0, jitter) if up else 0)
-            up = True
+                error = error or account_error
+            pulse.report(report, error)
+            stop.wait(tick + random.uniform(0, jitter))
     finally:
+        pulse.close()
         if trader is not None:
             trader.outbox.send(gateway, force=True)  # what is left, on the way out
         if account is not None:
             account.close()
-    log.info("stopping on signal")
+    if pulse.refused is not None:
+        raise pulse.refused
+    log.info("retired by the orchestrator; exiting" if pulse.retired else "stopping on signal")
     return EXIT_OK
 
 

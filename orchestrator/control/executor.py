@@ -197,8 +197,7 @@ class Executor:
     ) -> bool:
         """Record a failure of the agent's workload with its decided consequence (and
         `fields`, e.g. the reason a start failed)."""
-        wait = then.delay.total_seconds()
-        when = "now" if not wait else f"in {wait:.0f}s"
+        when = f"in {wait:.0f}s" if (wait := then.delay.total_seconds()) else "now"
         alert = None
         if then.alert is AlertKind.CRASHLOOP:
             alert = (

@@ -1,0 +1,104 @@
+"""The agent's heartbeat, on a thread of its own.
+
+The trading loop's calls (the platform through the gateway's relay, the LLM) may each take
+up to a cycle when the platform or the orchestrator is busy. A heartbeat sent from that
+loop waited behind them: under load an agent that was only waiting went silent, the
+orchestrator restarted it, and the restart loaded everything more. The pulse beats every
+cycle whatever the loop is doing, with the figures the loop reported last.
+
+It beats only while the loop shows progress: a loop that has not turned for `stall`
+seconds is hung, and the pulse falls silent so that the orchestrator restarts the agent
+after its heartbeat timeout. A frozen process (SIGSTOP, `docker pause`) stops both.
+
+What the orchestrator answers is kept for the loop: `paused`, and `retired` (the agent
+must stop). A refused token stops the agent too; `refused` holds the refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
+
+log = logging.getLogger("agent")
+STALL_CYCLES = 12  # turns of the loop missed before the pulse takes it for hung
+
+
+class Pulse:
+    """Heartbeats every `tick` (+ up to `jitter`) seconds until `stop` is set or `close`."""
+
+    def __init__(
+        self,
+        gateway: GatewayClient,
+        cycle: Callable[[], int],
+        tick: float,
+        jitter: float,
+        stop: threading.Event,
+        paused: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._gateway = gateway
+        self._cycle = cycle
+        self._tick, self._jitter = tick, jitter
+        self.stall = STALL_CYCLES * tick
+        self._stop = stop
+        self._halt = threading.Event()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._report: dict = {}
+        self._error: str | None = None
+        self._turned = clock()
+        self.paused = paused
+        self.retired = False
+        self.refused: TokenRefused | None = None
+        self._thread = threading.Thread(target=self._run, name="pulse", daemon=True)
+
+    def start(self) -> None:
+        """Send the first beat at once, then one every cycle."""
+        self._thread.start()
+
+    def report(self, figures: dict, error: str | None = None) -> None:
+        """The loop turned: beat `figures` from now on, and `error` until a beat carries it."""
+        with self._lock:
+            self._turned = self._clock()
+            self._report = figures or self._report
+            self._error = self._error or error
+
+    def close(self) -> None:
+        """Stop beating; returns once a beat under way has ended."""
+        self._halt.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not (self._stop.is_set() or self._halt.is_set()):
+            if self._clock() - self._turned <= self.stall:
+                self._beat()
+            self._halt.wait(self._tick + random.uniform(0, self._jitter))
+
+    def _beat(self) -> None:
+        with self._lock:
+            sent = self._error
+            body = {"cycle": self._cycle(), "phase": "running", **self._report, "last_error": sent}
+        try:
+            reply = self._gateway.heartbeat(body)
+        except TokenRefused as exc:
+            self.refused = exc
+            self._stop.set()
+            return
+        except GatewayError as exc:
+            log.warning("heartbeat failed: %s", exc)
+            with self._lock:
+                self._error = self._error or str(exc)
+            return
+        with self._lock:
+            if self._error == sent:
+                self._error = None
+        self.paused = bool(reply.get("paused"))
+        if reply.get("retire"):
+            self.retired = True
+            self._stop.set()
