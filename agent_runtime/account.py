@@ -7,7 +7,9 @@ the error is reported in the heartbeat.
 The account is not read for every heartbeat: a fleet's heartbeats would then double the
 platform's load and the orchestrator's. It is read again after the agent's own orders, and
 otherwise every `REPORT_EVERY` heartbeats (a minute at the default 10 s cycle); a
-portfolio the trading cycle has just read serves as it is.
+portfolio the trading cycle has just read serves as it is. An account that nothing but the
+agent's own (market) orders can change, because it holds nothing or because the market is
+closed, is read only every `STILL_EVERY` heartbeats: an idle fleet hardly calls.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from platform_client import PlatformClient, PlatformError, Portfolio, TradingSes
 
 log = logging.getLogger("agent.account")
 REPORT_EVERY = 6  # heartbeats between two reads of an unchanged account
+STILL_EVERY = 30  # the same, while no price can move it (5 min at the default cycle)
 
 
 class AccountLink:
@@ -41,14 +44,18 @@ class AccountLink:
         return None
 
     def report(
-        self, read: Portfolio | None = None, changed: bool = False
+        self, read: Portfolio | None = None, changed: bool = False, market_open: bool = True
     ) -> tuple[dict, str | None]:
         """Equity, cash and positions for the heartbeat, and the error if there was one.
-        `read` is a portfolio just read; `changed` says the agent's orders went out since."""
+        `read` is a portfolio just read; `changed` says the agent's orders went out since;
+        `market_open` says whether prices move now."""
         if read is None or changed:
-            if self.last is not None and not changed and self.served < REPORT_EVERY:
+            last = self.last
+            still = last is not None and not (market_open and last["positions"])
+            due = STILL_EVERY if still else REPORT_EVERY
+            if last is not None and not changed and self.served < due:
                 self.served += 1
-                return self.last, None
+                return last, None
             try:
                 read = self.session.call(self.client.portfolio)
             except PlatformError as exc:

@@ -90,7 +90,9 @@ def _cycles(
                 error = error or trader.outbox.send(gateway)
             if account is not None:
                 state, account_error = account.report(
-                    result and result.portfolio, changed=bool(result and result.submitted)
+                    result and result.portfolio,
+                    changed=bool(result and result.submitted),
+                    market_open=trader is None or trader.calendar.is_open(now),
                 )
                 report.update(state)
                 if trader is not None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent_runtime.account import REPORT_EVERY, AccountLink
+from agent_runtime.account import REPORT_EVERY, STILL_EVERY, AccountLink
 from agent_runtime.contract import Bootstrap, ClockSpec, PlatformAccess, Schedule
 from agent_runtime.cycle import Trader, client_order_id
 from agent_runtime.gateway import GatewayClient
@@ -209,3 +209,27 @@ def test_the_account_is_read_again_after_orders_and_otherwise_every_few_heartbea
     held = agent.run(301, NOW, paused=True)
     assert [p["symbol"] for p in account.report(held.portfolio)[0]["positions"]] == ["MRNA"]
     assert len(reads) == 4  # the cycle's own read served the heartbeat
+
+    # the market closed: its prices cannot move the positions, so reads are rarer
+    for _ in range(STILL_EVERY - 1):
+        assert account.report(market_open=False) == (state, None)
+    assert len(reads) == 4
+    account.report(market_open=False)
+    assert len(reads) == 5
+    account.report(market_open=True)
+    assert len(reads) == 5  # a fresh read, however the market stands
+
+
+def test_a_flat_account_is_read_rarely_since_only_its_own_orders_can_change_it(world):
+    agent = trader(world)
+    account, reads = agent.account, []
+    read = account.client.portfolio
+    account.client.portfolio = lambda: reads.append(1) or read()
+
+    state, error = account.report()
+    assert error is None and state["positions"] == [] and len(reads) == 1
+    for _ in range(STILL_EVERY - 1):
+        assert account.report() == (state, None)
+    assert len(reads) == 1
+    account.report()
+    assert len(reads) == 2
