@@ -61,7 +61,7 @@ def _cycles(
     gateway: GatewayClient, boot: Bootstrap, stop: threading.Event, alive: Path | None
 ) -> int:
     """Trade whenever a new trading cycle is due, until stopped or retired, while the pulse
-    beats with what the loop reports. The pulse beats before the agent logs in: a
+    beats with what the loop reports. The first beat goes before the agent logs in: a
     (re)started agent says it is up before it calls the platform, which may take a while."""
     tick, jitter = boot.schedule.cycle_seconds, boot.schedule.jitter_seconds
     account = AccountLink(boot.platform, gateway.platform(deadline=tick)) if boot.platform else None

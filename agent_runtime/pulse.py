@@ -55,11 +55,15 @@ class Pulse:
         self.paused = paused
         self.retired = False
         self.refused: TokenRefused | None = None
+        self._first = threading.Event()  # the first beat has been answered or has failed
         self._thread = threading.Thread(target=self._run, name="pulse", daemon=True)
 
     def start(self) -> None:
-        """Send the first beat at once, then one every cycle."""
+        """Send the first beat, then one every cycle; returns once the first has been
+        answered or has failed (a cycle at most), so that a (re)started agent says it is
+        up before it calls anything else."""
         self._thread.start()
+        self._first.wait(self._tick)
 
     def report(self, figures: dict, error: str | None = None) -> None:
         """The loop turned: beat `figures` from now on, and `error` until a beat carries it."""
@@ -78,6 +82,7 @@ class Pulse:
         while not (self._stop.is_set() or self._halt.is_set()):
             if self._clock() - self._turned <= self.stall:
                 self._beat()
+            self._first.set()
             self._halt.wait(self._tick + random.uniform(0, self._jitter))
 
     def _beat(self) -> None:

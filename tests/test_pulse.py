@@ -63,6 +63,7 @@ def test_it_beats_while_the_loop_is_busy_and_falls_silent_once_the_loop_stalled(
     app, pulse = gateway
     clock = Clock()
     beating = pulse(clock=clock)
+    assert app.hits(BEAT) >= 1  # the first beat has gone when the pulse has started
     wait_until(lambda: app.hits(BEAT) >= 3, "three beats with the loop never turning")
     assert bodies(app)[0] == {"cycle": 7, "phase": "running", "last_error": None}
 
