@@ -10,8 +10,11 @@ It beats only while the loop shows progress: a loop that has not turned for `sta
 seconds is hung, and the pulse falls silent so that the orchestrator restarts the agent
 after its heartbeat timeout. A frozen process (SIGSTOP, `docker pause`) stops both.
 
-What the orchestrator answers is kept for the loop: `paused`, and `retired` (the agent
-must stop). A refused token stops the agent too; `refused` holds the refusal.
+A beat carries the figures and the error of the loop's last turn, so a problem that lasts
+is shown for as long as it lasts; an error is also carried until a beat has delivered it,
+so none goes unseen between two beats. The loop's first figures go out at once, not a
+cycle later. What the orchestrator answers is kept for the loop: `paused`, and `retired`
+(the agent must stop). A refused token stops the agent too; `refused` holds the refusal.
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ class Pulse:
         self.stall = STALL_CYCLES * tick
         self._stop = stop
         self._halt = threading.Event()
+        self._wake = threading.Event()  # beat now: the first figures, or the end
         self._clock = clock
         self._lock = threading.Lock()
         self._report: dict = {}
-        self._error: str | None = None
+        self._error: str | None = None  # the last turn's
+        self._unsent: str | None = None  # an error no beat has delivered yet
         self._turned = clock()
         self.paused = paused
         self.retired = False
@@ -66,29 +71,35 @@ class Pulse:
         self._first.wait(self._tick)
 
     def report(self, figures: dict, error: str | None = None) -> None:
-        """The loop turned: beat `figures` from now on, and `error` until a beat carries it."""
+        """The loop turned, with these figures and this error (None: the turn went well)."""
         with self._lock:
+            first = bool(figures) and not self._report
             self._turned = self._clock()
             self._report = figures or self._report
-            self._error = self._error or error
+            self._error, self._unsent = error, self._unsent or error
+        if first:
+            self._wake.set()
 
     def close(self) -> None:
         """Stop beating; returns once a beat under way has ended."""
         self._halt.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
 
     def _run(self) -> None:
         while not (self._stop.is_set() or self._halt.is_set()):
+            self._wake.clear()
             if self._clock() - self._turned <= self.stall:
                 self._beat()
             self._first.set()
-            self._halt.wait(self._tick + random.uniform(0, self._jitter))
+            self._wake.wait(self._tick + random.uniform(0, self._jitter))
 
     def _beat(self) -> None:
         with self._lock:
-            sent = self._error
-            body = {"cycle": self._cycle(), "phase": "running", **self._report, "last_error": sent}
+            unsent = self._unsent
+            error = unsent or self._error
+            body = {"cycle": self._cycle(), "phase": "running", **self._report, "last_error": error}
         try:
             reply = self._gateway.heartbeat(body)
         except TokenRefused as exc:
@@ -98,11 +109,11 @@ class Pulse:
         except GatewayError as exc:
             log.warning("heartbeat failed: %s", exc)
             with self._lock:
-                self._error = self._error or str(exc)
+                self._unsent = self._unsent or str(exc)
             return
         with self._lock:
-            if self._error == sent:
-                self._error = None
+            if self._unsent == unsent:
+                self._unsent = None
         self.paused = bool(reply.get("paused"))
         if reply.get("retire"):
             self.retired = True

@@ -1,6 +1,7 @@
 """The agent's heartbeat thread against a real HTTP gateway (scripted answers): it beats
-while the trading loop is busy, falls silent once the loop has stalled, carries an error
-until a beat has delivered it, and stops the agent when retired or refused."""
+while the trading loop is busy, falls silent once the loop has stalled, reports an error
+while its problem lasts, sends the loop's first figures at once, and stops the agent when
+retired or refused."""
 
 import json
 import threading
@@ -42,9 +43,9 @@ def gateway():
     with serve(app) as url:
         client = GatewayClient(url, "token")
 
-        def pulse(stop=None, clock=None):
+        def pulse(stop=None, clock=None, tick=TICK):
             stop, clock = stop or threading.Event(), clock or Clock()
-            made = Pulse(client, lambda: 7, TICK, 0, stop, False, clock)
+            made = Pulse(client, lambda: 7, tick, 0, stop, False, clock)
             pulses.append(made)
             made.start()
             return made
@@ -78,7 +79,7 @@ def test_it_beats_while_the_loop_is_busy_and_falls_silent_once_the_loop_stalled(
     assert bodies(app)[-1]["equity"] == 101.5
 
 
-def test_an_error_is_carried_until_a_beat_delivers_it_and_the_answer_is_kept(gateway):
+def test_an_error_lasts_as_long_as_its_problem_and_a_failed_beat_is_told_once(gateway):
     app, pulse = gateway
     app.on(BEAT, (503, {"error": {"code": "down", "message": "store down"}}, {}))
     beating = pulse()
@@ -86,9 +87,24 @@ def test_an_error_is_carried_until_a_beat_delivers_it_and_the_answer_is_kept(gat
     wait_until(lambda: app.hits(BEAT) >= 2, "two refused beats")
     app.on(BEAT, (200, {"ok": True, "paused": True}, {}))
     wait_until(lambda: beating.paused, "the pause in an answer")
-    delivered = [b["last_error"] for b in bodies(app) if b["last_error"]]
-    assert delivered[0] in ("cycle 3 skipped: platform down", "gateway answered 503: store down")
-    wait_until(lambda: bodies(app)[-1]["last_error"] is None, "the error cleared once delivered")
+    errors = [b["last_error"] for b in bodies(app)]
+    # the first beat went before the loop's turn; the next told of the first's failure
+    assert errors[:2] == [None, "gateway answered 503: store down"]
+    # the loop's problem lasts: every beat says so, not only the first after it
+    beaten = app.hits(BEAT)
+    wait_until(lambda: app.hits(BEAT) >= beaten + 3, "three more beats")
+    assert bodies(app)[-1]["last_error"] == "cycle 3 skipped: platform down"
+    beating.report({}, None)  # a turn that went well
+    wait_until(lambda: bodies(app)[-1]["last_error"] is None, "the error gone with its problem")
+
+
+def test_the_loops_first_figures_go_out_at_once_not_a_cycle_later(gateway):
+    app, pulse = gateway
+    beating = pulse(tick=600)  # a cycle far longer than the test
+    assert app.hits(BEAT) == 1
+    beating.report({"equity": 99_500.0})
+    wait_until(lambda: app.hits(BEAT) == 2, "the beat with the first figures")
+    assert bodies(app)[-1]["equity"] == 99_500.0
 
 
 def test_retirement_and_a_refused_token_stop_the_agent(gateway):
