@@ -32,7 +32,10 @@ def test_orders_today_pnl_and_positions_agree_on_every_surface(make_daemon, flee
         FLEET_AGENT_CYCLE_SECONDS="300",  # the figures hold still while they are read
     )
     assert daemon.fleet("spawn", "2", "--wait").returncode == 0
-    first, second = daemon.agents()
+    # each agent's first figures are in; its next beat is a cycle (300 s) away
+    first, second = daemon.wait_for(
+        lambda agents: all(a["equity"] is not None for a in agents), "the agents' own figures"
+    )
     for agent, buys, equity in ((first, ("AAPL", "XOM"), 100_500.0), (second, ("MSFT",), 99_800.0)):
         trader = Trader(daemon, agent)
         for n, symbol in enumerate(buys):
@@ -40,6 +43,11 @@ def test_orders_today_pnl_and_positions_agree_on_every_surface(make_daemon, flee
             assert trader.call("POST", "api/trading/submit", json=body).status_code == 201
         assert trader.call("GET", "api/trading/portfolio").status_code == 200
         trader.beat(equity)
+    # a beat is answered at once and written with the next batch
+    daemon.wait_for(
+        lambda agents: sorted(a["equity"] for a in agents) == [99_800.0, 100_500.0],
+        "the beats in the store",
+    )
 
     # The CLI.
     listed = {a["name"]: a for a in json.loads(daemon.fleet("ls", "--json").stdout)}
