@@ -128,6 +128,28 @@ def test_a_start_the_daemon_died_before_recording_is_adopted_and_runs(world):
     assert runtime.created == created  # adopted, not started a second time
 
 
+def test_a_beat_of_the_failed_workload_written_after_the_failure_does_not_make_it_running(world):
+    store, runtime, clock, ticker = world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    heartbeat(store, clock, agent)
+    before_the_crash = clock.now()  # a beat received now waits for its batch
+    clock.advance(0.5)
+    runtime.crash(agent.id)
+    runtime.refuse_starts("the engine is busy")  # the agent stays without a workload
+    ticker.tick()
+    assert store.get(agent.id).phase == Phase.BACKOFF
+    runtime.refuse_starts(None)
+    clock.advance(until_restart(store, clock, agent))
+    ticker.tick()  # a new workload, starting
+    assert store.get(agent.id).phase == Phase.STARTING
+    store.heartbeat(agent.id, 2, None, before_the_crash)  # the batch reaches the store
+    assert store.get(agent.id).phase == Phase.STARTING
+    clock.advance(0.5)
+    store.heartbeat(agent.id, 3, None, clock.now())  # its successor's first beat
+    assert store.get(agent.id).phase == Phase.RUNNING
+
+
 def test_an_out_of_memory_kill_is_recorded_as_such(world):
     store, runtime, clock, ticker = world
     (agent,) = spawn(store, clock)

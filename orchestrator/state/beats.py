@@ -3,7 +3,8 @@
 The gateway answers heartbeats from memory and hands them over in batches (DESIGN §6:
 the store is written in batches, not once per heartbeat). A beat sets the agent's last
 heartbeat, cycle, error and the account state it reports; the first one moves a starting
-agent to running, with the event that says so. Equity is sampled at most once per
+agent to running, with the event that says so (unless it was received before the agent's
+last failure, from the workload that failed). Equity is sampled at most once per
 `sample_every`.
 """
 
@@ -70,7 +71,10 @@ def apply_beat(s: Session, agent: Agent, beat: Beat, sample_every: timedelta) ->
         if last is None or now - last >= sample_every:
             s.add(EquitySample(agent_id=agent.id, at=now, equity=agent.equity))
             agent.sampled_at = now
-    if agent.phase == Phase.STARTING:
+    # A beat received before the last failure was recorded (it waited for its batch) came
+    # from the workload that failed: it says nothing about the one starting now.
+    failed = utc(agent.failed_at)
+    if agent.phase == Phase.STARTING and (failed is None or now > failed):
         agent.phase = Phase.RUNNING
         agent.updated_at = now
         message = "first heartbeat: the agent is running"
