@@ -71,10 +71,12 @@ def apply_beat(s: Session, agent: Agent, beat: Beat, sample_every: timedelta) ->
         if last is None or now - last >= sample_every:
             s.add(EquitySample(agent_id=agent.id, at=now, equity=agent.equity))
             agent.sampled_at = now
-    # A beat received before the last failure was recorded (it waited for its batch) came
-    # from the workload that failed: it says nothing about the one starting now.
+    # Running means a recorded workload that beats: not before the start is recorded, and
+    # not on a beat received before the last failure (it waited for its batch), which came
+    # from the workload that failed.
     failed = utc(agent.failed_at)
-    if agent.phase == Phase.STARTING and (failed is None or now > failed):
+    current = agent.container_id is not None and (failed is None or now > failed)
+    if agent.phase == Phase.STARTING and current:
         agent.phase = Phase.RUNNING
         agent.updated_at = now
         message = "first heartbeat: the agent is running"
