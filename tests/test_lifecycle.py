@@ -150,6 +150,14 @@ def test_a_beat_of_the_failed_workload_written_after_the_failure_does_not_make_i
     assert store.get(agent.id).phase == Phase.RUNNING
 
 
+def test_a_beat_before_the_start_is_recorded_leaves_the_agent_starting(world):
+    store, _, clock, _ = world
+    (agent,) = spawn(store, clock)  # its workload is not started, or not yet recorded
+    store.transition(agent.id, EventKind.PROVISIONING, "ready", clock.now(), phase=Phase.STARTING)
+    heartbeat(store, clock, agent)
+    assert store.get(agent.id).phase == Phase.STARTING
+
+
 def test_an_out_of_memory_kill_is_recorded_as_such(world):
     store, runtime, clock, ticker = world
     (agent,) = spawn(store, clock)

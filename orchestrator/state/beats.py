@@ -3,9 +3,9 @@
 The gateway answers heartbeats from memory and hands them over in batches (DESIGN §6:
 the store is written in batches, not once per heartbeat). A beat sets the agent's last
 heartbeat, cycle, error and the account state it reports; the first one moves a starting
-agent to running, with the event that says so (unless it was received before the agent's
-last failure, from the workload that failed). Equity is sampled at most once per
-`sample_every`.
+agent whose workload is recorded to running, with the event that says so (unless it was
+received before the agent's last failure, from the workload that failed). Equity is
+sampled at most once per `sample_every`.
 """
 
 from __future__ import annotations
