@@ -45,13 +45,13 @@ from orchestrator.control.executor import Executor, Launching
 from orchestrator.control.plan import Policy
 from orchestrator.control.reconciler import Reconciler
 from orchestrator.control.rollout import RolloutPolicy
-from orchestrator.gateway.agents import AgentGateway
+from orchestrator.gateway.agents import TOKEN_MEMORY_SECONDS, AgentGateway
 from orchestrator.gateway.decisions import DecisionIntake
 from orchestrator.gateway.feeds import FeedGateway, ProviderLimit
 from orchestrator.gateway.llm import LlmGateway
 from orchestrator.gateway.rates import AgentRates
 from orchestrator.gateway.relay import PlatformRelay
-from orchestrator.operations.background import flush_every, keep, retain
+from orchestrator.operations.background import keep, repeat, retain
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.metrics import FleetCollector, fleet_registry, tick_histogram
 from orchestrator.operations.reports import build_report
@@ -289,9 +289,10 @@ def create_daemon_app(settings: Settings) -> App:
             asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(alerts.run(), name="alerts"),
             *(
-                asyncio.create_task(flush_every(flush, settings.store_batch_seconds))
+                asyncio.create_task(repeat(flush, settings.store_batch_seconds, last=True))
                 for flush in (agents.flush, *([relay.flush] if relay else []))
             ),
+            asyncio.create_task(repeat(agents.refresh, TOKEN_MEMORY_SECONDS / 2, last=False)),
             asyncio.create_task(keep(lease, settings.reconcile_interval_seconds), name="lease"),
             asyncio.create_task(retain(store, settings.retention_days, health), name="retention"),
         ]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from orchestrator import keys
 from orchestrator.api.lane import HeartbeatLane
-from orchestrator.gateway.agents import AgentGateway, Heartbeat
+from orchestrator.gateway.agents import TOKEN_MEMORY_SECONDS, AgentGateway, Heartbeat
 from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
 from orchestrator.state.errors import Conflict
@@ -103,6 +103,47 @@ def test_a_change_to_one_agent_forgets_that_agent_only(fleet, store):
     assert gateway.remembered(f"token-{agent.id}") is None  # asked of the store again
     assert gateway.authenticate(f"token-{agent.id}").phase == Phase.RETIRING
     assert gateway.remembered(f"token-{other.id}").id == other.id  # still from memory
+
+
+def test_a_refresh_keeps_the_fleet_remembered_with_one_query(fleet, store, monkeypatch):
+    gateway, (agent, other, gone), _, _ = fleet
+    clock = [1000.0]
+    monkeypatch.setattr("orchestrator.gateway.agents.time.monotonic", lambda: clock[0])
+    for a in (agent, other, gone):
+        assert gateway.authenticate(f"token-{a.id}") is not None
+    store.transition(gone.id, "retired", "gone", T0, phase=Phase.RETIRED, token_hash=None)
+    clock[0] += TOKEN_MEMORY_SECONDS / 2
+    gateway.refresh()
+    clock[0] += TOKEN_MEMORY_SECONDS * 0.9  # past the first lookup's memory
+
+    lookups = []
+    monkeypatch.setattr(store, "by_token_hashes", lambda digests: lookups.append(digests) or {})
+    assert gateway.remembered(f"token-{agent.id}").id == agent.id
+    assert gateway.remembered(f"token-{other.id}").id == other.id
+    assert gateway.authenticate(f"token-{gone.id}") is None and len(lookups) == 1
+    clock[0] += TOKEN_MEMORY_SECONDS  # and with no refresh since, forgotten
+    assert gateway.remembered(f"token-{agent.id}") is None
+
+
+def test_a_refresh_that_reads_while_an_agent_changes_refreshes_nothing(fleet, store, monkeypatch):
+    gateway, (agent, other, _), _, _ = fleet
+    clock = [1000.0]
+    monkeypatch.setattr("orchestrator.gateway.agents.time.monotonic", lambda: clock[0])
+    for a in (agent, other):
+        gateway.authenticate(f"token-{a.id}")
+    read = store.by_token_hashes
+
+    def read_while_retiring(digests):
+        found = read(digests)  # the agent as it was…
+        store.transition(agent.id, "retire_requested", "bye", T0, phase=Phase.RETIRING)
+        return found
+
+    monkeypatch.setattr(store, "by_token_hashes", read_while_retiring)
+    clock[0] += TOKEN_MEMORY_SECONDS / 2
+    gateway.refresh()
+    clock[0] += TOKEN_MEMORY_SECONDS * 0.9
+    assert gateway.remembered(f"token-{other.id}") is None  # nothing was refreshed
+    assert gateway.authenticate(f"token-{agent.id}").phase == Phase.RETIRING  # …is not kept
 
 
 def test_a_store_that_cannot_take_a_batch_keeps_it_for_the_next_flush(fleet, store):

@@ -144,13 +144,17 @@ def test_retire_is_idempotent_and_keeps_history(store):
     assert again.phase == Phase.RETIRED
     kinds = [e.kind for e in store.events(agent.id)]
     assert kinds == ["created", "retire_requested", "retired"]
-    assert store.by_token_hash(f"hash-{agent.id}") is None
+    assert store.by_token_hashes([f"hash-{agent.id}"]) == {}
 
 
 def test_token_hash_finds_its_agent_only(store):
     agents, _ = store.spawn("key-0001", people(2, "contrarian"), hash_for, T0)
-    assert store.by_token_hash(f"hash-{agents[1].id}").id == agents[1].id
-    assert store.by_token_hash("hash-unknown") is None
+    digests = [f"hash-unknown-{i}" for i in range(1200)]  # asked in several chunks
+    digests[0], digests[1199] = f"hash-{agents[1].id}", f"hash-{agents[0].id}"
+    assert {d: a.id for d, a in store.by_token_hashes(digests).items()} == {
+        digests[0]: agents[1].id,
+        digests[1199]: agents[0].id,
+    }
 
 
 def test_timestamps_come_back_in_utc(store):

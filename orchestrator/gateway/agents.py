@@ -8,12 +8,15 @@ untrusted: it is bounded here before the store sees it.
 
 A thousand agents call several times per cycle each, so the answers come from memory
 where they safely can (DESIGN §6):
-- a token's agent is remembered for TOKEN_MEMORY_SECONDS: one lookup serves the calls of
-  six cycles at the default 10 s (at 2 s, a lookup per heartbeat was a quarter of the
-  daemon's busy time at 300 agents). A change of an agent's phase or token in the store
-  (`agent_epoch`) makes the gateway forget that agent, so a retirement is told and a
-  revoked token refused at once; the rest of the fleet stays remembered (forgetting every
-  agent at each change sent most calls to the store while a fleet grew or shrank);
+- a token's agent is remembered for TOKEN_MEMORY_SECONDS, and `refresh` looks every
+  remembered agent up again in one query twice in that time, so a running agent's token
+  is looked up on its own only once (a lookup per heartbeat was a quarter of the
+  daemon's busy time at 300 agents; one per agent a minute, an eighth at 1,000). A change
+  of an agent's phase or token in the store (`agent_epoch`) makes the gateway forget
+  that agent, so a retirement is told and a revoked token refused at once; the rest of
+  the fleet stays remembered (forgetting every agent at each change sent most calls to
+  the store while a fleet grew or shrank). The time limit bounds what a change made
+  outside this daemon's store leaves stale;
 - a heartbeat is checked (its cycle never goes back) and answered at once, and written to
   the store with every other beat of the last FLEET_STORE_BATCH_SECONDS in one transaction
   (`flush`), in the order they came. A store that cannot take a batch keeps it for the next
@@ -133,9 +136,9 @@ class AgentGateway:
             return None
         if (agent := self.remembered(token)) is not None:
             return agent
-        now, epoch = time.monotonic(), self.store.agents_epoch
+        now, epoch, digest = time.monotonic(), self.store.agents_epoch, keys.token_hash(token)
         try:
-            agent = self.store.by_token_hash(keys.token_hash(token))
+            agent = self.store.by_token_hashes([digest]).get(digest)
         except DatabaseError as exc:
             self.health.failed("heartbeats", exc)
             raise
@@ -147,8 +150,27 @@ class AgentGateway:
             if agent is not None:
                 mark = self.store.agent_epoch(agent.id)  # then: nothing changed meanwhile
                 if self.store.agents_epoch == epoch:
-                    self._callers[keys.token_hash(token)] = (agent, now, mark)
+                    self._callers[digest] = (agent, now, mark)
         return agent
+
+    def refresh(self) -> None:
+        """Look every remembered agent up again, in one query: those whose token still
+        names them are remembered afresh. Nothing is refreshed when a phase or token
+        changed meanwhile, and an agent whose token is gone is left to be forgotten."""
+        with self._lock:
+            digests = list(self._callers)
+        if not digests:
+            return
+        now, epoch = time.monotonic(), self.store.agents_epoch
+        try:
+            found = self.store.by_token_hashes(digests)
+        except DatabaseError as exc:
+            self.health.failed("heartbeats", exc)
+            return
+        with self._lock:
+            if self.store.agents_epoch == epoch:
+                for digest, agent in found.items():
+                    self._callers[digest] = (agent, now, self.store.agent_epoch(agent.id))
 
     def bootstrap(self, agent: Agent) -> Bootstrap:
         """Everything `agent` needs beyond its three environment variables; a new process

@@ -1,5 +1,6 @@
-"""The daemon's loops beside the reconciler: retention, the lease's keeper, and the
-write-behind flushes of what the gateway answers from memory."""
+"""The daemon's loops beside the reconciler: retention, the lease's keeper, the
+write-behind flushes of what the gateway answers from memory, and the refresh of the
+agents it remembers."""
 
 from __future__ import annotations
 
@@ -20,18 +21,20 @@ log = logging.getLogger("fleet.daemon")
 RETENTION_EVERY_SECONDS = 3600
 
 
-async def flush_every(flush: Callable[[], object], seconds: float) -> None:
-    """Call `flush` in a worker thread every `seconds` until cancelled, and once more on
-    the way out. A flush that fails is logged, and the next one runs all the same."""
+async def repeat(work: Callable[[], object], seconds: float, *, last: bool) -> None:
+    """Call `work` in a worker thread every `seconds` until cancelled, and once more on
+    the way out if `last` (a flush: nothing is left unwritten). A call that fails is
+    logged, and the next one runs all the same."""
     try:
         while True:
             await asyncio.sleep(seconds)
             try:
-                await asyncio.to_thread(flush)
+                await asyncio.to_thread(work)
             except Exception:
-                log.exception("writing a batch failed")
+                log.exception("%s failed", getattr(work, "__qualname__", "a background call"))
     finally:
-        await asyncio.to_thread(flush)
+        if last:
+            await asyncio.to_thread(work)
 
 
 async def retain(store: Store, days: float, health: StoreHealth) -> None:

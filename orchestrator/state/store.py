@@ -20,11 +20,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from orchestrator.lifecycle import FINAL, LIVE, AlertKind, EventKind, Phase
-from orchestrator.state.beats import Beat, Recorded, apply_beat, behind_message, record_beats
+from orchestrator.state.beats import Beat, Recorded, behind_message, record_beats
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from orchestrator.state.tables import Agent, AgentEvent, Alert, EquitySample, FleetState, utc
 
 PAUSE_READ_SECONDS = 1.0
+_IN_CHUNK = 500  # values in one `IN (...)`: well inside every backend's limit
 _SPAWN_NAMESPACE = uuid.UUID("5f0c2a8e-4d0b-4f7e-9a51-2b1f8d6c3e70")
 
 
@@ -234,10 +235,14 @@ class Store:
         with self.session() as s:
             return [(event, name) for event, name in s.exec(query).all()]
 
-    def by_token_hash(self, digest: str) -> Agent | None:
-        """The agent holding the token with this hash, if any."""
+    def by_token_hashes(self, digests: Sequence[str]) -> dict[str, Agent]:
+        """Token hash → the agent holding that token, for those of `digests` that name one."""
+        chunks = [digests[i : i + _IN_CHUNK] for i in range(0, len(digests), _IN_CHUNK)]
         with self.session() as s:
-            return s.exec(select(Agent).where(Agent.token_hash == digest)).first()
+            found = [
+                a for c in chunks for a in s.exec(select(Agent).where(col(Agent.token_hash).in_(c)))
+            ]
+        return {a.token_hash: a for a in found if a.token_hash}
 
     def events(self, agent_id: str, limit: int = 200) -> list[AgentEvent]:
         """An agent's timeline, oldest first (the most recent `limit` entries)."""
@@ -412,11 +417,8 @@ class Store:
         """A new process of this agent has started: its cycles are counted afresh (a
         market clock set back by the operator must not lock the agent out)."""
         with self.session() as s:
-            agent = s.get(Agent, agent_id, with_for_update=True)
-            if agent is not None and agent.last_cycle is not None:
-                agent.last_cycle = None
-                s.add(agent)
-                s.commit()
+            s.execute(sa.update(Agent).where(col(Agent.id) == agent_id).values(last_cycle=None))
+            s.commit()
 
     def heartbeat(
         self,
@@ -427,18 +429,18 @@ class Store:
         sample_every: timedelta = timedelta(minutes=5),
         **state: object,
     ) -> Agent:
-        """Record one heartbeat and the account state it reports (`beats.apply_beat`). A
-        cycle behind the last one recorded since the agent's bootstrap is refused
-        (Conflict)."""
+        """Record one heartbeat and the account state it reports (`beats.record_beats`); the
+        agent as it is then. A cycle behind the last one recorded since the agent's
+        bootstrap is refused (Conflict)."""
         with self.session() as s:
             agent = s.get(Agent, agent_id, with_for_update=True)
             if agent is None:
                 raise NotFound(f"no agent {agent_id!r}")
             if agent.last_cycle is not None and cycle < agent.last_cycle:
                 raise Conflict(behind_message(cycle, agent.last_cycle))
-            apply_beat(s, agent, Beat(agent_id, cycle, last_error, now, state), sample_every)
+            record_beats(s, [Beat(agent_id, cycle, last_error, now, state)], sample_every)
             s.commit()
-            return agent
+        return self.get(agent_id)
 
     def heartbeats(self, beats: Sequence[Beat], sample_every: timedelta) -> list[Recorded]:
         """Record a batch of heartbeats in one transaction (`beats.record_beats`)."""
