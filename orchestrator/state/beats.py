@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -72,8 +73,8 @@ _WRITTEN = (
 
 
 def apply_beat(
-    agent: dict[str, object], beat: Beat, sample_every: timedelta
-) -> tuple[dict[str, object] | None, dict[str, object] | None]:
+    agent: dict[str, Any], beat: Beat, sample_every: timedelta
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Write `beat` onto `agent` (its columns, as read); the equity sample and the timeline
     event the beat adds, as rows, if it adds them."""
     unknown = set(beat.state) - set(_STATE)
@@ -122,7 +123,7 @@ def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> 
         .with_for_update()
     )
     rows = {row.id: dict(row._mapping) for row in s.execute(query)}
-    added: dict[str, list[dict[str, object]]] = {"samples": [], "events": []}
+    added: dict[str, list[dict[str, Any]]] = {"samples": [], "events": []}
     recorded = []
     for beat in beats:
         agent = rows.get(beat.agent_id)
