@@ -2,6 +2,9 @@
 store, against the in-memory runtime and a clock that moves only when told: milliseconds
 per test, no sleeping."""
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -394,3 +397,31 @@ def test_a_new_image_rolls_out_a_batch_at_a_time_and_a_broken_one_rolls_back(sto
     ticker.tick()
     assert book.latest().id == rollout.id  # the rejected image is not tried again
     ticker.close()
+
+
+def test_actions_stuck_on_the_engine_leave_the_loops_own_threads_free(store):
+    """Actions have threads of their own: four creates hanging on the engine do not hold
+    up what the daemon runs in the loop's default pool (the store's reads, the heartbeats'
+    writes), even when that pool is smaller than the actions' bound."""
+    clock, runtime = Clock(), FakeRuntime()
+    loop = reconciler(store, runtime, clock.now)  # up to 4 actions at once
+    spawn(store, clock, count=4)
+    engine, create = threading.Event(), runtime.create
+
+    def hanging_create(launch):
+        engine.wait(30)
+        return create(launch)
+
+    runtime.create = hanging_create
+
+    async def scenario() -> int:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+        assert len(await loop.tick()) == 4  # four starts, every one hanging
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(lambda: 42), timeout=10)
+        finally:
+            engine.set()
+            await loop.drain()
+
+    assert asyncio.run(scenario()) == 42
+    assert runtime.created == 4
