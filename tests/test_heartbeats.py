@@ -4,6 +4,7 @@ beat before the router (`api.lane`)."""
 
 import asyncio
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -144,6 +145,34 @@ def test_a_refresh_that_reads_while_an_agent_changes_refreshes_nothing(fleet, st
     clock[0] += TOKEN_MEMORY_SECONDS * 0.9
     assert gateway.remembered(f"token-{other.id}") is None  # nothing was refreshed
     assert gateway.authenticate(f"token-{agent.id}").phase == Phase.RETIRING  # …is not kept
+
+
+def test_a_phase_set_while_a_batch_is_written_is_not_undone(fleet, store):
+    """On SQLite a batch's read and write are not one transaction: an agent retired in
+    between stays retiring (on PostgreSQL the row lock makes the retirement wait)."""
+    gateway, (agent, *_), _, _ = fleet  # starting: its first beat would make it running
+    beat(gateway, agent, 1)
+    retiring = []
+
+    def retire_in_between(_conn, _cursor, statement, *_args) -> None:
+        if statement.startswith("UPDATE agents") and not retiring:
+            retiring.append(
+                threading.Thread(
+                    target=store.transition,
+                    args=(agent.id, "retire_requested", "bye", T0),
+                    kwargs={"phase": Phase.RETIRING},
+                )
+            )
+            retiring[0].start()
+            retiring[0].join(timeout=2)  # done on SQLite; waiting on the lock on PostgreSQL
+
+    sa.event.listen(store.engine, "before_cursor_execute", retire_in_between)
+    try:
+        gateway.flush()
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", retire_in_between)
+    retiring[0].join()
+    assert store.get(agent.id).phase == Phase.RETIRING
 
 
 def test_a_store_that_cannot_take_a_batch_keeps_it_for_the_next_flush(fleet, store):

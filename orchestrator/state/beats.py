@@ -112,8 +112,8 @@ def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> 
     """Record `beats` in order (their cycles checked by the caller) in session `s`, and
     return the agent's figures after each; a beat of an agent no longer in the store is
     left out. Rows are locked in id order, so two batches never wait on each other in a
-    circle. Plain rows, and one statement for each table: the ORM's loading and unit of
-    work were most of a batch's cost."""
+    circle. Plain rows, and a statement for each set of columns changed and each table:
+    the ORM's loading and unit of work were most of a batch's cost."""
     agents, samples, events = _TABLES
     ids = sorted({b.agent_id for b in beats})
     query = (
@@ -122,7 +122,8 @@ def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> 
         .order_by(agents.c.id)
         .with_for_update()
     )
-    rows = {row.id: dict(row._mapping) for row in s.execute(query)}
+    read = {row.id: row._mapping for row in s.execute(query)}
+    rows = {agent_id: dict(row) for agent_id, row in read.items()}
     added: dict[str, list[dict[str, Any]]] = {"samples": [], "events": []}
     recorded = []
     for beat in beats:
@@ -137,13 +138,32 @@ def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> 
                 beat.agent_id, agent["name"], agent["equity"], agent["peak_equity"], agent["alarms"]
             )
         )
-    if rows:
-        update = agents.update().where(agents.c.id == sa.bindparam("agent"))
-        update = update.values({name: sa.bindparam(f"new_{name}") for name in _WRITTEN})
-        s.execute(
-            update,
-            [{"agent": i, **{f"new_{n}": agent[n] for n in _WRITTEN}} for i, agent in rows.items()],
+    # Only the columns a beat changed are written, and only while the phase is still the
+    # one read: on SQLite the read and the write are not one transaction, and a phase set
+    # meanwhile (a retirement, a restart) must not be undone. That agent's beat is left
+    # unwritten, and its next one is written.
+    changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for agent_id, agent in rows.items():
+        was = read[agent_id]
+        changed = tuple(name for name in _WRITTEN if agent[name] != was[name])
+        if changed:
+            values = {f"new_{name}": agent[name] for name in changed}
+            changes.setdefault(changed, []).append(
+                {"agent": agent_id, "was": was["phase"], **values}
+            )
+    promoted = set()
+    for changed, rows_of in changes.items():
+        update = agents.update().where(
+            agents.c.id == sa.bindparam("agent"), agents.c.phase == sa.bindparam("was")
         )
+        update = update.values({name: sa.bindparam(f"new_{name}") for name in changed})
+        if "phase" not in changed:
+            s.execute(update, rows_of)
+            continue
+        for row in rows_of:  # a first beat: rare, and its event only if it took
+            if s.execute(update, row).rowcount == 1:
+                promoted.add(row["agent"])
+    added["events"] = [e for e in added["events"] if e["agent_id"] in promoted]
     for table, new in ((samples, added["samples"]), (events, added["events"])):
         if new:
             s.execute(table.insert(), new)
