@@ -77,7 +77,7 @@ def apply_beat(
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Write `beat` onto `agent` (its columns, as read); the equity sample and the timeline
     event the beat adds, as rows, if it adds them."""
-    unknown = set(beat.state) - set(_STATE)
+    unknown = beat.state.keys() - _STATE
     if unknown:
         raise ValueError(f"a heartbeat has no field {', '.join(sorted(unknown))}")
     now = beat.at
@@ -124,15 +124,16 @@ def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> 
     )
     read = {row.id: row._mapping for row in s.execute(query)}
     rows = {agent_id: dict(row) for agent_id, row in read.items()}
-    added: dict[str, list[dict[str, Any]]] = {"samples": [], "events": []}
+    new_samples: list[dict[str, Any]] = []
+    new_events: list[dict[str, Any]] = []
     recorded = []
     for beat in beats:
         agent = rows.get(beat.agent_id)
         if agent is None:
             continue
         sample, event = apply_beat(agent, beat, sample_every)
-        added["samples"] += [sample] if sample else []
-        added["events"] += [event] if event else []
+        new_samples += [sample] if sample else []
+        new_events += [event] if event else []
         recorded.append(
             Recorded(
                 beat.agent_id, agent["name"], agent["equity"], agent["peak_equity"], agent["alarms"]
@@ -163,8 +164,8 @@ def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> 
         for row in rows_of:  # a first beat: rare, and its event only if it took
             if s.execute(update, row).rowcount == 1:
                 promoted.add(row["agent"])
-    added["events"] = [e for e in added["events"] if e["agent_id"] in promoted]
-    for table, new in ((samples, added["samples"]), (events, added["events"])):
+    new_events = [e for e in new_events if e["agent_id"] in promoted]
+    for table, new in ((samples, new_samples), (events, new_events)):
         if new:
             s.execute(table.insert(), new)
     return recorded
