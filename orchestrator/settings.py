@@ -164,7 +164,7 @@ class Settings(BaseSettings):
         default=2, gt=0, description="Seconds between reconcile rounds (events wake it sooner)."
     )
     observe_resync_seconds: float = Field(
-        default=60, gt=0, description="Docker: a full container list this often (events between)."
+        default=60, gt=0, description="Docker: list and reconcile all this often (events between)."
     )
     max_concurrent_actions: int = Field(
         default=8, ge=1, description="Container and account actions run at once."

@@ -46,13 +46,21 @@ class Clock:
 
 class FakeRuntime:
     """The Runtime port in memory; `crash`, `vanish`, `refuse_starts` and (for a runtime
-    that restarts by itself, as Swarm does) `fail_task` and `move` inject faults."""
+    that restarts by itself, as Swarm does) `fail_task` and `move` inject faults. With
+    `events`, it reports every change of a workload to `watch`, as Docker does, so the
+    reconciler plans between full reads only for the agents that may need it."""
 
     name = "fake"
 
-    def __init__(self, restarts_itself: bool = False, restarts_in_place: bool = False) -> None:
+    def __init__(
+        self, restarts_itself: bool = False, restarts_in_place: bool = False, events: bool = False
+    ) -> None:
         self.restarts_itself = restarts_itself
         self.restarts_in_place = restarts_in_place
+        self.events = events
+        self.lists = 1  # counts the full lists of a runtime with events: `relisted`
+        self.watching = threading.Event()
+        self._on_event: Callable[[RuntimeEvent], None] = lambda _event: None
         self.tagged = "image-1"  # the image the agents' tag names; retag to roll out
         self.workloads: dict[str, ObservedAgent] = {}
         self.exits: dict[str, ExitInfo] = {}
@@ -88,6 +96,7 @@ class FakeRuntime:
         self.images[workload.container_id] = launch.image
         self.workloads[workload.container_id] = workload
         self.created += 1
+        self._report("start", workload)
         return workload
 
     def restart(self, container_id: str) -> None:
@@ -98,6 +107,10 @@ class FakeRuntime:
         self.workloads[container_id] = replace(
             self.workloads[container_id], state="running", exit_code=None
         )
+        self._report("start", self.workloads[container_id])
+
+    def view(self) -> int | None:
+        return self.lists if self.events else None
 
     def list(self) -> list[ObservedAgent]:
         if self.listing_fails:
@@ -109,14 +122,18 @@ class FakeRuntime:
             self.workloads[container_id] = replace(
                 self.workloads[container_id], state="exited", exit_code=0
             )
+            self._report("die", self.workloads[container_id])
 
     def remove(self, container_id: str) -> None:
-        self.workloads.pop(container_id, None)
+        if (gone := self.workloads.pop(container_id, None)) is not None:
+            self._report("destroy", gone)
 
     def exit_info(self, container_id: str) -> ExitInfo | None:
         return self.exits.get(container_id) if container_id in self.workloads else None
 
     def watch(self, on_event: Callable[[RuntimeEvent], None], stop: threading.Event) -> None:
+        self._on_event = on_event
+        self.watching.set()
         stop.wait()
 
     def logs(self, name: str, tail: int | None, follow: bool) -> Iterator[bytes]:
@@ -138,6 +155,7 @@ class FakeRuntime:
             workload, state="exited", exit_code=exit_code
         )
         self.exits[workload.container_id] = ExitInfo(exit_code, oom_killed=oom)
+        self._report("die", self.workloads[workload.container_id])
         return workload.container_id
 
     def fail_task(self, agent_id: str, at: datetime, exit_code: int = 1) -> None:
@@ -159,6 +177,17 @@ class FakeRuntime:
     def refuse_starts(self, reason: str | None) -> None:
         """Every create fails with `reason` (None: creates work again)."""
         self.refusal = reason
+
+    def relisted(self) -> None:
+        """The runtime's view was rebuilt from a full list (Docker's periodic resync)."""
+        self.lists += 1
+
+    def _report(self, action: str, workload: ObservedAgent) -> None:
+        if self.events:
+            event = RuntimeEvent(
+                action, workload.container_id, workload.agent_id, workload.exit_code
+            )
+            self._on_event(event)
 
 
 def reconciler(
@@ -206,6 +235,15 @@ class Ticker:
     def __init__(self, loop: Reconciler) -> None:
         self.loop = loop
         self.runner = asyncio.Runner()
+        self.stop = threading.Event()
+        runtime = loop.runtime
+        if isinstance(runtime, FakeRuntime) and runtime.events:
+
+            async def watch() -> None:
+                loop.watch(self.stop)
+
+            self.runner.run(watch())
+            runtime.watching.wait()
 
     def tick(self) -> list:
         """One tick and every action it launched, to the end; returns the actions."""
@@ -218,4 +256,5 @@ class Ticker:
         return self.runner.run(once())
 
     def close(self) -> None:
+        self.stop.set()
         self.runner.close()

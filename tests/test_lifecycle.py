@@ -18,10 +18,12 @@ from orchestrator.state.tables import utc
 from tests.fakes import Clock, FakeRuntime, Ticker, reconciler
 
 
-@pytest.fixture
-def world(store):
-    """A store, the fake runtime, the fake clock and a ticker over them."""
-    clock, runtime = Clock(), FakeRuntime()
+@pytest.fixture(params=["listed", "events"])
+def world(store, request):
+    """A store, the fake runtime, the fake clock and a ticker over them; the runtime either
+    only listed, so that every tick plans for every agent, or also reporting its changes
+    by events, so that the ticks between two full ones plan only for some."""
+    clock, runtime = Clock(), FakeRuntime(events=request.param == "events")
     ticker = Ticker(reconciler(store, runtime, clock.now, threshold=3))
     yield store, runtime, clock, ticker
     ticker.close()

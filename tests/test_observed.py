@@ -64,6 +64,22 @@ def test_only_an_armed_cache_answers_and_a_full_list_is_due_every_resync(cache):
     assert observed.current() is None
 
 
+def test_the_view_names_the_list_that_seeded_the_cache_while_events_keep_it(cache):
+    observed, clock = cache
+    assert observed.view() is None  # nothing seeded yet
+    observed.arm()
+    listed(observed, seen("c1"))
+    first = observed.view()
+    observed.event(event("die", "c1", exitCode="1"))
+    assert first is not None and observed.view() == first  # events keep the same view
+    clock[0] = 60.0
+    assert observed.view() is None  # a full list is due: changes may have gone unreported
+    listed(observed, seen("c1"))
+    assert observed.view() not in (None, first)  # rebuilt: a reconciler plans for all
+    observed.lost()
+    assert observed.view() is None
+
+
 def test_a_failed_list_keeps_the_stream_but_asks_for_another_list(cache):
     observed, _ = cache
     observed.arm()
@@ -176,8 +192,11 @@ def test_the_cached_list_is_the_engines_list(docker_client, instance, tmp_path):
 
     try:
         wait_until(lambda: runtime._observed._armed, "the event stream")
+        assert runtime.view() is None
         runtime.list()  # the full list that seeds the cache
         assert runtime._observed.current() is not None  # the next lists come from it
+        seeded = runtime.view()
+        assert seeded is not None
         made = [
             runtime.create(
                 AgentLaunch(
@@ -206,6 +225,7 @@ def test_the_cached_list_is_the_engines_list(docker_client, instance, tmp_path):
         docker_client.containers.get(made[2].container_id).unpause()
         wait_until(agrees, "the unpause")
         assert runtime._observed.current() is not None  # still from the cache
+        assert runtime.view() == seeded  # every change since was an event
         # The stream lost: the next list is a full one, and right again.
         runtime._events.close()
         wait_until(lambda: not runtime._observed._armed or woken, "the loss noticed", 10)

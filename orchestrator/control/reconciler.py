@@ -6,6 +6,13 @@ every action as its own task under a concurrency bound, at most one in flight pe
 skips what is still in flight. It decides nothing itself (`control/plan.py` does) and
 touches nothing itself (`control/executor.py` does). Every action is idempotent, so one
 that was interrupted by a crash is safely decided and run again after restart.
+
+A full tick reads every live agent and plans for all of them. Where the runtime reports
+every change of its workloads by events (`Runtime.view`, Docker), the ticks between two
+full ones plan only for the agents that may need it (`control/informer.py`). A full tick
+runs whenever the runtime's view was rebuilt from a full list (on Docker every
+FLEET_OBSERVE_RESYNC_SECONDS), when the image or the store's health changed, and
+throughout a rollout.
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from orchestrator.control.executor import Executor
+from orchestrator.control.informer import AgentMemory
 from orchestrator.control.plan import (
     Action,
     Desired,
@@ -91,10 +100,14 @@ class Reconciler:
         # Containers the engine reported dead, with their exit codes: its list can still
         # say "running" for a moment after the event, and the restart should not wait.
         self._died: dict[str, int | None] = {}
-        # Each agent's row as the plan sees it, from the last tick: most rows have not
-        # changed since (about one in five, at a 2 s tick and 10 s heartbeats), and
-        # building them again was most of a tick's time.
-        self._seen: tuple[datetime, dict[sa.Row, DesiredAgent]] = (self.started_at, {})
+        self._memory = AgentMemory(policy)
+        # What the last full tick planned on (None: the next tick is a full one)
+        self._full: tuple[Any, ...] | None = None
+        self._resync_asked = False
+        # Agents whose workload the runtime reported on, or whose action ended, since the
+        # last tick (containers: those of no agent, or an orphan's removal)
+        self._touched: set[str] = set()
+        self._touched_containers: set[str] = set()
 
     def wake(self) -> None:
         """Run the next tick now instead of at the next interval."""
@@ -131,10 +144,16 @@ class Reconciler:
             self._died[event.container_id] = event.exit_code
         elif event.action == "start":
             self._died.pop(event.container_id, None)
+        if event.agent_id is None:
+            self._touched_containers.add(event.container_id)
+        else:
+            self._touched.add(event.agent_id)
         self._wake.set()
 
     def _as_died(self, observed: list[ObservedAgent]) -> list[ObservedAgent]:
         """The list, with the containers reported dead shown as exited."""
+        if not self._died:
+            return observed
         listed = {o.container_id for o in observed}
         self._died = {cid: code for cid, code in self._died.items() if cid in listed}
         return [
@@ -167,35 +186,58 @@ class Reconciler:
         # leaves it a stale view of that agent (its container already replaced, say):
         # leave those agents to the next tick, which the finished action wakes.
         if not await asyncio.to_thread(self.may_act):
+            self._full = None  # another daemon may have acted meanwhile
             return []
         busy = set(self._in_flight)
-        agents = await asyncio.to_thread(self.store.columns, _COLUMNS, set(Phase) - FINAL)
         # Silence counts from the daemon's start, and from the store's last failure, at
         # the earliest: an agent could not heartbeat into a daemon that was down or a
         # store that could not take it.
         quiet_since = max(filter(None, [self.started_at, self.health.last_failure_at]))
-        image = ""
+        # what the runtime reports from here on may be missing from its list: next tick's
+        touched, self._touched = self._touched, set()
+        containers, self._touched_containers = self._touched_containers, set()
+        # A tick that fails from here on leaves what it took unplanned: the next is full.
+        last, self._full = self._full, None
+        asked, self._resync_asked = self._resync_asked, False
         try:
             image = await asyncio.to_thread(self.runtime.image)
             observed = self._as_died(await asyncio.to_thread(self.runtime.list))
         except RuntimeFailure as exc:
             log.warning("cannot list %s workloads: %s", self.runtime.name, exc)
-            observed = None  # the plan decides nothing without a list
+            return []  # the plan decides nothing without a list
+        self.listed_once = True
+        rollout = await asyncio.to_thread(self._rollout)
+        basis = (self.runtime.view(), image, quiet_since)
+        steady = self.rollout_policy is None or (
+            rollout is not None and rollout.state != RolloutState.ROLLING
+        )
+        full = (
+            asked or None in basis or basis != last or not steady or _strays(observed, containers)
+        )
+        changed = self.store.changes.take()
+        now = self.now()
+        if full:
+            agents = await self._read_all(quiet_since)
+            last = basis
         else:
-            self.listed_once = True
+            touched |= {o.agent_id for o in observed if o.container_id in containers} - {None}
+            agents, observed = await self._read_some(changed, touched, observed, quiet_since, now)
         desired = Desired(
-            agents=self._desired(agents, quiet_since),
+            agents=agents,
             spec_hash=self.runtime.spec_hash(image),
             platform=self.platform,
             policy=self.policy,
             restarts_itself=self.runtime.restarts_itself,
             restarts_in_place=self.runtime.restarts_in_place,
             image=image,
-            rollout=await asyncio.to_thread(self._rollout),
-            rollout_policy=self.rollout_policy,
+            rollout=rollout,
+            rollout_policy=self.rollout_policy if full else None,
         )
+        actions = plan(desired, observed, now)
+        self._memory.planned(agents, now)
+        self._full = last
         launched = []
-        for action in plan(desired, observed, self.now()):
+        for action in actions:
             key = action_key(action)
             if key in busy or key in self._in_flight:
                 continue
@@ -205,14 +247,34 @@ class Reconciler:
             launched.append(action)
         return launched
 
-    def _desired(self, rows: list[sa.Row], quiet_since: datetime) -> list[DesiredAgent]:
-        """The plan's view of each agent row, built anew only for rows that changed."""
-        since, seen = self._seen
-        if since != quiet_since:
-            seen = {}
-        views = {row: seen.get(row) or _desired(row, quiet_since) for row in rows}
-        self._seen = (quiet_since, views)
-        return list(views.values())
+    async def _read_all(self, quiet_since: datetime) -> list[DesiredAgent]:
+        """Every live agent, read afresh: the memory starts over from them."""
+        rows = await asyncio.to_thread(self.store.columns, _COLUMNS, set(Phase) - FINAL)
+        agents = [_desired(row, quiet_since) for row in rows]
+        self._memory.reset(agents)
+        return agents
+
+    async def _read_some(
+        self,
+        changed: set[str],
+        touched: set[str],
+        observed: list[ObservedAgent],
+        quiet_since: datetime,
+        now: datetime,
+    ) -> tuple[list[DesiredAgent], list[ObservedAgent]]:
+        """The agents that may need the plan, and their workloads: the rows changed and
+        those whose moment has come are read again; the others (`touched`: the runtime
+        reported on them, or their action ended) are as remembered."""
+        read = changed | self._memory.due(now)
+        if read:
+            rows = await asyncio.to_thread(
+                self.store.columns, _COLUMNS, set(Phase) - FINAL, sorted(read)
+            )
+            self._memory.update([_desired(row, quiet_since) for row in rows], read)
+        work = read | touched
+        known = self._memory.agents
+        agents = [known[agent_id] for agent_id in sorted(work) if agent_id in known]
+        return agents, [o for o in observed if o.agent_id in work]
 
     def _rollout(self) -> Rollout | None:
         """The rollout in force, with spec hashes for today's settings."""
@@ -231,6 +293,13 @@ class Reconciler:
 
     def _done(self, key: str) -> None:
         self._in_flight.pop(key, None)
+        what, _, which = key.partition(":")
+        if what == "agent":
+            self._touched.add(which)
+        elif what == "container":
+            self._touched_containers.add(which)
+        else:
+            self._resync_asked = True  # the rollout moved
         self._wake.set()
 
     async def drain(self) -> None:
@@ -274,6 +343,13 @@ _COLUMNS = (
     "failed_at",
     "failed_spec",
 )
+
+
+def _strays(observed: list[ObservedAgent], containers: set[str]) -> bool:
+    """Whether the runtime reported on a workload of no agent: only a full plan sees it."""
+    return bool(containers) and any(
+        o.agent_id is None and o.container_id in containers for o in observed
+    )
 
 
 def _desired(row: sa.Row, quiet_since: datetime) -> DesiredAgent:

@@ -12,7 +12,7 @@ where they safely can (DESIGN §6):
   remembered agent up again in one query twice in that time, so a running agent's token
   is looked up on its own only once (a lookup per heartbeat was a quarter of the
   daemon's busy time at 300 agents; one per agent a minute, an eighth at 1,000). A change
-  of an agent's phase or token in the store (`agent_epoch`) makes the gateway forget
+  of an agent's phase or token in the store (`AgentChanges`) makes the gateway forget
   that agent, so a retirement is told and a revoked token refused at once; the rest of
   the fleet stays remembered (forgetting every agent at each change sent most calls to
   the store while a fleet grew or shrank). The time limit bounds what a change made
@@ -124,7 +124,7 @@ class AgentGateway:
         agent, at, epoch = known
         if (
             time.monotonic() - at < TOKEN_MEMORY_SECONDS
-            and self.store.agent_epoch(agent.id) == epoch
+            and self.store.changes.agent_epoch(agent.id) == epoch
         ):
             return agent
         return None
@@ -136,7 +136,7 @@ class AgentGateway:
             return None
         if (agent := self.remembered(token)) is not None:
             return agent
-        now, epoch, digest = time.monotonic(), self.store.agents_epoch, keys.token_hash(token)
+        now, epoch, digest = time.monotonic(), self.store.changes.epoch, keys.token_hash(token)
         try:
             agent = self.store.by_token_hashes([digest]).get(digest)
         except DatabaseError as exc:
@@ -148,8 +148,8 @@ class AgentGateway:
                     d: k for d, k in self._callers.items() if now - k[1] < TOKEN_MEMORY_SECONDS
                 }
             if agent is not None:
-                mark = self.store.agent_epoch(agent.id)  # then: nothing changed meanwhile
-                if self.store.agents_epoch == epoch:
+                mark = self.store.changes.agent_epoch(agent.id)  # then: nothing changed meanwhile
+                if self.store.changes.epoch == epoch:
                     self._callers[digest] = (agent, now, mark)
         return agent
 
@@ -161,16 +161,16 @@ class AgentGateway:
             digests = list(self._callers)
         if not digests:
             return
-        now, epoch = time.monotonic(), self.store.agents_epoch
+        now, epoch = time.monotonic(), self.store.changes.epoch
         try:
             found = self.store.by_token_hashes(digests)
         except DatabaseError as exc:
             self.health.failed("heartbeats", exc)
             return
         with self._lock:
-            if self.store.agents_epoch == epoch:
+            if self.store.changes.epoch == epoch:
                 for digest, agent in found.items():
-                    self._callers[digest] = (agent, now, self.store.agent_epoch(agent.id))
+                    self._callers[digest] = (agent, now, self.store.changes.agent_epoch(agent.id))
 
     def bootstrap(self, agent: Agent) -> Bootstrap:
         """Everything `agent` needs beyond its three environment variables; a new process

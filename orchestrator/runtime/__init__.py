@@ -145,6 +145,12 @@ class Runtime(Protocol):
         """Every workload of this instance, running or not."""
         ...
 
+    def view(self) -> int | None:
+        """Which full list the runtime's view of its workloads was rebuilt from last, while
+        `watch` reports every change to it since; None when it does not (no event stream,
+        or a full list due): then a reconcile tick plans for every agent."""
+        ...
+
     def stop(self, container_id: str, grace_seconds: float) -> None:
         """SIGTERM, then kill after the grace period; stopping a stopped one is a no-op."""
         ...

@@ -247,6 +247,11 @@ class DockerRuntime:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._observed.listed((_observed(summary) for summary in summaries), epoch)
 
+    def view(self) -> int | None:
+        """The cache's, while the engine's events keep it. (Swarm's services are listed
+        every time and never seed the cache: there it is always None.)"""
+        return self._observed.view()
+
     def stop(self, container_id: str, grace_seconds: float) -> None:
         """Stop with a grace period; a missing or stopped container is fine."""
         try:

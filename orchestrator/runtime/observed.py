@@ -35,6 +35,7 @@ class ObservedCache:
         self._epoch = 0  # counts arm() and lost(): a list from an older epoch is not kept
         self._seen: dict[str, ObservedAgent] | None = None  # None: a full list is due
         self._listed_at = 0.0
+        self._seeded = 0  # counts the full lists that seeded the cache
         self._during: list[dict] | None = None  # events since the running list began
         # The last die or destroy of containers the cache did not know (yet): a create
         # that returns after its container already died must not bring it back to life.
@@ -46,6 +47,14 @@ class ObservedCache:
             if self._seen is None or self._clock() - self._listed_at >= self.resync_seconds:
                 return None
             return list(self._seen.values())
+
+    def view(self) -> int | None:
+        """Which full list seeded what the cache knows, while events keep it; None when a
+        full list is due (then every change since the last one may have gone unreported)."""
+        with self._lock:
+            if self._seen is None or self._clock() - self._listed_at >= self.resync_seconds:
+                return None
+            return self._seeded
 
     def listing(self) -> int:
         """A full list is about to be asked for: keep the events from now on. Returns the
@@ -65,6 +74,7 @@ class ObservedCache:
             self._during = None
             if self._armed and epoch == self._epoch:
                 self._seen, self._listed_at, self._early = seen, self._clock(), {}
+                self._seeded += 1
             return list(seen.values())
 
     def arm(self) -> None:

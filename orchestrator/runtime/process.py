@@ -133,6 +133,10 @@ class ProcessRuntime:
             started_at=child.started_at,
         )
 
+    def view(self) -> int | None:
+        """None: its children's exits are polled, their other changes not reported."""
+        return None
+
     def list(self) -> list[ObservedAgent]:
         """Every child this daemon started and has not removed."""
         with self._lock:

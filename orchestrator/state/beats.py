@@ -108,12 +108,15 @@ def apply_beat(
     return sample, event
 
 
-def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> list[Recorded]:
-    """Record `beats` in order (their cycles checked by the caller) in session `s`, and
-    return the agent's figures after each; a beat of an agent no longer in the store is
-    left out. Rows are locked in id order, so two batches never wait on each other in a
-    circle. Plain rows, and a statement for each set of columns changed and each table:
-    the ORM's loading and unit of work were most of a batch's cost."""
+def record_beats(
+    s: Session, beats: Sequence[Beat], sample_every: timedelta
+) -> tuple[list[Recorded], set[str]]:
+    """Record `beats` in order (their cycles checked by the caller) in session `s`. Returns
+    the agent's figures after each (a beat of an agent no longer in the store is left out),
+    and the agents whose lifecycle a beat moved: made running, or healthy again. Rows are
+    locked in id order, so two batches never wait on each other in a circle. Plain rows,
+    and a statement for each set of columns changed and each table: the ORM's loading and
+    unit of work were most of a batch's cost."""
     agents, samples, events = _TABLES
     ids = sorted({b.agent_id for b in beats})
     query = (
@@ -152,8 +155,10 @@ def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> 
             changes.setdefault(changed, []).append(
                 {"agent": agent_id, "was": was["phase"], **values}
             )
-    promoted = set()
+    promoted, lifecycle = set(), set()
     for changed, rows_of in changes.items():
+        if "healthy_since" in changed:
+            lifecycle.update(row["agent"] for row in rows_of)
         update = agents.update().where(
             agents.c.id == sa.bindparam("agent"), agents.c.phase == sa.bindparam("was")
         )
@@ -164,8 +169,9 @@ def record_beats(s: Session, beats: Sequence[Beat], sample_every: timedelta) -> 
         for row in rows_of:  # a first beat: rare, and its event only if it took
             if s.execute(update, row).rowcount == 1:
                 promoted.add(row["agent"])
+    lifecycle |= promoted
     new_events = [e for e in new_events if e["agent_id"] in promoted]
     for table, new in ((samples, new_samples), (events, new_events)):
         if new:
             s.execute(table.insert(), new)
-    return recorded
+    return recorded, lifecycle

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from orchestrator.lifecycle import FINAL, LIVE, AlertKind, EventKind, Phase
 from orchestrator.state.beats import Beat, Recorded, behind_message, record_beats
+from orchestrator.state.changes import AgentChanges
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from orchestrator.state.tables import Agent, AgentEvent, Alert, EquitySample, FleetState, utc
 
@@ -47,16 +47,7 @@ class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._paused: tuple[bool | None, float] = (None, 0.0)
-        # Counts the phase and token changes made through this store, in all and of each
-        # agent: what remembers an agent by its token forgets it when its own count moves
-        # (a revoked token stops at once), and remembers nothing read while any moved.
-        self.agents_epoch = 0
-        self._agent_epochs: dict[str, int] = {}
-        self._epochs_lock = threading.Lock()
-
-    def agent_epoch(self, agent_id: str) -> int:
-        """The count of the phase and token changes of this agent made through this store."""
-        return self._agent_epochs.get(agent_id, 0)
+        self.changes = AgentChanges()  # for the gateway's and the reconciler's memories
 
     def session(self) -> Session:
         """A session on the store's engine; the usage ledger and schedule book share it."""
@@ -108,7 +99,8 @@ class Store:
                     AgentEvent(agent_id=agent.id, at=now, kind=EventKind.CREATED, message=message)
                 )
             s.commit()
-            return agents, True
+        self.changes.changed(ids)
+        return agents, True
 
     # -- reading ------------------------------------------------------------
 
@@ -120,16 +112,24 @@ class Store:
         with self.session() as s:
             return list(s.exec(query).all())
 
-    def columns(self, names: Sequence[str], phases: Iterable[str]) -> list[sa.Row]:
-        """Only the columns `names` of the agents in `phases`, oldest first: the light read
-        of a loop that runs every few seconds (no ORM object is built)."""
+    def columns(
+        self, names: Sequence[str], phases: Iterable[str], ids: Sequence[str] | None = None
+    ) -> list[sa.Row]:
+        """Only the columns `names` of the agents in `phases` (of `ids` only, if given),
+        oldest first: the light read of a loop that runs every few seconds (no ORM object
+        is built)."""
         query = (
             sa.select(*(getattr(Agent, name) for name in names))
             .where(col(Agent.phase).in_(list(phases)))
             .order_by(col(Agent.created_at), col(Agent.id))
         )
+        if ids is None:
+            chunks = [query]
+        else:
+            step = range(0, len(ids), _IN_CHUNK)
+            chunks = [query.where(col(Agent.id).in_(ids[i : i + _IN_CHUNK])) for i in step]
         with self.session() as s:
-            return list(s.execute(query).all())
+            return [row for chunk in chunks for row in s.execute(chunk)]
 
     def live(self) -> list[Agent]:
         """The agents that count toward the fleet's size: neither over nor retiring."""
@@ -291,10 +291,7 @@ class Store:
             if alert is not None:
                 s.add(Alert(at=now, kind=alert[0], agent_id=agent_id, text=alert[1]))
             s.commit()
-        if phase is not None or "token_hash" in fields:
-            with self._epochs_lock:
-                self.agents_epoch += 1
-                self._agent_epochs[agent_id] = self._agent_epochs.get(agent_id, 0) + 1
+        self.changes.changed([agent_id], identity=phase is not None or "token_hash" in fields)
         return agent
 
     def request_retire(
@@ -438,13 +435,16 @@ class Store:
                 raise NotFound(f"no agent {agent_id!r}")
             if agent.last_cycle is not None and cycle < agent.last_cycle:
                 raise Conflict(behind_message(cycle, agent.last_cycle))
-            record_beats(s, [Beat(agent_id, cycle, last_error, now, state)], sample_every)
+            beat = Beat(agent_id, cycle, last_error, now, state)
+            _, lifecycle = record_beats(s, [beat], sample_every)
             s.commit()
+        self.changes.changed(lifecycle)
         return self.get(agent_id)
 
     def heartbeats(self, beats: Sequence[Beat], sample_every: timedelta) -> list[Recorded]:
         """Record a batch of heartbeats in one transaction (`beats.record_beats`)."""
         with self.session() as s:
-            recorded = record_beats(s, beats, sample_every)
+            recorded, lifecycle = record_beats(s, beats, sample_every)
             s.commit()
-            return recorded
+        self.changes.changed(lifecycle)
+        return recorded
