@@ -169,8 +169,7 @@ def _shims() -> dict[str, int]:
             rollup = (proc / "smaps_rollup").read_text()
         except (OSError, IndexError):
             continue
-        pss = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
-        if pss:
+        if pss := re.search(r"^Pss:\s+(\d+) kB", rollup, re.M):
             shims[container] = int(pss.group(1)) * 1024
     return shims
 
@@ -190,10 +189,6 @@ def _memory(client: docker.DockerClient, instance: str) -> tuple[float, float, i
     return statistics.mean(usage), statistics.mean(host), len(usage)
 
 
-def _running(daemon: Daemon) -> int:
-    return len(daemon.api("GET", "/v1/agents", params={"phase": "running"}).json())
-
-
 class Overloaded(Exception):
     """The fleet stopped converging: agents were restarted for silence while it grew."""
 
@@ -203,7 +198,7 @@ def _grow(daemon: Daemon, to: int, timeout: float) -> float:
     than MAX_RESTARTS of the fleet was restarted meanwhile (a daemon too slow to hear its
     agents restarts them, and the restarts make it slower still)."""
     started = time.monotonic()
-    have = _running(daemon)
+    have = len(daemon.api("GET", "/v1/agents", params={"phase": "running"}).json())
     daemon.api("POST", "/v1/agents", json={"count": to - have}).raise_for_status()
 
     def grown() -> bool:
@@ -252,9 +247,11 @@ def _pid(process: subprocess.Popen | None) -> int:
 
 
 def _crash_recovery(daemon: Daemon, client: docker.DockerClient, trials: int) -> list[float]:
-    """Crash → replacement heartbeating for `trials` of the running agents."""
-    agents = daemon.api("GET", "/v1/agents", params={"phase": "running"}).json()
-    return [replacement_seconds(daemon, client, agent) for agent in agents[:trials]]
+    """Crash → replacement heartbeating for `trials` running agents, on a first failure:
+    restarted at once, as Docker's reference is (a later one waits its back-off, 1 s +)."""
+    running = daemon.api("GET", "/v1/agents", params={"phase": "running"}).json()
+    agents = [agent for agent in running if agent["failures"] == 0][:trials]
+    return [replacement_seconds(daemon, client, agent) for agent in agents]
 
 
 def _floor(client: docker.DockerClient, image: str, count: int, concurrency: int) -> float:
