@@ -67,6 +67,7 @@ class FakeRuntime:
         self.images: dict[str, str] = {}  # container id -> the image it runs
         self.created = 0
         self.refusal: str | None = None
+        self.removals_refused = False
         self.listing_fails = False
         self._ids = itertools.count(1)
 
@@ -125,6 +126,8 @@ class FakeRuntime:
             self._report("die", self.workloads[container_id])
 
     def remove(self, container_id: str) -> None:
+        if self.removals_refused:
+            raise RuntimeFailure("the engine cannot remove it now")
         if (gone := self.workloads.pop(container_id, None)) is not None:
             self._report("destroy", gone)
 
@@ -173,6 +176,13 @@ class FakeRuntime:
     def vanish(self, agent_id: str) -> None:
         """The agent's workload is removed behind our back."""
         self.remove(self.running(agent_id).container_id)
+
+    def duplicate(self, agent_id: str) -> str:
+        """A second workload of the agent appears (left by an earlier daemon, say)."""
+        stray = replace(self.running(agent_id), container_id=f"c-{next(self._ids)}")
+        self.workloads[stray.container_id] = stray
+        self._report("start", stray)
+        return stray.container_id
 
     def refuse_starts(self, reason: str | None) -> None:
         """Every create fails with `reason` (None: creates work again)."""

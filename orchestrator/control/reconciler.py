@@ -220,7 +220,8 @@ class Reconciler:
             agents = await self._read_all(quiet_since)
             last = basis
         else:
-            touched |= {o.agent_id for o in observed if o.container_id in containers} - {None}
+            if containers:  # an orphan whose removal ended, and failed: to try again
+                touched |= {o.agent_id for o in observed if o.container_id in containers} - {None}
             agents, observed = await self._read_some(changed, touched, observed, quiet_since, now)
         desired = Desired(
             agents=agents,
