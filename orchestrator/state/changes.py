@@ -8,10 +8,10 @@ Two readers keep agents in memory and must hear of changes made through the stor
   changed since it last asked (`take`), and reads every row at its periodic resync, which
   bounds how long a change made outside this store goes unseen.
 
-A heartbeat's own columns (its time, cycle and figures) are not changes here: the
-reconciler hears of beats from the gateway, and a fleet's beats would otherwise make it
-read most rows every tick. A beat that moves an agent's lifecycle (its first, which makes
-it running and healthy) is one.
+A heartbeat's own columns (its time, cycle and figures) are not changes here: a fleet's
+beats would make the reconciler read most rows every tick. It reads an agent's row again
+when the heartbeat it last read would be late (`control/informer.py`). A beat that moves
+an agent's lifecycle (its first, which makes it running and healthy) is a change.
 """
 
 from __future__ import annotations
