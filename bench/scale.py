@@ -10,8 +10,8 @@ in"). It lets the fleet settle, then measures over a window:
   from `smaps_rollup`, so pages shared between shims count once in all;
 - the reconcile tick, as the mean of `fleet_reconcile_duration_seconds` over the window;
 - where the machine's CPU goes over the same window: the daemon, the sandbox (the
-  platform's stand-in), the agents (their cgroups' `cpuacct.usage`) and the engine
-  (dockerd, containerd and the shims).
+  platform's stand-in), the agents (their cgroups' `cpuacct.usage`), the engine
+  (dockerd, containerd, the shims) and the kernel's threads (here mostly `kdamond`).
 
 After the last step it measures crash → replacement heartbeating, with the whole fleet
 running, against Docker's own `on-failure` policy on the same image in the same run. The
@@ -63,6 +63,7 @@ MAX_RESTARTS = 0.02  # of the fleet, while it grows
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
 CGROUP_CPU = Path("/sys/fs/cgroup/cpuacct/docker")
 ENGINE = ("dockerd", "containerd", "containerd-shim-runc-v2")
+KTHREADD = 2  # the kernel threads' parent
 _TICKS = re.compile(r"^fleet_reconcile_duration_seconds_(sum|count) ([0-9.e+-]+)$", re.M)
 
 
@@ -77,27 +78,29 @@ class Step:
     host_mib: float  # cgroup + shim, per agent
     cgroup_mib: float  # mean
     tick_seconds: float  # mean
-    machine: dict[str, float]  # share of one core, by part: daemon, sandbox, agents, engine
+    machine: dict[str, float]  # share of one core: daemon, sandbox, agents, engine, kernel
 
 
-def _cpu_seconds(pid: int) -> float:
+def _stat(pid: int | str) -> tuple[int, float]:
+    """A process's parent, and the CPU seconds it has used (utime + stime)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _engine_cpu_seconds() -> float:
-    """CPU seconds of the engine's processes: dockerd, containerd and every shim."""
-    total = 0.0
-    for proc in Path("/proc").iterdir():
+def _host_cpu_seconds() -> dict[str, float]:
+    """CPU seconds of the engine's processes (dockerd, containerd and every shim), and of
+    the kernel's own threads (kthreadd's children: kdamond, kworkers, ksoftirqd…)."""
+    used = {"engine": 0.0, "kernel": 0.0}
+    for proc in (p for p in Path("/proc").iterdir() if p.name.isdigit()):
         try:
-            if not proc.name.isdigit():
-                continue
-            program = os.fsdecode((proc / "cmdline").read_bytes().split(b"\0")[0])
-            if Path(program).name in ENGINE:
-                total += _cpu_seconds(int(proc.name))
+            parent, seconds = _stat(proc.name)
+            if parent == KTHREADD or proc.name == str(KTHREADD):
+                used["kernel"] += seconds
+            elif Path(os.fsdecode((proc / "cmdline").read_bytes().split(b"\0")[0])).name in ENGINE:
+                used["engine"] += seconds
         except (OSError, IndexError):
             continue  # gone meanwhile
-    return total
+    return used
 
 
 def _agents_cpu_seconds(client: docker.DockerClient, instance: str) -> dict[str, float]:
@@ -116,9 +119,9 @@ def _machine(
 ) -> dict[str, float | dict[str, float]]:
     """A reading of every part's CPU seconds so far."""
     return {
-        **{part: _cpu_seconds(pid) for part, pid in pids.items()},
+        **{part: _stat(pid)[1] for part, pid in pids.items()},
         "agents": _agents_cpu_seconds(client, instance),
-        "engine": _engine_cpu_seconds(),
+        **_host_cpu_seconds(),
     }
 
 
