@@ -34,15 +34,17 @@ def test_timeout_60_make_demo_trades_then_leaves_no_process_and_no_container(tmp
     state = tmp_path / "demo"
     port, sandbox_port = free_port(), free_port()
     flags = f"--runtime docker --port {port} --sandbox-port {sandbox_port} --state-dir {state}"
+    # The demo's own default of 5 agents: each trades only on its symbols' news, and 3 of
+    # them once filled nothing in a minute on a loaded machine (2 to 6 fills, 4 runs idle)
     result = subprocess.run(  # SIGTERM after 60 s, to make, uv and the demo alike
-        ["timeout", "60", "make", "demo", "AGENTS=3", f"DEMO_FLAGS={flags}"],
+        ["timeout", "60", "make", "demo", "AGENTS=5", f"DEMO_FLAGS={flags}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert result.returncode == 124, result.stderr + result.stdout  # stopped, not crashed
-    assert "spawned 3 agent(s)" in result.stdout
+    assert "spawned 5 agent(s)" in result.stdout
     assert f"dashboard:  http://127.0.0.1:{port}/" in result.stdout
     # how a second shell reaches it
     assert f"CLI:        FLEET_STATE_DIR={state} FLEET_PORT={port} fleet ls" in result.stdout
