@@ -88,6 +88,38 @@ def test_spawn_three_hardened_containers_then_retire_one(docker_client, make_dae
     assert sum(a["phase"] == "running" for a in replaced) == 2
 
 
+def test_an_agent_joins_the_operators_network_and_a_second_create_adopts_it(
+    docker_client, instance, tmp_path
+):
+    from orchestrator.runtime import AgentLaunch
+    from orchestrator.runtime.docker import DockerRuntime
+
+    network = docker_client.networks.create(f"{instance}-net", labels={"fleet.managed": "true"})
+    runtime = DockerRuntime(Settings(instance=instance, docker_network=network.name))
+    launch = AgentLaunch(
+        agent_id="00000001-0000-0000-0000-000000000000",
+        name="netted",
+        gateway_url="http://gateway:8080",
+        token="t",
+        image=runtime.image(),
+        spec_hash="h",
+    )
+    try:
+        first = runtime.create(launch)
+        again = runtime.create(launch)  # a retried action: the same container, still one
+        (container,) = ours(docker_client, instance)
+        assert first.container_id == again.container_id == container.id
+        assert first.state == again.state == "running" == container.status
+        assert first.agent_id == launch.agent_id and first.spec_hash == "h"
+        assert container.attrs["HostConfig"]["NetworkMode"] == network.name
+        assert list(container.attrs["NetworkSettings"]["Networks"]) == [network.name]
+    finally:
+        runtime.close()
+        for c in ours(docker_client, instance):
+            c.remove(force=True)
+        network.remove()
+
+
 def test_daemon_crash_adopts_containers_and_removes_orphans(docker_client, make_daemon, instance):
     daemon = make_daemon("docker")
     daemon.fleet("spawn", "3")

@@ -132,13 +132,12 @@ class DockerRuntime:
         return self.settings.docker_network == "none"
 
     def _network(self) -> dict[str, object]:
-        network = self.settings.docker_network
+        """The host config's network: none (with the gateway's socket mounted), or the
+        network FLEET_DOCKER_NETWORK names (host, bridge or one of the operator's)."""
         if self.confined:
             gateway = Mount(GATEWAY_MOUNT, str(self.settings.gateway_dir), "bind", read_only=True)
             return {"network_mode": "none", "mounts": [gateway]}
-        if network in ("host", "bridge"):
-            return {"network_mode": network}
-        return {"network": network}
+        return {"network_mode": self.settings.docker_network}
 
     def _environment(self, launch: AgentLaunch) -> dict[str, str]:
         environment = launch.environment()
@@ -148,16 +147,17 @@ class DockerRuntime:
         return environment
 
     def create(self, launch: AgentLaunch) -> ObservedAgent:
-        """Create and start the agent's container, adopting one that already has its name."""
+        """Create and start the agent's container, adopting one that already has its name.
+        Two calls to the engine, not the SDK's four: its container objects inspect the
+        container after creating it and again to reload it. Those two inspections were a
+        tenth of the daemon's busy time while 1,000 agents spawned, and the engine serves
+        them on the same two cores."""
         s = self.settings
         name = container_name(s.instance, launch.name)
+        labels = self._labels(launch)
+        api = self.client.api
         try:
-            container = self.client.containers.create(
-                launch.image or s.agent_image,
-                name=name,
-                labels=self._labels(launch),
-                environment=self._environment(launch),
-                user=AGENT_USER,
+            host_config = api.create_host_config(
                 read_only=True,
                 tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"},
                 cap_drop=["ALL"],
@@ -170,6 +170,15 @@ class DockerRuntime:
                 restart_policy={"Name": "no"},
                 **self._network(),
             )
+            container_id = api.create_container(
+                launch.image or s.agent_image,
+                name=name,
+                labels=labels,
+                environment=self._environment(launch),
+                user=AGENT_USER,
+                host_config=host_config,
+            )["Id"]
+            state = "created"
         except ImageNotFound:
             raise RuntimeFailure(
                 f"agent image {s.agent_image!r} not found: run `fleet image build`"
@@ -178,21 +187,17 @@ class DockerRuntime:
             if exc.status_code != 409:
                 raise RuntimeFailure(f"creating {name}: {exc.explanation}") from None
             container = self._adoptable(name, launch.agent_id)
+            container_id, state = container.id, container.status
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         try:
-            if container.status == "created":
-                container.start()
-            container.reload()
+            if state == "created":
+                api.start(container_id)
+                state = "running"  # until the engine's events say otherwise
         except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"starting {name}: {exc}") from None
         observed = _observed(
-            {
-                "Id": container.id,
-                "Labels": container.labels,
-                "Names": [name],
-                "State": container.status,
-            }
+            {"Id": container_id, "Labels": labels, "Names": [name], "State": state}
         )
         self._observed.put(observed)
         return observed
