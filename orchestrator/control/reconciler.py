@@ -53,6 +53,8 @@ from orchestrator.state.tables import utc
 from platform_client import PlatformError
 
 log = logging.getLogger("fleet.reconciler")
+# The least time from one tick's start to the next's (`interval` when that is less)
+BURST_SECONDS = 0.25
 
 
 class Reconciler:
@@ -179,6 +181,12 @@ class Reconciler:
             self.on_tick(time.perf_counter() - started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
+            # Wakes come in bursts (a spawn of 1,000 is thousands of events and finished
+            # actions): a woken tick waits until BURST_SECONDS after the last one began,
+            # so one tick answers many. A lone wake (a crash) finds it long past.
+            gap = min(self.interval, BURST_SECONDS) - (time.perf_counter() - started)
+            if gap > 0:
+                await asyncio.sleep(gap)
 
     async def tick(self) -> list[Action]:
         """One observe-plan-act round; returns the actions it launched."""
