@@ -79,16 +79,18 @@ class Http:
         *,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
+        content: bytes | None = None,
     ) -> Reply:
-        """Send `body` (JSON unless None) to `path` under the base URL; HttpError if no
-        whole answer came back."""
-        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        head = [f"{method} {self._prefix}{path} HTTP/1.1", f"Host: {self._authority}"]
+        """Send `body` (JSON unless None), or `content` as it is, to `path` under the base
+        URL; HttpError if no whole answer came back."""
+        payload = content or b""
         merged = {**self._headers, **(headers or {})}
         if body is not None:
+            payload = json.dumps(body, separators=(",", ":")).encode()
             merged["Content-Type"] = "application/json"
-        if body is not None or method in ("POST", "PUT", "PATCH"):
+        if payload or method in ("POST", "PUT", "PATCH"):
             merged["Content-Length"] = str(len(payload))
+        head = [f"{method} {self._prefix}{path} HTTP/1.1", f"Host: {self._authority}"]
         head += [f"{name}: {value}" for name, value in merged.items()]
         message = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
         connection = self._take()
