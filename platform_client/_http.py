@@ -1,4 +1,5 @@
-"""HTTP/1.1 on the standard library's sockets: JSON in, bytes out, connections kept alive.
+"""HTTP/1.1 on the standard library's sockets: JSON (or bytes) in, bytes out, connections
+kept alive.
 
 Agents run a thousand to a host, and an HTTP library is most of what a Python process
 costs: `import httpx` alone adds 9.7 MiB to each agent's memory, and `http.client` 3.3 MiB
@@ -7,6 +8,9 @@ costs: `import httpx` alone adds 9.7 MiB to each agent's memory, and `http.clien
 chunked bodies; keep-alive with a pool of idle connections, so one client serves many
 threads. A connection the server closed while idle is noticed before it is reused, and a
 request it drops without a byte of answer is sent once more on a fresh connection.
+
+The gateway's relay uses it too, for the agents' calls it passes to the platform: a call
+to a local server cost 0.2 ms of CPU with it and 0.75 ms with httpx, the server's included.
 """
 
 from __future__ import annotations
