@@ -167,7 +167,7 @@ class Settings(BaseSettings):
         default=60, gt=0, description="Docker: list and reconcile all this often (events between)."
     )
     max_concurrent_actions: int = Field(
-        default=8, ge=1, description="Container and account actions run at once."
+        default=8, ge=1, description="Container actions at once (and as many account creations)."
     )
     store_batch_seconds: float = Field(
         default=1.0,

@@ -1,11 +1,8 @@
 """The reconciler's memory between full reads: `next_look` held against the plan it stands
 for (hypothesis hunts for a moment the plan changes its mind before the look), the
-memory's due agents, the store's change feed, what a reconciler reads between full
-reads of a real store, and how often a burst of wakes makes it tick."""
+memory's due agents, the store's change feed, and what a reconciler reads between full
+reads of a real store."""
 
-import asyncio
-import itertools
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +11,6 @@ from hypothesis import strategies as st
 
 from orchestrator.control.informer import AgentMemory, next_look
 from orchestrator.control.plan import Desired, DesiredAgent, Policy, action_key, plan
-from orchestrator.control.reconciler import BURST_SECONDS
 from orchestrator.lifecycle import FINAL, Phase
 from orchestrator.runtime import ObservedAgent
 from orchestrator.state.changes import AgentChanges
@@ -223,28 +219,3 @@ def test_an_orphan_whose_removal_failed_is_removed_at_the_next_tick(fleet):
     runtime.removals_refused = False
     (again,) = ticker.tick()  # its failed action ended: the tick after plans it again
     assert again.container_id == stray and stray not in runtime.workloads
-
-
-def test_a_burst_of_wakes_is_answered_by_a_few_ticks_at_a_measured_pace(store):
-    """A thousand containers starting wake the loop thousands of times: ticks begin
-    BURST_SECONDS apart at the least, however often it is woken."""
-    loop = reconciler(store, FakeRuntime(events=True), Clock().now)
-    begun: list[float] = []
-    tick = loop.tick
-
-    async def counted_tick():
-        begun.append(time.monotonic())
-        return await tick()
-
-    loop.tick = counted_tick
-
-    async def burst() -> None:
-        running = asyncio.create_task(loop.run())
-        for _ in range(100):  # a wake every 10 ms for a second
-            loop.wake()
-            await asyncio.sleep(0.01)
-        running.cancel()
-
-    asyncio.run(burst())
-    assert 2 <= len(begun) < 100 / 4
-    assert min(b - a for a, b in itertools.pairwise(begun)) >= BURST_SECONDS - 0.02

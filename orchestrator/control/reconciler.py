@@ -1,11 +1,12 @@
 """The reconciler: observe, plan, and hand the actions to the executor.
 
 Each tick reads the store and lists the runtime, asks `plan()` what to do, and launches
-every action as its own task under a concurrency bound, at most one in flight per agent
-(or per orphan container). A tick never waits for slow actions: the next tick simply
-skips what is still in flight. It decides nothing itself (`control/plan.py` does) and
-touches nothing itself (`control/executor.py` does). Every action is idempotent, so one
-that was interrupted by a crash is safely decided and run again after restart.
+every action as its own task under a concurrency bound (one for creating accounts, one
+for the rest), at most one in flight per agent (or per orphan container). A tick never
+waits for slow actions: the next tick simply skips what is still in flight. It decides
+nothing itself (`control/plan.py` does) and touches nothing itself (`control/executor.py`
+does). Every action is idempotent, so one that was interrupted by a crash is safely decided
+and run again after restart.
 
 A full tick reads every live agent and plans for all of them. Where the runtime reports
 every change of its workloads by events (`Runtime.view`, Docker), the ticks between two
@@ -37,6 +38,7 @@ from orchestrator.control.plan import (
     Desired,
     DesiredAgent,
     Policy,
+    Provision,
     Restart,
     action_key,
     plan,
@@ -92,12 +94,19 @@ class Reconciler:
         self.listed_once = False
         self.started_at = now()
         self._wake = asyncio.Event()
-        self._limit = asyncio.Semaphore(concurrency)
+        # Accounts are created in a lane of their own, beside the workloads' actions. In
+        # one queue, a spawn of 1,000 created every account before it started a container
+        # or restarted a crashed one (a slow platform held them all), and the machine
+        # stood half idle meanwhile: 65–99 % of its two cores busy for the first 8 s of a
+        # spawn of 400, 181 % and more with the lanes.
+        self._lanes = {lane: asyncio.Semaphore(concurrency) for lane in ("accounts", "workloads")}
         # Actions wait on the engine and the platform, seconds each under load: they have
         # threads of their own, so that they never hold up the store's reads and the
         # heartbeats' writes in the loop's default pool (cpu_count + 4 threads, fewer
         # than `concurrency` on a 2-core machine).
-        self._workers = ThreadPoolExecutor(concurrency, thread_name_prefix="fleet-action")
+        self._workers = ThreadPoolExecutor(
+            len(self._lanes) * concurrency, thread_name_prefix="fleet-action"
+        )
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         # Containers the engine reported dead, with their exit codes: its list can still
         # say "running" for a moment after the event, and the restart should not wait.
@@ -317,7 +326,7 @@ class Reconciler:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     async def _run(self, action: Action) -> None:
-        async with self._limit:
+        async with self._lanes["accounts" if isinstance(action, Provision) else "workloads"]:
             try:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._workers, self.executor.execute, action)
