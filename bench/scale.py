@@ -13,15 +13,18 @@ in"). It lets the fleet settle, then measures over a window:
   platform's stand-in), the agents (their cgroups' `cpuacct.usage`), the engine
   (dockerd, containerd, the shims) and the kernel's threads (here mostly `kdamond`).
 
+While each step's agents come up, it reads what the machine's CPU did (`bench/machine.py`):
+each part's CPU seconds, and what none of them accounts for (`runc`, the benchmark).
+
 After the last step it measures crash → replacement heartbeating, with the whole fleet
 running, against Docker's own `on-failure` policy on the same image in the same run. The
 spawn's physical floor is the engine alone creating and starting as many hardened
-containers of the agent image, as concurrently as the daemon does.
+containers of the agent image, as concurrently as the daemon does, and its CPU is read
+the same way.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -29,7 +32,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +41,7 @@ from pathlib import Path
 
 import docker
 
+from bench import machine
 from bench.figures import Figure
 from bench.supervision import docker_policy_restarts, replacement_seconds
 from feeds.calendar import NEW_YORK
@@ -61,9 +65,6 @@ CPU_GOAL = 0.10
 SPAWN_GOAL_SECONDS = 180.0
 MAX_RESTARTS = 0.02  # of the fleet, while it grows
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
-CGROUP_CPU = Path("/sys/fs/cgroup/cpuacct/docker")
-ENGINE = ("dockerd", "containerd", "containerd-shim-runc-v2")
-KTHREADD = 2  # the kernel threads' parent
 _TICKS = re.compile(r"^fleet_reconcile_duration_seconds_(sum|count) ([0-9.e+-]+)$", re.M)
 
 
@@ -79,78 +80,7 @@ class Step:
     cgroup_mib: float  # mean
     tick_seconds: float  # mean
     machine: dict[str, float]  # share of one core: daemon, sandbox, agents, engine, kernel
-
-
-def _stat(pid: int | str) -> tuple[int, float]:
-    """A process's parent, and the CPU seconds it has used (utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _host_cpu_seconds() -> dict[str, float]:
-    """CPU seconds of the engine's processes (dockerd, containerd and every shim), and of
-    the kernel's own threads (kthreadd's children: kdamond, kworkers, ksoftirqd…)."""
-    used = {"engine": 0.0, "kernel": 0.0}
-    for proc in (p for p in Path("/proc").iterdir() if p.name.isdigit()):
-        try:
-            parent, seconds = _stat(proc.name)
-            if parent == KTHREADD or proc.name == str(KTHREADD):
-                used["kernel"] += seconds
-            elif Path(os.fsdecode((proc / "cmdline").read_bytes().split(b"\0")[0])).name in ENGINE:
-                used["engine"] += seconds
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-    return used
-
-
-def _agents_cpu_seconds(client: docker.DockerClient, instance: str) -> dict[str, float]:
-    """Container ID → CPU seconds its cgroup has used."""
-    used = {}
-    for c in client.api.containers(filters={"label": f"fleet.instance={instance}"}):
-        try:
-            used[c["Id"]] = int((CGROUP_CPU / c["Id"] / "cpuacct.usage").read_text()) / 1e9
-        except OSError:
-            continue
-    return used
-
-
-def _machine(
-    pids: dict[str, int], client: docker.DockerClient, instance: str
-) -> dict[str, float | dict[str, float]]:
-    """A reading of every part's CPU seconds so far."""
-    return {
-        **{part: _stat(pid)[1] for part, pid in pids.items()},
-        "agents": _agents_cpu_seconds(client, instance),
-        **_host_cpu_seconds(),
-    }
-
-
-def _shares(before: dict, after: dict, seconds: float) -> dict[str, float]:
-    """Each part's share of one core between two readings; agents only over the containers
-    present in both (a container started meanwhile has no reading to start from)."""
-    shares = {}
-    for part, value in after.items():
-        if isinstance(value, dict):
-            value = sum(v - before[part][k] for k, v in value.items() if k in before[part])
-        else:
-            value -= before[part]
-        shares[part] = value / seconds
-    return shares
-
-
-def _anchor() -> float:
-    """This machine's speed at the moment: milliseconds of CPU for a fixed Python workload
-    (20,000 JSON round trips of a heartbeat-sized body), the best of three. The daemon's
-    figures move with it from run to run, so each run reports it beside them."""
-    position = {"symbol": "AAPL", "qty": 10, "market_value": 1900.0}
-    beat = {"cycle": 123456, "equity": 1e5, "cash": 5e4, "positions": [position] * 3}
-    times = []
-    for _ in range(3):
-        started = time.process_time()
-        for _ in range(20_000):
-            json.loads(json.dumps(beat))
-        times.append(time.process_time() - started)
-    return 1000 * min(times)
+    spawn_cpu: dict[str, float]  # CPU seconds each part used while the step's agents came up
 
 
 def _ticks(daemon: Daemon) -> tuple[float, float]:
@@ -229,19 +159,15 @@ def _shrink(daemon: Daemon, to: int) -> None:
     wait_until(settled, f"the fleet back at {to}", 900, 5.0)
 
 
-def _measure(daemon: Daemon, sandbox: Sandbox, client: docker.DockerClient, instance: str) -> tuple:
-    pids = {
-        "daemon": _pid(daemon.process),
-        "sandbox": _pid(sandbox.service and sandbox.service.process),
-    }
-    cpu, ticks, began = _machine(pids, client, instance), _ticks(daemon), time.monotonic()
+def _measure(daemon: Daemon, read: Callable[[], dict], client: docker.DockerClient, instance: str):
+    cpu, ticks, began = read(), _ticks(daemon), time.monotonic()
     time.sleep(WINDOW_SECONDS)
-    cpu_after, ticks_after = _machine(pids, client, instance), _ticks(daemon)
-    machine = _shares(cpu, cpu_after, time.monotonic() - began)
+    cpu_after, ticks_after = read(), _ticks(daemon)
+    shares = machine.shares(cpu, cpu_after, time.monotonic() - began)
     rounds = ticks_after[1] - ticks[1]
     tick = (ticks_after[0] - ticks[0]) / rounds if rounds else float("nan")
     cgroup, host, _sampled = _memory(client, instance)
-    return machine["daemon"], host, cgroup, tick, machine
+    return shares["daemon"], host, cgroup, tick, shares
 
 
 def _pid(process: subprocess.Popen | None) -> int:
@@ -257,8 +183,11 @@ def _crash_recovery(daemon: Daemon, client: docker.DockerClient, trials: int) ->
     return [replacement_seconds(daemon, client, agent) for agent in agents]
 
 
-def _floor(client: docker.DockerClient, image: str, count: int, concurrency: int) -> float:
-    """Seconds for the engine alone to create and start `count` hardened containers."""
+def _floor(
+    client: docker.DockerClient, image: str, count: int, concurrency: int
+) -> tuple[float, dict[str, float]]:
+    """Seconds for the engine alone to create and start `count` hardened containers, and
+    the CPU seconds each part of the machine used meanwhile."""
     label = f"fleet-bench-floor-{secrets.token_hex(3)}"
 
     def one(n: int) -> None:
@@ -278,11 +207,12 @@ def _floor(client: docker.DockerClient, image: str, count: int, concurrency: int
             network_mode="none",
         )
 
-    started = time.monotonic()
+    before, started = machine.reading({}, client, ("containers", label)), time.monotonic()
     try:
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(one, range(count)))
-        return time.monotonic() - started
+        seconds = time.monotonic() - started
+        return seconds, machine.spent(before, machine.reading({}, client, ("containers", label)))
     finally:
         with ThreadPoolExecutor(concurrency) as pool:
             for c in client.containers.list(all=True, filters={"label": label}):
@@ -314,7 +244,7 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5, idle: bool = False) -> 
     measured: list[Step] = []
     overloaded = ""
     market = closed_market(datetime.now(UTC)) if idle else {}
-    anchor = [_anchor()]
+    anchor = [machine.anchor()]
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         sandbox = Sandbox(Path(tmp) / "sandbox", free_port(), CONTROLLER_KEY, market)
         sandbox.state_dir.mkdir(parents=True)
@@ -335,18 +265,27 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5, idle: bool = False) -> 
         try:
             sandbox.start()
             daemon.start()
+            pids = {"daemon": _pid(daemon.process), "sandbox": _pid(sandbox.service.process)}
+
+            def read() -> dict:
+                return machine.reading(pids, client, ("agents", f"fleet.instance={instance}"))
+
             have = 0
             for size in steps:
                 try:
+                    before = read()
                     seconds = _grow(daemon, size, timeout=1800)
+                    spawn = machine.spent(before, read())
                 except Overloaded as exc:
                     overloaded = f"{size} agents: not reached ({exc})"
                     print(overloaded, flush=True)
                     _shrink(daemon, have)  # the crash trials run on the last size that held
                     break
                 time.sleep(SETTLE_SECONDS)
-                cpu, host, cgroup, tick, machine = _measure(daemon, sandbox, client, instance)
-                measured.append(Step(size, size - have, seconds, cpu, host, cgroup, tick, machine))
+                cpu, host, cgroup, tick, shares = _measure(daemon, read, client, instance)
+                measured.append(
+                    Step(size, size - have, seconds, cpu, host, cgroup, tick, shares, spawn)
+                )
                 print(measured[-1], flush=True)
                 have = size
             ours = _crash_recovery(daemon, client, trials)
@@ -358,7 +297,7 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5, idle: bool = False) -> 
             remove_instance(instance)
     floor = _floor(client, image, measured[-1].added, 8)
     client.close()
-    anchor.append(_anchor())
+    anchor.append(machine.anchor())
     return _figures(measured, ours, reference, floor, overloaded, anchor)
 
 
@@ -366,7 +305,7 @@ def _figures(
     steps: list[Step],
     ours: list[float],
     reference: list[float],
-    floor: float,
+    floor: tuple[float, dict[str, float]],
     overloaded: str,
     anchor: list[float],
 ) -> list[Figure]:
@@ -427,15 +366,18 @@ def _figures(
     last = steps[-1]
     median, reference_median = statistics.median(ours), statistics.median(reference)
     ratio = median / reference_median
+    floor_seconds, floor_cpu = floor
     figures += [
         Figure(
             f"+{last.added} spawned, engine alone (floor)",
-            floor,
+            floor_seconds,
             "s",
             "",
             None,
-            f"ours {last.added_seconds:.0f} s: {last.added_seconds / floor:.2f}× the floor",
+            f"ours {last.added_seconds:.0f} s: {last.added_seconds / floor_seconds:.2f}× the floor",
         ),
+        _spent(f"+{last.added} spawned: the machine's CPU", last.spawn_cpu),
+        _spent(f"+{last.added} spawned, engine alone: the machine's CPU", floor_cpu),
         Figure(
             f"crash → replacement heartbeating, {last.agents} running (median)",
             median,
@@ -448,3 +390,9 @@ def _figures(
     if overloaded:
         figures.append(Figure("the next step", 0, "", "", False, overloaded))
     return figures
+
+
+def _spent(name: str, cpu: dict[str, float]) -> Figure:
+    """The CPU seconds a spawn cost the machine, and each part's."""
+    parts = ", ".join(f"{part} {seconds:.1f} s" for part, seconds in cpu.items() if part != "busy")
+    return Figure(name, cpu["busy"], "s of CPU", "", None, parts)
