@@ -238,6 +238,7 @@ class PlatformRelay:
             return _unreachable("the platform did not answer")
 
     async def aclose(self) -> None:
-        """Close the idle connections; calls still upstream finish on their own."""
-        self._calls.shutdown(wait=False)
+        """Drop the calls not yet sent and close the idle connections; a call upstream
+        finishes on its own, within its timeout."""
+        self._calls.shutdown(wait=False, cancel_futures=True)
         self._http.close()
