@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
+_BREAKS = frozenset("\r\n\0")
 
 
 class HttpError(Exception):
@@ -96,6 +97,8 @@ class Http:
             merged["Content-Length"] = str(len(payload))
         head = [f"{method} {self._prefix}{path} HTTP/1.1", f"Host: {self._authority}"]
         head += [f"{name}: {value}" for name, value in merged.items()]
+        if any(_BREAKS.intersection(line) for line in head):  # one line would become two
+            raise HttpError("a line break in the request's path or headers")
         message = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
         connection = self._take()
         try:

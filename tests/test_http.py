@@ -142,3 +142,15 @@ def test_nothing_listening_and_a_silent_server_are_http_errors():
         Http(f"http://127.0.0.1:{free_port()}").request("GET", "/")
     with pytest.raises(ValueError, match="not an http"):
         Http("ftp://example.com")
+
+
+def test_a_line_break_in_a_path_or_header_is_refused_before_anything_is_sent():
+    """The gateway's relay passes an agent's values on: none may add a header or a request."""
+    with raw_server(lambda number, _: OK) as (url, accepted):
+        http = Http(url)
+        with pytest.raises(HttpError, match="line break"):
+            http.request("GET", "/", headers={"Authorization": "Bearer a\r\nX-Admin: 1"})
+        with pytest.raises(HttpError, match="line break"):
+            http.request("GET", "/?a=1 HTTP/1.1\r\nHost: elsewhere\r\n\r\nGET /")
+        assert accepted == []  # not even connected
+        assert http.request("GET", "/").status == 200
