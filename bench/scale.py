@@ -394,5 +394,5 @@ def _figures(
 
 def _spent(name: str, cpu: dict[str, float]) -> Figure:
     """The CPU seconds a spawn cost the machine, and each part's."""
-    parts = ", ".join(f"{part} {seconds:.1f} s" for part, seconds in cpu.items() if part != "busy")
-    return Figure(name, cpu["busy"], "s of CPU", "", None, parts)
+    parts = ", ".join(f"{part} {s:.1f} s" for part, s in cpu.items() if part != machine.BUSY)
+    return Figure(name, cpu[machine.BUSY], "s of CPU", "", None, parts)
