@@ -18,9 +18,9 @@ each part's CPU seconds, and what none of them accounts for (`runc`, the benchma
 
 After the last step it measures crash → replacement heartbeating, with the whole fleet
 running, against Docker's own `on-failure` policy on the same image in the same run. The
-spawn's physical floor is the engine alone creating and starting as many hardened
-containers of the agent image, as concurrently as the daemon does, and its CPU is read
-the same way.
+spawn's physical floor (`bench/floor.py`) is as many agents started by the daemon's own
+Docker backend, heartbeating to a stand-in gateway that answers from constants; its CPU
+is read the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
@@ -43,11 +42,11 @@ import docker
 
 from bench import machine
 from bench.figures import Figure
+from bench.floor import floor
 from bench.supervision import docker_policy_restarts, replacement_seconds
 from feeds.calendar import NEW_YORK
 from orchestrator.lifecycle import LIVE
 from orchestrator.tools.harness import (
-    AGENT_PYTHON,
     Daemon,
     Sandbox,
     free_port,
@@ -183,42 +182,6 @@ def _crash_recovery(daemon: Daemon, client: docker.DockerClient, trials: int) ->
     return [replacement_seconds(daemon, client, agent) for agent in agents]
 
 
-def _floor(
-    client: docker.DockerClient, image: str, count: int, concurrency: int
-) -> tuple[float, dict[str, float]]:
-    """Seconds for the engine alone to create and start `count` hardened containers, and
-    the CPU seconds each part of the machine used meanwhile."""
-    label = f"fleet-bench-floor-{secrets.token_hex(3)}"
-
-    def one(n: int) -> None:
-        client.containers.run(
-            image,
-            ["-c", "import agent_runtime.main, time; time.sleep(3600)"],
-            entrypoint=[AGENT_PYTHON],
-            name=f"{label}-{n}",
-            labels={label: "1"},
-            detach=True,
-            user="10001:10001",
-            read_only=True,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            init=True,
-            mem_limit="96m",
-            network_mode="none",
-        )
-
-    before, started = machine.reading({}, client, ("containers", label)), time.monotonic()
-    try:
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(one, range(count)))
-        seconds = time.monotonic() - started
-        return seconds, machine.spent(before, machine.reading({}, client, ("containers", label)))
-    finally:
-        with ThreadPoolExecutor(concurrency) as pool:
-            for c in client.containers.list(all=True, filters={"label": label}):
-                pool.submit(c.remove, force=True)
-
-
 def closed_market(now: datetime) -> dict[str, str]:
     """Settings for a market clock that reads the coming Saturday, 06:00 in New York, at
     `now` and runs twice as fast from there: NYSE hours keep the market closed (the fleet
@@ -295,10 +258,10 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 5, idle: bool = False) -> 
             daemon.stop()
             sandbox.stop()
             remove_instance(instance)
-    floor = _floor(client, image, measured[-1].added, 8)
+    spawn_floor = floor(client, image, measured[-1].added)
     client.close()
     anchor.append(machine.anchor())
-    return _figures(measured, ours, reference, floor, overloaded, anchor)
+    return _figures(measured, ours, reference, spawn_floor, overloaded, anchor)
 
 
 def _figures(

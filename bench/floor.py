@@ -1,0 +1,130 @@
+"""The spawn's physical floor: how fast this machine can bring agents up with no
+orchestrator work at all, measured the way `bench scale` measures ours.
+
+The agents' containers are created and started by the daemon's own Docker backend
+(`DockerRuntime.create`: the same host config, mounts, limits and two engine calls), as
+many at once as the daemon's workload lane runs. They run the real agent image and entry
+point. What they call home to is a stand-in for the gateway, on the same kind of socket
+in the same mounted directory, that answers from constants: a bootstrap without a
+platform account, and an empty answer to every heartbeat. An agent is up at its first
+heartbeat, as in ours.
+
+So the floor is the engine, the kernel and the agents' own start-up; what ours spends
+beyond it is the orchestrator's work (accounts, the store, planning, the relay) and the
+agents' platform login.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from socketserver import ThreadingUnixStreamServer
+
+import docker
+
+from agent_runtime.contract import Bootstrap, ClockSpec, Schedule
+from bench import machine
+from orchestrator.runtime import AgentLaunch
+from orchestrator.runtime.docker import DockerRuntime
+from orchestrator.settings import Settings
+from orchestrator.tools.harness import gateway_dir, remove_instance, wait_until
+
+CYCLE_SECONDS = 10.0  # the bench daemon's agent cycle
+
+
+class _StandIn(BaseHTTPRequestHandler):
+    """The gateway reduced to constants; it notes each token's first heartbeat."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real gateway
+    server: _Gateway
+
+    def do_GET(self) -> None:
+        self._answer(self.server.bootstrap)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        if self.path == "/v1/agent/heartbeat":
+            self.server.beat(self.headers.get("authorization", ""))
+        self._answer(b"{}")
+
+    def _answer(self, body: bytes) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: a thousand agents beat every cycle."""
+
+
+class _Gateway(ThreadingUnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: Path, bootstrap: Bootstrap) -> None:
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        super().__init__(str(path), _StandIn)
+        path.chmod(0o666)  # the agents' user is not ours
+        self.bootstrap = json.dumps(bootstrap.to_json()).encode()
+        self.beating: set[str] = set()
+        self._lock = threading.Lock()
+
+    def beat(self, token: str) -> None:
+        with self._lock:
+            self.beating.add(token)
+
+
+def _bootstrap(settings: Settings) -> Bootstrap:
+    return Bootstrap(
+        agent_id="floor",
+        name="floor",
+        strategy="momentum",
+        personality=None,
+        platform=None,
+        schedule=Schedule(CYCLE_SECONDS, CYCLE_SECONDS / 10),
+        risk_limits=settings.risk_limits(),
+        clock=ClockSpec(1.0, datetime.now(UTC), "always"),
+        paused=False,
+    )
+
+
+def floor(
+    client: docker.DockerClient, image: str, count: int, timeout: float = 600
+) -> tuple[float, dict[str, float]]:
+    """Seconds until `count` agents started as the daemon starts them all heartbeat to the
+    stand-in, and the CPU seconds each part of the machine used meanwhile (`bench`: this
+    process, which makes the engine calls and is the stand-in)."""
+    instance = f"benchfloor{secrets.token_hex(3)}"
+    pids, containers = {"bench": os.getpid()}, ("containers", f"fleet.instance={instance}")
+    with tempfile.TemporaryDirectory(prefix="fleet-floor-") as tmp:
+        settings = Settings(
+            instance=instance, state_dir=Path(tmp), gateway_dir=gateway_dir(instance)
+        )
+        runtime = DockerRuntime(settings, client)
+        gateway = _Gateway(settings.gateway_socket, _bootstrap(settings))
+        threading.Thread(target=gateway.serve_forever, name="floor-gateway", daemon=True).start()
+
+        def launch(n: int) -> None:
+            name = f"floor-{n}"
+            runtime.create(AgentLaunch(name, name, settings.gateway_url, name, "floor", image))
+
+        before, started = machine.reading(pids, client, containers), time.monotonic()
+        try:
+            with ThreadPoolExecutor(settings.max_concurrent_actions) as pool:
+                list(pool.map(launch, range(count)))
+            wait_until(lambda: len(gateway.beating) >= count, "every agent's first beat", timeout)
+            seconds = time.monotonic() - started
+            return seconds, machine.spent(before, machine.reading(pids, client, containers))
+        finally:
+            gateway.shutdown()
+            gateway.server_close()
+            remove_instance(instance)
