@@ -332,7 +332,7 @@ def _figures(
     floor_seconds, floor_cpu = floor
     figures += [
         Figure(
-            f"+{last.added} spawned, engine alone (floor)",
+            f"+{last.added} spawned, no orchestrator (the floor)",
             floor_seconds,
             "s",
             "",
@@ -340,7 +340,7 @@ def _figures(
             f"ours {last.added_seconds:.0f} s: {last.added_seconds / floor_seconds:.2f}× the floor",
         ),
         _spent(f"+{last.added} spawned: the machine's CPU", last.spawn_cpu),
-        _spent(f"+{last.added} spawned, engine alone: the machine's CPU", floor_cpu),
+        _spent(f"+{last.added} spawned, the floor: the machine's CPU", floor_cpu),
         Figure(
             f"crash → replacement heartbeating, {last.agents} running (median)",
             median,
