@@ -173,8 +173,10 @@ class _Fleet:
         if answer.status_code != 200:  # the store is down: no sample this time
             raise ValueError(answer.text)
         agents = answer.json()
-        ages = [
-            a["heartbeat_age_seconds"] for a in agents if a["heartbeat_age_seconds"] is not None
+        ages = [  # a retired agent's last beat only grows older: not the fleet's health
+            a["heartbeat_age_seconds"]
+            for a in agents
+            if a["phase"] in LIVE and a["heartbeat_age_seconds"] is not None
         ]
         return Sample(
             (time.monotonic() - began) / 60,
