@@ -38,8 +38,6 @@ from orchestrator.runtime.docker import DockerRuntime
 from orchestrator.settings import Settings
 from orchestrator.tools.harness import gateway_dir, remove_instance, wait_until
 
-CYCLE_SECONDS = 10.0  # the bench daemon's agent cycle
-
 
 class _StandIn(BaseHTTPRequestHandler):
     """The gateway reduced to constants; it notes each token's first heartbeat."""
@@ -90,7 +88,7 @@ def _bootstrap(settings: Settings) -> Bootstrap:
         strategy="momentum",
         personality=None,
         platform=None,
-        schedule=Schedule(CYCLE_SECONDS, CYCLE_SECONDS / 10),
+        schedule=Schedule(settings.agent_cycle_seconds, settings.agent_cycle_seconds / 10),
         risk_limits=settings.risk_limits(),
         clock=ClockSpec(1.0, datetime.now(UTC), "always"),
         paused=False,
