@@ -16,10 +16,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import docker
 import psycopg
 import pytest
 import sqlalchemy as sa
-from docker.errors import ImageNotFound
+from docker.errors import DockerException, ImageNotFound
 
 from orchestrator.settings import Settings
 from orchestrator.state.db import open_store
@@ -77,9 +78,6 @@ def store(database_url) -> Store:
 @pytest.fixture
 def docker_client():
     """A client of the real Docker engine, with the agent image present."""
-    import docker
-    from docker.errors import DockerException, ImageNotFound
-
     try:
         client = docker.from_env(version="auto")
         client.ping()
@@ -95,10 +93,30 @@ def docker_client():
 
 @pytest.fixture
 def instance() -> str:
-    """A fleet instance of this test alone; its containers are removed afterwards."""
+    """A fleet instance of this test alone; its containers, then the images a rollout
+    test built for it (`own_tag`), are removed afterwards: by then no daemon of the test
+    runs and no container holds those images."""
     name = f"t{secrets.token_hex(4)}"
     yield name
     remove_instance(name)
+    _remove_rollout_images(name)
+
+
+def _rollout_tag(instance: str) -> str:
+    return f"fleet-rollout-{instance}:latest"
+
+
+def _remove_rollout_images(instance: str) -> None:
+    tag = _rollout_tag(instance)
+    try:
+        client = docker.from_env(version="auto")
+        label = {"label": f"fleet.test.image={tag.split(':')[0]}"}
+        for image in client.images.list(all=True, filters=label):
+            client.images.remove(image.id, force=True)
+        with contextlib.suppress(ImageNotFound):
+            client.images.remove(tag, force=True)
+    except DockerException:
+        return
 
 
 @pytest.fixture
@@ -195,9 +213,6 @@ def swarm():
     """A two-node Swarm on this machine (scripts/two-node-swarm.sh): this engine is the
     manager, `node2` runs in a network namespace. Yields node2's client and whether the
     kernel can encrypt the overlay. Tests that use it share one xdist group."""
-    import docker
-    from docker.errors import DockerException
-
     script = "scripts/two-node-swarm.sh"
     try:
         docker.from_env(version="auto").ping()
@@ -260,16 +275,12 @@ def market(tmp_path):
 
 
 @pytest.fixture
-def own_tag(docker_client, instance):
-    """The agent image under a tag of this test's own, to rebuild without touching others."""
-    tag = f"fleet-rollout-{instance}:latest"
+def own_tag(docker_client, instance) -> str:
+    """The agent image under a tag of this test's own, to rebuild without touching others;
+    `instance` removes what was built under it."""
+    tag = _rollout_tag(instance)
     docker_client.images.get("agent-fleet-agent:latest").tag(tag)
-    yield tag
-    repository = tag.split(":")[0]
-    for image in docker_client.images.list(filters={"label": f"fleet.test.image={repository}"}):
-        docker_client.images.remove(image.id, force=True)
-    with contextlib.suppress(ImageNotFound):
-        docker_client.images.remove(tag, force=True)
+    return tag
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
