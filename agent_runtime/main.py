@@ -152,7 +152,6 @@ def main(environ: Mapping[str, str] = os.environ, stop: threading.Event | None =
         stream=sys.stdout,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per heartbeat
     missing = [name for name in ("FLEET_AGENT_ID", "FLEET_GATEWAY_URL") if not environ.get(name)]
     token = _token(environ)
     if token is None:
