@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -55,8 +56,28 @@ from orchestrator.state.tables import utc
 from platform_client import PlatformError
 
 log = logging.getLogger("fleet.reconciler")
-# The least time from one tick's start to the next's (`interval` when that is less)
+# Ticks in a burst of wakes begin BURST_SECONDS apart (`interval` when that is less), after
+# the first PACE_BURST, which go at once.
 BURST_SECONDS = 0.25
+PACE_BURST = 3
+
+
+class Pace:
+    """When woken ticks may begin: a token bucket that holds `burst` ticks and refills one
+    every `every` seconds. A burst of wakes (a spawn of 1,000 is thousands of engine
+    events and finished actions) gets one tick per `every`, each answering many; a lone
+    wake, a crash, gets a tick at once, even right after the interval's own."""
+
+    def __init__(self, every: float, burst: float = PACE_BURST) -> None:
+        self.every, self.burst = every, burst
+        self._tokens, self._at = burst, -math.inf
+
+    def wait(self, now: float) -> float:
+        """Spend a tick that would begin at `now` (seconds, monotonic): how long it waits
+        first. A tick that waits runs on credit, so the next begins `every` after it."""
+        self._tokens = min(self.burst, self._tokens + (now - self._at) / self.every) - 1
+        self._at = now
+        return max(0.0, -self._tokens * self.every)
 
 
 class Reconciler:
@@ -176,6 +197,7 @@ class Reconciler:
 
     async def run(self) -> None:
         """Tick until cancelled."""
+        pace = Pace(min(self.interval, BURST_SECONDS))
         while True:
             self._wake.clear()
             started = time.perf_counter()
@@ -190,12 +212,8 @@ class Reconciler:
             self.on_tick(time.perf_counter() - started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-            # Wakes come in bursts (a spawn of 1,000 is thousands of events and finished
-            # actions): a woken tick waits until BURST_SECONDS after the last one began,
-            # so one tick answers many. A lone wake (a crash) finds it long past.
-            gap = min(self.interval, BURST_SECONDS) - (time.perf_counter() - started)
-            if gap > 0:
-                await asyncio.sleep(gap)
+            if wait := pace.wait(time.perf_counter()):
+                await asyncio.sleep(wait)
 
     async def tick(self) -> list[Action]:
         """One observe-plan-act round; returns the actions it launched."""
