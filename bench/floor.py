@@ -12,6 +12,9 @@ heartbeat, as in ours.
 So the floor is the engine, the kernel and the agents' own start-up; what ours spends
 beyond it is the orchestrator's work (accounts, the store, planning, the relay) and the
 agents' platform login.
+
+The same stand-in (`stand_in`) serves the reference for crash recovery: one such agent
+under Docker's own restart policy (`bench.supervision.docker_policy_restarts`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -38,12 +43,14 @@ from orchestrator.runtime.docker import DockerRuntime
 from orchestrator.settings import Settings
 from orchestrator.tools.harness import gateway_dir, remove_instance, wait_until
 
+FLOOR = "benchfloor"  # the floor's instances are named so
+
 
 class _StandIn(BaseHTTPRequestHandler):
-    """The gateway reduced to constants; it notes each token's first heartbeat."""
+    """The gateway reduced to constants; it notes when each token last beat."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as the real gateway
-    server: _Gateway
+    server: StandIn
 
     def do_GET(self) -> None:
         self._answer(self.server.bootstrap)
@@ -65,7 +72,10 @@ class _StandIn(BaseHTTPRequestHandler):
         """Quiet: a thousand agents beat every cycle."""
 
 
-class _Gateway(ThreadingUnixStreamServer):
+class StandIn(ThreadingUnixStreamServer):
+    """The stand-in gateway on its socket; `beats`: each agent's last heartbeat, by the
+    `Authorization` it sent (`Bearer <token>`), in `time.monotonic()` seconds."""
+
     daemon_threads = True
 
     def __init__(self, path: Path, bootstrap: Bootstrap) -> None:
@@ -73,12 +83,12 @@ class _Gateway(ThreadingUnixStreamServer):
         super().__init__(str(path), _StandIn)
         path.chmod(0o666)  # the agents' user is not ours
         self.bootstrap = json.dumps(bootstrap.to_json()).encode()
-        self.beating: set[str] = set()
+        self.beats: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def beat(self, token: str) -> None:
+    def beat(self, authorization: str) -> None:
         with self._lock:
-            self.beating.add(token)
+            self.beats[authorization] = time.monotonic()
 
 
 def _bootstrap(settings: Settings) -> Bootstrap:
@@ -95,34 +105,47 @@ def _bootstrap(settings: Settings) -> Bootstrap:
     )
 
 
+@contextmanager
+def stand_in(
+    client: docker.DockerClient, prefix: str, **settings: object
+) -> Iterator[tuple[DockerRuntime, StandIn]]:
+    """The daemon's Docker backend for an instance of its own, named `prefix` and a random
+    suffix (`settings` over the defaults), and the stand-in gateway its agents call home
+    to; on the way out, the stand-in stops and every container of the instance goes."""
+    instance = f"{prefix}{secrets.token_hex(3)}"
+    with tempfile.TemporaryDirectory(prefix="fleet-floor-") as tmp:
+        config = Settings(
+            instance=instance, state_dir=Path(tmp), gateway_dir=gateway_dir(instance), **settings
+        )
+        gateway = StandIn(config.gateway_socket, _bootstrap(config))
+        threading.Thread(target=gateway.serve_forever, name="floor-gateway", daemon=True).start()
+        try:
+            yield DockerRuntime(config, client), gateway
+        finally:
+            gateway.shutdown()
+            gateway.server_close()
+            remove_instance(instance)
+
+
+def launch(runtime: DockerRuntime, image: str, name: str) -> str:
+    """Create and start one agent as the daemon does (its token is its `name`); its
+    container's ID."""
+    url = runtime.settings.gateway_url
+    return runtime.create(AgentLaunch(name, name, url, name, "floor", image)).container_id
+
+
 def floor(
     client: docker.DockerClient, image: str, count: int, timeout: float = 600
 ) -> tuple[float, dict[str, float]]:
     """Seconds until `count` agents started as the daemon starts them all heartbeat to the
     stand-in, and the CPU seconds each part of the machine used meanwhile (`bench`: this
     process, which makes the engine calls and is the stand-in)."""
-    instance = f"benchfloor{secrets.token_hex(3)}"
-    pids, containers = {"bench": os.getpid()}, ("containers", f"fleet.instance={instance}")
-    with tempfile.TemporaryDirectory(prefix="fleet-floor-") as tmp:
-        settings = Settings(
-            instance=instance, state_dir=Path(tmp), gateway_dir=gateway_dir(instance)
-        )
-        runtime = DockerRuntime(settings, client)
-        gateway = _Gateway(settings.gateway_socket, _bootstrap(settings))
-        threading.Thread(target=gateway.serve_forever, name="floor-gateway", daemon=True).start()
-
-        def launch(n: int) -> None:
-            name = f"floor-{n}"
-            runtime.create(AgentLaunch(name, name, settings.gateway_url, name, "floor", image))
-
+    with stand_in(client, FLOOR) as (runtime, gateway):
+        label = f"fleet.instance={runtime.settings.instance}"
+        pids, containers = {"bench": os.getpid()}, ("containers", label)
         before, started = machine.reading(pids, client, containers), time.monotonic()
-        try:
-            with ThreadPoolExecutor(settings.max_concurrent_actions) as pool:
-                list(pool.map(launch, range(count)))
-            wait_until(lambda: len(gateway.beating) >= count, "every agent's first beat", timeout)
-            seconds = time.monotonic() - started
-            return seconds, machine.spent(before, machine.reading(pids, client, containers))
-        finally:
-            gateway.shutdown()
-            gateway.server_close()
-            remove_instance(instance)
+        with ThreadPoolExecutor(runtime.settings.max_concurrent_actions) as pool:
+            list(pool.map(lambda n: launch(runtime, image, f"floor-{n}"), range(count)))
+        wait_until(lambda: len(gateway.beats) >= count, "every agent's first beat", timeout)
+        seconds = time.monotonic() - started
+        return seconds, machine.spent(before, machine.reading(pids, client, containers))

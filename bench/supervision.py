@@ -2,8 +2,9 @@
 
 - crash → replacement heartbeating: the agent's process is SIGKILLed inside its container;
   the time until its replacement's first heartbeat, with the orchestrator restarting it,
-  and, as the reference, with Docker's own `on-failure` policy on the same image (that
-  agent heartbeats to a minimal local gateway, since no orchestrator owns it);
+  and, as the reference, with Docker's own `on-failure` policy on the same container as
+  the daemon makes it (that agent heartbeats to the floor's stand-in gateway, since no
+  orchestrator owns it);
 - hang detection: `docker pause` → the agent recorded unhealthy, against its timeout;
 - adoption: 100 running agents, the daemon SIGKILLed and started again: time to the
   first full list, to every agent heartbeating again, and the restarts it caused.
@@ -19,14 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from agent_runtime.contract import Bootstrap, ClockSpec, Schedule
 from bench.figures import Figure
-from feeds.clock import DEFAULT_ANCHOR
+from bench.floor import launch, stand_in
 from orchestrator.settings import Settings
 from orchestrator.tools.harness import (
     AGENT_PYTHON,
@@ -34,11 +30,11 @@ from orchestrator.tools.harness import (
     Daemon,
     free_port,
     remove_instance,
-    serve,
     wait_until,
 )
 
 _DOCKER_RESET_SECONDS = 10.5
+REFERENCE = "benchref"  # the reference's instances are named so
 
 
 def _wait(predicate, timeout: float, every: float = 0.02):
@@ -103,65 +99,29 @@ def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -
 def docker_policy_restarts(
     client: docker.DockerClient, trials: int, image: str, cycle_seconds: float = 1
 ) -> list[float]:
-    """The reference: an agent container under Docker's own `on-failure` policy, its
-    process SIGKILLed `trials` times; seconds from each kill to its next heartbeat."""
-    beats: list[float] = []
-
-    reply = Bootstrap(
-        agent_id="reference",
-        name="reference",
-        strategy="contrarian",
-        personality=None,
-        platform=None,
-        schedule=Schedule(cycle_seconds=cycle_seconds, jitter_seconds=0),
-        risk_limits=Settings().risk_limits(),
-        clock=ClockSpec(time_scale=1.0, anchor=DEFAULT_ANCHOR, hours="always"),
-        paused=False,
-    ).to_json()
-
-    async def bootstrap(_request: Request) -> JSONResponse:
-        return JSONResponse(reply)
-
-    async def heartbeat(_request: Request) -> JSONResponse:
-        beats.append(time.monotonic())
-        return JSONResponse({"paused": False, "retire": False})
-
-    app = Starlette(
-        routes=[
-            Route("/v1/agent/bootstrap", bootstrap),
-            Route("/v1/agent/heartbeat", heartbeat, methods=["POST"]),
-        ]
-    )
-    with serve(app) as gateway:
-        container = client.containers.run(
-            image,
-            name=f"fleet-bench-reference-{secrets.token_hex(3)}",
-            detach=True,
-            network_mode="host",
-            init=True,
-            restart_policy={"Name": "on-failure"},
-            environment={
-                "FLEET_AGENT_ID": "reference",
-                "FLEET_GATEWAY_URL": gateway,
-                "FLEET_AGENT_TOKEN": "reference",
-            },
-        )
-        try:
-            times = []
-            for _ in range(trials):
-                _wait(lambda: beats, 60)
-                # Docker doubles its restart delay (from 100 ms) unless the container ran
-                # 10 s: let it, so every trial is a first restart, as with the orchestrator.
-                time.sleep(_DOCKER_RESET_SECONDS)
-                started = time.monotonic()
-                container.exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
-                # Every beat after the kill has returned comes from the new process.
-                dead = time.monotonic()
-                _wait(lambda dead=dead: beats[-1] > dead, 60)
-                times.append(beats[-1] - started)
-            return times
-        finally:
-            container.remove(force=True)
+    """The reference: an agent in a container made as the daemon makes them, under Docker's
+    own `on-failure` policy instead of the orchestrator, heartbeating to the floor's
+    stand-in gateway (`bench.floor`); its process SIGKILLed `trials` times, seconds from
+    each kill to its next heartbeat. The same host config on both sides: what differs is
+    only who restarts the agent."""
+    with stand_in(client, REFERENCE, agent_cycle_seconds=cycle_seconds) as (runtime, gateway):
+        name = f"reference-{secrets.token_hex(3)}"
+        container = client.containers.get(launch(runtime, image, name))
+        container.update(restart_policy={"Name": "on-failure"})
+        authorization = f"Bearer {name}"
+        times = []
+        for _ in range(trials):
+            _wait(lambda: authorization in gateway.beats, 60)
+            # Docker doubles its restart delay (from 100 ms) unless the container ran 10 s:
+            # let it, so every trial is a first restart, as with the orchestrator.
+            time.sleep(_DOCKER_RESET_SECONDS)
+            started = time.monotonic()
+            container.exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
+            # Every beat after the kill has returned comes from the new process.
+            dead = time.monotonic()
+            _wait(lambda dead=dead: gateway.beats[authorization] > dead, 60)
+            times.append(gateway.beats[authorization] - started)
+        return times
 
 
 def _hang_detection(client: docker.DockerClient, tmp: str, trials: int, timeout: int) -> list:

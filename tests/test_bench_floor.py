@@ -1,9 +1,11 @@
 """The spawn's floor (`bench.floor`): agents started by the daemon's own Docker backend
-come up against the stand-in gateway, and nothing of them is left afterwards."""
+come up against the stand-in gateway, one of them restarted by Docker's own policy for
+crash recovery's reference, and nothing of them is left afterwards."""
 
 import pytest
 
-from bench.floor import floor
+from bench.floor import FLOOR, floor
+from bench.supervision import REFERENCE, docker_policy_restarts
 
 
 @pytest.mark.docker
@@ -14,5 +16,20 @@ def test_the_floors_agents_heartbeat_to_the_stand_in_and_are_removed(docker_clie
     assert seconds > 0
     assert cpu["containers"] > 0  # the agents' own start-up is read
     assert cpu["bench"] > 0  # and the engine calls and the stand-in's answers
-    left = docker_client.containers.list(all=True, filters={"label": "fleet.managed=true"})
-    assert not [c for c in left if c.labels.get("fleet.instance", "").startswith("benchfloor")]
+    assert not _left(docker_client, FLOOR)
+
+
+@pytest.mark.docker
+@pytest.mark.xdist_group("docker")
+def test_the_reference_is_the_floors_agent_restarted_by_dockers_own_policy(docker_client):
+    """Crash recovery's reference: the same container as the daemon makes, SIGKILLed and
+    restarted by Docker's `on-failure` policy, heartbeats to the stand-in again."""
+    (seconds,) = docker_policy_restarts(docker_client, 1, "agent-fleet-agent:latest")
+    assert 0 < seconds < 60
+    assert not _left(docker_client, REFERENCE)
+
+
+def _left(client, prefix: str) -> list:
+    """The containers left of instances whose names begin with `prefix`."""
+    left = client.containers.list(all=True, filters={"label": "fleet.managed=true"})
+    return [c for c in left if c.labels.get("fleet.instance", "").startswith(prefix)]
