@@ -17,7 +17,7 @@ While each step's agents come up, it reads what the machine's CPU did (`bench/ma
 each part's CPU seconds, and what none of them accounts for (`runc`, the benchmark).
 
 After the last step it measures crash → replacement heartbeating, with the whole fleet
-running, against Docker's own `on-failure` policy on the same image in the same run. The
+running, against Docker's own `on-failure` policy on the same container in the same run. The
 spawn's physical floor (`bench/floor.py`) is as many agents started by the daemon's own
 Docker backend, heartbeating to a stand-in gateway that answers from constants; its CPU
 is read the same way.

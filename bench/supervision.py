@@ -214,7 +214,7 @@ def supervision(trials: int = 20, adopt: int = 100) -> list[Figure]:
             "s",
             "",
             None,
-            f"p95 {_pct(reference, 0.95):.2f} s over {trials}; same image",
+            f"p95 {_pct(reference, 0.95):.2f} s over {trials}; the same container as ours",
         ),
         Figure(
             "hang (docker pause) → recorded unhealthy",
