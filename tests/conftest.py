@@ -107,16 +107,19 @@ def _rollout_tag(instance: str) -> str:
 
 
 def _remove_rollout_images(instance: str) -> None:
-    tag = _rollout_tag(instance)
+    """The images a rollout test built under its own tag (each takes its intermediate
+    layers with it), then the tag."""
     try:
         client = docker.from_env(version="auto")
-        label = {"label": f"fleet.test.image={tag.split(':')[0]}"}
-        for image in client.images.list(all=True, filters=label):
-            client.images.remove(image.id, force=True)
-        with contextlib.suppress(ImageNotFound):
-            client.images.remove(tag, force=True)
+        client.ping()
     except DockerException:
-        return
+        return  # no engine: nothing was built
+    repository = _rollout_tag(instance).split(":")[0]
+    for image in client.images.list(filters={"label": f"fleet.test.image={repository}"}):
+        with contextlib.suppress(ImageNotFound):  # went with one removed before it
+            client.images.remove(image.id, force=True)
+    with contextlib.suppress(ImageNotFound):
+        client.images.remove(_rollout_tag(instance), force=True)
 
 
 @pytest.fixture
