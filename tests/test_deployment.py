@@ -83,7 +83,7 @@ def test_the_orchestrator_image_is_non_root_health_checked_and_answers(docker_cl
             pytest.fail(f"no /healthz answer: {container.logs()[-2000:].decode()}")
         assert answer["status"] == "ok" and answer["runtime"] == "process"
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # and its anonymous state volume
 
 
 def test_the_swarm_stack_file_validates_and_keeps_the_daemon_on_a_manager(tmp_path):

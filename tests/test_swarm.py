@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from orchestrator.runtime.swarm import LABEL_ROLE
 from orchestrator.tools.harness import wait_until
 from platform_client import PlatformClient
 from tests.conftest import CONTROLLER_KEY
@@ -112,6 +113,9 @@ def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, marke
 
     assert connects(f"fleet-{instance}-gateway", 8080)
     assert not connects("10.231.0.1", 2377)
+    # The door's task leaves no anonymous volume behind (its image declares one)
+    door = next(c for c in local if c.labels.get(LABEL_ROLE) == "door")
+    assert [m["Type"] for m in door.attrs["Mounts"] if m["Type"] == "volume"] == []
 
     # No token in `service inspect`, in `docker inspect` on either node, or in the logs.
     tokens = [daemon.agent_token(a["id"]) for a in agents]

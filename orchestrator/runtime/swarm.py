@@ -72,6 +72,8 @@ ALIVE_FILE = "/tmp/fleet-alive"  # the agent's loop touches it; the health check
 _SECOND = 1_000_000_000  # Swarm durations are in nanoseconds
 _FAILED = ("failed", "rejected")
 _LOG_DRIVER = DriverConfig("json-file", {"max-size": "1m", "max-file": "3"})
+# A tmpfs on the door image's VOLUME: each task had left an anonymous volume Swarm never removes
+_DOOR_STATE = Mount("/var/lib/agent-fleet", None, type="tmpfs", tmpfs_size=1 << 20)
 
 log = logging.getLogger("fleet.runtime.swarm")
 
@@ -184,7 +186,7 @@ class SwarmRuntime(DockerRuntime):
             args=["--port", str(DOOR_PORT), "--socket", self._socket_path()],
             user=AGENT_USER,
             labels=self._instance_labels(**{LABEL_ROLE: "door"}),
-            mounts=[Mount(GATEWAY_MOUNT, str(s.gateway_dir), "bind", read_only=True)],
+            mounts=[Mount(GATEWAY_MOUNT, str(s.gateway_dir), "bind", read_only=True), _DOOR_STATE],
             read_only=True,
             init=True,
             cap_drop=["ALL"],
@@ -260,9 +262,7 @@ class SwarmRuntime(DockerRuntime):
             env=environment,
             user=AGENT_USER,
             labels=self._labels(launch),
-            mounts=[
-                Mount("/tmp", None, type="tmpfs", tmpfs_size=16 * 1024 * 1024, tmpfs_mode=0o1777)
-            ],
+            mounts=[Mount("/tmp", None, type="tmpfs", tmpfs_size=16 << 20, tmpfs_mode=0o1777)],
             secrets=[secret],
             read_only=True,
             init=True,
