@@ -115,11 +115,14 @@ def _remove_rollout_images(instance: str) -> None:
     except DockerException:
         return  # no engine: nothing was built
     repository = _rollout_tag(instance).split(":")[0]
-    for image in client.images.list(filters={"label": f"fleet.test.image={repository}"}):
-        with contextlib.suppress(ImageNotFound):  # went with one removed before it
-            client.images.remove(image.id, force=True)
-    with contextlib.suppress(ImageNotFound):
-        client.images.remove(_rollout_tag(instance), force=True)
+    try:
+        for image in client.images.list(filters={"label": f"fleet.test.image={repository}"}):
+            with contextlib.suppress(ImageNotFound):  # went with one removed before it
+                client.images.remove(image.id, force=True)
+        with contextlib.suppress(ImageNotFound):
+            client.images.remove(_rollout_tag(instance), force=True)
+    finally:
+        client.close()
 
 
 @pytest.fixture
