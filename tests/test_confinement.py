@@ -60,6 +60,7 @@ def test_a_confined_agent_trades_through_the_gateway_and_reaches_nothing_else(
         container = docker_client.containers.get(agent["container_id"])
         host = container.attrs["HostConfig"]
         assert host["NetworkMode"] == "none"
+        assert container.attrs["Config"]["NetworkDisabled"] is True  # no network hook
         (mount,) = container.attrs["Mounts"]
         assert (mount["Destination"], mount["RW"]) == ("/run/fleet", False)
         assert mount["Source"] == str(gateway_dir(daemon.instance))
