@@ -138,8 +138,8 @@ class DockerRuntime:
         A confined container is also created with its network disabled (`create`): it
         still gets a namespace of its own with only `lo`, but the engine then neither
         builds it a libnetwork sandbox nor has runc run its network hook, a fresh
-        `dockerd` process per container. That halves the machine's CPU per container
-        started (README, `bench scale`)."""
+        `dockerd` process per container. They were a third of the machine's CPU for each
+        agent started (README, `bench scale`)."""
         if self.confined:
             gateway = Mount(GATEWAY_MOUNT, str(self.settings.gateway_dir), "bind", read_only=True)
             return {"network_mode": "none", "mounts": [gateway]}
