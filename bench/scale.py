@@ -128,17 +128,20 @@ class Overloaded(Exception):
 def _grow(daemon: Daemon, to: int, timeout: float) -> float:
     """Spawn up to `to` agents; seconds until every one heartbeats. Overloaded when more
     than MAX_RESTARTS of the fleet was restarted meanwhile (a daemon too slow to hear its
-    agents restarts them, and the restarts make it slower still)."""
+    agents restarts them, and the restarts make it slower still).
+
+    It watches the fleet's summary, not the list of agents: at 1,000 agents, listing them
+    every 2 s was a sixth of the daemon's CPU while they came up (py-spy, `--gil`), work
+    the floor's stand-in never does."""
     started = time.monotonic()
-    have = len(daemon.api("GET", "/v1/agents", params={"phase": "running"}).json())
+    have = daemon.api("GET", "/v1/fleet").json()["running"]
     daemon.api("POST", "/v1/agents", json={"count": to - have}).raise_for_status()
 
     def grown() -> bool:
-        agents = daemon.api("GET", "/v1/agents").json()
-        restarts = sum(a["restarts"] for a in agents)
-        if restarts > MAX_RESTARTS * to:
+        fleet = daemon.api("GET", "/v1/fleet").json()
+        if (restarts := fleet["restarts_last_hour"]) > MAX_RESTARTS * to:
             raise Overloaded(f"{restarts} restarts while growing to {to}")
-        return sum(a["phase"] == "running" for a in agents) >= to
+        return fleet["running"] >= to
 
     wait_until(grown, f"{to} agents heartbeating", timeout, 2.0)
     return time.monotonic() - started
