@@ -361,10 +361,12 @@ def remove_instance(instance: str) -> int:
                 return not (client.secrets.list(filters=ours) or client.networks.list(filters=ours))
 
             wait_until(leftovers, "the instance's secrets and networks to go", timeout=60, every=1)
-        found = client.containers.list(all=True, filters=ours)
+        # The engine's own list, not the SDK's, which inspects each container it lists and
+        # fails on one that goes meanwhile (a Swarm task's, or another clean-up's)
+        found = client.api.containers(all=True, filters=ours)
         for container in found:
-            with contextlib.suppress(NotFound):  # a Swarm task's container goes by itself
-                container.remove(force=True)
+            with contextlib.suppress(NotFound):
+                client.api.remove_container(container["Id"], force=True)
         return removed + len(found)
     finally:
         client.close()
