@@ -264,10 +264,19 @@ def test_a_plain_beat_takes_its_own_lane_and_anything_else_goes_on_to_the_route(
         assert lane_call(lane, caller, refused) == (299, b"routed", [refused])
     beats = b'{"cycle": 6}'
     assert lane_call(lane, caller, beats, path="/v1/agent/decisions")[2] == [beats]
-    monkeypatch.setattr("orchestrator.state.store.PAUSE_READ_SECONDS", 0)
-    assert lane_call(lane, caller, beats)[2] == [beats]  # the store is asked: on a thread
 
-    assert gateway.flush() == 1  # only the beat the lane took
+    monkeypatch.setattr("orchestrator.state.store.PAUSE_READ_SECONDS", 0)
+    assert lane_call(lane, caller, beats)[:2] == (200, b'{"paused":false,"retire":false}')
+    with store.engine.begin() as connection:  # the kill switch cannot be read
+        connection.execute(sa.text("ALTER TABLE fleet_state RENAME TO fleet_state_away"))
+    try:
+        status, body, routed = lane_call(lane, caller, b'{"cycle": 7}')
+    finally:
+        with store.engine.begin() as connection:
+            connection.execute(sa.text("ALTER TABLE fleet_state_away RENAME TO fleet_state"))
+    assert (status, json.loads(body)["error"]["code"], routed) == (503, "store_unavailable", [])
+
+    assert gateway.flush() == 3  # only the beats the lane took
     written = store.get(agent.id)
-    assert (written.last_cycle, written.equity) == (5, 1000.5)
+    assert written.last_cycle == 7
     assert store.get(other.id).last_cycle is None

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from orchestrator.api.errors import ApiError, TooLarge, error_response
+from orchestrator.api.errors import ApiError, TooLarge, error_response, store_unavailable
 from orchestrator.api.guard import Gatekeeper
 from orchestrator.api.lane import HeartbeatLane
 from orchestrator.gateway.agents import AgentGateway
@@ -27,7 +27,6 @@ from orchestrator.state.errors import (
     Conflict,
     DatabaseError,
     NotFound,
-    failure_reason,
 )
 from personalities import PopulationError
 
@@ -65,8 +64,7 @@ def create_app(
 
     @app.exception_handler(DatabaseError)
     async def _store_down(_request: Request, exc: DatabaseError) -> JSONResponse:
-        message = f"the store cannot be used now: {failure_reason(exc)}"
-        return error_response(503, "store_unavailable", message)
+        return store_unavailable(exc)
 
     @app.exception_handler(TooLarge)
     async def _too_large(_request: Request, exc: TooLarge) -> JSONResponse:

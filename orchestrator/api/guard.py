@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from orchestrator import keys
-from orchestrator.api.errors import TooLarge, error_response
+from orchestrator.api.errors import TooLarge, error_response, store_unavailable
 from orchestrator.gateway.rates import AgentRates
-from orchestrator.state.errors import DatabaseError, failure_reason
+from orchestrator.state.errors import DatabaseError
 
 AGENT_PREFIXES = ("/v1/agent/", "/v1/feed/", "/v1/llm/", "/v1/platform/")
 AGENT_BODY_CAP = 64 * 1024
@@ -46,7 +46,10 @@ def _refusal(
     status: int, code: str, message: str, retry_after: float | None = None
 ) -> JSONResponse:
     """The app's error answer, with the security headers the app's own answers get."""
-    response = error_response(status, code, message)
+    return _secured(error_response(status, code, message), retry_after)
+
+
+def _secured(response: JSONResponse, retry_after: float | None = None) -> JSONResponse:
     response.headers.update({name.decode(): value.decode() for name, value in SECURITY})
     if retry_after is not None:
         response.headers["retry-after"] = str(math.ceil(retry_after))
@@ -101,8 +104,7 @@ class Gatekeeper:
                     self.authenticate_agent, token
                 )
             except DatabaseError as exc:
-                reason = f"the store cannot be used now: {failure_reason(exc)}"
-                await _refusal(503, "store_unavailable", reason)(scope, receive, send)
+                await _secured(store_unavailable(exc))(scope, receive, send)
                 return
             if agent is None:
                 await _refusal(401, "unauthorized", "unknown or revoked agent token")(

@@ -5,10 +5,11 @@ Profiled at 300 idle agents, the routing, dependencies, validation and serialisa
 around the routes took about a third of the daemon's busy time, most of it for
 heartbeats, whose own work is a check and a note in memory. This middleware sits just
 inside the `Gatekeeper` (so the agent is already authenticated, held to its rate and its
-body capped) and answers the plain case itself: a POST of a valid beat while the kill
-switch is in memory. Anything else goes on to the route, the body handed over as it was
-read, and is answered as it always is: a body that does not validate (422), a cycle
-that went back (409), or a kill switch that must be read from the store.
+body capped) and answers the plain case itself: a POST of a valid beat. The kill switch
+comes from memory, or from the store in a worker thread once its reading is a second old
+(a store that cannot be read is a 503, as on the route). Anything else goes on to the
+route, the body handed over as it was read, and is answered as it always is: a body that
+does not validate (422), or a cycle that went back (409).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
+from orchestrator.api.errors import store_unavailable
 from orchestrator.api.guard import Message, Receive, Scope, Send
 from orchestrator.gateway.agents import AgentGateway, Heartbeat
-from orchestrator.state.errors import Conflict
+from orchestrator.state.errors import Conflict, DatabaseError
 
 HEARTBEAT = "/v1/agent/heartbeat"
 
@@ -36,18 +39,20 @@ class HeartbeatLane:
         if agent is None or scope["path"] != HEARTBEAT or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        paused = self.agents.paused_known()
-        if paused is None:
-            await self.app(scope, receive, send)
-            return
         messages = await _body(receive)
         if messages[-1]["type"] != "http.request":
             return  # the agent hung up before its body was in: no one to answer
         try:
             beat = Heartbeat.model_validate_json(b"".join(m.get("body", b"") for m in messages))
-            reply = self.agents.heartbeat(agent, beat, paused)
+            if (paused := self.agents.paused_known()) is not None:
+                reply = self.agents.heartbeat(agent, beat, paused)
+            else:  # read from the store: about once a second
+                reply = await run_in_threadpool(self.agents.heartbeat, agent, beat)
         except (ValidationError, Conflict):
             await self.app(scope, _replay(messages, receive), send)
+            return
+        except DatabaseError as exc:
+            await store_unavailable(exc)(scope, receive, send)
             return
         body = reply.model_dump_json().encode()
         await send(
