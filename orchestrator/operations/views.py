@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from feeds.calendar import calendar_for, trading_day
 from orchestrator.gateway.feeds import FeedGateway
 from orchestrator.lifecycle import FAILURES, FINAL, Phase
@@ -41,14 +43,14 @@ def _seconds(since: datetime | None, now: datetime) -> float | None:
     return round((now - since).total_seconds(), 1) if since else None
 
 
-def pnl(agent: Agent) -> float | None:
+def pnl(agent: Agent | sa.Row) -> float | None:
     """Equity gained since the agent's first report, or None before it has one."""
     if agent.equity is None or not agent.starting_equity:
         return None
     return agent.equity - agent.starting_equity
 
 
-def pnl_today(agent: Agent, now: datetime) -> float | None:
+def pnl_today(agent: Agent | sa.Row, now: datetime) -> float | None:
     """Equity gained since the UTC day began (0 if the agent has not reported today)."""
     if agent.equity is None or agent.day_start_equity is None:
         return None
@@ -172,6 +174,12 @@ def event_view(event: AgentEvent, agent_name: str | None = None) -> dict:
     return view
 
 
+# What the summary reads of each agent: at 1,000 agents, the whole rows as objects took
+# 25-75 ms, these columns 3-5 ms (the CLI, the dashboard and `bench scale` ask every few
+# seconds)
+_SUMMED = ("phase", "equity", "starting_equity", "day_start_equity", "equity_day")
+
+
 class FleetSummary:
     """The fleet at a glance, from the store, the gateways and the reconciler."""
 
@@ -226,7 +234,7 @@ class FleetSummary:
     def summary(self) -> dict:
         """Sizes by phase, health, trading today, data and LLM costs."""
         now = self.now()
-        agents = self.store.agents()
+        agents = self.store.columns(_SUMMED, set(Phase))
         phases = Counter(a.phase for a in agents)
         live = [a for a in agents if a.phase not in FINAL]
         day, orders = self.orders_today()
