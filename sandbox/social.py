@@ -80,9 +80,16 @@ class Social:
         """Active accounts by return since they opened, best first: what anyone may see;
         the caller's own row says `me`."""
         now = self.now()
-        with self._session() as s:
-            accounts = s.exec(select(Account).where(Account.status == "active")).all()
-            positions = s.exec(select(Position)).all()
+        with self._session() as s:  # columns, not objects: every agent reads it at its start
+            accounts = s.exec(
+                select(
+                    Account.user_id,
+                    Account.display_name,
+                    Account.cash_cents,
+                    Account.starting_cash_cents,
+                ).where(Account.status == "active")
+            ).all()
+            positions = s.exec(select(Position.user_id, Position.symbol, Position.qty)).all()
             followers = dict(
                 s.exec(
                     select(Subscription.followee_id, func.count()).group_by(
@@ -94,22 +101,26 @@ class Social:
         held: dict[str, list[str]] = {}
         prices: dict[str, float] = {}
         for p in positions:
-            price = prices.setdefault(p.symbol, self.market.price(p.symbol, now))
-            value[p.user_id] += round(p.qty * price * 100)
+            if p.symbol not in prices:
+                prices[p.symbol] = self.market.price(p.symbol, now)
+            value[p.user_id] += round(p.qty * prices[p.symbol] * 100)
             held.setdefault(p.user_id, []).append(p.symbol)
+        ranked = sorted(
+            (-_return(a.cash_cents + value[a.user_id], a.starting_cash_cents), a.user_id, a)
+            for a in accounts
+        )
         rows = [
             {
                 "user_id": a.user_id,
                 "display_name": a.display_name,
-                "return": _return(a.cash_cents + value[a.user_id], a.starting_cash_cents),
+                "return": -loss,
                 "followers": followers.get(a.user_id, 0),
                 "symbols": sorted(held.get(a.user_id, [])),
                 "me": a.user_id == user_id,
             }
-            for a in accounts
+            for loss, _, a in ranked[:limit]
         ]
-        rows.sort(key=lambda r: (-r["return"], r["user_id"]))
-        return {"accounts": rows[:limit], "as_of": now.isoformat()}
+        return {"accounts": rows, "as_of": now.isoformat()}
 
     def feed(self, user_id: str, since: datetime, limit: int) -> dict:
         """Fills after `since` of the accounts `user_id` follows, newest first; only the
