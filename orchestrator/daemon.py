@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 import socket
@@ -361,8 +362,10 @@ def serve(settings: Settings) -> None:
     waiting for a worker thread stuck on the engine or the platform (what it was doing is
     idempotent, and is decided again on the next start)."""
     _open_files_limit()
+    app = create_daemon_app(settings)
+    _collect_for_a_long_life()
     config = uvicorn.Config(
-        create_daemon_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -382,6 +385,17 @@ def _open_files_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _collect_for_a_long_life() -> None:
+    """Garbage collection for a long-lived server: what starting made (modules, classes,
+    the app: about 180,000 objects) is frozen out of full collections, and young objects
+    are collected every 7,000 allocations, not Python's 700. At 1,000 idle agents the
+    collector took 0.66 s of the daemon's CPU a minute, three full passes of 0.17 s among
+    them; after, 0.06 s a minute and no full pass (`gc.callbacks`, by hand)."""
+    gc.collect()  # what starting left behind goes first, not into the frozen set
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
 
 
 def _port(host: str, port: int) -> socket.socket:
