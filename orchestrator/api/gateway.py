@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from feeds.universe import UNIVERSE, security
 from orchestrator.api.errors import ApiError
+from orchestrator.api.lane import answer
 from orchestrator.gateway.agents import AgentGateway, Heartbeat, HeartbeatReply
 from orchestrator.gateway.decisions import DecisionBatch, DecisionIntake
 from orchestrator.gateway.feeds import FeedGateway, FeedUnavailable
@@ -63,12 +63,9 @@ def gateway_router(
 
     @router.post("/agent/heartbeat")
     async def heartbeat(agent: Caller, beat: Heartbeat) -> HeartbeatReply:
-        """Record a heartbeat and answer with the fleet's orders for this agent: on the
-        event loop while the kill switch is in memory, else in a worker thread that reads
-        it from the store (at most once a second)."""
-        if (paused := agents.paused_known()) is not None:
-            return agents.heartbeat(agent, beat, paused)
-        return await run_in_threadpool(agents.heartbeat, agent, beat)
+        """Record a heartbeat and answer with the fleet's orders for this agent (a plain
+        one is answered by `api.lane` before it gets here)."""
+        return await answer(agents, agent, beat)
 
     @router.post("/agent/decisions")
     def decision_records(agent: Caller, batch: DecisionBatch) -> dict:

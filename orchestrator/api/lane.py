@@ -21,8 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api.errors import store_unavailable
 from orchestrator.api.guard import Message, Receive, Scope, Send
-from orchestrator.gateway.agents import AgentGateway, Heartbeat
+from orchestrator.gateway.agents import AgentGateway, Heartbeat, HeartbeatReply
 from orchestrator.state.errors import Conflict, DatabaseError
+from orchestrator.state.tables import Agent
 
 HEARTBEAT = "/v1/agent/heartbeat"
 
@@ -44,10 +45,7 @@ class HeartbeatLane:
             return  # the agent hung up before its body was in: no one to answer
         try:
             beat = Heartbeat.model_validate_json(b"".join(m.get("body", b"") for m in messages))
-            if (paused := self.agents.paused_known()) is not None:
-                reply = self.agents.heartbeat(agent, beat, paused)
-            else:  # read from the store: about once a second
-                reply = await run_in_threadpool(self.agents.heartbeat, agent, beat)
+            reply = await answer(self.agents, agent, beat)
         except (ValidationError, Conflict):
             await self.app(scope, _replay(messages, receive), send)
             return
@@ -66,6 +64,15 @@ class HeartbeatLane:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def answer(agents: AgentGateway, agent: Agent, beat: Heartbeat) -> HeartbeatReply:
+    """Take `beat` and answer it, for the lane and the route alike: on the event loop
+    while the kill switch is in memory, else in a worker thread that reads it from the
+    store (at most about once a second)."""
+    if (paused := agents.paused_known()) is not None:
+        return agents.heartbeat(agent, beat, paused)
+    return await run_in_threadpool(agents.heartbeat, agent, beat)
 
 
 async def _body(receive: Receive) -> list[Message]:
