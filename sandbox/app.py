@@ -24,7 +24,7 @@ from feeds.events import EVENT_RATE_PER_DAY
 from feeds.market import SimulatedMarket
 from sandbox.auth import RateLimiter, TokenError, TokenSigner
 from sandbox.ledger import Ledger, OrderRequest, SandboxError, order_view
-from sandbox.social import Social
+from sandbox.social import BOARD_ROWS, Social
 from sandbox.store import sandbox_engine
 
 
@@ -42,6 +42,7 @@ class SandboxConfig:
     rate_per_second: float = 50.0
     rate_burst: int = 100
     default_cash: float = 100_000.0
+    leaderboard_seconds: float = 1.0  # how long one ranking serves every reader
 
 
 class _Strict(BaseModel):
@@ -222,7 +223,7 @@ def subscriptions(request: Request, user_id: UserId) -> dict:
 
 @api.get("/social/leaderboard")
 def leaderboard(
-    request: Request, user_id: UserId, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    request: Request, user_id: UserId, limit: Annotated[int, Query(ge=1, le=BOARD_ROWS)] = 100
 ) -> dict:
     """Active accounts by return, with their followers and the symbols they hold."""
     return _social(request).leaderboard(user_id, limit)
@@ -251,7 +252,9 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
         config.clock.now,
         config.default_cash,
     )
-    app.state.social = Social(engine, app.state.ledger.market, config.clock.now)
+    app.state.social = Social(
+        engine, app.state.ledger.market, config.clock.now, config.leaderboard_seconds
+    )
     app.state.signer = TokenSigner(config.secret, config.token_ttl_seconds)
     app.state.limiter = RateLimiter(config.rate_per_second, config.rate_burst)
     app.include_router(controller_api)

@@ -3,10 +3,16 @@
 People on the platform publish their portfolios and follow each other. The leaderboard is
 what anyone logged in may see of everyone (return, followers, the symbols held); the feed
 is what only a follower sees: the recent fills of the accounts it follows.
+
+The leaderboard is one ranking for every reader, computed at most once a
+`board_seconds` (as a platform caches its public boards): a fleet coming up reads it once
+per agent, and each computation reads every account and position.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +24,8 @@ from feeds.market import SimulatedMarket
 from sandbox.ledger import SandboxError
 from sandbox.store import Account, Order, Position, Subscription
 
+BOARD_ROWS = 500  # the most a leaderboard call may ask for
+
 
 def _return(equity_cents: int, starting_cents: int) -> float:
     """Return since the account opened (an account opened with less than a cent has none)."""
@@ -28,11 +36,18 @@ class Social:
     """Subscriptions, leaderboard and feed over the sandbox's database."""
 
     def __init__(
-        self, engine: sa.Engine, market: SimulatedMarket, now: Callable[[], datetime]
+        self,
+        engine: sa.Engine,
+        market: SimulatedMarket,
+        now: Callable[[], datetime],
+        board_seconds: float = 1.0,
     ) -> None:
         self.engine = engine
         self.market = market
         self.now = now
+        self.board_seconds = board_seconds
+        self._board: tuple[float, str, list[dict]] | None = None  # (monotonic, as_of, rows)
+        self._board_lock = threading.Lock()
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -78,9 +93,24 @@ class Social:
 
     def leaderboard(self, user_id: str, limit: int) -> dict:
         """Active accounts by return since they opened, best first: what anyone may see;
-        the caller's own row says `me`."""
-        now = self.now()
-        with self._session() as s:  # columns, not objects: every agent reads it at its start
+        the caller's own row says `me`. `as_of` says when it was ranked."""
+        as_of, rows = self._ranked()
+        return {
+            "accounts": [{**row, "me": row["user_id"] == user_id} for row in rows[:limit]],
+            "as_of": as_of,
+        }
+
+    def _ranked(self) -> tuple[str, list[dict]]:
+        # Under the lock, so readers arriving together wait for one ranking, not one each.
+        with self._board_lock:
+            if self._board and time.monotonic() - self._board[0] < self.board_seconds:
+                return self._board[1:]
+            ranked_at, now = time.monotonic(), self.now()
+            self._board = (ranked_at, now.isoformat(), self._rank(now))
+            return self._board[1:]
+
+    def _rank(self, now: datetime) -> list[dict]:
+        with self._session() as s:  # columns, not objects: there is a row per account
             accounts = s.exec(
                 select(
                     Account.user_id,
@@ -109,18 +139,16 @@ class Social:
             (-_return(a.cash_cents + value[a.user_id], a.starting_cash_cents), a.user_id, a)
             for a in accounts
         )
-        rows = [
+        return [
             {
                 "user_id": a.user_id,
                 "display_name": a.display_name,
                 "return": -loss,
                 "followers": followers.get(a.user_id, 0),
                 "symbols": sorted(held.get(a.user_id, [])),
-                "me": a.user_id == user_id,
             }
-            for loss, _, a in ranked[:limit]
+            for loss, _, a in ranked[:BOARD_ROWS]
         ]
-        return {"accounts": rows, "as_of": now.isoformat()}
 
     def feed(self, user_id: str, since: datetime, limit: int) -> dict:
         """Fills after `since` of the accounts `user_id` follows, newest first; only the

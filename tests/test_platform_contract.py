@@ -193,6 +193,29 @@ def test_leaderboard_ranks_active_accounts_by_return_with_followers(controller):
     assert len(client_a.leaderboard(limit=1)) == 1
 
 
+def test_one_leaderboard_ranking_serves_every_reader_for_its_window(database_url):
+    import time
+
+    app = create_sandbox_app(sandbox_config(database_url, leaderboard_seconds=2))
+    with serve(app) as url:
+        controller = PlatformClient(url, controller_key=CONTROLLER_KEY, deadline=5)
+        (a, client_a), (b, client_b) = new_agent(controller, "wa"), new_agent(controller, "wb")
+
+        def board(client):
+            headers = {"Authorization": f"Bearer {client.access_token}"}
+            answer = raw(url, "GET", "/api/social/leaderboard", headers=headers).json()
+            return answer["as_of"], {row["user_id"]: row for row in answer["accounts"]}
+
+        as_of, rows = board(client_a)
+        client_a.follow(b.user_id)
+        again, seen_by_b = board(client_b)
+        assert again == as_of and seen_by_b[b.user_id]["followers"] == 0  # the same ranking
+        assert seen_by_b[b.user_id]["me"] and not seen_by_b[a.user_id]["me"]  # per reader
+        time.sleep(2.1)
+        later, rows = board(client_b)
+        assert later > as_of and rows[b.user_id]["followers"] == 1
+
+
 BAD_ORDERS = [
     ({"qty": -1}, "invalid_request"),
     ({"qty": 0}, "invalid_request"),
