@@ -9,10 +9,10 @@ from sqlmodel import select
 
 from orchestrator.operations.why import explain, reason
 from orchestrator.state.decisions import DecisionBook
-from orchestrator.state.follows import FollowBook
+from orchestrator.state.follows import FollowBook, FollowChange
 from orchestrator.state.orders import OrderBook, PlacedOrder
 from orchestrator.state.retention import compact
-from orchestrator.state.tables import Agent, DecisionOrder
+from orchestrator.state.tables import Agent, DecisionOrder, Follow, utc
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -76,15 +76,34 @@ def test_a_resent_batch_adds_nothing_and_an_order_finds_its_decision(store):
 def test_the_follow_book_keeps_what_the_platform_confirmed(store):
     a, b = _agent(store, "a"), _agent(store, "b")
     follows = FollowBook(store)
-    follows.followed(a.id, "u-b", NOW)
-    follows.followed(a.id, "u-b", NOW)  # the same answer seen twice
-    follows.followed(a.id, "u-c", NOW)
-    follows.followed(b.id, "u-a", NOW)
-    follows.unfollowed(a.id, "u-c")
+    follows.record(
+        [
+            FollowChange(a.id, "followed", ("u-b",), NOW),
+            FollowChange(a.id, "followed", ("u-b",), NOW),  # the same answer seen twice
+            FollowChange(a.id, "followed", ("u-c",), NOW),
+            FollowChange(b.id, "followed", ("u-a",), NOW),
+            FollowChange("gone", "followed", ("u-a",), NOW),  # an agent no longer stored
+            FollowChange(a.id, "unfollowed", ("u-c",), NOW),
+        ]
+    )
     assert sorted(follows.edges()) == sorted([(a.id, "u-b"), (b.id, "u-a")])
-    follows.listed(a.id, ["u-x", "u-y"], NOW)  # the platform's list is the truth
-    assert sorted(follows.edges()) == sorted([(a.id, "u-x"), (a.id, "u-y"), (b.id, "u-a")])
-    follows.listed(b.id, [], NOW)
+    later = NOW + timedelta(minutes=1)
+    follows.record([FollowChange(a.id, "listed", ("u-x", "u-b"), later)])  # the truth
+    assert sorted(follows.edges()) == sorted([(a.id, "u-b"), (a.id, "u-x"), (b.id, "u-a")])
+    with store.session() as s:  # a follow kept keeps its first day
+        since = dict(s.exec(select(Follow.followee_user_id, Follow.since)).all())
+    assert (utc(since["u-b"]), utc(since["u-x"])) == (NOW, later)
+    follows.record(
+        [
+            FollowChange(b.id, "listed", (), NOW),
+            FollowChange(b.id, "followed", ("u-z",), NOW),  # in order: after the listing
+            FollowChange(a.id, "unfollowed", ("u-b",), NOW),
+        ]
+    )
+    assert sorted(follows.edges()) == sorted([(a.id, "u-x"), (b.id, "u-z")])
+    follows.record(
+        [FollowChange(b.id, "listed", (), NOW), FollowChange(a.id, "listed", ("u-x", "u-y"), NOW)]
+    )
     assert sorted(follows.edges()) == [(a.id, "u-x"), (a.id, "u-y")]
 
     with store.session() as s:  # b's platform account is u-x: a follows an agent and a person

@@ -1,14 +1,17 @@
 """The platform relay against a real HTTP server: an agent's call goes upstream as it was
-sent, the answer comes back with only the headers an agent needs, a portfolio answer is
-noted for the next batch, and a platform that does not answer is a 502 the agent's
-client knows."""
+sent, the answer comes back with only the headers an agent needs, a portfolio answer and
+a confirmed follow are noted for the next batch, and a platform that does not answer is a
+502 the agent's client knows."""
 
 import asyncio
 import json
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+
 from orchestrator.control.alarms import Thresholds
 from orchestrator.gateway.relay import PlatformRelay
+from orchestrator.state.follows import FollowBook
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook
 from orchestrator.tools.harness import free_port, serve
@@ -78,3 +81,45 @@ def test_a_platform_that_does_not_answer_is_a_502_for_the_agent(store):
     answer = asyncio.run(call())
     assert answer.status == 502
     assert json.loads(answer.body)["error"]["code"] == "platform_unreachable"
+
+
+def test_follows_wait_for_the_batch_and_for_a_store_that_cannot_take_them(store):
+    (a, b), _ = store.spawn(
+        "key-follows",
+        [{"name": "f0", "strategy": "momentum"}, {"name": "f1", "strategy": "momentum"}],
+        lambda agent_id: f"hash-{agent_id}",
+        NOW,
+    )
+    listing = {"following": ["u-q"], "followers": []}  # what b's listing says
+    platform = ScriptedApp().on("/api/subscriptions", (200, listing, {}))
+    platform.on("/api/subscriptions/u-z", (200, {}, {}))
+    follows = FollowBook(store)
+    with serve(platform) as url:
+        passing = relay(store, url)
+
+        def send(*calls: tuple) -> None:
+            async def sent():
+                for agent, method, path, body in calls:
+                    await passing.forward(agent, method, path, "", body, "Bearer p")
+
+            asyncio.run(sent())
+
+        send((a, "POST", "api/subscriptions", b'{"user_id": "u-x"}'))
+        send((b, "POST", "api/subscriptions", b'{"user_id": "u-y"}'))
+        assert follows.edges() == []  # waiting for the batch
+        with store.engine.begin() as connection:
+            connection.execute(sa.text("ALTER TABLE follows RENAME TO follows_away"))
+        try:
+            passing.flush()
+        finally:
+            with store.engine.begin() as connection:
+                connection.execute(sa.text("ALTER TABLE follows_away RENAME TO follows"))
+        assert follows.edges() == [] and passing.health.last_failure_at == NOW
+        send(
+            (a, "POST", "api/subscriptions", b'{"user_id": "u-z"}'),
+            (a, "DELETE", "api/subscriptions/u-z", b""),
+            (b, "GET", "api/subscriptions", b""),  # the platform's list replaces b's
+        )
+        passing.flush()  # what waited, then what came after it, in their order
+        asyncio.run(passing.aclose())
+    assert sorted(follows.edges()) == sorted([(a.id, "u-x"), (b.id, "u-q")])

@@ -9,13 +9,13 @@ of its own. The agent's platform token travels in `X-Platform-Authorization` (it
 `Authorization` is its gateway token, checked by the `Gatekeeper`) and goes upstream as
 `Authorization`.
 
-What passes is also written down: each follow, unfollow and listing of subscriptions the
-platform confirms goes into the fleet's follow book; each order the platform answers
-(placed, filled, rejected or replayed) goes into the fleet's order book, and each
-portfolio answer sets the agent's open positions. Every agent lists its portfolio every
-cycle, so those wait in memory and `flush` writes them together, in one transaction. A
-store that cannot take them never fails the agent's call; it is reported to the store's
-health.
+What passes is also written down: each order the platform answers (placed, filled,
+rejected or replayed) goes into the fleet's order book at once; each portfolio answer sets
+the agent's open positions, and each follow, unfollow and listing of subscriptions the
+platform confirms goes into the fleet's follow book. Every agent lists its portfolio every
+cycle, and a fleet coming up follows thousands of accounts in a minute, so those wait in
+memory and `flush` writes them together, in one transaction each. A store that cannot
+take them never fails the agent's call; it is reported to the store's health.
 """
 
 from __future__ import annotations
@@ -24,15 +24,17 @@ import asyncio
 import json
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from orchestrator.control.accounts import placed
 from orchestrator.control.alarms import ORDER_ALARMS, Thresholds, order_alarms
 from orchestrator.state.errors import DatabaseError
-from orchestrator.state.follows import FollowBook
+from orchestrator.state.follows import FollowBook, FollowChange
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook, PlacedOrder
 from orchestrator.state.store import Store
@@ -56,7 +58,7 @@ RELAYED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _PASSED_BACK = ("content-type", "retry-after")
-_NOTED = ("api/trading/submit", "api/subscriptions")  # answers written to the store at once
+FOLLOWS_WAITING = 10_000  # changes kept for a store that cannot take them; the oldest go
 # Calls upstream at once; more wait their turn. httpx's pool allowed 100, but a call to a
 # local server cost 0.75 ms of CPU with httpx and 0.2 ms with this client (the server's
 # included), and at spawn, when every agent logs in, reads its account and looks for whom
@@ -137,6 +139,7 @@ class PlatformRelay:
         self.now = now
         self._lock = threading.Lock()
         self._positions: dict[str, tuple[list[dict], datetime]] = {}  # waiting for a batch
+        self._follows: deque[FollowChange] = deque(maxlen=FOLLOWS_WAITING)  # the same
         self._sounded: set[str] = set()  # agents whose order alarms this relay sounded
         self._http = Http(base_url.rstrip("/"), timeout=timeout)
         self._calls = ThreadPoolExecutor(UPSTREAM_CALLS, thread_name_prefix="fleet-relay")
@@ -159,19 +162,19 @@ class PlatformRelay:
         if path == "api/trading/portfolio":  # kept in memory for the next batch
             if (positions := listed_positions(answer.body)) is not None:
                 self._note_positions(agent.id, positions)
-        elif path in _NOTED or path.startswith("api/subscriptions/"):
+        elif path.startswith("api/subscriptions"):  # the same
+            self._note_follows(agent.id, method, path, body, answer.body)
+        elif path == "api/trading/submit":
             try:
-                await asyncio.to_thread(self._note, agent, method, path, body, answer.body)
+                await asyncio.to_thread(self._note_order, agent, body, answer.body)
             except DatabaseError as exc:
                 self.health.failed("order book", exc)
             else:
                 self.health.worked("order book")
         return answer
 
-    def _note(self, agent: Agent, method: str, path: str, request: bytes, answer: bytes) -> None:
-        if path.startswith("api/subscriptions"):
-            self._note_follows(agent, method, path, request, answer)
-        elif path == "api/trading/submit" and (placed := placed_order(request, answer)):
+    def _note_order(self, agent: Agent, request: bytes, answer: bytes) -> None:
+        if placed := placed_order(request, answer):
             self.book.record(agent.id, *placed, now=self.now())
             statuses = self.book.latest_statuses(agent.id, self.thresholds.rejections)
             holding = order_alarms(agent.name, statuses, self.thresholds)
@@ -184,40 +187,50 @@ class PlatformRelay:
         with self._lock:
             self._positions[agent_id] = (positions, self.now())
 
-    def flush(self) -> None:
-        """Write the positions listed since the last flush; a store that cannot take them
-        keeps them waiting (newer listings replacing older ones), reported to `health`."""
-        with self._lock:
-            batch, self._positions = self._positions, {}
-        if not batch:
-            return
-        try:
-            self.book.record_positions(batch)
-        except DatabaseError as exc:
-            with self._lock:
-                self._positions = {**batch, **self._positions}
-            self.health.failed("order book", exc)
-        else:
-            self.health.worked("order book")
-
     def _note_follows(
-        self, agent: Agent, method: str, path: str, request: bytes, answer: bytes
+        self, agent_id: str, method: str, path: str, request: bytes, answer: bytes
     ) -> None:
         try:
             if method == "DELETE":
-                self.follows.unfollowed(agent.id, path.rsplit("/", 1)[1])
-            elif method == "POST":
-                self.follows.followed(
-                    agent.id, str(json.loads(request)["user_id"])[:64], self.now()
+                change = FollowChange(
+                    agent_id, "unfollowed", (path.rsplit("/", 1)[1][:64],), self.now()
                 )
+            elif method == "POST":
+                followee = str(json.loads(request)["user_id"])[:64]
+                change = FollowChange(agent_id, "followed", (followee,), self.now())
             else:
                 following = json.loads(answer)["following"]
                 if not isinstance(following, list):
                     return
-                ids = [str(user_id)[:64] for user_id in following[:1000]]
-                self.follows.listed(agent.id, ids, self.now())
+                ids = tuple(str(user_id)[:64] for user_id in following[:1000])
+                change = FollowChange(agent_id, "listed", ids, self.now())
         except (ValueError, KeyError, TypeError):
             return  # an answer that is not what the contract says teaches nothing
+        with self._lock:
+            self._follows.append(change)
+
+    def flush(self) -> None:
+        """Write the positions listed and the follows confirmed since the last flush; a
+        store that cannot take them keeps them waiting (newer listings of positions
+        replacing older ones, the oldest follows going first), reported to `health`."""
+        with self._lock:
+            positions, self._positions = self._positions, {}
+            follows, self._follows = list(self._follows), deque(maxlen=FOLLOWS_WAITING)
+        if positions and not self._wrote(self.book.record_positions, positions):
+            with self._lock:
+                self._positions = {**positions, **self._positions}
+        if follows and not self._wrote(self.follows.record, follows):
+            with self._lock:
+                self._follows = deque([*follows, *self._follows], maxlen=FOLLOWS_WAITING)
+
+    def _wrote(self, write: Callable[[Any], None], batch: Any) -> bool:
+        try:
+            write(batch)
+        except DatabaseError as exc:
+            self.health.failed("order book", exc)
+            return False
+        self.health.worked("order book")
+        return True
 
     async def _send(
         self, method: str, path: str, query: str, body: bytes, platform_auth: str | None

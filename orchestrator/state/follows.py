@@ -7,12 +7,27 @@ followee is a platform account: another agent's (`agents.platform_user_id`) or a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+import sqlalchemy as sa
 from sqlmodel import col, delete, select
 
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent, Follow
+
+
+@dataclass(frozen=True)
+class FollowChange:
+    """What the platform confirmed of one agent's follows: that it `followed` or
+    `unfollowed` the account in `user_ids`, or `listed` all it follows."""
+
+    agent_id: str
+    kind: Literal["followed", "unfollowed", "listed"]
+    user_ids: tuple[str, ...]
+    at: datetime
 
 
 class FollowBook:
@@ -21,36 +36,40 @@ class FollowBook:
     def __init__(self, store: Store) -> None:
         self.session = store.session
 
-    def followed(self, agent_id: str, user_id: str, now: datetime) -> None:
-        """The platform confirmed that `agent_id` follows `user_id`."""
+    def record(self, changes: Sequence[FollowChange]) -> None:
+        """Apply `changes` in their order, in one transaction. A listing replaces what
+        was known of that agent; an agent no longer in the store is passed over."""
+        agent_ids = {change.agent_id for change in changes}
         with self.session() as s:
-            if s.get(Follow, (agent_id, user_id)) is None:
-                s.add(Follow(agent_id=agent_id, followee_user_id=user_id, since=now))
-                s.commit()
-
-    def unfollowed(self, agent_id: str, user_id: str) -> None:
-        """The platform confirmed that `agent_id` no longer follows `user_id`."""
-        with self.session() as s:
-            s.exec(
-                delete(Follow).where(
-                    Follow.agent_id == agent_id, Follow.followee_user_id == user_id
-                )
-            )
-            s.commit()
-
-    def listed(self, agent_id: str, user_ids: list[str], now: datetime) -> None:
-        """The platform listed everyone `agent_id` follows: keep exactly those."""
-        with self.session() as s:
-            s.exec(
-                delete(Follow).where(
-                    Follow.agent_id == agent_id, col(Follow.followee_user_id).not_in(user_ids)
-                )
-            )
-            known = set(
-                s.exec(select(Follow.followee_user_id).where(Follow.agent_id == agent_id)).all()
-            )
-            for user_id in sorted(set(user_ids) - known):
-                s.add(Follow(agent_id=agent_id, followee_user_id=user_id, since=now))
+            live = set(s.exec(select(Agent.id).where(col(Agent.id).in_(agent_ids))).all())
+            known = select(Follow.agent_id, Follow.followee_user_id, Follow.since)
+            before: dict[str, dict[str, datetime]] = {agent_id: {} for agent_id in live}
+            for agent_id, user_id, since in s.exec(known.where(col(Follow.agent_id).in_(live))):
+                before[agent_id][user_id] = since
+            after = {agent_id: dict(follows) for agent_id, follows in before.items()}
+            for change in changes:
+                if (follows := after.get(change.agent_id)) is None:
+                    continue
+                since = {u: follows.get(u, change.at) for u in change.user_ids}
+                if change.kind == "listed":
+                    after[change.agent_id] = since
+                elif change.kind == "followed":
+                    follows.update(since)
+                else:
+                    for user_id in change.user_ids:
+                        follows.pop(user_id, None)
+            gone = [(a, u) for a, follows in before.items() for u in follows if u not in after[a]]
+            new = [
+                {"agent_id": a, "followee_user_id": u, "since": at}
+                for a, follows in after.items()
+                for u, at in follows.items()
+                if u not in before[a]
+            ]
+            if gone:
+                pair = sa.tuple_(col(Follow.agent_id), col(Follow.followee_user_id))
+                s.exec(delete(Follow).where(pair.in_(gone)))
+            if new:
+                s.execute(sa.insert(Follow), new)
             s.commit()
 
     def around(self, agent_id: str, user_id: str | None) -> tuple[list[str], list[str]]:

@@ -44,7 +44,9 @@ class ScriptedApp:
         self.script: dict[str, list[tuple[int, object, dict]]] = {}
         self.delay = delay
         self.seen: list[Seen] = []
-        self.app = Starlette(routes=[Route("/{path:path}", self._answer, methods=["GET", "POST"])])
+        self.app = Starlette(
+            routes=[Route("/{path:path}", self._answer, methods=["GET", "POST", "DELETE"])]
+        )
 
     def on(self, path: str, *answers: tuple[int, object, dict]) -> ScriptedApp:
         self.script[path] = list(answers)
