@@ -6,12 +6,15 @@ the real `fleet` CLI, and a webhook on 127.0.0.1, and restarts the daemon mid-pl
 
 import json
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
+from orchestrator.operations.commands import Commands
+from orchestrator.operations.scheduler import FleetScheduler
 from orchestrator.operations.schedules import RampSpec, ReportSpec, add_ramp
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.tools.harness import serve, wait_until
@@ -124,6 +127,33 @@ def test_a_ramp_grows_the_fleet_step_by_step_then_finishes(make_daemon):
     time.sleep(3)  # a finished plan spawns nothing more
     assert len(live(daemon)) == 3
     assert "done" in daemon.fleet("schedule", "ls").stdout
+
+
+def test_a_catch_up_and_a_step_that_fire_together_make_one_run(store):
+    """A daemon that starts late runs a ramp's missed step at once, and the ramp's own
+    trigger may fire while that run still scales the fleet: the second run waits, then
+    finds the plan done."""
+    book = ScheduleBook(store)
+    ramp, _ = add_ramp(book, RampSpec(to=5, step=2, every_seconds=3, start=0), T0)
+    woken, release = threading.Event(), threading.Event()
+
+    def wake() -> None:  # the first run's spawn wakes the reconciler: hold it there
+        woken.set()
+        release.wait(10)
+
+    commands = Commands(store, b"k" * 32, wake, lambda: at(10), flatten_deadline=None)
+    scheduler = FleetScheduler(book, commands, lambda *_: {}, lambda: at(10))
+    runs = [threading.Thread(target=scheduler.run, args=[ramp.id]) for _ in range(2)]
+    runs[0].start()
+    assert woken.wait(10)
+    runs[1].start()
+    runs[1].join(0.5)  # time to reach the run: it must wait there
+    release.set()
+    for run in runs:
+        run.join(10)
+    done = book.get(ramp.id)
+    assert done.runs == 1 and done.done_at is not None
+    assert len(store.live()) == 5
 
 
 def test_a_ramp_missed_while_the_daemon_was_down_catches_up_once(make_daemon):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 
@@ -68,6 +69,8 @@ class FleetScheduler:
         self.report = report
         self.now = now
         self._aps = AsyncIOScheduler(timezone=UTC)
+        # One run at a time: a catch-up and the schedule's own step may fire together.
+        self._running = threading.Lock()
 
     async def add_ramp(self, spec: RampSpec) -> tuple[Schedule, bool]:
         """Store and arm a ramp plan, or return the same plan already running."""
@@ -152,16 +155,19 @@ class FleetScheduler:
 
     def run(self, schedule_id: str) -> bool:
         """Carry out one run of a schedule now; returns whether the schedule is finished."""
-        try:
-            schedule = self.book.get(schedule_id)
-        except NotFound:
-            return True  # removed while its run was queued
-        now = self.now()
-        if schedule.kind == "ramp":
-            result, done = self._ramp_step(schedule, now)
-        else:
-            result, done = self._daily_report(schedule, now), False
-        self.book.record_run(schedule.id, now, result, done)
+        with self._running:
+            try:
+                schedule = self.book.get(schedule_id)
+            except NotFound:
+                return True  # removed while its run was queued
+            if schedule.done_at is not None:
+                return True  # finished by a run that fired beside this one
+            now = self.now()
+            if schedule.kind == "ramp":
+                result, done = self._ramp_step(schedule, now)
+            else:
+                result, done = self._daily_report(schedule, now), False
+            self.book.record_run(schedule.id, now, result, done)
         log.info("schedule %s: %s", schedule.id, result)
         return done
 
