@@ -4,9 +4,9 @@ People on the platform publish their portfolios and follow each other. The leade
 what anyone logged in may see of everyone (return, followers, the symbols held); the feed
 is what only a follower sees: the recent fills of the accounts it follows.
 
-The leaderboard is one ranking for every reader, computed at most once a
+The leaderboard is one ranking for every reader, made at most once every
 `board_seconds` (as a platform caches its public boards): a fleet coming up reads it once
-per agent, and each computation reads every account and position.
+per agent, and each ranking reads every account and position.
 """
 
 from __future__ import annotations
