@@ -103,10 +103,9 @@ class Social:
     def _ranked(self) -> tuple[str, list[dict]]:
         # Under the lock, so readers arriving together wait for one ranking, not one each.
         with self._board_lock:
-            if self._board and time.monotonic() - self._board[0] < self.board_seconds:
-                return self._board[1:]
-            ranked_at, now = time.monotonic(), self.now()
-            self._board = (ranked_at, now.isoformat(), self._rank(now))
+            if not self._board or time.monotonic() - self._board[0] >= self.board_seconds:
+                ranked_at, now = time.monotonic(), self.now()
+                self._board = (ranked_at, now.isoformat(), self._rank(now))
             return self._board[1:]
 
     def _rank(self, now: datetime) -> list[dict]:
