@@ -1,9 +1,10 @@
 """Run benchmarks, print a table of figures against their DESIGN §6 budgets, write JSON.
 
-uv run python -m bench                    # every benchmark
-uv run python -m bench fleet --agents 50  # fleet, gateway, sentiment, simulate, supervision
-uv run python -m bench swarm --agents 100 # Swarm beside Docker, on a two-node Swarm
-uv run python -m bench scale --agents 1000 # one daemon's fleet grown to 1,000 in steps
+uv run python -m bench                      # every benchmark
+uv run python -m bench gateway heartbeats   # some of them, by name (`BENCHMARKS`)
+uv run python -m bench fleet --agents 50    # a fleet of 50 on the Docker runtime
+uv run python -m bench swarm --agents 100   # Swarm beside Docker, on a two-node Swarm
+uv run python -m bench scale --agents 1000  # one daemon's fleet grown to 1,000 in steps
 uv run python -m bench soak --agents 300 --minutes 60 --chaos  # faults for an hour
 """
 
@@ -23,6 +24,7 @@ from rich.table import Table
 from bench.docker_fleet import fleet
 from bench.figures import Figure
 from bench.gateway import gateway
+from bench.heartbeats import heartbeats
 from bench.scale import STEPS, scale
 from bench.sentiment import sentiment
 from bench.simulate import simulate
@@ -32,7 +34,17 @@ from bench.soak_report import plot
 from bench.supervision import supervision
 from bench.swarm import swarm
 
-BENCHMARKS = ("fleet", "gateway", "sentiment", "simulate", "supervision", "swarm", "scale", "soak")
+BENCHMARKS = (
+    "fleet",
+    "gateway",
+    "heartbeats",
+    "sentiment",
+    "simulate",
+    "supervision",
+    "swarm",
+    "scale",
+    "soak",
+)
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 RESULTS = Path(__file__).with_name("results")
@@ -121,6 +133,7 @@ def main() -> int:
     runs = {
         "fleet": lambda: fleet(args.agents),
         "gateway": gateway,
+        "heartbeats": heartbeats,
         "sentiment": sentiment,
         "simulate": simulate,
         "supervision": supervision,
