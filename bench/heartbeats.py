@@ -7,8 +7,9 @@ memory, as in a fleet. uvicorn's parsing and the socket are not counted.
 
 Each beat's CPU is read with `time.thread_time`, in alternate rounds:
 - **warm**: beat after beat, every cache holding what the last beat touched;
-- **cold**: `EVICT_BYTES` written before each beat, more than this machine's caches hold,
-  as a thousand agents and their engine do between two beats in a real fleet.
+- **cold**: `EVICT_BYTES` written before each beat, twice what this machine's last-level
+  cache holds (32 MiB), as a thousand agents and their engine do between two beats in a
+  real fleet.
 
 At 1,000 idle agents (`bench scale`) a fleet sends the daemon 100 beats a second.
 """
@@ -44,8 +45,9 @@ class _Clock:
     """The rate limiter's clock, moved a cycle on per round: a bench beats faster than
     any agent may."""
 
-    def __init__(self) -> None:
+    def __init__(self, cycle_seconds: float) -> None:
         self.t = 0.0
+        self.cycle_seconds = cycle_seconds
 
     def __call__(self) -> float:
         return self.t
@@ -98,7 +100,7 @@ async def _rounds(app: Any, tokens: list[str], rounds: int, clock: _Clock) -> di
     spent: dict[str, list] = {"warm": [], "cold": []}
     for cycle in range(1, rounds + 1):
         cold = cycle % 2 == 0
-        clock.t += 10.0
+        clock.t += clock.cycle_seconds
         for token in tokens:
             if cold:
                 evict += 1
@@ -131,7 +133,7 @@ def heartbeats(agents: int = 100, rounds: int = 10) -> list[Figure]:
                 agent.id, "container_started", "c", now, phase=Phase.STARTING, container_id="c"
             )
         gateway = AgentGateway(store, None, StoreHealth(utc_now), settings, utc_now)
-        clock = _Clock()
+        clock = _Clock(settings.agent_cycle_seconds)
         app = create_app(
             [],
             authenticate_agent=gateway.authenticate,
