@@ -332,7 +332,7 @@ def remove_instance(instance: str) -> int:
     services, secrets and networks), and its gateway directory; returns how many
     containers and services. No engine, or nothing of ours on it, removes nothing."""
     import docker
-    from docker.errors import DockerException, NotFound
+    from docker.errors import APIError, DockerException, NotFound
 
     from orchestrator.runtime import LABEL_INSTANCE
 
@@ -365,8 +365,18 @@ def remove_instance(instance: str) -> int:
         # fails on one that goes meanwhile (a Swarm task's, or another clean-up's)
         found = client.api.containers(all=True, filters=ours)
         for container in found:
-            with contextlib.suppress(NotFound):
+            try:
                 client.api.remove_container(container["Id"], force=True)
+            except NotFound:
+                pass
+            except APIError as exc:  # the engine may be removing it already (a Swarm task)
+                if "already in progress" not in str(exc.explanation):
+                    raise
+        wait_until(
+            lambda: not client.api.containers(all=True, filters=ours),
+            "the instance's containers to go",
+            timeout=60,
+        )
         return removed + len(found)
     finally:
         client.close()
