@@ -24,6 +24,15 @@ async def _read_message(reader: asyncio.StreamReader) -> bytes:
     return head + (await reader.readexactly(length) if length else b"")
 
 
+async def _cancel_the_rest() -> None:
+    """Cancel every other task of this loop and wait until they end: a loop closed with
+    a connection's handler still pending warns that the task was destroyed."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class DroppingProxy:
     """Forwards HTTP to `upstream`, but drops chosen responses after the upstream answered.
 
@@ -75,10 +84,7 @@ class DroppingProxy:
 
     async def _shutdown(self) -> None:
         self._server.close()
-        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+        await _cancel_the_rest()
 
     def __exit__(self, *_exc: object) -> None:
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
@@ -143,8 +149,12 @@ class TcpRelay:
         self.restore()
         return self
 
+    async def _close(self) -> None:
+        await self._cut()
+        await _cancel_the_rest()
+
     def __exit__(self, *_exc: object) -> None:
-        self._run(self._cut())
+        self._run(self._close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
