@@ -329,8 +329,9 @@ def gateway_dir(instance: str) -> Path:
 
 def remove_instance(instance: str) -> int:
     """Remove every container labelled with `instance` (and on a Swarm manager its
-    services, secrets and networks), and its gateway directory; returns how many
-    containers and services. No engine, or nothing of ours on it, removes nothing."""
+    services, secrets and networks), and its gateway directory, and wait until the engine
+    lists none of its containers; returns how many containers and services. No engine,
+    or nothing of ours on it, removes nothing."""
     import docker
     from docker.errors import APIError, DockerException, NotFound
 
