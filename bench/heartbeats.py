@@ -36,6 +36,7 @@ from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
 from orchestrator.state.db import open_store
 from orchestrator.state.health import StoreHealth
+from orchestrator.state.store import Store
 
 EVICT_BYTES = 64 * 1024 * 1024
 HEARTBEAT = "/v1/agent/heartbeat"
@@ -110,42 +111,52 @@ async def _rounds(app: Any, tokens: list[str], rounds: int, clock: _Clock) -> di
     return spent
 
 
+def _measure(store: Store, state_dir: Path, agents: int, rounds: int) -> tuple[dict, int]:
+    """The seconds each beat took, warm and cold, and how many agents' beats the store
+    holds afterwards."""
+    settings = Settings(state_dir=state_dir)
+    tokens: dict[str, str] = {}
+
+    def token_hash_for(agent_id: str) -> str:
+        tokens[agent_id] = secrets.token_urlsafe(32)
+        return keys.token_hash(tokens[agent_id])
+
+    now = utc_now()
+    made, _ = store.spawn(
+        "bench-beats",
+        [{"name": f"beat-{i}", "strategy": "momentum"} for i in range(agents)],
+        token_hash_for,
+        now,
+    )
+    for agent in made:
+        store.transition(
+            agent.id, "container_started", "c", now, phase=Phase.STARTING, container_id="c"
+        )
+    gateway = AgentGateway(store, None, StoreHealth(utc_now), settings, utc_now)
+    clock = _Clock(settings.agent_cycle_seconds)
+    app = create_app(
+        [],
+        authenticate_agent=gateway.authenticate,
+        rates=AgentRates(settings.agent_cycle_seconds, clock=clock),
+        operator_token=secrets.token_urlsafe(32),
+        remembered_agent=gateway.remembered,
+        heartbeats=gateway,
+    )
+    spent = asyncio.run(_rounds(app, [tokens[a.id] for a in made], rounds, clock))
+    gateway.flush()
+    return spent, sum(1 for a in store.agents() if a.last_heartbeat_at is not None)
+
+
 def heartbeats(agents: int = 100, rounds: int = 10) -> list[Figure]:
     """CPU per plain heartbeat through the daemon's app, warm and with caches evicted."""
+    if rounds < 2:
+        raise ValueError("rounds: at least 2, a warm one and a cold one")
     with tempfile.TemporaryDirectory(prefix="fleet-beats-") as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'fleet.db'}")
-        settings = Settings(state_dir=Path(tmp))
-        tokens: dict[str, str] = {}
-
-        def token_hash_for(agent_id: str) -> str:
-            tokens[agent_id] = secrets.token_urlsafe(32)
-            return keys.token_hash(tokens[agent_id])
-
-        now = utc_now()
-        made, _ = store.spawn(
-            "bench-beats",
-            [{"name": f"beat-{i}", "strategy": "momentum"} for i in range(agents)],
-            token_hash_for,
-            now,
-        )
-        for agent in made:
-            store.transition(
-                agent.id, "container_started", "c", now, phase=Phase.STARTING, container_id="c"
-            )
-        gateway = AgentGateway(store, None, StoreHealth(utc_now), settings, utc_now)
-        clock = _Clock(settings.agent_cycle_seconds)
-        app = create_app(
-            [],
-            authenticate_agent=gateway.authenticate,
-            rates=AgentRates(settings.agent_cycle_seconds, clock=clock),
-            operator_token=secrets.token_urlsafe(32),
-            remembered_agent=gateway.remembered,
-            heartbeats=gateway,
-        )
-        spent = asyncio.run(_rounds(app, [tokens[a.id] for a in made], rounds, clock))
-        gateway.flush()
-        beaten = sum(1 for a in store.agents() if a.last_heartbeat_at is not None)
-        store.engine.dispose()
+        try:
+            spent, beaten = _measure(store, Path(tmp), agents, rounds)
+        finally:
+            store.engine.dispose()
     if beaten != agents:
         raise RuntimeError(f"{beaten} of {agents} agents' beats reached the store")
     warm, cold = (1e6 * float(np.mean(spent[k])) for k in ("warm", "cold"))

@@ -17,3 +17,8 @@ def test_a_beat_the_lane_does_not_answer_stops_the_benchmark(monkeypatch):
     monkeypatch.setattr(bench.heartbeats, "HEARTBEAT", "/v1/agent/heartbeats")  # no such route
     with pytest.raises(RuntimeError, match="answered 404, not 200"):
         heartbeats(agents=2, rounds=2)
+
+
+def test_fewer_than_a_warm_and_a_cold_round_is_refused():
+    with pytest.raises(ValueError, match="at least 2"):
+        heartbeats(agents=1, rounds=1)
