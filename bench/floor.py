@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 import tempfile
 import threading
 import time
@@ -89,6 +90,12 @@ class StandIn(ThreadingUnixStreamServer):
     def beat(self, authorization: str) -> None:
         with self._lock:
             self.beats[authorization] = time.monotonic()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Quiet about an agent gone while its connection was open (killed by a trial, or
+        removed at the end); as loud as ever about anything else."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _bootstrap(settings: Settings) -> Bootstrap:
