@@ -16,6 +16,8 @@ import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,32 +98,45 @@ def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -
         remove_instance(daemon.instance)
 
 
-def docker_policy_restarts(
-    client: docker.DockerClient, trials: int, image: str, cycle_seconds: float = 1
-) -> list[float]:
+@contextmanager
+def docker_policy(
+    client: docker.DockerClient, image: str, cycle_seconds: float = 1
+) -> Iterator[Callable[[], float]]:
     """The reference: an agent in a container made as the daemon makes them, under Docker's
     own `on-failure` policy instead of the orchestrator, heartbeating to the floor's
-    stand-in gateway (`bench.floor`); its process SIGKILLed `trials` times, seconds from
-    each kill to its next heartbeat. The same host config on both sides: what differs is
-    only who restarts the agent."""
+    stand-in gateway (`bench.floor`). Yields `restart()`: SIGKILL its process once, and
+    the seconds from the kill to its next heartbeat. The same host config on both sides:
+    what differs is only who restarts the agent."""
     with stand_in(client, REFERENCE, agent_cycle_seconds=cycle_seconds) as (runtime, gateway):
         name = f"reference-{secrets.token_hex(3)}"
         container = client.containers.get(launch(runtime, image, name))
         container.update(restart_policy={"Name": "on-failure"})
         authorization = f"Bearer {name}"
-        times = []
-        for _ in range(trials):
-            _wait(lambda: authorization in gateway.beats, 60)
+        _wait(lambda: authorization in gateway.beats, 60)
+        up = gateway.beats[authorization]  # when the container last came up (monotonic)
+
+        def restart() -> float:
+            nonlocal up
             # Docker doubles its restart delay (from 100 ms) unless the container ran 10 s:
             # let it, so every trial is a first restart, as with the orchestrator.
-            time.sleep(_DOCKER_RESET_SECONDS)
+            time.sleep(max(0.0, up + _DOCKER_RESET_SECONDS - time.monotonic()))
             started = time.monotonic()
             container.exec_run([AGENT_PYTHON, "-c", KILL_AGENT])
             # Every beat after the kill has returned comes from the new process.
             dead = time.monotonic()
-            _wait(lambda dead=dead: gateway.beats[authorization] > dead, 60)
-            times.append(gateway.beats[authorization] - started)
-        return times
+            _wait(lambda: gateway.beats[authorization] > dead, 60)
+            up = gateway.beats[authorization]
+            return up - started
+
+        yield restart
+
+
+def docker_policy_restarts(
+    client: docker.DockerClient, trials: int, image: str, cycle_seconds: float = 1
+) -> list[float]:
+    """`trials` restarts of the reference (`docker_policy`) in a row, in seconds."""
+    with docker_policy(client, image, cycle_seconds) as restart:
+        return [restart() for _ in range(trials)]
 
 
 def _hang_detection(client: docker.DockerClient, tmp: str, trials: int, timeout: int) -> list:
