@@ -14,7 +14,7 @@ beyond it is the orchestrator's work (accounts, the store, planning, the relay) 
 agents' platform login.
 
 The same stand-in (`stand_in`) serves the reference for crash recovery: one such agent
-under Docker's own restart policy (`bench.supervision.docker_policy_restarts`).
+under Docker's own restart policy (`bench.supervision.docker_policy`).
 """
 
 from __future__ import annotations
