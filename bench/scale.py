@@ -18,10 +18,9 @@ each part's CPU seconds, and what none of them accounts for (`runc`, the benchma
 
 After the last step it measures crash → replacement heartbeating, with the whole fleet
 running, against Docker's own `on-failure` policy on the same container in the same run,
-a trial of each in turn. The
-spawn's physical floor (`bench/floor.py`) is as many agents started by the daemon's own
-Docker backend, heartbeating to a stand-in gateway that answers from constants; its CPU
-is read the same way.
+a trial of each in turn. The spawn's physical floor (`bench/floor.py`) is as many agents
+started by the daemon's own Docker backend, heartbeating to a stand-in gateway that
+answers from constants; its CPU is read the same way.
 """
 
 from __future__ import annotations
