@@ -8,7 +8,9 @@ in"). It lets the fleet settle, then measures over a window:
 - each container's memory, from its cgroup's usage;
 - each container's engine shim (`containerd-shim-runc-v2 -id <container>`), as its PSS
   from `smaps_rollup`, so pages shared between shims count once in all;
-- the reconcile tick, as the mean of `fleet_reconcile_duration_seconds` over the window;
+- the reconcile tick, as the mean of `fleet_reconcile_duration_seconds` over the window,
+  and apart, the ticks that planned for every agent (a resync, once a minute) and those
+  between, which planned for what the engine's events and the store's writes named;
 - where the machine's CPU goes over the same window: the daemon, the sandbox (the
   platform's stand-in), the agents (their cgroups' `cpuacct.usage`), the engine
   (dockerd, containerd, the shims) and the kernel's threads (here mostly `kdamond`).
@@ -64,7 +66,9 @@ CPU_GOAL = 0.10
 SPAWN_GOAL_SECONDS = 180.0
 MAX_RESTARTS = 0.02  # of the fleet, while it grows
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
-_TICKS = re.compile(r"^fleet_reconcile_duration_seconds_(sum|count) ([0-9.e+-]+)$", re.M)
+_TICKS = re.compile(
+    r'^fleet_reconcile_duration_seconds_(sum|count)\{scope="(\w+)"\} ([0-9.e+-]+)$', re.M
+)
 
 
 @dataclass(frozen=True)
@@ -77,14 +81,31 @@ class Step:
     daemon_cpu: float  # share of one core
     host_mib: float  # cgroup + shim, per agent
     cgroup_mib: float  # mean
-    tick_seconds: float  # mean
+    ticks: dict[str, tuple[float, float]]  # scope → (seconds, ticks) over the window
     machine: dict[str, float]  # share of one core: daemon, sandbox, agents, engine, kernel
     spawn_cpu: dict[str, float]  # CPU seconds each part used while the step's agents came up
 
+    @property
+    def tick_seconds(self) -> float:
+        """The mean tick, of either scope."""
+        seconds = sum(seconds for seconds, _count in self.ticks.values())
+        count = sum(count for _seconds, count in self.ticks.values())
+        return seconds / count if count else float("nan")
 
-def _ticks(daemon: Daemon) -> tuple[float, float]:
-    found = dict(_TICKS.findall(daemon.api("GET", "/metrics").text))
-    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+def _ticks(daemon: Daemon) -> dict[tuple[str, str], float]:
+    """(scope, "sum" or "count") → the reconcile ticks' figure, read from /metrics now."""
+    text = daemon.api("GET", "/metrics").text
+    return {(scope, kind): float(value) for kind, scope, value in _TICKS.findall(text)}
+
+
+def _tick_detail(ticks: dict[str, tuple[float, float]]) -> str:
+    """Each scope's mean tick, and how many there were."""
+    return "; ".join(
+        f"{scope} {seconds / count:.3f} s over {count:.0f}"
+        for scope, (seconds, count) in sorted(ticks.items(), reverse=True)
+        if count
+    )
 
 
 def _shims() -> dict[str, int]:
@@ -166,8 +187,13 @@ def _measure(daemon: Daemon, read: Callable[[], dict], client: docker.DockerClie
     time.sleep(WINDOW_SECONDS)
     cpu_after, ticks_after = read(), _ticks(daemon)
     shares = machine.shares(cpu, cpu_after, time.monotonic() - began)
-    rounds = ticks_after[1] - ticks[1]
-    tick = (ticks_after[0] - ticks[0]) / rounds if rounds else float("nan")
+    tick = {
+        scope: (
+            ticks_after[scope, "sum"] - ticks.get((scope, "sum"), 0),
+            ticks_after[scope, "count"] - ticks.get((scope, "count"), 0),
+        )
+        for scope in {scope for scope, _kind in ticks_after}
+    }
     cgroup, host, _sampled = _memory(client, instance)
     return shares["daemon"], host, cgroup, tick, shares
 
@@ -325,7 +351,7 @@ def _figures(
                 "s",
                 "",
                 None,
-                "",
+                _tick_detail(s.ticks),
             ),
             Figure(
                 f"{s.agents} agents: the machine's CPU",

@@ -200,12 +200,13 @@ def test_a_change_made_outside_this_store_is_seen_at_the_next_full_read(store):
     try:
         (agent,), _ = store.spawn("key", [{"strategy": "contrarian"}], str, clock.now())
         ticker.tick()
+        assert ticker.loop.planned_all  # the first tick plans for every agent
         ticker.tick()  # the start, as written, read again
         elsewhere.request_retire(agent.id, clock.now())
-        assert ticker.tick() == []
+        assert ticker.tick() == [] and not ticker.loop.planned_all
         runtime.relisted()  # the engine's periodic full list: the store is read in full too
         (retire,) = ticker.tick()
-        assert retire.agent_id == agent.id
+        assert retire.agent_id == agent.id and ticker.loop.planned_all
     finally:
         ticker.close()
 

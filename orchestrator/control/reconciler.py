@@ -98,7 +98,7 @@ class Reconciler:
         interval: float,
         concurrency: int,
         now: Callable[[], datetime],
-        on_tick: Callable[[float], None] = lambda _seconds: None,
+        on_tick: Callable[[float, bool], None] = lambda _seconds, _full: None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -111,7 +111,10 @@ class Reconciler:
         self.platform = platform
         self.interval = interval
         self.now = now
-        self.on_tick = on_tick  # told each tick's duration in seconds (for /metrics)
+        # told each tick's duration in seconds and `planned_all` (for /metrics: a full
+        # tick's cost grows with the fleet, the ticks between full ones should not)
+        self.on_tick = on_tick
+        self.planned_all = False  # whether the last tick planned for every agent
         self.listed_once = False
         self.started_at = now()
         self._wake = asyncio.Event()
@@ -209,7 +212,7 @@ class Reconciler:
                 log.exception("reconcile tick failed")
             else:
                 self.health.worked("the reconciler")
-            self.on_tick(time.perf_counter() - started)
+            self.on_tick(time.perf_counter() - started, self.planned_all)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             if wait := pace.wait(time.perf_counter()):
@@ -217,6 +220,7 @@ class Reconciler:
 
     async def tick(self) -> list[Action]:
         """One observe-plan-act round; returns the actions it launched."""
+        self.planned_all = False
         # An action that finishes while this tick reads the store and lists the runtime
         # leaves it a stale view of that agent (its container already replaced, say):
         # leave those agents to the next tick, which the finished action wakes.
@@ -254,6 +258,7 @@ class Reconciler:
         if full:
             agents = await self._read_all(quiet_since)
             last = basis
+            self.planned_all = True
         else:
             if containers:  # an orphan whose removal ended, and failed: to try again
                 touched |= {o.agent_id for o in observed if o.container_id in containers} - {None}
