@@ -3,6 +3,7 @@ for (hypothesis hunts for a moment the plan changes its mind before the look), t
 memory's due agents, the store's change feed, and what a reconciler reads between full
 reads of a real store."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -115,6 +116,35 @@ def test_the_memory_gives_each_agent_once_when_its_moment_comes_and_forgets_move
     assert memory.due(NOW + timedelta(seconds=51)) == {"q"}
 
 
+def test_a_heartbeat_written_moves_a_look_for_silence_on_and_no_other():
+    memory = AgentMemory(POLICY)
+    quiet = DesiredAgent("q", "agent-q", Phase.RUNNING, "c-q", alive_at=NOW)
+    other = replace(quiet, agent_id="b", next_restart_at=NOW + timedelta(seconds=40))
+    memory.reset([quiet, other])
+    memory.planned([quiet, other], NOW)  # both due for silence at +30, b again at +40
+    memory.beaten({"q": NOW + timedelta(seconds=20), "b": NOW + timedelta(seconds=20)})
+    assert (
+        memory.agent("q").alive_at == memory.agent("q").heartbeat_at == NOW + timedelta(seconds=20)
+    )
+    assert memory.due(NOW + timedelta(seconds=31)) == set()  # neither is silent yet
+    assert memory.due(NOW + timedelta(seconds=40)) == {"b"}  # its own moment, beat or not
+    assert memory.due(NOW + timedelta(seconds=50)) == set()
+    assert memory.due(NOW + timedelta(seconds=51)) == {"q"}  # silent since its beat at +20
+
+
+def test_a_beat_older_than_the_row_changes_nothing_and_a_read_forgets_the_beats():
+    memory = AgentMemory(POLICY)
+    heard = DesiredAgent("q", "agent-q", Phase.RUNNING, "c-q", alive_at=NOW)
+    memory.reset([heard])
+    memory.planned([heard], NOW)
+    memory.beaten({"q": NOW - timedelta(seconds=5)})
+    assert memory.agent("q") is heard
+    assert memory.due(NOW + timedelta(seconds=31)) == {"q"}
+    memory.beaten({"q": NOW + timedelta(seconds=20)})
+    memory.update([heard], {"q"})  # the row read again holds every beat told before
+    assert memory.agent("q") is heard
+
+
 def test_an_agent_read_again_and_not_found_is_over_and_forgotten():
     memory = AgentMemory(POLICY)
     gone = DesiredAgent("g", "agent-g", Phase.RUNNING, "c-g", alive_at=NOW)
@@ -125,13 +155,18 @@ def test_an_agent_read_again_and_not_found_is_over_and_forgotten():
     assert memory.due(NOW + timedelta(hours=1)) == set()
 
 
-def test_the_change_feed_gives_each_change_once_and_counts_identity_changes_per_agent():
+def test_the_change_feed_gives_each_change_once_counts_identity_changes_and_keeps_beats_apart():
     changes = AgentChanges()
     changes.changed(["a", "b"])
     changes.changed(["a"], identity=True)
     assert changes.take() == {"a", "b"}
     assert changes.take() == set()
     assert (changes.epoch, changes.agent_epoch("a"), changes.agent_epoch("b")) == (1, 1, 0)
+    later = NOW + timedelta(seconds=1)
+    changes.beaten([("a", later), ("b", NOW)])
+    changes.beaten([("a", NOW)])  # a batch of older beats, written after
+    assert changes.take_beats() == {"a": later, "b": NOW}  # the latest of each
+    assert changes.take_beats() == {} and changes.take() == set()  # beats are not changes
 
 
 class Reads:
@@ -189,8 +224,8 @@ def test_between_full_reads_a_tick_reads_only_the_agents_changed_reported_on_or_
     clock.advance(11)
     (silent,) = [a for a in ticker.tick() if type(a).__name__ == "Restart"]
     assert silent.agent_id == agents[0].id
-    # every agent whose last heartbeat read was 31 s old is read again, and only those
-    assert reads.take() == [(False, 9)]
+    # the store told of the others' beats: only the silent one is read again
+    assert reads.take() == [(False, 1)]
 
 
 def test_a_change_made_outside_this_store_is_seen_at_the_next_full_read(store):

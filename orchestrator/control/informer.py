@@ -9,12 +9,19 @@ may need it:
 - those whose own moment has come (`next_look`): a back-off or a provisioning retry due,
   a heartbeat missing for too long, failures old enough to forget. Their rows are read
   again too, so a silence is judged on the store's last heartbeat, not the memory's.
+
+The heartbeats written through the store are told apart (`AgentChanges.beaten`), each
+agent's latest only. A beat only ever makes an agent less silent, so it moves that
+agent's look for silence later with no row read: where its moment comes and a beat
+written since puts every moment of the agent after now, the look moves on instead. Between
+two resyncs a fleet that beats and does nothing else is read and planned for not at all.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from orchestrator.control.plan import DesiredAgent, Policy
@@ -40,32 +47,56 @@ class AgentMemory:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.agents: dict[str, DesiredAgent] = {}
-        self._looks: dict[str, datetime] = {}  # each agent's next moment
-        self._heap: list[tuple[datetime, str]] = []  # the same, and moments since moved
+        self._beats: dict[str, datetime] = {}  # heartbeats written since the row was read
+        self._looks: dict[str, tuple[datetime, datetime]] = {}  # next moment, since when
+        self._heap: list[tuple[datetime, str]] = []  # the same moments, and those since moved
 
     def reset(self, agents: Iterable[DesiredAgent]) -> None:
         """Every live agent, as a full read found them."""
         self.agents = {a.agent_id: a for a in agents}
-        self._looks, self._heap = {}, []
+        self._beats, self._looks, self._heap = {}, {}, []
 
     def update(self, agents: Iterable[DesiredAgent], read: Set[str]) -> None:
         """The rows of the agents `read`, read again: those not among `agents` are over."""
         found = {a.agent_id: a for a in agents}
         for agent_id in read:
+            self._beats.pop(agent_id, None)  # the row holds them
             if agent_id in found:
                 self.agents[agent_id] = found[agent_id]
             else:
                 self.agents.pop(agent_id, None)
                 self._looks.pop(agent_id, None)
 
+    def beaten(self, beats: Mapping[str, datetime]) -> None:
+        """Heartbeats written since the rows were read (agent id → the latest's time)."""
+        self._beats.update(beats)
+
+    def agent(self, agent_id: str) -> DesiredAgent:
+        """The agent as the plan should see it: its row, with the latest beat written."""
+        agent = self.agents[agent_id]
+        beat = self._beats.get(agent_id)
+        if beat is None or (agent.alive_at is not None and beat <= agent.alive_at):
+            return agent
+        return replace(agent, alive_at=beat, heartbeat_at=beat)
+
     def due(self, now: datetime) -> set[str]:
-        """The agents whose moment has come by `now`."""
+        """The agents whose moment has come by `now`; a look that a beat written since has
+        put after `now` moves on instead."""
         due = set()
         while self._heap and self._heap[0][0] <= now:
             moment, agent_id = heapq.heappop(self._heap)
-            if self._looks.get(agent_id) == moment:
-                del self._looks[agent_id]
-                due.add(agent_id)
+            look = self._looks.get(agent_id)
+            if look is None or look[0] != moment:
+                continue  # moved since
+            if agent_id in self._beats:
+                since = look[1]
+                later = next_look(self.agent(agent_id), self.policy, since)
+                if later is not None and later > now:
+                    self._looks[agent_id] = (later, since)
+                    heapq.heappush(self._heap, (later, agent_id))
+                    continue
+            del self._looks[agent_id]
+            due.add(agent_id)
         return due
 
     def planned(self, agents: Iterable[DesiredAgent], now: datetime) -> None:
@@ -74,6 +105,6 @@ class AgentMemory:
             moment = next_look(agent, self.policy, now)
             if moment is None:
                 self._looks.pop(agent.agent_id, None)
-            elif self._looks.get(agent.agent_id) != moment:
-                self._looks[agent.agent_id] = moment
+            elif (look := self._looks.get(agent.agent_id)) is None or look[0] != moment:
+                self._looks[agent.agent_id] = (moment, now)
                 heapq.heappush(self._heap, (moment, agent.agent_id))

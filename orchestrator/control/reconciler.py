@@ -253,7 +253,7 @@ class Reconciler:
         full = (
             asked or None in basis or basis != last or not steady or _strays(observed, containers)
         )
-        changed = self.store.changes.take()
+        changed, beats = self.store.changes.take(), self.store.changes.take_beats()
         now = self.now()
         if full:
             agents = await self._read_all(quiet_since)
@@ -262,6 +262,7 @@ class Reconciler:
         else:
             if containers:  # an orphan whose removal ended, and failed: to try again
                 touched |= {o.agent_id for o in observed if o.container_id in containers} - {None}
+            self._memory.beaten(beats)  # a full read holds them
             agents, observed = await self._read_some(changed, touched, observed, quiet_since, now)
         desired = Desired(
             agents=agents,
@@ -314,7 +315,7 @@ class Reconciler:
             self._memory.update([_desired(row, quiet_since) for row in rows], read)
         work = read | touched
         known = self._memory.agents
-        agents = [known[agent_id] for agent_id in sorted(work) if agent_id in known]
+        agents = [self._memory.agent(agent_id) for agent_id in sorted(work) if agent_id in known]
         return agents, [o for o in observed if o.agent_id in work]
 
     def _rollout(self) -> Rollout | None:

@@ -9,15 +9,18 @@ Two readers keep agents in memory and must hear of changes made through the stor
   bounds how long a change made outside this store goes unseen.
 
 A heartbeat's own columns (its time, cycle and figures) are not changes here: a fleet's
-beats would make the reconciler read most rows every tick. It reads an agent's row again
-when the heartbeat it last read would be late (`control/informer.py`). A beat that moves
-an agent's lifecycle (its first, which makes it running and healthy) is a change.
+beats would make the reconciler read most rows every tick. It hears of the beats written
+apart (`beaten`, `take_beats`), each agent's latest time only: a beat moves the moment the
+reconciler would look at that agent for silence, with no row read (`control/informer.py`).
+A beat that moves an agent's lifecycle (its first, which makes it running and healthy) is
+a change.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 
 
 class AgentChanges:
@@ -28,6 +31,7 @@ class AgentChanges:
         self.epoch = 0  # phase and token changes of any agent
         self._epochs: dict[str, int] = {}
         self._unseen: set[str] = set()
+        self._beats: dict[str, datetime] = {}  # each agent's latest beat since the last take
         self._lock = threading.Lock()
 
     def agent_epoch(self, agent_id: str) -> int:
@@ -47,4 +51,17 @@ class AgentChanges:
         """The agents changed since the last call."""
         with self._lock:
             taken, self._unseen = self._unseen, set()
+            return taken
+
+    def beaten(self, beats: Iterable[tuple[str, datetime]]) -> None:
+        """These heartbeats (agent id, time) were written."""
+        with self._lock:
+            for agent_id, at in beats:
+                if agent_id not in self._beats or at > self._beats[agent_id]:
+                    self._beats[agent_id] = at
+
+    def take_beats(self) -> dict[str, datetime]:
+        """Each agent's latest heartbeat written since the last call."""
+        with self._lock:
+            taken, self._beats = self._beats, {}
             return taken
