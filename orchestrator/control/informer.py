@@ -29,13 +29,16 @@ from orchestrator.control.plan import DesiredAgent, Policy
 _INSTANT = timedelta(microseconds=1)  # the store's resolution: "longer than" starts here
 
 
-def next_look(agent: DesiredAgent, policy: Policy, now: datetime) -> datetime | None:
+def next_look(
+    agent: DesiredAgent, policy: Policy, now: datetime, heard_at: datetime | None = None
+) -> datetime | None:
     """The first moment after `now` at which `plan` may decide otherwise for this agent with
     nothing else changed, or None if there is none. Every comparison with `now` the plan
-    makes for an agent is against one of these moments (a test holds the two together)."""
+    makes for an agent is against one of these moments (a test holds the two together).
+    `heard_at`: a heartbeat written after the agent's row was read."""
     moments = [agent.next_provision_at, agent.next_restart_at]
-    if agent.alive_at is not None:
-        moments.append(agent.alive_at + policy.heartbeat_timeout + _INSTANT)
+    if (alive_at := max(filter(None, (agent.alive_at, heard_at)), default=None)) is not None:
+        moments.append(alive_at + policy.heartbeat_timeout + _INSTANT)
     if agent.failures and agent.healthy_since is not None:
         moments.append(agent.healthy_since + policy.restart_reset)
     return min((m for m in moments if m is not None and m > now), default=None)
@@ -88,9 +91,9 @@ class AgentMemory:
             look = self._looks.get(agent_id)
             if look is None or look[0] != moment:
                 continue  # moved since
-            if agent_id in self._beats:
+            if (beat := self._beats.get(agent_id)) is not None:
                 since = look[1]
-                later = next_look(self.agent(agent_id), self.policy, since)
+                later = next_look(self.agents[agent_id], self.policy, since, heard_at=beat)
                 if later is not None and later > now:
                     self._looks[agent_id] = (later, since)
                     heapq.heappush(self._heap, (later, agent_id))
