@@ -10,7 +10,8 @@ in"). It lets the fleet settle, then measures over a window:
   from `smaps_rollup`, so pages shared between shims count once in all;
 - the reconcile tick, as the mean of `fleet_reconcile_duration_seconds` over the window,
   and apart, the ticks that planned for every agent (a resync, once a minute) and those
-  between, which planned for what the engine's events and the store's writes named;
+  between, which planned for what the engine's events and the store's writes named, with
+  the agents each planned for (`fleet_reconcile_planned_agents`);
 - where the machine's CPU goes over the same window: the daemon, the sandbox (the
   platform's stand-in), the agents (their cgroups' `cpuacct.usage`), the engine
   (dockerd, containerd, the shims) and the kernel's threads (here mostly `kdamond`).
@@ -66,9 +67,12 @@ CPU_GOAL = 0.10
 SPAWN_GOAL_SECONDS = 180.0
 MAX_RESTARTS = 0.02  # of the fleet, while it grows
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
-_TICKS = re.compile(
-    r'^fleet_reconcile_duration_seconds_(sum|count)\{scope="(\w+)"\} ([0-9.e+-]+)$', re.M
+_TICKS = re.compile(  # the reconciler's ticks, each figure by scope
+    r"^fleet_reconcile_(duration_seconds_sum|duration_seconds_count|planned_agents_total)"
+    r'\{scope="(\w+)"\} ([0-9.e+-]+)$',
+    re.M,
 )
+_TICK_FIGURES = ("duration_seconds_sum", "duration_seconds_count", "planned_agents_total")
 
 
 @dataclass(frozen=True)
@@ -81,29 +85,29 @@ class Step:
     daemon_cpu: float  # share of one core
     host_mib: float  # cgroup + shim, per agent
     cgroup_mib: float  # mean
-    ticks: dict[str, tuple[float, float]]  # scope → (seconds, ticks) over the window
+    ticks: dict[str, tuple[float, ...]]  # scope → seconds, ticks, agents planned in the window
     machine: dict[str, float]  # share of one core: daemon, sandbox, agents, engine, kernel
     spawn_cpu: dict[str, float]  # CPU seconds each part used while the step's agents came up
 
     @property
     def tick_seconds(self) -> float:
         """The mean tick, of either scope."""
-        seconds = sum(seconds for seconds, _count in self.ticks.values())
-        count = sum(count for _seconds, count in self.ticks.values())
+        seconds = sum(figures[0] for figures in self.ticks.values())
+        count = sum(figures[1] for figures in self.ticks.values())
         return seconds / count if count else float("nan")
 
 
 def _ticks(daemon: Daemon) -> dict[tuple[str, str], float]:
-    """(scope, "sum" or "count") → the reconcile ticks' figure, read from /metrics now."""
+    """(scope, one of `_TICK_FIGURES`) → the reconcile ticks' figure, from /metrics now."""
     text = daemon.api("GET", "/metrics").text
-    return {(scope, kind): float(value) for kind, scope, value in _TICKS.findall(text)}
+    return {(scope, figure): float(value) for figure, scope, value in _TICKS.findall(text)}
 
 
-def _tick_detail(ticks: dict[str, tuple[float, float]]) -> str:
-    """Each scope's mean tick, and how many there were."""
+def _tick_detail(ticks: dict[str, tuple[float, ...]]) -> str:
+    """Each scope's mean tick, how many there were, and the agents each planned for."""
     return "; ".join(
-        f"{scope} {seconds / count:.3f} s over {count:.0f}"
-        for scope, (seconds, count) in sorted(ticks.items(), reverse=True)
+        f"{scope} {seconds / count:.3f} s over {count:.0f}, planning for {planned / count:.1f}"
+        for scope, (seconds, count, planned) in sorted(ticks.items(), reverse=True)
         if count
     )
 
@@ -188,11 +192,11 @@ def _measure(daemon: Daemon, read: Callable[[], dict], client: docker.DockerClie
     cpu_after, ticks_after = read(), _ticks(daemon)
     shares = machine.shares(cpu, cpu_after, time.monotonic() - began)
     tick = {
-        scope: (
-            ticks_after[scope, "sum"] - ticks.get((scope, "sum"), 0),
-            ticks_after[scope, "count"] - ticks.get((scope, "count"), 0),
+        scope: tuple(
+            ticks_after.get((scope, figure), 0) - ticks.get((scope, figure), 0)
+            for figure in _TICK_FIGURES
         )
-        for scope in {scope for scope, _kind in ticks_after}
+        for scope in {scope for scope, _figure in ticks_after}
     }
     cgroup, host, _sampled = _memory(client, instance)
     return shares["daemon"], host, cgroup, tick, shares

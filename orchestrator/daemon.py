@@ -54,12 +54,7 @@ from orchestrator.gateway.rates import AgentRates
 from orchestrator.gateway.relay import PlatformRelay
 from orchestrator.operations.background import keep, repeat, retain
 from orchestrator.operations.commands import Commands
-from orchestrator.operations.metrics import (
-    FleetCollector,
-    fleet_registry,
-    tick_histogram,
-    tick_observer,
-)
+from orchestrator.operations.metrics import FleetCollector, TickMetrics, fleet_registry
 from orchestrator.operations.reports import build_report
 from orchestrator.operations.scheduler import FleetScheduler
 from orchestrator.operations.views import FleetSummary, health_problems
@@ -199,7 +194,7 @@ def create_daemon_app(settings: Settings) -> App:
         base_url=settings.anthropic_base_url,
         timeout=settings.llm_timeout_seconds,
     )
-    ticks = tick_histogram()
+    ticks = TickMetrics()
     rollouts = RolloutBook(store)
     executor = Executor(
         store,
@@ -237,7 +232,7 @@ def create_daemon_app(settings: Settings) -> App:
         interval=settings.reconcile_interval_seconds,
         concurrency=settings.max_concurrent_actions,
         now=now,
-        on_tick=tick_observer(ticks),
+        on_tick=ticks.observe,
     )
     flatten = timedelta(seconds=settings.flatten_deadline_seconds) if accounts else None
     commands = Commands(store, key, reconciler.wake, now, flatten_deadline=flatten)

@@ -208,6 +208,7 @@ def fleet(store):
 def test_between_full_reads_a_tick_reads_only_the_agents_changed_reported_on_or_due(fleet):
     store, runtime, clock, ticker, agents, reads = fleet
     assert ticker.tick() == [] and reads.take() == []  # nothing changed: nothing read
+    assert ticker.loop.planned == 0 and not ticker.loop.planned_all
 
     runtime.crash(agents[0].id)  # the engine reports it
     (restart,) = ticker.tick()
@@ -225,7 +226,7 @@ def test_between_full_reads_a_tick_reads_only_the_agents_changed_reported_on_or_
     (silent,) = [a for a in ticker.tick() if type(a).__name__ == "Restart"]
     assert silent.agent_id == agents[0].id
     # the store told of the others' beats: only the silent one is read again
-    assert reads.take() == [(False, 1)]
+    assert reads.take() == [(False, 1)] and ticker.loop.planned == 1
 
 
 def test_a_change_made_outside_this_store_is_seen_at_the_next_full_read(store):

@@ -47,6 +47,12 @@ def test_metrics_describe_the_fleet_and_pass_promtool(make_daemon):
         if s.name.endswith("_count")
     }
     assert ticks["full"] >= 1  # the first tick plans for every agent
+    planned = {
+        s.labels["scope"]: s.value
+        for s in families["fleet_reconcile_planned_agents"].samples
+        if s.name.endswith("_total")
+    }
+    assert planned["full"] >= 2  # this runtime tells no events: every tick plans for all
 
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -98,7 +98,7 @@ class Reconciler:
         interval: float,
         concurrency: int,
         now: Callable[[], datetime],
-        on_tick: Callable[[float, bool], None] = lambda _seconds, _full: None,
+        on_tick: Callable[[float, bool, int], None] = lambda _seconds, _full, _planned: None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -111,10 +111,11 @@ class Reconciler:
         self.platform = platform
         self.interval = interval
         self.now = now
-        # told each tick's duration in seconds and `planned_all` (for /metrics: a full
-        # tick's cost grows with the fleet, the ticks between full ones should not)
+        # told each tick's duration in seconds, `planned_all` and `planned` (for /metrics:
+        # a full tick's cost grows with the fleet, the ticks between full ones should not)
         self.on_tick = on_tick
         self.planned_all = False  # whether the last tick planned for every agent
+        self.planned = 0  # how many agents it planned for
         self.listed_once = False
         self.started_at = now()
         self._wake = asyncio.Event()
@@ -212,7 +213,7 @@ class Reconciler:
                 log.exception("reconcile tick failed")
             else:
                 self.health.worked("the reconciler")
-            self.on_tick(time.perf_counter() - started, self.planned_all)
+            self.on_tick(time.perf_counter() - started, self.planned_all, self.planned)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             if wait := pace.wait(time.perf_counter()):
@@ -220,7 +221,7 @@ class Reconciler:
 
     async def tick(self) -> list[Action]:
         """One observe-plan-act round; returns the actions it launched."""
-        self.planned_all = False
+        self.planned_all, self.planned = False, 0
         # An action that finishes while this tick reads the store and lists the runtime
         # leaves it a stale view of that agent (its container already replaced, say):
         # leave those agents to the next tick, which the finished action wakes.
@@ -276,6 +277,7 @@ class Reconciler:
             rollout_policy=self.rollout_policy if full else None,
         )
         actions = plan(desired, observed, now)
+        self.planned = len(agents)
         self._memory.planned(agents, now)
         self._full = last
         launched = []

@@ -8,8 +8,9 @@ happens. Each daemon has its own registry (no process-global state).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -151,28 +152,38 @@ class FleetCollector(Collector):
         )
 
 
-def tick_histogram() -> Histogram:
-    """The reconcile loop's duration, observed by the reconciler after every tick, by
-    scope: `full`, a tick that planned for every agent (a resync of the runtime's list, a
-    new image, a rollout), or `partial`, one that planned for those events named."""
-    return Histogram(
-        "fleet_reconcile_duration_seconds",
-        "Duration of one observe-plan-launch round of the reconciler, by scope (full or partial).",
-        labelnames=["scope"],
-        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-        registry=None,
-    )
+class TickMetrics:
+    """What the reconciler tells after every tick, by scope: `full`, a tick that planned
+    for every agent (a resync of the runtime's list, a new image, a rollout), or
+    `partial`, one that planned for the agents events and writes named."""
+
+    def __init__(self) -> None:
+        self.duration = Histogram(
+            "fleet_reconcile_duration_seconds",
+            "Duration of one observe-plan-launch round of the reconciler, by scope (full or"
+            " partial).",
+            labelnames=["scope"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=None,
+        )
+        self.planned = prometheus_client.Counter(
+            "fleet_reconcile_planned_agents",
+            "Agents the reconciler planned for, by the scope of the tick.",
+            labelnames=["scope"],
+            registry=None,
+        )
+
+    def observe(self, seconds: float, planned_all: bool, planned: int) -> None:
+        """One tick: how long it took, whether it was full, how many agents it planned."""
+        scope = "full" if planned_all else "partial"
+        self.duration.labels(scope).observe(seconds)
+        self.planned.labels(scope).inc(planned)
 
 
-def tick_observer(ticks: Histogram) -> Callable[[float, bool], None]:
-    """What the reconciler tells after each tick, into `ticks`."""
-    full, partial = ticks.labels("full"), ticks.labels("partial")
-    return lambda seconds, planned_all: (full if planned_all else partial).observe(seconds)
-
-
-def fleet_registry(collector: FleetCollector, ticks: Histogram) -> CollectorRegistry:
-    """This daemon's registry: the fleet collector and the reconcile duration."""
+def fleet_registry(collector: FleetCollector, ticks: TickMetrics) -> CollectorRegistry:
+    """This daemon's registry: the fleet collector and the reconciler's ticks."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(collector)
-    registry.register(ticks)
+    registry.register(ticks.duration)
+    registry.register(ticks.planned)
     return registry
