@@ -163,8 +163,8 @@ def test_the_change_feed_gives_each_change_once_counts_identity_changes_and_keep
     assert changes.take() == set()
     assert (changes.epoch, changes.agent_epoch("a"), changes.agent_epoch("b")) == (1, 1, 0)
     later = NOW + timedelta(seconds=1)
-    changes.beaten([("a", later), ("b", NOW)])
-    changes.beaten([("a", NOW)])  # a batch of older beats, written after
+    changes.beats_written([("a", later), ("b", NOW)], [])
+    changes.beats_written([("a", NOW)], [])  # a batch of older beats, written after
     assert changes.take_beats() == {"a": later, "b": NOW}  # the latest of each
     assert changes.take_beats() == {} and changes.take() == set()  # beats are not changes
 

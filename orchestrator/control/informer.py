@@ -10,7 +10,7 @@ may need it:
   a heartbeat missing for too long, failures old enough to forget. Their rows are read
   again too, so a silence is judged on the store's last heartbeat, not the memory's.
 
-The heartbeats written through the store are told apart (`AgentChanges.beaten`), each
+The heartbeats written through the store are told apart (`AgentChanges.beats_written`), each
 agent's latest only. A beat only ever makes an agent less silent, so it moves that
 agent's look for silence later with no row read: where its moment comes and a beat
 written since puts every moment of the agent after now, the look moves on instead. Between

@@ -438,8 +438,7 @@ class Store:
             beat = Beat(agent_id, cycle, last_error, now, state)
             _, lifecycle = record_beats(s, [beat], sample_every)
             s.commit()
-        self.changes.beaten([(agent_id, now)])
-        self.changes.changed(lifecycle)
+        self.changes.beats_written([(agent_id, now)], lifecycle)
         return self.get(agent_id)
 
     def heartbeats(self, beats: Sequence[Beat], sample_every: timedelta) -> list[Recorded]:
@@ -447,9 +446,5 @@ class Store:
         with self.session() as s:
             recorded, lifecycle = record_beats(s, beats, sample_every)
             s.commit()
-        # (a beat left unwritten because the agent's phase moved meanwhile is told too: it
-        # can only put off a look for silence, and the phase change has the row read again)
-        written = {seen.agent_id for seen in recorded}
-        self.changes.beaten((b.agent_id, b.at) for b in beats if b.agent_id in written)
-        self.changes.changed(lifecycle)
+        self.changes.beats_written(((b.agent_id, b.at) for b in beats), lifecycle)
         return recorded
