@@ -10,11 +10,11 @@ may need it:
   a heartbeat missing for too long, failures old enough to forget. Their rows are read
   again too, so a silence is judged on the store's last heartbeat, not the memory's.
 
-The heartbeats written through the store are told apart (`AgentChanges.beats_written`), each
-agent's latest only. A beat only ever makes an agent less silent, so it moves that
-agent's look for silence later with no row read: where its moment comes and a beat
-written since puts every moment of the agent after now, the look moves on instead. Between
-two resyncs a fleet that beats and does nothing else is read and planned for not at all.
+The heartbeats written through the store are told apart (`AgentChanges.beats_written`),
+each agent's latest only. A beat only ever makes an agent less silent: when an agent's
+moment comes and a beat written since puts all its moments after now, its look moves on
+with no row read. Between two resyncs a fleet that beats and does nothing else is read
+and planned for not at all.
 """
 
 from __future__ import annotations

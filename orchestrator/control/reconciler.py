@@ -263,7 +263,7 @@ class Reconciler:
         else:
             if containers:  # an orphan whose removal ended, and failed: to try again
                 touched |= {o.agent_id for o in observed if o.container_id in containers} - {None}
-            self._memory.beaten(beats)  # a full read holds them
+            self._memory.beaten(beats)  # (a full read finds them in the rows)
             agents, observed = await self._read_some(changed, touched, observed, quiet_since, now)
         desired = Desired(
             agents=agents,

@@ -10,10 +10,10 @@ Two readers keep agents in memory and must hear of changes made through the stor
 
 A heartbeat's own columns (its time, cycle and figures) are not changes here: a fleet's
 beats would make the reconciler read most rows every tick. It hears of the beats written
-apart (`beats_written`, `take_beats`), each agent's latest time only: a beat moves the moment the
-reconciler would look at that agent for silence, with no row read (`control/informer.py`).
-A beat that moves an agent's lifecycle (its first, which makes it running and healthy) is
-a change.
+apart (`beats_written`, `take_beats`), each agent's latest time only: a beat moves the
+moment the reconciler would look at that agent for silence, with no row read
+(`control/informer.py`). A beat that moves an agent's lifecycle (its first, which makes
+it running and healthy) is a change.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ class AgentChanges:
         self, beats: Iterable[tuple[str, datetime]], lifecycle: Iterable[str]
     ) -> None:
         """A batch of heartbeats (agent id, time) was written; those of the agents in
-        `lifecycle` moved their lifecycle, a change. A beat the store left unwritten, its
-        agent's phase having moved meanwhile, may be told too: a beat can only put off a
-        look for silence, and the phase change has the row read again."""
+        `lifecycle` moved their lifecycle, a change. A beat the store left unwritten (its
+        agent gone, or its phase moved meanwhile) may be told too: a beat can only put off
+        a look for silence, and the phase change has the row read again."""
         with self._lock:
             for agent_id, at in beats:
                 if agent_id not in self._beats or at > self._beats[agent_id]:
