@@ -23,13 +23,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import uvicorn
 
 from orchestrator.keys import agent_token, instance_key
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 FLEET = [sys.executable, "-m", "orchestrator.cli"]
 # The agent image's interpreter, and a script for it that SIGKILLs the agent's own
@@ -327,6 +331,25 @@ def gateway_dir(instance: str) -> Path:
     return Path(tempfile.gettempdir()) / f"fleet-gw-{instance}"
 
 
+def _remove_swarm_objects(client: DockerClient, ours: dict[str, str]) -> int:
+    """Remove the services, secrets and networks `ours` filters; returns how many services."""
+    from docker.errors import DockerException
+
+    services = client.services.list(filters=ours)
+    for service in services:
+        service.remove()
+
+    def leftovers() -> bool:
+        # a network is in use until the services' tasks are gone, on every node
+        for item in [*client.secrets.list(filters=ours), *client.networks.list(filters=ours)]:
+            with contextlib.suppress(DockerException):
+                item.remove()
+        return not (client.secrets.list(filters=ours) or client.networks.list(filters=ours))
+
+    wait_until(leftovers, "the instance's secrets and networks to go", timeout=60, every=1)
+    return len(services)
+
+
 def remove_instance(instance: str) -> int:
     """Remove every container labelled with `instance` (and on a Swarm manager its
     services, secrets and networks), and its gateway directory, and wait until the engine
@@ -346,22 +369,12 @@ def remove_instance(instance: str) -> int:
     try:
         removed = 0
         if (client.info().get("Swarm") or {}).get("ControlAvailable"):
-            services = client.services.list(filters=ours)
-            for service in services:
-                service.remove()
-            removed += len(services)
-
-            def leftovers() -> bool:
-                # a network is in use until the services' tasks are gone, on every node
-                for item in [
-                    *client.secrets.list(filters=ours),
-                    *client.networks.list(filters=ours),
-                ]:
-                    with contextlib.suppress(DockerException):
-                        item.remove()
-                return not (client.secrets.list(filters=ours) or client.networks.list(filters=ours))
-
-            wait_until(leftovers, "the instance's secrets and networks to go", timeout=60, every=1)
+            try:
+                removed += _remove_swarm_objects(client, ours)
+            except APIError as exc:
+                # another test may leave its Swarm meanwhile: the services go with it
+                if exc.status_code != HTTPStatus.SERVICE_UNAVAILABLE:
+                    raise
         # The engine's own list, not the SDK's, which inspects each container it lists and
         # fails on one that goes meanwhile (a Swarm task's, or another clean-up's)
         found = client.api.containers(all=True, filters=ours)
