@@ -3,9 +3,12 @@ plus the finance lexicon's own reading, trained on labelled financial headlines.
 
 Features (the same code trains and scores, so they cannot drift):
 - the headline normalised: links dropped, cashtags made one token (`$t`), digits made 0;
-- words and word pairs, and character 3- to 5-grams, hashed into `BUCKETS` columns;
-- sublinear term frequency times the training set's inverse document frequency,
-  scaled to unit length;
+- two blocks of hashed columns, `BLOCK` each: words and word pairs, then character 3- to
+  5-grams;
+- sublinear term frequency times the training set's inverse document frequency (zero for
+  an n-gram training never saw: it carries no weight, so it must not dilute the rest),
+  each block scaled to unit length on its own (the many character grams do not drown the
+  few words);
 - three columns from the lexicon scorer (`feeds.sentiment.score`): its score, and
   whether it reads the headline as positive or negative.
 
@@ -31,7 +34,8 @@ from feeds.sentiment import Label, Sentiment
 from feeds.sentiment import score as lexicon_score
 
 MODEL = Path(__file__).with_name("headline-model.npz")
-BUCKETS = 1 << 17
+BLOCK = 1 << 17  # hashed columns per block: words, then characters
+BUCKETS = 2 * BLOCK
 LABELS: tuple[Label, ...] = ("negative", "positive", "neutral")  # the data's 0, 1, 2
 CHAR_GRAMS = (3, 4, 5)
 LEXICON_WEIGHT = 1.0  # the lexicon columns' scale beside the unit-length n-gram part
@@ -64,7 +68,8 @@ def ngrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         found += [zlib.crc32(f"b{a} {b}".encode()) for a, b in pairwise(words)]
         keys += found
         owners += [row] * len(found)
-    parts, rows = [np.array(keys, dtype=np.uint64)], [np.array(owners, dtype=np.int64)]
+    parts = [np.array(keys, dtype=np.uint64) % np.uint64(BLOCK)]
+    rows = [np.array(owners, dtype=np.int64)]
     padded = [f" {clean} ".encode() for clean in cleans]
     data = np.frombuffer(b"".join(padded), dtype=np.uint8).astype(np.uint64)
     owner = np.repeat(np.arange(len(padded)), [len(p) for p in padded])
@@ -72,10 +77,10 @@ def ngrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h = (data[:-2] * _PRIME + data[1:-1]) * _PRIME + data[2:]  # every 3-gram…
         for n in CHAR_GRAMS:
             inside = owner[: len(h)] == owner[n - 1 : n - 1 + len(h)]  # not across texts
-            parts.append(h[inside] + _SALT[n])
+            parts.append((h[inside] + _SALT[n]) % np.uint64(BLOCK) + np.uint64(BLOCK))
             rows.append(owner[: len(h)][inside])
             h = h[:-1] * _PRIME + data[n:]  # …grows into the (n+1)-grams
-    columns = (np.concatenate(parts) % np.uint64(BUCKETS)).astype(np.int64)
+    columns = np.concatenate(parts).astype(np.int64)
     found, counts = np.unique(np.concatenate(rows) * BUCKETS + columns, return_counts=True)
     return found // BUCKETS, found % BUCKETS, 1.0 + np.log(counts)
 
@@ -111,15 +116,17 @@ class HeadlineModel:
         neutral)."""
         rows, columns, tf = ngrams(texts)
         weights = self.table[columns]
-        values = tf * weights[:, 3]  # tf-idf, before its scaling to unit length
+        values = tf * weights[:, 3]  # tf-idf, before each block's scaling to unit length
         count = len(texts)
-        length = np.sqrt(np.bincount(rows, values * values, minlength=count))
+        blocks = 2 * rows + columns // BLOCK  # (text, block), words first
+        length = np.sqrt(np.bincount(blocks, values * values, minlength=2 * count))
         length[length == 0] = 1.0
+        values /= length[blocks]
         part = np.column_stack(
             [np.bincount(rows, values * weights[:, k], minlength=count) for k in range(3)]
         )
         lexicon = np.array([lexicon_columns(r) for r in readings]).reshape(count, 3)
-        return part / length[:, None] + lexicon @ self.lexicon.T + self.intercept
+        return part + lexicon @ self.lexicon.T + self.intercept
 
     def score_many(self, texts: Sequence[str]) -> list[Sentiment]:
         """Sentiment of each headline: the likeliest class, a −1..1 score (the bullish

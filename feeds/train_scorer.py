@@ -29,7 +29,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from feeds.scorer import BUCKETS, MODEL, lexicon_columns, ngrams
+from feeds.scorer import BLOCK, BUCKETS, MODEL, lexicon_columns, ngrams
 from feeds.sentiment import score as lexicon_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "financial-headlines"
@@ -68,17 +68,23 @@ def load(*paths: Path) -> Labelled:
     return Labelled(texts, np.array(labels), counts, lexicon)
 
 
+def _unit(block: sparse.csr_matrix) -> sparse.csr_matrix:
+    length = np.sqrt(block.multiply(block).sum(axis=1)).A1
+    length[length == 0] = 1.0
+    return sparse.diags(1 / length) @ block
+
+
 def _features(data: Labelled, idf: np.ndarray) -> sparse.csr_matrix:
     weighted = data.counts.multiply(idf).tocsr()
-    length = np.sqrt(weighted.multiply(weighted).sum(axis=1)).A1
-    length[length == 0] = 1.0
-    return sparse.hstack([sparse.diags(1 / length) @ weighted, data.lexicon]).tocsr()
+    words, characters = weighted[:, :BLOCK], weighted[:, BLOCK:]
+    return sparse.hstack([_unit(words), _unit(characters), data.lexicon]).tocsr()
 
 
 def fit(data: Labelled) -> dict[str, np.ndarray]:
     """Weights, intercept and idf learned from `data` alone."""
     seen = np.bincount(data.counts.indices, minlength=BUCKETS)
     idf = np.log((1 + len(data.texts)) / (1 + seen)) + 1
+    idf[seen == 0] = 0.0  # see feeds.scorer: an unseen n-gram must not dilute the rest
     svm = LinearSVC(C=C, class_weight="balanced", random_state=SEED, max_iter=5000)
     svm.fit(_features(data, idf), data.labels)
     return {"weights": svm.coef_, "intercept": svm.intercept_, "idf": idf}
