@@ -38,7 +38,7 @@ BLOCK = 1 << 17  # hashed columns per block: words, then characters
 BUCKETS = 2 * BLOCK
 LABELS: tuple[Label, ...] = ("negative", "positive", "neutral")  # the data's 0, 1, 2
 CHAR_GRAMS = (3, 4, 5)
-LEXICON_WEIGHT = 1.0  # the lexicon columns' scale beside the unit-length n-gram part
+LEXICON_WEIGHT = 1.0  # the lexicon columns' scale beside the two unit-length blocks
 SHARPNESS = 3.0  # decision values → class shares for the −1..1 score
 MAX_CHARACTERS = 1000  # a headline longer than this is read up to here
 
