@@ -3,7 +3,8 @@ plus the finance lexicon's own reading, trained on labelled financial headlines.
 
 Features (the same code trains and scores, so they cannot drift):
 - the headline normalised: links dropped, cashtags made one token (`$t`), digits made 0;
-- two blocks of hashed columns, `BLOCK` each: words and word pairs, then character 3- to
+- three blocks of hashed columns, `BLOCK` each: words and word pairs; their Snowball
+  stems and stem pairs (so "cuts", "cutting" and "cut" share a column); character 3- to
   5-grams;
 - sublinear term frequency times the training set's inverse document frequency (zero for
   an n-gram training never saw: it carries no weight, so it must not dilute the rest),
@@ -21,6 +22,7 @@ numpy only; the event type still comes from the lexicon's event rules.
 from __future__ import annotations
 
 import re
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,16 +31,18 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+import Stemmer
 
 from feeds.sentiment import Label, Sentiment
 from feeds.sentiment import score as lexicon_score
 
 MODEL = Path(__file__).with_name("headline-model.npz")
-BLOCK = 1 << 17  # hashed columns per block: words, then characters
-BUCKETS = 2 * BLOCK
+BLOCK = 1 << 17  # hashed columns per block: words, stems, characters
+BLOCKS = 3
+BUCKETS = BLOCKS * BLOCK
 LABELS: tuple[Label, ...] = ("negative", "positive", "neutral")  # the data's 0, 1, 2
 CHAR_GRAMS = (3, 4, 5)
-LEXICON_WEIGHT = 1.0  # the lexicon columns' scale beside the two unit-length blocks
+LEXICON_WEIGHT = 1.0  # the lexicon columns' scale beside the unit-length blocks
 SHARPNESS = 3.0  # decision values → class shares for the −1..1 score
 MAX_CHARACTERS = 1000  # a headline longer than this is read up to here
 
@@ -48,12 +52,27 @@ _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[a-z0-9']+|[%+\-$]")
 _PRIME = np.uint64(1_000_003)
 _SALT = {n: np.uint64(zlib.crc32(f"char{n}".encode())) for n in CHAR_GRAMS}
+_STEMMERS = threading.local()  # a Snowball stemmer keeps state: one for each thread
+
+
+def stems(words: list[str]) -> list[str]:
+    """The English Snowball stem of each word."""
+    stemmer = getattr(_STEMMERS, "stemmer", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.stemmer = Stemmer.Stemmer("english", 0)  # 0.3 µs a word: no cache
+    return stemmer.stemWords(words)
 
 
 def normalise(text: str) -> str:
     """The text the n-grams are read from."""
     text = _CASHTAG.sub(" $t ", _LINK.sub(" ", text[:MAX_CHARACTERS]))
     return " ".join(_DIGITS.sub("0", text.lower()).split())
+
+
+def _terms(words: list[str], single: str, pair: str) -> list[int]:
+    """The hashed columns, within one block, of each word and each pair of neighbours."""
+    found = [zlib.crc32(f"{single}{w}".encode()) % BLOCK for w in words]
+    return found + [zlib.crc32(f"{pair}{a} {b}".encode()) % BLOCK for a, b in pairwise(words)]
 
 
 def ngrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,11 +83,10 @@ def ngrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     owners: list[int] = []
     for row, clean in enumerate(cleans):
         words = _WORD.findall(clean)
-        found = [zlib.crc32(b"w" + w.encode()) for w in words]
-        found += [zlib.crc32(f"b{a} {b}".encode()) for a, b in pairwise(words)]
+        found = _terms(words, "w", "b") + [BLOCK + k for k in _terms(stems(words), "s", "p")]
         keys += found
         owners += [row] * len(found)
-    parts = [np.array(keys, dtype=np.uint64) % np.uint64(BLOCK)]
+    parts = [np.array(keys, dtype=np.uint64)]
     rows = [np.array(owners, dtype=np.int64)]
     padded = [f" {clean} ".encode() for clean in cleans]
     data = np.frombuffer(b"".join(padded), dtype=np.uint8).astype(np.uint64)
@@ -77,7 +95,7 @@ def ngrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h = (data[:-2] * _PRIME + data[1:-1]) * _PRIME + data[2:]  # every 3-gram…
         for n in CHAR_GRAMS:
             inside = owner[: len(h)] == owner[n - 1 : n - 1 + len(h)]  # not across texts
-            parts.append((h[inside] + _SALT[n]) % np.uint64(BLOCK) + np.uint64(BLOCK))
+            parts.append((h[inside] + _SALT[n]) % np.uint64(BLOCK) + np.uint64(2 * BLOCK))
             rows.append(owner[: len(h)][inside])
             h = h[:-1] * _PRIME + data[n:]  # …grows into the (n+1)-grams
     columns = np.concatenate(parts).astype(np.int64)
@@ -118,8 +136,8 @@ class HeadlineModel:
         weights = self.table[columns]
         values = tf * weights[:, 3]  # tf-idf, before each block's scaling to unit length
         count = len(texts)
-        blocks = 2 * rows + columns // BLOCK  # (text, block), words first
-        length = np.sqrt(np.bincount(blocks, values * values, minlength=2 * count))
+        blocks = BLOCKS * rows + columns // BLOCK  # (text, block)
+        length = np.sqrt(np.bincount(blocks, values * values, minlength=BLOCKS * count))
         length[length == 0] = 1.0
         values /= length[blocks]
         part = np.column_stack(

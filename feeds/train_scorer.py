@@ -29,7 +29,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from feeds.scorer import BLOCK, BUCKETS, MODEL, lexicon_columns, ngrams
+from feeds.scorer import BLOCK, BLOCKS, BUCKETS, MODEL, lexicon_columns, ngrams
 from feeds.sentiment import score as lexicon_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "financial-headlines"
@@ -76,8 +76,8 @@ def _unit(block: sparse.csr_matrix) -> sparse.csr_matrix:
 
 def _features(data: Labelled, idf: np.ndarray) -> sparse.csr_matrix:
     weighted = data.counts.multiply(idf).tocsr()
-    words, characters = weighted[:, :BLOCK], weighted[:, BLOCK:]
-    return sparse.hstack([_unit(words), _unit(characters), data.lexicon]).tocsr()
+    blocks = [_unit(weighted[:, k * BLOCK : (k + 1) * BLOCK]) for k in range(BLOCKS)]
+    return sparse.hstack([*blocks, data.lexicon]).tocsr()
 
 
 def fit(data: Labelled) -> dict[str, np.ndarray]:
