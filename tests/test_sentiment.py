@@ -77,6 +77,18 @@ def test_a_batch_reads_each_text_as_it_would_be_read_alone():
         assert (alone_rows == 0).all()
 
 
+def test_inflections_of_a_word_meet_in_the_stem_block_and_nowhere_else():
+    def block(text, k):
+        _rows, columns, _tf = ngrams([text])
+        return set(columns[columns // scorer.BLOCK == k].tolist())
+
+    assert block("Tesla cuts prices", 1) == block("Tesla cutting price", 1)
+    assert block("Tesla cuts prices", 0).isdisjoint(
+        block("Tesla cutting price", 0) - block("Tesla", 0)
+    )
+    assert block("Tesla cuts prices", 1) != block("Tesla raises prices", 1)
+
+
 needs_data = pytest.mark.skipif(not DATA.exists(), reason=f"labelled set not found at {DATA}")
 
 
