@@ -15,8 +15,8 @@ Features (the same code trains and scores, so they cannot drift):
 
 The model is `headline-model.npz` beside this module (a few MB, in the repository, never
 downloaded): one weight row per class (bearish, bullish, neutral), the idf, and the
-figures measured when it was trained. `feeds/train_scorer.py` makes it. Scoring is
-numpy only; the event type still comes from the lexicon's event rules.
+figures measured when it was trained. `feeds/train_scorer.py` makes it. Scoring needs
+numpy and PyStemmer only; the event type still comes from the lexicon's event rules.
 """
 
 from __future__ import annotations
