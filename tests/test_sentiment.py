@@ -77,7 +77,7 @@ def test_a_batch_reads_each_text_as_it_would_be_read_alone():
         assert (alone_rows == 0).all()
 
 
-def test_inflections_of_a_word_meet_in_the_stem_block_and_nowhere_else():
+def test_inflections_of_a_word_meet_in_the_stem_block_not_the_word_block():
     def block(text, k):
         _rows, columns, _tf = ngrams([text])
         return set(columns[columns // scorer.BLOCK == k].tolist())
