@@ -103,6 +103,17 @@ def ngrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return found // BUCKETS, found % BUCKETS, 1.0 + np.log(counts)
 
 
+def unit_blocks(
+    rows: np.ndarray, columns: np.ndarray, values: np.ndarray, count: int
+) -> np.ndarray:
+    """The tf-idf `values` of `count` texts' n-gram columns, each text's every block
+    scaled to unit length on its own."""
+    blocks = BLOCKS * rows + columns // BLOCK  # (text, block)
+    length = np.sqrt(np.bincount(blocks, values * values, minlength=BLOCKS * count))
+    length[length == 0] = 1.0
+    return values / length[blocks]
+
+
 def lexicon_columns(reading: Sentiment) -> tuple[float, float, float]:
     """The lexicon scorer's reading as the model's last three columns."""
     positive, negative = reading.label == "positive", reading.label == "negative"
@@ -134,12 +145,8 @@ class HeadlineModel:
         neutral)."""
         rows, columns, tf = ngrams(texts)
         weights = self.table[columns]
-        values = tf * weights[:, 3]  # tf-idf, before each block's scaling to unit length
         count = len(texts)
-        blocks = BLOCKS * rows + columns // BLOCK  # (text, block)
-        length = np.sqrt(np.bincount(blocks, values * values, minlength=BLOCKS * count))
-        length[length == 0] = 1.0
-        values /= length[blocks]
+        values = unit_blocks(rows, columns, tf * weights[:, 3], count)
         part = np.column_stack(
             [np.bincount(rows, values * weights[:, k], minlength=count) for k in range(3)]
         )

@@ -29,7 +29,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from feeds.scorer import BLOCK, BLOCKS, BUCKETS, MODEL, lexicon_columns, ngrams
+from feeds.scorer import BUCKETS, MODEL, lexicon_columns, ngrams, unit_blocks
 from feeds.sentiment import score as lexicon_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "financial-headlines"
@@ -68,16 +68,11 @@ def load(*paths: Path) -> Labelled:
     return Labelled(texts, np.array(labels), counts, lexicon)
 
 
-def _unit(block: sparse.csr_matrix) -> sparse.csr_matrix:
-    length = np.sqrt(block.multiply(block).sum(axis=1)).A1
-    length[length == 0] = 1.0
-    return sparse.diags(1 / length) @ block
-
-
 def _features(data: Labelled, idf: np.ndarray) -> sparse.csr_matrix:
-    weighted = data.counts.multiply(idf).tocsr()
-    blocks = [_unit(weighted[:, k * BLOCK : (k + 1) * BLOCK]) for k in range(BLOCKS)]
-    return sparse.hstack([*blocks, data.lexicon]).tocsr()
+    weighted = data.counts.multiply(idf).tocoo()
+    values = unit_blocks(weighted.row, weighted.col, weighted.data, len(data.texts))
+    scaled = sparse.csr_matrix((values, (weighted.row, weighted.col)), shape=weighted.shape)
+    return sparse.hstack([scaled, data.lexicon]).tocsr()
 
 
 def fit(data: Labelled) -> dict[str, np.ndarray]:
