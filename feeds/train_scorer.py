@@ -33,7 +33,9 @@ from feeds.scorer import BUCKETS, MODEL, lexicon_columns, ngrams, unit_blocks
 from feeds.sentiment import score as lexicon_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "financial-headlines"
-C = 1.0  # chosen by the folds (0.3, 0.5, 1.0 tried)
+# The hinge loss with C 0.5: the folds of three seeds (0.3, 0.5, 0.7 and 1 tried, and the
+# squared hinge) could not tell it from the squared hinge; sent_valid.csv could.
+C = 0.5
 FOLDS = 5
 SEED = 0
 
@@ -80,7 +82,7 @@ def fit(data: Labelled) -> dict[str, np.ndarray]:
     seen = np.bincount(data.counts.indices, minlength=BUCKETS)
     idf = np.log((1 + len(data.texts)) / (1 + seen)) + 1
     idf[seen == 0] = 0.0  # see feeds.scorer: an unseen n-gram must not dilute the rest
-    svm = LinearSVC(C=C, class_weight="balanced", random_state=SEED, max_iter=5000)
+    svm = LinearSVC(C=C, loss="hinge", class_weight="balanced", random_state=SEED, max_iter=20_000)
     svm.fit(_features(data, idf), data.labels)
     return {"weights": svm.coef_, "intercept": svm.intercept_, "idf": idf}
 
