@@ -103,12 +103,12 @@ def measure(model: dict[str, np.ndarray], data: Labelled) -> dict[str, float]:
     }
 
 
-def cross_validate(data: Labelled) -> list[dict[str, float]]:
-    """Figures on each of `FOLDS` held-out folds."""
-    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
+def cross_validate(data: Labelled, folds: int = FOLDS, seed: int = SEED) -> list[dict[str, float]]:
+    """Figures on each of `folds` held-out folds, drawn by `seed`."""
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return [
         measure(fit(data.take(train)), data.take(test))
-        for train, test in folds.split(data.texts, data.labels)
+        for train, test in splits.split(data.texts, data.labels)
     ]
 
 
