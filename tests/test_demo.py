@@ -34,8 +34,9 @@ def test_timeout_60_make_demo_trades_then_leaves_no_process_and_no_container(tmp
     state = tmp_path / "demo"
     port, sandbox_port = free_port(), free_port()
     flags = f"--runtime docker --port {port} --sandbox-port {sandbox_port} --state-dir {state}"
-    # The demo's own default of 5 agents: each trades only on its symbols' news, and 3 of
-    # them once filled nothing in a minute on a loaded machine (2 to 6 fills, 4 runs idle)
+    # The demo's own default of 5 agents: each trades only on its symbols' news. 19 and 20
+    # fills in two idle runs; 2 to 6, and once none under CI's load, while the gateway's
+    # cache served a minute of wall time (three market days) of the same news
     result = subprocess.run(  # SIGTERM after 60 s, to make, uv and the demo alike
         ["timeout", "60", "make", "demo", "AGENTS=5", f"DEMO_FLAGS={flags}"],
         cwd=ROOT,

@@ -31,13 +31,13 @@ def vendor():
         yield url, app
 
 
-def gateway(store, news=None, quotes=None, monotonic=None, **limits):
+def gateway(store, news=None, quotes=None, monotonic=None, scale=1.0, **limits):
     source = news or quotes
     return FeedGateway(
         news or source,
         quotes or source,
         UsageLedger(store),
-        MarketClock(),
+        MarketClock(scale),
         news_ttl=60,
         quote_ttl=10,
         monotonic=monotonic or Clock(),
@@ -132,3 +132,32 @@ def test_cache_serves_repeat_requests_within_the_ttl(store, vendor):
     asyncio.run(gw.quotes("a", ["IBM"]))
     assert app.hits("/query") == 2
     assert gw.report()["cache_hit_ratio"] == pytest.approx(4 / 6, abs=1e-4)
+
+
+def test_on_a_sped_up_market_the_ttl_counts_market_seconds(store, vendor):
+    url, app = vendor
+    app.on("/query", (200, payload("av_global_quote.json"), {}))
+    clock = Clock()
+    # 10 market seconds at 50x: a fetched quote serves for 0.2 wall seconds
+    gw = gateway(store, quotes=AlphaVantageSource("k", base_url=url), monotonic=clock, scale=50)
+    asyncio.run(gw.quotes("a", ["IBM"]))
+    clock.t += 0.15
+    asyncio.run(gw.quotes("a", ["IBM"]))
+    assert app.hits("/query") == 1
+    clock.t += 0.1
+    asyncio.run(gw.quotes("a", ["IBM"]))
+    assert app.hits("/query") == 2
+
+
+def test_however_fast_the_market_a_fetch_serves_a_tenth_of_a_wall_second(store, vendor):
+    url, app = vendor
+    app.on("/query", (200, payload("av_global_quote.json"), {}))
+    clock = Clock()
+    gw = gateway(store, quotes=AlphaVantageSource("k", base_url=url), monotonic=clock, scale=4320)
+    asyncio.run(gw.quotes("a", ["IBM"]))
+    clock.t += 0.05  # 216 market seconds, beyond the 10 s TTL, within the floor
+    asyncio.run(gw.quotes("a", ["IBM"]))
+    assert app.hits("/query") == 1
+    clock.t += 0.06
+    asyncio.run(gw.quotes("a", ["IBM"]))
+    assert app.hits("/query") == 2

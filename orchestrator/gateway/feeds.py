@@ -1,6 +1,7 @@
 """The gateway's shared data plane: one upstream call serves the whole fleet.
 
-Per (kind, provider, symbol) a TTL cache; concurrent misses for the same symbol wait on
+Per (kind, provider, symbol) a TTL cache, its TTLs counted in market time (on a sped-up
+simulated market a wall minute is days of news); concurrent misses for the same symbol wait on
 one in-flight upstream call (single-flight), and the misses of one request go upstream
 as one batch when the provider can. Every upstream call passes a per-provider limiter —
 requests per minute, and a daily quota counted in the store so it survives a restart.
@@ -31,6 +32,7 @@ from orchestrator.state.usage import UsageLedger
 log = logging.getLogger("fleet.feeds")
 
 NEWS_LOOKBACK = timedelta(days=3)
+MIN_TTL = 0.1  # wall seconds a fetch is served for, however fast the market runs
 
 
 class FeedUnavailable(Exception):
@@ -160,7 +162,8 @@ class FeedGateway:
         self.quote_source = quote_source
         self.clock = clock
         self.universe = universe
-        self.ttl = {"news": news_ttl, "quotes": quote_ttl}
+        ttl = {"news": news_ttl, "quotes": quote_ttl}  # market seconds
+        self.ttl = {kind: max(MIN_TTL, t / clock.time_scale) for kind, t in ttl.items()}
         self.monotonic = monotonic
         self.limiter = _Limiter(usage, limits or {}, wall)
         self.usage = Counters()
