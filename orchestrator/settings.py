@@ -275,14 +275,10 @@ class Settings(BaseSettings):
     )
     alpaca_per_minute: int = Field(default=200, ge=0, description="Alpaca calls per minute.")
     news_ttl_seconds: float = Field(
-        default=60,
-        gt=0,
-        description="How long fetched news is served from the cache, in market seconds.",
+        default=60, gt=0, description="How long fetched news is cached, in market seconds."
     )
     quote_ttl_seconds: float = Field(
-        default=10,
-        gt=0,
-        description="How long a fetched quote is served from the cache, in market seconds.",
+        default=10, gt=0, description="How long a fetched quote is cached, in market seconds."
     )
 
     anthropic_api_key: SecretStr | None = Field(
