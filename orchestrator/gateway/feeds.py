@@ -1,11 +1,11 @@
 """The gateway's shared data plane: one upstream call serves the whole fleet.
 
 Per (kind, provider, symbol) a TTL cache, its TTLs counted in market time (on a sped-up
-simulated market a wall minute is days of news); concurrent misses for the same symbol wait on
-one in-flight upstream call (single-flight), and the misses of one request go upstream
-as one batch when the provider can. Every upstream call passes a per-provider limiter —
-requests per minute, and a daily quota counted in the store so it survives a restart.
-When the provider fails or the limiter says no, the last value is served with
+simulated market a wall minute is days of news); concurrent misses for the same symbol
+wait on one in-flight upstream call (single-flight), and the misses of one request go
+upstream as one batch when the provider can. Every upstream call passes a per-provider
+limiter — requests per minute, and a daily quota counted in the store so it survives a
+restart. When the provider fails or the limiter says no, the last value is served with
 `stale: true`; only when there is none does the request fail. News is scored here, once
 per item: the provider's own score wins, else the learned headline scorer.
 """
