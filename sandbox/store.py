@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel, UniqueConstraint, create_engine
+from sqlmodel import Field, SQLModel, UniqueConstraint, col, create_engine
 
 
 class SandboxModel(SQLModel, registry=registry()):
@@ -127,3 +127,14 @@ def sandbox_engine(url: str) -> sa.Engine:
 
     SandboxModel.metadata.create_all(engine)
     return engine
+
+
+def filled_orders(url: str) -> int:
+    """How many orders the sandbox store at `url` has filled."""
+    engine = sandbox_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = sa.select(sa.func.count()).where(col(Order.status) == "filled")
+            return connection.execute(query).scalar_one()
+    finally:
+        engine.dispose()

@@ -55,7 +55,7 @@ def test_timeout_60_make_demo_trades_then_leaves_no_process_and_no_container(tmp
         query = "SELECT count(*) FROM sandbox_orders WHERE status = 'filled'"
         (filled,) = db.execute(query).fetchone()
     assert filled >= 1  # confined agents traded through the gateway's relay
-    assert f"stopping: {filled} order(s) filled on the sandbox" in result.stdout
+    assert f"\n{filled} order(s) filled on the sandbox\n" in result.stdout
     assert ours(state) == []
     client = docker.from_env(version="auto")
     try:

@@ -129,14 +129,15 @@ def demo(
                 click.echo(format_spawned(spawned))
                 click.echo("\n".join(lines))
                 _run_demo(api, duration, "\n".join(lines))
-                filled = sum(a.get("orders_filled") or 0 for a in api.agents())
-                click.echo(f"stopping: {filled} order(s) filled on the sandbox")
+                click.echo("stopping")
             except OperatorError as exc:
                 fail(str(exc))
             finally:
                 api.close()
     except DemoError as exc:
         fail(str(exc))
+    if fleet.filled is not None:
+        click.echo(f"{fleet.filled} order(s) filled on the sandbox")
     click.echo("demo stopped; nothing left running")
 
 

@@ -2,7 +2,8 @@
 
 Everything runs in a throw-away state dir with its own instance name, so the demo never
 touches another fleet. On the way out the daemon is stopped and every container labelled
-with the demo's instance is removed: nothing is left running.
+with the demo's instance is removed: nothing is left running. Only then are the
+sandbox's fills counted, when no agent can add one.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.tools.harness import (
     HarnessError,
@@ -24,6 +27,7 @@ from orchestrator.tools.harness import (
     port_taken,
     remove_instance,
 )
+from sandbox.store import filled_orders
 
 
 class DemoError(Exception):
@@ -38,6 +42,7 @@ class Demo:
     url: str
     platform_url: str
     token: str
+    filled: int | None = None  # orders the sandbox filled, counted once everything stopped
 
 
 @contextmanager
@@ -79,12 +84,14 @@ def running_demo(
         Service(["up"], env, state / "up.log", f"{url}/healthz", detach=True),
     ]
     started: list[Service] = []
+    demo: Demo | None = None
     try:
         for service in services:
             started.append(service)
             service.start(60)
         token = (state / "operator-token").read_text().strip()
-        yield Demo(state, url, platform_url, token)
+        demo = Demo(state, url, platform_url, token)
+        yield demo
     except HarnessError as exc:
         raise DemoError(str(exc)) from None
     finally:
@@ -92,5 +99,8 @@ def running_demo(
             service.stop(30)
         if runtime == "docker":
             remove_instance(instance)
+        if demo is not None:
+            with suppress(SQLAlchemyError):  # then the count is not shown
+                demo.filled = filled_orders(f"sqlite:///{(state / 'sandbox.db').absolute()}")
         if keep is None:
             shutil.rmtree(state, ignore_errors=True)
