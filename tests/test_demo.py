@@ -65,6 +65,21 @@ def test_timeout_60_make_demo_trades_then_leaves_no_process_and_no_container(tmp
         client.close()
 
 
+def test_an_interrupt_relayed_by_make_and_uv_run_cuts_no_clean_up_short(tmp_path):
+    state = tmp_path / "demo"
+    flags = f"--port {free_port()} --sandbox-port {free_port()} --state-dir {state}"
+    result = subprocess.run(  # SIGINT to make alone: uv run passes it on, and it arrives twice
+        ["timeout", "-s", "INT", "25", "make", "demo", "AGENTS=2", f"DEMO_FLAGS={flags}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert "demo stopped; nothing left running" in result.stdout, result.stdout + result.stderr
+    assert "Aborted" not in result.stderr and "Traceback" not in result.stderr
+    assert ours(state) == []
+
+
 def test_demo_refuses_a_taken_port_and_starts_nothing(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

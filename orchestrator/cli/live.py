@@ -18,6 +18,9 @@ from orchestrator.lifecycle import Phase
 from orchestrator.operations.summaries import problems_first
 from orchestrator.settings import Settings
 
+# Ctrl-C, `timeout make demo`, a closed terminal: each stops the demo, and cleans up
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 @click.command()
 @click.option(
@@ -104,7 +107,7 @@ def demo(
     """The sandbox platform, the daemon and AGENTS trading agents, in one command."""
     from orchestrator.tools.demo import DemoError, running_demo
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # `timeout make demo`, a closed terminal
+    for signum in STOPS:
         signal.signal(signum, _stop)
 
     try:
@@ -142,10 +145,11 @@ def demo(
 
 
 def _stop(_signum: int, _frame: object) -> None:
-    """SIGTERM or SIGHUP, as Ctrl-C: the demo stops everything it started on its way out.
-    Only the first counts (a process group's SIGTERM can arrive twice, relayed by `uv
-    run`, and a hang-up brings a SIGTERM with it): the clean-up is not interrupted."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    """Ctrl-C, SIGTERM or SIGHUP: the demo stops everything it started on its way out.
+    Only the first counts (`uv run` relays a signal it gets to the demo, and a process
+    group's signal then arrives twice; a hang-up brings a SIGTERM with it): the clean-up
+    is not interrupted."""
+    for signum in STOPS:
         signal.signal(signum, signal.SIG_IGN)
     raise KeyboardInterrupt
 
