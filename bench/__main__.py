@@ -75,20 +75,24 @@ def _steps(raw: str | None, agents: int) -> list[int]:
 
 
 def _soak(args: argparse.Namespace) -> list[Figure]:
-    """The soak, its figures, and its curves in docs/soak.png."""
+    """The soak, its figures, and its curves (docs/soak.png unless `--curves`)."""
     result = soak(
         args.agents,
         args.minutes,
         chaos=args.chaos,
-        faults=(*FAULTS, "engine_restart") if args.engine_restart else FAULTS,
+        faults=[
+            f
+            for f in ((*FAULTS, "engine_restart") if args.engine_restart else FAULTS)
+            if f not in args.without
+        ],
         fault_every=args.fault_every,
         cycle=args.cycle,
         time_scale=args.time_scale,
         database_url=args.database_url,
         on_sample=lambda s: print(s, flush=True),
     )
-    plot(result, DOCS / "soak.png")
-    print(f"curves written to {DOCS / 'soak.png'}")
+    plot(result, args.curves)
+    print(f"curves written to {args.curves}")
     return soak_figures(result)
 
 
@@ -128,6 +132,20 @@ def main() -> int:
         "--engine-restart",
         action="store_true",
         help="soak: restart the Docker engine too (stops every container on the machine)",
+    )
+    parser.add_argument(
+        "--curves",
+        type=Path,
+        default=DOCS / "soak.png",
+        help="soak: where the curves' PNG goes (default docs/soak.png)",
+    )
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=FAULTS,
+        metavar="FAULT",
+        help=f"soak: leave this fault out of the menu (repeatable; one of {', '.join(FAULTS)})",
     )
     args = parser.parse_args()
     runs = {
