@@ -148,6 +148,10 @@ def main() -> int:
         help=f"soak: leave this fault out of the menu (repeatable; one of {', '.join(FAULTS)})",
     )
     args = parser.parse_args()
+    if not args.curves.parent.is_dir():  # found out before the soak, not after its hour
+        parser.error(f"--curves: no folder {args.curves.parent} to write the PNG in")
+    if args.chaos and set(FAULTS) <= set(args.without) and not args.engine_restart:
+        parser.error("--without: with --chaos, leave at least one fault in the menu")
     runs = {
         "fleet": lambda: fleet(args.agents),
         "gateway": gateway,

@@ -343,7 +343,7 @@ def soak(
                     except (OSError, ValueError, httpx.HTTPError):
                         pass  # the daemon is between a kill and its start, or its store down
                     next_sample += SAMPLE_SECONDS
-                if chaos and now >= next_fault:
+                if chaos and faults and now >= next_fault:  # an empty menu injects nothing
                     if not menu:  # a new round: the whole menu, shuffled
                         menu = fleet.rng.sample(list(faults), len(faults))
                     fault = menu.pop()

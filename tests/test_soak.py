@@ -3,6 +3,9 @@ fast market, three minutes of the fault menu in shuffled rounds, the store on Po
 so that its outage is one of them. The invariants must hold at the end, and after every
 agent is retired. The figures it prints are not asserted: timings are the benchmark's."""
 
+import subprocess
+import sys
+
 import pytest
 
 from bench.soak import FAULTS, Sample, Soak, soak
@@ -33,3 +36,19 @@ def test_the_rss_figure_reads_each_life_of_the_daemon_after_its_warm_up():
     assert rss.value == 150.0  # the longest life's last
     assert "2 lives; longest 4.5 min: 150 → 150 MiB" in rss.detail
     assert "growth within a life median +3.5 MiB" in rss.detail  # (+7, 0): the first's
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        (["--curves", "/no/such/folder/soak.png"], "--curves: no folder /no/such/folder"),
+        (["--chaos", *(f for fault in FAULTS for f in ("--without", fault))], "at least one"),
+        (["--without", "meteor"], "invalid choice: 'meteor'"),
+    ],
+)
+def test_soak_options_that_cannot_work_are_refused_before_anything_starts(flags, said):
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "soak", *flags], capture_output=True, text=True
+    )
+    assert run.returncode == 2
+    assert said in run.stderr and "Traceback" not in run.stderr
