@@ -7,7 +7,6 @@ else receives a `Settings`. Every field is `FLEET_<NAME>` in the environment or 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -132,6 +131,12 @@ class Settings(BaseSettings):
     agent_memory_limit: str = Field(default="96m", description="Memory limit per agent.")
     agent_pids_limit: int = Field(default=64, ge=8, description="Process limit per agent.")
     agent_cpus: float = Field(default=0.5, gt=0, description="CPU limit per agent, in cores.")
+    agent_oci_runtime: str = Field(
+        default="",
+        description="Docker: the OCI runtime of agents' containers, by the name the engine "
+        "knows it by (crun starts them on less CPU than runc: README, `bench scale`); default: "
+        "the engine's default. On Swarm, set the nodes' default runtime instead.",
+    )
     stop_grace_seconds: float = Field(
         default=10, ge=0, description="Seconds between SIGTERM and SIGKILL on stop."
     )
@@ -364,6 +369,11 @@ class Settings(BaseSettings):
         self.platform_url = self.platform_url.rstrip("/")
         if self.platform_url and self.controller_api_key is None:
             raise ValueError("FLEET_PLATFORM_URL is set but FLEET_CONTROLLER_API_KEY is not")
+        if self.agent_oci_runtime and self.runtime == "swarm":
+            raise ValueError(
+                "FLEET_AGENT_OCI_RUNTIME does not reach Swarm services, which run on each "
+                "node's default runtime: set that instead (dockerd --default-runtime)"
+            )
         if not self.gateway_url:
             self.gateway_url = f"http://127.0.0.1:{self.port}"
         self._check_gateway_dir()
@@ -431,20 +441,3 @@ def masked_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy can parse: show none of it
         return "********"
-
-
-def effective(settings: Settings) -> dict[str, object]:
-    """Every setting as `FLEET_<NAME>: value`, secrets and passwords in URLs masked."""
-    values: dict[str, object] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            value = "********"
-        elif name.endswith("database_url"):
-            value = masked_url(value)
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        elif isinstance(value, (Path, datetime)):
-            value = str(value)
-        values[f"FLEET_{name.upper()}"] = value
-    return values

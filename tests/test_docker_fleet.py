@@ -1,5 +1,6 @@
 """End to end on the real Docker engine: spawn, harden, heartbeat, retire, survive a crash."""
 
+import subprocess
 import time
 from datetime import UTC, datetime
 
@@ -8,7 +9,7 @@ import pytest
 
 from orchestrator.runtime.docker import container_name
 from orchestrator.settings import Settings
-from orchestrator.tools.harness import serve
+from orchestrator.tools.harness import FLEET, fleet_env, free_port, serve
 from orchestrator.tools.scripted import ScriptedApp, payload
 from platform_client import PlatformClient
 from tests.conftest import CONTROLLER_KEY
@@ -248,3 +249,59 @@ def test_an_agent_killed_mid_cycle_never_fills_twice(
         time.sleep(3)  # a few cycles of the replacement
         assert [o.order_id for o in trader.orders()] == [bought.order_id]
         assert trader.portfolio().positions[0].qty == bought.filled_qty
+
+
+def test_agents_run_on_the_oci_runtime_the_operator_names(docker_client, make_daemon, instance):
+    daemon = make_daemon("docker", FLEET_AGENT_OCI_RUNTIME="crun")
+    assert daemon.fleet("spawn", "2").returncode == 0
+    crashed, _ = daemon.wait_for(all_running(2), "two agents heartbeating on crun")
+    containers = ours(docker_client, instance)
+    assert [c.attrs["HostConfig"]["Runtime"] for c in containers] == ["crun", "crun"]
+    assert containers[0].exec_run("id -u").output.decode().strip() == "10001"
+    doctor = daemon.fleet("doctor").stdout.splitlines()
+    assert any(
+        line.startswith("ok") and "oci runtime" in line and "crun" in line for line in doctor
+    )
+
+    # killed, it is started again in its container, on the same runtime
+    docker_client.containers.get(crashed["container_id"]).kill()
+    daemon.wait_for(
+        lambda now: (
+            any(a["id"] == crashed["id"] and a["restarts"] == 1 for a in now)
+            and all_running(2)(now)
+        ),
+        "the killed agent to run again",
+    )
+    assert (
+        docker_client.containers.get(crashed["container_id"]).attrs["HostConfig"]["Runtime"]
+        == "crun"
+    )
+
+
+def test_an_oci_runtime_the_engine_lacks_is_refused_before_any_agent_starts(
+    docker_client, instance, tmp_path
+):
+    settings = {
+        "FLEET_STATE_DIR": str(tmp_path / "state"),
+        "FLEET_INSTANCE": instance,
+        "FLEET_PORT": str(free_port()),
+        "FLEET_RUNTIME": "docker",
+        "FLEET_AGENT_OCI_RUNTIME": "nosuch",
+    }
+    for command, code in (("up", 1), ("doctor", 1)):
+        result = subprocess.run(
+            [*FLEET, command], env=fleet_env(**settings), capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == code, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+        if command == "up":
+            (line,) = result.stderr.splitlines()
+            assert line.startswith(
+                "error: FLEET_AGENT_OCI_RUNTIME=nosuch: the engine has no runtime of that name "
+                "(it has "
+            ), line
+            assert "runc" in line and "dockerd --add-runtime nosuch=PATH" in line
+        else:
+            (check,) = [line for line in result.stdout.splitlines() if "oci runtime" in line]
+            assert check.startswith("FAIL") and "'nosuch'" in check and "runc" in check, check
+    assert ours(docker_client, instance) == []

@@ -151,6 +151,17 @@ def test_config_masks_secrets_and_a_bad_env_value_names_the_setting(tmp_path):
         assert "FLEET_MARKET_TIME_SCALE=4320 from FLEET_MARKET_ANCHOR=" in bad.stderr
         assert "years away" in bad.stderr and bad.stderr.count("\n") == 1
 
+    # an OCI runtime for agents cannot reach Swarm's services: refused, not ignored
+    (tmp_path / ".env").write_text("FLEET_RUNTIME=swarm\nFLEET_AGENT_OCI_RUNTIME=crun\n")
+    for command in ("config", "up"):
+        bad = cli(command, cwd=tmp_path)
+        assert bad.returncode == 2, (command, bad.stderr)
+        assert bad.stderr == (
+            "error: invalid settings: FLEET_AGENT_OCI_RUNTIME does not reach Swarm services, "
+            "which run on each node's default runtime: set that instead (dockerd "
+            "--default-runtime)\n"
+        )
+
 
 def test_up_with_an_unreachable_store_says_so_in_one_line(tmp_path):
     result = cli(

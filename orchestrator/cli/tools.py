@@ -38,7 +38,7 @@ def up() -> None:
 @json_option
 def show_config(as_json: bool) -> None:
     """The effective settings (environment and .env), secrets masked."""
-    from orchestrator.settings import effective
+    from orchestrator.tools.config_docs import effective
 
     emit(effective(load_settings()), as_json, format_settings)
 

@@ -87,8 +87,26 @@ class DockerRuntime:
             self.client.ping()
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        self._check_oci_runtime()
         self._events: CancellableStream | None = None
         self._observed = ObservedCache(settings.observe_resync_seconds, time.monotonic)
+
+    def _check_oci_runtime(self) -> None:
+        """Refuse, before any agent is touched, an OCI runtime the engine does not know:
+        every container created would fail."""
+        wanted = self.settings.agent_oci_runtime
+        if not wanted:
+            return
+        try:
+            known = sorted(self.client.info().get("Runtimes") or {})
+        except ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        if wanted not in known:
+            raise RuntimeFailure(
+                f"FLEET_AGENT_OCI_RUNTIME={wanted}: the engine has no runtime of that name "
+                f"(it has {', '.join(known)}): register it with the engine (dockerd "
+                f"--add-runtime {wanted}=PATH), or unset the variable"
+            )
 
     # -- spec ---------------------------------------------------------------
 
@@ -114,6 +132,8 @@ class DockerRuntime:
             "cpus": s.agent_cpus,
             "user": AGENT_USER,
         }
+        if s.agent_oci_runtime:  # only when set: agents made before the setting keep their hash
+            spec["oci_runtime"] = s.agent_oci_runtime
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     # -- operations ---------------------------------------------------------
@@ -174,6 +194,7 @@ class DockerRuntime:
                 log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "3"}),
                 init=True,
                 restart_policy={"Name": "no"},
+                runtime=s.agent_oci_runtime or None,
                 **self._network(),
             )
             container_id = api.create_container(

@@ -1,4 +1,5 @@
-"""docs/configuration.md and .env.example, generated from the settings model.
+"""The settings rendered for people: docs/configuration.md and .env.example, generated from
+the settings model, and the effective values `fleet config` prints.
 
 `python -m orchestrator.tools.config_docs` rewrites both; a test fails when either is stale.
 """
@@ -6,12 +7,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, masked_url
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKDOWN = ROOT / "docs" / "configuration.md"
@@ -69,6 +71,23 @@ def env_example() -> str:
             f"#{variable}={default}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def effective(settings: Settings) -> dict[str, object]:
+    """Every setting as `FLEET_<NAME>: value`, secrets and passwords in URLs masked."""
+    values: dict[str, object] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "********"
+        elif name.endswith("database_url"):
+            value = masked_url(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, (Path, datetime)):
+            value = str(value)
+        values[f"FLEET_{name.upper()}"] = value
+    return values
 
 
 def main() -> None:

@@ -104,8 +104,11 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
         )
         return
     yield Check("engine", "ok", f"Docker {version}")
+    info = client.info()
     if settings.runtime == "swarm":
-        yield _swarm(client.info().get("Swarm") or {})
+        yield _swarm(info.get("Swarm") or {})
+    else:
+        yield _oci_runtime(settings.agent_oci_runtime, info)
         try:
             client.images.get(settings.swarm_door_image)
         except ImageNotFound:
@@ -147,6 +150,22 @@ def _swarm(swarm: dict) -> Check:
         )
     nodes, managers = swarm.get("Nodes", "?"), swarm.get("Managers", "?")
     return Check("swarm", "ok", f"manager of {nodes} nodes ({managers} managers)")
+
+
+def _oci_runtime(wanted: str, info: dict) -> Check:
+    """Which OCI runtime agents' containers get, and whether the engine has it."""
+    known = sorted(info.get("Runtimes") or {})
+    if not wanted:
+        default = info.get("DefaultRuntime") or "?"
+        return Check("oci runtime", "ok", f"agents run on the engine's default, {default}")
+    if wanted in known:
+        return Check("oci runtime", "ok", f"agents run on {wanted}")
+    return Check(
+        "oci runtime",
+        "fail",
+        f"the engine has no runtime {wanted!r} (it has {', '.join(known)})",
+        f"register it (dockerd --add-runtime {wanted}=PATH), or unset FLEET_AGENT_OCI_RUNTIME",
+    )
 
 
 def _platform(settings: Settings) -> Iterator[Check]:
