@@ -18,6 +18,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import docker
 from rich.console import Console
 from rich.table import Table
 
@@ -96,6 +97,15 @@ def _soak(args: argparse.Namespace) -> list[Figure]:
     return soak_figures(result)
 
 
+def _engine_runtimes() -> list[str]:
+    """The OCI runtimes the Docker engine knows, by name."""
+    client = docker.from_env(version="auto")
+    try:
+        return sorted(client.info().get("Runtimes") or {})
+    finally:
+        client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -117,6 +127,13 @@ def main() -> int:
         "--idle",
         action="store_true",
         help="scale: keep the market closed, so the fleet heartbeats and does not trade",
+    )
+    parser.add_argument(
+        "--oci-runtime",
+        default="",
+        metavar="NAME",
+        help="scale: the agents' OCI runtime, as the engine names it, for ours, the floor and "
+        "Docker's reference (default: the engine's default)",
     )
     parser.add_argument("--minutes", type=float, default=3.0, help="soak: how long")
     parser.add_argument("--chaos", action="store_true", help="soak: inject faults")
@@ -152,6 +169,11 @@ def main() -> int:
         parser.error(f"--curves: no folder {args.curves.parent} to write the PNG in")
     if args.chaos and set(FAULTS) <= set(args.without) and not args.engine_restart:
         parser.error("--without: with --chaos, leave at least one fault in the menu")
+    if args.oci_runtime and args.oci_runtime not in (known := _engine_runtimes()):
+        parser.error(
+            f"--oci-runtime: the engine has no runtime {args.oci_runtime!r} (it has "
+            f"{', '.join(known)})"
+        )
     runs = {
         "fleet": lambda: fleet(args.agents),
         "gateway": gateway,
@@ -160,7 +182,9 @@ def main() -> int:
         "simulate": simulate,
         "supervision": supervision,
         "swarm": lambda: swarm(args.agents),
-        "scale": lambda: scale(_steps(args.steps, args.agents), idle=args.idle),
+        "scale": lambda: scale(
+            _steps(args.steps, args.agents), idle=args.idle, oci_runtime=args.oci_runtime
+        ),
         "soak": lambda: _soak(args),
     }
     figures: list[Figure] = []

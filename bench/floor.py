@@ -142,12 +142,13 @@ def launch(runtime: DockerRuntime, image: str, name: str) -> str:
 
 
 def floor(
-    client: docker.DockerClient, image: str, count: int, timeout: float = 600
+    client: docker.DockerClient, image: str, count: int, timeout: float = 600, **settings: object
 ) -> tuple[float, dict[str, float]]:
     """Seconds until `count` agents started as the daemon starts them all heartbeat to the
     stand-in, and the CPU seconds each part of the machine used meanwhile (`bench`: this
-    process, which makes the engine calls and is the stand-in)."""
-    with stand_in(client, FLOOR) as (runtime, gateway):
+    process, which makes the engine calls and is the stand-in). `settings`: the daemon's,
+    over the defaults (its agents' OCI runtime, say)."""
+    with stand_in(client, FLOOR, **settings) as (runtime, gateway):
         label = f"fleet.instance={runtime.settings.instance}"
         pids, containers = {"bench": os.getpid()}, ("containers", label)
         before, started = machine.reading(pids, client, containers), time.monotonic()

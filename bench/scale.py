@@ -210,7 +210,7 @@ def _pid(process: subprocess.Popen | None) -> int:
 
 
 def _crash_recovery(
-    daemon: Daemon, client: docker.DockerClient, image: str, trials: int
+    daemon: Daemon, client: docker.DockerClient, image: str, trials: int, runtime: dict
 ) -> tuple[list[float], list[float]]:
     """Crash → replacement heartbeating for `trials` running agents, and as many restarts of
     Docker's reference (`docker_policy`), taken in turn so that both sides meet the machine
@@ -219,7 +219,7 @@ def _crash_recovery(
     running = daemon.api("GET", "/v1/agents", params={"phase": "running"}).json()
     agents = [agent for agent in running if agent["failures"] == 0][:trials]
     ours, reference = [], []
-    with docker_policy(client, image, cycle_seconds=10) as restart:
+    with docker_policy(client, image, cycle_seconds=10, **runtime) as restart:
         for agent in agents:
             ours.append(replacement_seconds(daemon, client, agent))
             reference.append(restart())
@@ -243,9 +243,12 @@ def closed_market(now: datetime) -> dict[str, str]:
     }
 
 
-def scale(steps: Sequence[int] = STEPS, trials: int = 9, idle: bool = False) -> list[Figure]:
+def scale(
+    steps: Sequence[int] = STEPS, trials: int = 9, idle: bool = False, oci_runtime: str = ""
+) -> list[Figure]:
     """Grow a fleet through `steps`; the table's figures, crash recovery and the floor.
-    `idle`: the market is closed throughout, so the fleet heartbeats and does not trade."""
+    `idle`: the market is closed throughout, so the fleet heartbeats and does not trade.
+    `oci_runtime`: FLEET_AGENT_OCI_RUNTIME, for ours, the floor and Docker's reference."""
     instance = f"bench{secrets.token_hex(3)}"
     client = docker.from_env(version="auto", timeout=300)
     measured: list[Step] = []
@@ -254,7 +257,8 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 9, idle: bool = False) -> 
     anchor = [machine.anchor()]
     image = client.images.get("agent-fleet-agent:latest").id
     last_added = steps[-1] - (steps[-2] if len(steps) > 1 else 0)
-    floors = [floor(client, image, last_added)]
+    runtime = {"agent_oci_runtime": oci_runtime}
+    floors = [floor(client, image, last_added, **runtime)]
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         sandbox = Sandbox(Path(tmp) / "sandbox", free_port(), CONTROLLER_KEY, market)
         sandbox.state_dir.mkdir(parents=True)
@@ -269,6 +273,7 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 9, idle: bool = False) -> 
                 "FLEET_STOP_GRACE_SECONDS": "10",
                 "FLEET_PLATFORM_URL": sandbox.url,
                 "FLEET_CONTROLLER_API_KEY": CONTROLLER_KEY,
+                "FLEET_AGENT_OCI_RUNTIME": oci_runtime,
                 **market,
             },
         )
@@ -298,17 +303,18 @@ def scale(steps: Sequence[int] = STEPS, trials: int = 9, idle: bool = False) -> 
                 )
                 print(measured[-1], flush=True)
                 have = size
-            ours, reference = _crash_recovery(daemon, client, image, trials)
+            ours, reference = _crash_recovery(daemon, client, image, trials, runtime)
         finally:
             daemon.stop()
             sandbox.stop()
             remove_instance(instance)
     if measured[-1].added != last_added:
         floors = []  # the run stopped short: the floor before was for another size
-    floors.append(floor(client, image, measured[-1].added))
+    floors.append(floor(client, image, measured[-1].added, **runtime))
+    on = oci_runtime or f"the engine's default, {client.info()['DefaultRuntime']}"
     client.close()
     anchor.append(machine.anchor())
-    return _figures(measured, ours, reference, floors, overloaded, anchor)
+    return _figures(measured, ours, reference, floors, overloaded, anchor, on)
 
 
 def _figures(
@@ -318,6 +324,7 @@ def _figures(
     floors: list[tuple[float, dict[str, float]]],
     overloaded: str,
     anchor: list[float],
+    oci_runtime: str,
 ) -> list[Figure]:
     figures = [
         Figure(
@@ -338,7 +345,7 @@ def _figures(
                 "s",
                 f"≤ {SPAWN_GOAL_SECONDS:.0f} s" if goal else "",
                 s.added_seconds <= SPAWN_GOAL_SECONDS if goal else None,
-                f"{s.added / s.added_seconds:.1f} agents/s",
+                f"{s.added / s.added_seconds:.1f} agents/s; agents on {oci_runtime}",
             ),
             Figure(
                 f"{s.agents} agents: daemon CPU",

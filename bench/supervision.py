@@ -100,14 +100,17 @@ def _orchestrator_restarts(client: docker.DockerClient, tmp: str, trials: int) -
 
 @contextmanager
 def docker_policy(
-    client: docker.DockerClient, image: str, cycle_seconds: float = 1
+    client: docker.DockerClient, image: str, cycle_seconds: float = 1, **settings: object
 ) -> Iterator[Callable[[], float]]:
     """The reference: an agent in a container made as the daemon makes them, under Docker's
     own `on-failure` policy instead of the orchestrator, heartbeating to the floor's
     stand-in gateway (`bench.floor`). Yields `restart()`: SIGKILL its process once, and
     the seconds from the kill to its next heartbeat. The same host config on both sides:
-    what differs is only who restarts the agent."""
-    with stand_in(client, REFERENCE, agent_cycle_seconds=cycle_seconds) as (runtime, gateway):
+    what differs is only who restarts the agent (`settings`: the daemon's, as in `floor`)."""
+    with stand_in(client, REFERENCE, agent_cycle_seconds=cycle_seconds, **settings) as (
+        runtime,
+        gateway,
+    ):
         name = f"reference-{secrets.token_hex(3)}"
         container = client.containers.get(launch(runtime, image, name))
         container.update(restart_policy={"Name": "on-failure"})

@@ -4,8 +4,9 @@ crash recovery's reference, and nothing of them is left afterwards."""
 
 import pytest
 
-from bench.floor import FLOOR, floor
+from bench.floor import FLOOR, floor, launch, stand_in
 from bench.supervision import REFERENCE, docker_policy_restarts
+from orchestrator.tools.harness import wait_until
 
 
 @pytest.mark.docker
@@ -27,6 +28,17 @@ def test_the_reference_is_the_floors_agent_restarted_by_dockers_own_policy(docke
     (seconds,) = docker_policy_restarts(docker_client, 1, "agent-fleet-agent:latest")
     assert 0 < seconds < 60
     assert not _left(docker_client, REFERENCE)
+
+
+@pytest.mark.docker
+@pytest.mark.xdist_group("docker")
+def test_the_floors_agents_run_on_the_oci_runtime_the_daemon_is_given(docker_client):
+    image = docker_client.images.get("agent-fleet-agent:latest").id
+    with stand_in(docker_client, FLOOR, agent_oci_runtime="crun") as (runtime, gateway):
+        container = docker_client.containers.get(launch(runtime, image, "floor-crun"))
+        assert container.attrs["HostConfig"]["Runtime"] == "crun"
+        wait_until(lambda: "Bearer floor-crun" in gateway.beats, "its first beat", 60)
+    assert not _left(docker_client, FLOOR)
 
 
 def _left(client, prefix: str) -> list:

@@ -1,5 +1,11 @@
 """What `bench scale` reports from its measurements (`bench.scale._figures`): the spawn
-against the floors that bracket it, and the 180 s goal only for 1,000 from zero."""
+against the floors that bracket it, and the 180 s goal only for 1,000 from zero; and an
+OCI runtime the engine lacks, refused before anything starts."""
+
+import subprocess
+import sys
+
+import pytest
 
 from bench.machine import BUSY
 from bench.scale import Step, _figures
@@ -14,7 +20,7 @@ def _step(agents: int, added: int, seconds: float) -> Step:
 
 
 def _by_name(steps: list[Step], floors: list) -> dict:
-    figures = _figures(steps, [0.9] * 3, [1.0] * 3, floors, "", [150.0, 160.0])
+    figures = _figures(steps, [0.9] * 3, [1.0] * 3, floors, "", [150.0, 160.0], "crun")
     return {f.name: f for f in figures}
 
 
@@ -36,7 +42,21 @@ def test_a_run_cut_short_keeps_only_the_floor_after():
 
 def test_only_a_spawn_of_1000_from_zero_carries_the_180_s_goal():
     from_zero = _by_name([_step(1000, 1000, 181.0)], [(140.0, CPU)])
-    assert from_zero["1000 agents: +1000 heartbeating in"].within_budget is False
+    spawn = from_zero["1000 agents: +1000 heartbeating in"]
+    assert spawn.within_budget is False
+    assert spawn.detail == "5.5 agents/s; agents on crun"  # which runtime, with every spawn
     stepped = _by_name([_step(500, 500, 50.0), _step(1000, 500, 100.0)], [(70.0, CPU)])
     assert stepped["1000 agents: +500 heartbeating in"].within_budget is None
     assert stepped["500 agents: +500 heartbeating in"].within_budget is None
+
+
+@pytest.mark.docker
+def test_an_oci_runtime_the_engine_lacks_is_refused_before_anything_starts(docker_client):
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "scale", "--oci-runtime", "nosuch"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "--oci-runtime: the engine has no runtime 'nosuch' (it has " in run.stderr
+    assert "runc" in run.stderr
