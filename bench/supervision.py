@@ -112,8 +112,9 @@ def docker_policy(
         gateway,
     ):
         name = f"reference-{secrets.token_hex(3)}"
+        # created so, not updated: `docker update` fails on crun 1.8 with cgroup v1
+        runtime.restart_policy = "on-failure"
         container = client.containers.get(launch(runtime, image, name))
-        container.update(restart_policy={"Name": "on-failure"})
         authorization = f"Bearer {name}"
         _wait(lambda: authorization in gateway.beats, 60)
         up = gateway.beats[authorization]  # when the container last came up (monotonic)
@@ -135,10 +136,14 @@ def docker_policy(
 
 
 def docker_policy_restarts(
-    client: docker.DockerClient, trials: int, image: str, cycle_seconds: float = 1
+    client: docker.DockerClient,
+    trials: int,
+    image: str,
+    cycle_seconds: float = 1,
+    **settings: object,
 ) -> list[float]:
     """`trials` restarts of the reference (`docker_policy`) in a row, in seconds."""
-    with docker_policy(client, image, cycle_seconds) as restart:
+    with docker_policy(client, image, cycle_seconds, **settings) as restart:
         return [restart() for _ in range(trials)]
 
 

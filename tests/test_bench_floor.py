@@ -22,10 +22,16 @@ def test_the_floors_agents_heartbeat_to_the_stand_in_and_are_removed(docker_clie
 
 @pytest.mark.docker
 @pytest.mark.xdist_group("docker")
-def test_the_reference_is_the_floors_agent_restarted_by_dockers_own_policy(docker_client):
+@pytest.mark.parametrize("oci_runtime", ["", "crun"])
+def test_the_reference_is_the_floors_agent_restarted_by_dockers_own_policy(
+    docker_client, oci_runtime
+):
     """Crash recovery's reference: the same container as the daemon makes, SIGKILLed and
-    restarted by Docker's `on-failure` policy, heartbeats to the stand-in again."""
-    (seconds,) = docker_policy_restarts(docker_client, 1, "agent-fleet-agent:latest")
+    restarted by Docker's `on-failure` policy, heartbeats to the stand-in again; on the
+    engine's default runtime and on crun."""
+    image = "agent-fleet-agent:latest"
+    settings = {"agent_oci_runtime": oci_runtime}
+    (seconds,) = docker_policy_restarts(docker_client, 1, image, **settings)
     assert 0 < seconds < 60
     assert not _left(docker_client, REFERENCE)
 

@@ -79,6 +79,7 @@ class DockerRuntime:
     name = "docker"
     restarts_itself = False
     restarts_in_place = True
+    restart_policy = "no"  # the orchestrator owns restarts (a benchmark's reference: Docker)
 
     def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
         self.settings = settings
@@ -193,7 +194,7 @@ class DockerRuntime:
                 nano_cpus=int(s.agent_cpus * 1e9),
                 log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "3"}),
                 init=True,
-                restart_policy={"Name": "no"},
+                restart_policy={"Name": self.restart_policy},
                 runtime=s.agent_oci_runtime or None,
                 **self._network(),
             )

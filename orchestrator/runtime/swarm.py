@@ -16,9 +16,9 @@ An agent's token reaches it as a Docker secret, mounted as a file named by
 FLEET_AGENT_TOKEN_FILE; it is never in a service's or container's environment. Removing
 an agent's service removes its secrets.
 
-What Swarm does not allow, compared with the Docker backend: `no-new-privileges` (service
-specs gain it only in Docker 27). Everything else (user, read-only root, tmpfs, dropped
-capabilities, init, memory, CPU and process limits, log rotation) is set as on Docker.
+A service spec cannot hold `no-new-privileges` (until Docker 27) or an OCI runtime (tasks
+run on the node's default, so FLEET_AGENT_OCI_RUNTIME is refused); all else the Docker
+backend sets (user, read-only root, tmpfs, capabilities, init, limits, logs) it holds too.
 """
 
 from __future__ import annotations
