@@ -132,7 +132,12 @@ def docker_policy(
             up = gateway.beats[authorization]
             return up - started
 
-        yield restart
+        try:
+            yield restart
+        finally:
+            # Stopped before the instance's clean-up removes it: a container removed by
+            # force just after its policy restarted it was once listed again afterwards.
+            container.stop(timeout=1)
 
 
 def docker_policy_restarts(
