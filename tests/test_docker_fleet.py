@@ -287,6 +287,7 @@ def test_an_oci_runtime_the_engine_lacks_is_refused_before_any_agent_starts(
         "FLEET_PORT": str(free_port()),
         "FLEET_RUNTIME": "docker",
         "FLEET_AGENT_OCI_RUNTIME": "nosuch",
+        "FLEET_SWARM_DOOR_IMAGE": "nosuch-door:latest",  # not Docker's concern: not checked
     }
     for command, code in (("up", 1), ("doctor", 1)):
         result = subprocess.run(
@@ -304,4 +305,5 @@ def test_an_oci_runtime_the_engine_lacks_is_refused_before_any_agent_starts(
         else:
             (check,) = [line for line in result.stdout.splitlines() if "oci runtime" in line]
             assert check.startswith("FAIL") and "'nosuch'" in check and "runc" in check, check
+            assert "gateway door" not in result.stdout
     assert ours(docker_client, instance) == []

@@ -107,8 +107,6 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
     info = client.info()
     if settings.runtime == "swarm":
         yield _swarm(info.get("Swarm") or {})
-    else:
-        yield _oci_runtime(settings.agent_oci_runtime, info)
         try:
             client.images.get(settings.swarm_door_image)
         except ImageNotFound:
@@ -118,6 +116,8 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
                 f"{settings.swarm_door_image} is missing: agents could not reach the gateway",
                 "`fleet image build --target orchestrator`",
             )
+    else:
+        yield _oci_runtime(settings.agent_oci_runtime, info)
     try:
         image = client.images.get(settings.agent_image)
     except ImageNotFound:
