@@ -132,12 +132,7 @@ def docker_policy(
             up = gateway.beats[authorization]
             return up - started
 
-        try:
-            yield restart
-        finally:
-            # Stopped before the instance's clean-up removes it: a container removed by
-            # force just after its policy restarted it was once listed again afterwards.
-            container.stop(timeout=1)
+        yield restart
 
 
 def docker_policy_restarts(
