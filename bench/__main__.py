@@ -34,6 +34,7 @@ from bench.soak_report import figures as soak_figures
 from bench.soak_report import plot
 from bench.supervision import supervision
 from bench.swarm import swarm
+from orchestrator.runtime.docker import oci_runtimes
 
 BENCHMARKS = (
     "fleet",
@@ -101,7 +102,7 @@ def _engine_runtimes() -> list[str]:
     """The OCI runtimes the Docker engine knows, by name."""
     client = docker.from_env(version="auto")
     try:
-        return sorted(client.info().get("Runtimes") or {})
+        return oci_runtimes(client.info())
     finally:
         client.close()
 

@@ -52,6 +52,12 @@ ENGINE_ERRORS = (DockerException, requests.RequestException)
 log = logging.getLogger("fleet.runtime.docker")
 
 
+def oci_runtimes(info: dict) -> list[str]:
+    """The OCI runtimes an engine's `info()` names, sorted: what FLEET_AGENT_OCI_RUNTIME
+    may say."""
+    return sorted(info.get("Runtimes") or {})
+
+
 def container_name(instance: str, agent_name: str) -> str:
     """`fleet-<instance>-<agent name>`."""
     return f"fleet-{instance}-{agent_name}"
@@ -99,7 +105,7 @@ class DockerRuntime:
         if not wanted:
             return
         try:
-            known = sorted(self.client.info().get("Runtimes") or {})
+            known = oci_runtimes(self.client.info())
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         if wanted not in known:

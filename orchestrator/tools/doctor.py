@@ -154,7 +154,9 @@ def _swarm(swarm: dict) -> Check:
 
 def _oci_runtime(wanted: str, info: dict) -> Check:
     """Which OCI runtime agents' containers get, and whether the engine has it."""
-    known = sorted(info.get("Runtimes") or {})
+    from orchestrator.runtime.docker import oci_runtimes
+
+    known = oci_runtimes(info)
     if not wanted:
         default = info.get("DefaultRuntime") or "?"
         return Check("oci runtime", "ok", f"agents run on the engine's default, {default}")
