@@ -250,7 +250,7 @@ def create_daemon_app(settings: Settings) -> App:
     report = partial(
         build_report, store, usage, feeds.providers, settings.instance, summary.orders_today
     )
-    scheduler = FleetScheduler(ScheduleBook(store), commands, report, now)
+    scheduler = FleetScheduler(ScheduleBook(store), commands, report, now, health)
     alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now, health)
     agents = AgentGateway(store, accounts, health, settings, now)
     rates = AgentRates(settings.agent_cycle_seconds)

@@ -4,18 +4,22 @@ The plans' arithmetic is pure; the rest runs a real `fleet up` daemon (process r
 the real `fleet` CLI, and a webhook on 127.0.0.1, and restarts the daemon mid-plan.
 """
 
+import asyncio
 import json
+import logging
 import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from pydantic import ValidationError
 
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.scheduler import FleetScheduler
-from orchestrator.operations.schedules import RampSpec, ReportSpec, add_ramp
+from orchestrator.operations.schedules import RampSpec, ReportSpec, add_ramp, add_report
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.tools.harness import serve, wait_until
 from orchestrator.tools.scripted import ScriptedApp
@@ -142,7 +146,9 @@ def test_a_catch_up_and_a_step_that_fire_together_make_one_run(store):
         release.wait(10)
 
     commands = Commands(store, b"k" * 32, wake, lambda: at(10), flatten_deadline=None)
-    scheduler = FleetScheduler(book, commands, lambda *_: {}, lambda: at(10))
+    scheduler = FleetScheduler(
+        book, commands, lambda *_: {}, lambda: at(10), StoreHealth(lambda: at(10))
+    )
     runs = [threading.Thread(target=scheduler.run, args=[ramp.id]) for _ in range(2)]
     runs[0].start()
     assert woken.wait(10)
@@ -154,6 +160,61 @@ def test_a_catch_up_and_a_step_that_fire_together_make_one_run(store):
     done = book.get(ramp.id)
     assert done.runs == 1 and done.done_at is not None
     assert len(store.live()) == 5
+
+
+def test_a_run_the_store_refuses_is_said_once_and_made_when_it_works_again(store, caplog):
+    """The daily report comes due while the database fails (here, its reports table is
+    gone): the failure is the store's health, logged once without a traceback, and the
+    run is tried again until the store takes it; then it is made once."""
+    from orchestrator.operations.reports import build_report
+    from orchestrator.state.usage import UsageLedger
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    caplog.set_level(logging.INFO)
+    book, health = ScheduleBook(store), StoreHealth(now)
+    daily, _ = add_report(book, ReportSpec(at="00:00", timezone="UTC"), now() - timedelta(days=2))
+
+    def report(title: str, since: datetime, until: datetime) -> dict:
+        def no_orders():
+            return "2026-01-07", {}
+
+        return build_report(store, UsageLedger(store), [], "i", no_orders, title, since, until)
+
+    commands = Commands(store, b"k" * 32, lambda: None, now, flatten_deadline=None)
+    scheduler = FleetScheduler(book, commands, report, now, health, retry_seconds=0.2)
+
+    def rename(table: str, to: str) -> None:
+        with store.engine.begin() as connection:
+            connection.execute(sa.text(f"ALTER TABLE {table} RENAME TO {to}"))
+
+    async def outage() -> None:
+        rename("reports", "reports_away")
+        await scheduler.start()  # the report missed yesterday runs at once, and fails
+        try:
+            for _ in range(100):
+                if health.problems():
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1)  # several retries, all refused
+            assert book.get(daily.id).runs == 0
+            assert health.problems()[0].startswith("store failing for the scheduler for ")
+            rename("reports_away", "reports")
+            for _ in range(100):
+                if not health.problems():  # said by the run that worked, once it is done
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            scheduler.shutdown()
+
+    asyncio.run(outage())
+    assert book.get(daily.id).runs == 1 and health.problems() == []
+    assert book.get(daily.id).last_result.startswith("report for ")
+    failing = [r for r in caplog.records if r.getMessage().startswith("store failing for")]
+    assert len(failing) == 1 and "the scheduler" in failing[0].getMessage()
+    assert "store works again for the scheduler" in caplog.text
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
 
 
 def test_a_ramp_missed_while_the_daemon_was_down_catches_up_once(make_daemon):

@@ -3,8 +3,10 @@
 The store holds what each schedule is (`orchestrator.operations.schedules`); APScheduler only keeps
 time, in memory, and is re-armed from the store at every start. A run the daemon missed
 while it was down runs once on start: a ramp step asks for the size due by now (never
-twice the same agents), a report is made for the day it missed. Work runs in a thread, so
-the event loop that serves agents' heartbeats never waits on it.
+twice the same agents), a report is made for the day it missed. A run the store could not
+take is the store's health (one line an episode, no traceback), and is tried again every
+`retry_seconds` until it is made: runs are idempotent in the same way. Work runs in a
+thread, so the event loop that serves agents' heartbeats never waits on it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from orchestrator.operations.schedules import (
     report_spec,
 )
 from orchestrator.operations.summaries import format_report
-from orchestrator.state.errors import NotFound
+from orchestrator.state.errors import DatabaseError, NotFound
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.state.tables import Schedule
 
@@ -62,12 +65,16 @@ class FleetScheduler:
         commands: Commands,
         report: Callable[[str, datetime, datetime], dict],
         now: Callable[[], datetime],
+        health: StoreHealth,
+        retry_seconds: float = 30.0,
     ) -> None:
         """`report(title, since, now)` builds a fleet report (`operations.reports`)."""
         self.book = book
         self.commands = commands
         self.report = report
         self.now = now
+        self.health = health
+        self.retry_seconds = retry_seconds
         self._aps = AsyncIOScheduler(timezone=UTC)
         # One run at a time: a catch-up and the schedule's own step may fire together.
         self._running = threading.Lock()
@@ -147,9 +154,21 @@ class FleetScheduler:
     async def _fire(self, schedule_id: str) -> None:
         try:
             finished = await asyncio.to_thread(self.run, schedule_id)
+        except DatabaseError as exc:
+            self.health.failed("the scheduler", exc)  # logged once per episode
+            self._aps.add_job(
+                self._fire,
+                "date",
+                run_date=datetime.now(UTC) + timedelta(seconds=self.retry_seconds),
+                args=[schedule_id],
+                id=f"{schedule_id}:retry",
+                replace_existing=True,
+            )
+            return
         except Exception:
             log.exception("schedule %s failed", schedule_id)
             return
+        self.health.worked("the scheduler")
         if finished:
             self.disarm(schedule_id)
 
