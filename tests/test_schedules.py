@@ -293,6 +293,8 @@ def test_the_daily_report_is_stored_and_sent_once(make_daemon):
     hook = ScriptedApp().on("/hook", (200, {"ok": True}, {}))
     with serve(hook) as url:
         daemon = make_daemon(FLEET_ALERT_WEBHOOK_URL=f"{url}/hook")
+        # the one scheduled from the start would send its own at 16:30 New York time
+        assert daemon.fleet("schedule", "rm", "daily-report").returncode == 0
         daemon.fleet("spawn", "2", "--wait")
         # far enough ahead that a CLI call on a loaded CI machine (seconds) cannot pass it:
         # a time already gone today is, rightly, armed for tomorrow
