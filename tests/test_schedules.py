@@ -189,22 +189,24 @@ def test_a_run_the_store_refuses_is_said_once_and_made_when_it_works_again(store
         with store.engine.begin() as connection:
             connection.execute(sa.text(f"ALTER TABLE {table} RENAME TO {to}"))
 
+    async def until(condition, what: str) -> None:  # the scheduler runs on this loop
+        for _ in range(100):
+            if condition():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{what}: not within 10 s")
+
     async def outage() -> None:
         rename("reports", "reports_away")
         await scheduler.start()  # the report missed yesterday runs at once, and fails
         try:
-            for _ in range(100):
-                if health.problems():
-                    break
-                await asyncio.sleep(0.1)
+            await until(health.problems, "the scheduler's failure")
             await asyncio.sleep(1)  # several retries, all refused
             assert book.get(daily.id).runs == 0
             assert health.problems()[0].startswith("store failing for the scheduler for ")
             rename("reports_away", "reports")
-            for _ in range(100):
-                if not health.problems():  # said by the run that worked, once it is done
-                    break
-                await asyncio.sleep(0.1)
+            # said by the run that worked, once it is done
+            await until(lambda: not health.problems(), "the run made")
         finally:
             scheduler.shutdown()
 

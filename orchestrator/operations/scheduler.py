@@ -159,6 +159,7 @@ class FleetScheduler:
             self._aps.add_job(
                 self._fire,
                 "date",
+                # APScheduler keeps the wall clock's time, not the fleet's `now`
                 run_date=datetime.now(UTC) + timedelta(seconds=self.retry_seconds),
                 args=[schedule_id],
                 id=f"{schedule_id}:retry",
