@@ -8,18 +8,16 @@ catalyst off nor let one run away. Pure and in memory; reported in every heartbe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 ALPHA = 0.3  # weight of the newest trade
 SENSITIVITY = 5.0  # a +10 % average return → +0.5 tilt (the cap)
 
 
-@dataclass
 class CatalystScores:
     """Per event type: smoothed return of the trades it triggered, and how many."""
 
-    scores: dict[str, float] = field(default_factory=dict)
-    trades: dict[str, int] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.scores: dict[str, float] = {}
+        self.trades: dict[str, int] = {}
 
     def record(self, event_type: str, trade_return: float) -> None:
         """Fold one closed trade's return into its event type's score."""

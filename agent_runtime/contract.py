@@ -8,10 +8,8 @@ the platform password it carries.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent_runtime.risk import RiskLimits
 
@@ -20,25 +18,26 @@ class ContractError(ValueError):
     """A bootstrap reply that does not follow the contract; the message names the field."""
 
 
-@dataclass(frozen=True)
-class PlatformAccess:
+class PlatformAccess(NamedTuple):
     """The agent's own login on the platform; its calls go through the gateway's relay
-    (`/v1/platform/...`), the one thing a confined agent can reach."""
+    (`/v1/platform/...`), the one thing a confined agent can reach. The password never
+    shows in repr."""
 
     username: str
-    password: str = field(repr=False)
+    password: str
+
+    def __repr__(self) -> str:
+        return f"PlatformAccess(username={self.username!r})"
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(NamedTuple):
     """How often the agent heartbeats, and how much it spreads its beats."""
 
     cycle_seconds: float
     jitter_seconds: float
 
 
-@dataclass(frozen=True)
-class ClockSpec:
+class ClockSpec(NamedTuple):
     """The market clock: `time_scale` market seconds per wall second from `anchor`, and
     the trading hours (always | nyse)."""
 
@@ -47,8 +46,7 @@ class ClockSpec:
     hours: str
 
 
-@dataclass(frozen=True)
-class Bootstrap:
+class Bootstrap(NamedTuple):
     """Everything an agent needs beyond its three environment variables."""
 
     agent_id: str
@@ -63,9 +61,12 @@ class Bootstrap:
 
     def to_json(self) -> dict[str, Any]:
         """The reply body of `GET /v1/agent/bootstrap`."""
-        body = dataclasses.asdict(self)
-        body["clock"]["anchor"] = self.clock.anchor.isoformat()
-        return body
+        return self._asdict() | {
+            "platform": self.platform and self.platform._asdict(),
+            "schedule": self.schedule._asdict(),
+            "risk_limits": self.risk_limits._asdict(),
+            "clock": self.clock._asdict() | {"anchor": self.clock.anchor.isoformat()},
+        }
 
     @classmethod
     def from_json(cls, body: object) -> Bootstrap:
@@ -119,9 +120,8 @@ def _get(data: dict[str, Any], name: str, kind: type, prefix: str = "") -> Any:
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    """A flat dataclass from `data`, each field checked against its annotated type."""
+    """A flat named tuple from `data`, each field checked against its annotated type."""
     kinds = {"str": str, "float": float, "int": int, "bool": bool}
-    values = {
-        f.name: _get(data, f.name, kinds[str(f.type)], prefix) for f in dataclasses.fields(cls)
-    }
-    return cls(**values)
+    # NamedTuple keeps a string annotation as a ForwardRef; its argument is the type's name
+    named = {name: kind.__forward_arg__ for name, kind in cls.__annotations__.items()}
+    return cls(**{name: _get(data, name, kinds[named[name]], prefix) for name in cls._fields})

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from agent_runtime.account import AccountLink
@@ -47,15 +46,18 @@ def client_order_id(agent_id: str, cycle: int, symbol: str, side: str) -> str:
     return f"{agent_id[:8]}-{cycle}-{symbol}-{side}"[:48]
 
 
-@dataclass
 class CycleResult:
-    """What one trading cycle did."""
+    """What one trading cycle did; `portfolio` is the account as the cycle read it, before
+    its orders."""
 
-    cycle: int
-    submitted: int = 0
-    filled: int = 0
-    error: str | None = None
-    portfolio: Portfolio | None = None  # the account as the cycle read it, before its orders
+    def __init__(
+        self, cycle: int, error: str | None = None, portfolio: Portfolio | None = None
+    ) -> None:
+        self.cycle = cycle
+        self.submitted = 0
+        self.filled = 0
+        self.error = error
+        self.portfolio = portfolio
 
 
 def _prices(raw: dict) -> dict[str, float]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent_runtime.risk import Book, Intent, RiskLimits, Verdict, apply_rails
 from agent_runtime.strategies import REGISTRY, MarketView, NewsView, propose_safely
@@ -26,8 +25,7 @@ class ReplayError(ValueError):
     """A record that cannot be replayed here; the message says why."""
 
 
-@dataclass(frozen=True)
-class Inputs:
+class Inputs(NamedTuple):
     """Everything one decision depends on."""
 
     strategy: str
@@ -41,8 +39,7 @@ class Inputs:
     catalyst_weights: Mapping[str, float]
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """What the strategy proposed and what the rails made of it."""
 
     intents: list[Intent]
@@ -92,8 +89,8 @@ def record(
         "strategy_version": getattr(strategy, "VERSION", 0),
         "inputs": {
             "personality": dict(inputs.personality),
-            "limits": asdict(inputs.limits),
-            "book": asdict(inputs.book) | {"positions": dict(inputs.book.positions)},
+            "limits": inputs.limits._asdict(),
+            "book": inputs.book._asdict() | {"positions": dict(inputs.book.positions)},
             "orders_today": inputs.orders_today,
             "paused": inputs.paused,
             "catalyst_weights": dict(inputs.catalyst_weights),

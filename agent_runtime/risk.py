@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
+
+NOTHING: Mapping = MappingProxyType({})  # an empty mapping no one can fill: a default
 
 
-@dataclass(frozen=True)
-class RiskLimits:
+class RiskLimits(NamedTuple):
     """Hard limits, set in the orchestrator's settings and handed over at bootstrap."""
 
     max_position_fraction: float
@@ -28,8 +30,7 @@ class RiskLimits:
     max_orders_per_day: int
 
 
-@dataclass(frozen=True)
-class Intent:
+class Intent(NamedTuple):
     """What a strategy would like to do."""
 
     symbol: str
@@ -39,8 +40,7 @@ class Intent:
     catalyst: str | None = None  # the event type behind it, for catalyst learning
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     """What the rails allow: whole shares, ready to submit."""
 
     symbol: str
@@ -50,23 +50,22 @@ class Order:
     catalyst: str | None = None
 
 
-@dataclass(frozen=True)
-class Book:
+class Book(NamedTuple):
     """The account as the rails see it."""
 
     cash: float
     equity: float
-    positions: Mapping[str, float] = field(default_factory=dict)  # symbol → shares held
+    positions: Mapping[str, float] = NOTHING  # symbol → shares held
 
 
-@dataclass
 class Verdict:
     """The orders to submit; for every dropped intent, the reason; for every order smaller
     than its conviction asked, the limit that cut it."""
 
-    orders: list[Order] = field(default_factory=list)
-    dropped: list[tuple[Intent, str]] = field(default_factory=list)
-    clamped: list[tuple[Order, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.orders: list[Order] = []
+        self.dropped: list[tuple[Intent, str]] = []
+        self.clamped: list[tuple[Order, str]] = []
 
 
 def _valid_price(price: float | None) -> bool:

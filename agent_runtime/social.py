@@ -20,15 +20,14 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 LOSER = -0.03  # return since opening at or below which an account is a persistent loser
 CONTRARIAN = 0.5  # contrarian_tendency from which an agent follows differently
 FIRST_FOLLOWS = 2  # how many a first review follows; then one a day
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """An account one might follow, as the leaderboard shows it."""
 
     user_id: str
@@ -37,8 +36,7 @@ class Candidate:
     sectors: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Review:
+class Review(NamedTuple):
     """What one review decides."""
 
     follow: tuple[str, ...] = ()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 DEFAULT_ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
@@ -20,18 +19,24 @@ def wall_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
 class MarketClock:
     """Scaled market time; `wall` and `wall_sleep` are injectable for tests."""
 
-    time_scale: float = 1.0
-    anchor: datetime = DEFAULT_ANCHOR
-    wall: Callable[[], datetime] = field(default=wall_now, compare=False)
-    wall_sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    __slots__ = ("anchor", "time_scale", "wall", "wall_sleep")
 
-    def __post_init__(self) -> None:
-        if not self.time_scale > 0:
+    def __init__(
+        self,
+        time_scale: float = 1.0,
+        anchor: datetime = DEFAULT_ANCHOR,
+        wall: Callable[[], datetime] = wall_now,
+        wall_sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not time_scale > 0:
             raise ValueError("time_scale must be positive")
+        self.time_scale = time_scale
+        self.anchor = anchor
+        self.wall = wall
+        self.wall_sleep = wall_sleep
 
     def now(self) -> datetime:
         """The current market time."""

@@ -20,8 +20,7 @@ import select
 import socket
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 _MAX_LINE = 65536
@@ -33,8 +32,7 @@ class HttpError(Exception):
     """No complete answer: the connection failed, timed out or spoke something else."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """An answer: its status, its headers (lower-case names) and its body."""
 
     status: int

@@ -1,21 +1,29 @@
-"""Typed results of platform calls: small frozen dataclasses built from the JSON bodies."""
+"""Typed results of platform calls: small named tuples built from the JSON bodies.
+
+Named tuples rather than dataclasses: the agent imports these at every start, and a
+dataclass costs its import about 0.5 ms to define (and `dataclasses` itself, with
+`inspect`, about 6 ms), where a named tuple costs 0.07 ms (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """An agent account as create-agent returns it; the password never shows in repr."""
 
     user_id: str
     username: str
     email: str
-    password: str = field(repr=False)
+    password: str
     role: str
     created_by: str
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(user_id={self.user_id!r}, username={self.username!r}, "
+            f"email={self.email!r}, role={self.role!r}, created_by={self.created_by!r})"
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Credentials:
@@ -29,17 +37,18 @@ class Credentials:
         )
 
 
-@dataclass(frozen=True)
-class AccessToken:
-    """A login's bearer token."""
+class AccessToken(NamedTuple):
+    """A login's bearer token; the token never shows in repr."""
 
-    access_token: str = field(repr=False)
+    access_token: str
     token_type: str
     expires_in: int
 
+    def __repr__(self) -> str:
+        return f"AccessToken(token_type={self.token_type!r}, expires_in={self.expires_in!r})"
 
-@dataclass(frozen=True)
-class Order:
+
+class Order(NamedTuple):
     """An order and its outcome."""
 
     order_id: str
@@ -69,8 +78,7 @@ class Order:
         )
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     """Shares held of one symbol, marked to market."""
 
     symbol: str
@@ -81,8 +89,7 @@ class Position:
     unrealized_pl: float
 
 
-@dataclass(frozen=True)
-class Portfolio:
+class Portfolio(NamedTuple):
     """Cash, positions and equity."""
 
     cash: float
@@ -105,8 +112,7 @@ class Portfolio:
         return cls(data["cash"], data["equity"], positions)
 
 
-@dataclass(frozen=True)
-class Leader:
+class Leader(NamedTuple):
     """One account on the public leaderboard."""
 
     user_id: str
@@ -128,8 +134,7 @@ class Leader:
         )
 
 
-@dataclass(frozen=True)
-class SocialTrade:
+class SocialTrade(NamedTuple):
     """A fill by an account one follows, as the social feed shows it."""
 
     order_id: str

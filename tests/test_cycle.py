@@ -5,7 +5,6 @@ the agent exactly the data it needs, including broken data.
 """
 
 import math
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -93,7 +92,7 @@ def trader(world_, **boot_changes):
         clock=ClockSpec(time_scale=1.0, anchor=DEFAULT_ANCHOR, hours="always"),
         paused=False,
     )
-    return Trader(replace(boot, **boot_changes), GatewayClient(gateway_url, "token"), account)
+    return Trader(boot._replace(**boot_changes), GatewayClient(gateway_url, "token"), account)
 
 
 def test_a_cycle_turns_news_into_a_filled_order_and_a_restart_never_fills_twice(world):

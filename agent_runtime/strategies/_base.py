@@ -9,15 +9,16 @@ by the cycle and handed in through the `MarketView`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
+
+from agent_runtime.risk import NOTHING
 
 INTERFACE_VERSION = 1
 SOCIAL_REACH = 0.5  # the most followed accounts' trades can move an agent's mood
 
 
-@dataclass(frozen=True)
-class NewsView:
+class NewsView(NamedTuple):
     """One scored headline, as the gateway serves it."""
 
     symbol: str
@@ -29,8 +30,7 @@ class NewsView:
     id: str = ""
 
 
-@dataclass(frozen=True)
-class SocialView:
+class SocialView(NamedTuple):
     """A fill by an account this agent follows, as the platform's feed shows it."""
 
     symbol: str
@@ -39,17 +39,16 @@ class SocialView:
     at: datetime
 
 
-@dataclass(frozen=True)
-class MarketView:
+class MarketView(NamedTuple):
     """Everything a strategy may look at in one cycle."""
 
     prices: Mapping[str, float]
     news: Sequence[NewsView]
     sectors: Mapping[str, str]  # symbol → sector
     caps: Mapping[str, str]  # symbol → large | mid | small
-    returns: Mapping[str, float] = field(default_factory=dict)  # recent return per symbol
-    held_since: Mapping[str, datetime] = field(default_factory=dict)
-    entry_prices: Mapping[str, float] = field(default_factory=dict)
+    returns: Mapping[str, float] = NOTHING  # recent return per symbol
+    held_since: Mapping[str, datetime] = NOTHING
+    entry_prices: Mapping[str, float] = NOTHING
     assessment: Mapping | None = None  # the LLM's answer, for llm_analyst
     social: Sequence[SocialView] = ()  # recent fills of the accounts it follows
 
