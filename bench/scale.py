@@ -215,13 +215,24 @@ def _crash_recovery(
     """Crash → replacement heartbeating for `trials` running agents, and as many restarts of
     Docker's reference (`docker_policy`), taken in turn so that both sides meet the machine
     in the same state: its speed swings within minutes. Each of ours is a first failure,
-    restarted at once as the reference is (a later one waits its back-off, 1 s +)."""
+    restarted at once as the reference is (a later one waits its back-off, 1 s +). Each
+    agent is read again just before its trial: one restarted since the listing, or whose
+    container stops before the kill, is passed over for the next."""
     running = daemon.api("GET", "/v1/agents", params={"phase": "running"}).json()
-    agents = [agent for agent in running if agent["failures"] == 0][:trials]
     ours, reference = [], []
     with docker_policy(client, image, cycle_seconds=10, **runtime) as restart:
-        for agent in agents:
-            ours.append(replacement_seconds(daemon, client, agent))
+        for listed in running:
+            if len(ours) == trials:
+                break
+            agent = daemon.api("GET", f"/v1/agents/{listed['id']}").json()
+            if agent["phase"] != "running" or agent["failures"]:
+                print(f"crash trial: {agent['name']} passed over, {agent['phase']}", flush=True)
+                continue
+            try:
+                ours.append(replacement_seconds(daemon, client, agent))
+            except docker.errors.APIError as exc:  # stopped or replaced since it was read
+                print(f"crash trial: {agent['name']} passed over: {exc}", flush=True)
+                continue
             reference.append(restart())
     return ours, reference
 
