@@ -1,19 +1,22 @@
 """The platform relay against a real HTTP server: an agent's call goes upstream as it was
 sent, the answer comes back with only the headers an agent needs, a portfolio answer and
-a confirmed follow are noted for the next batch, and a platform that does not answer is a
-502 the agent's client knows."""
+a confirmed follow are noted for the next batch, a platform that does not answer is a
+502 the agent's client knows, and no order passes while the fleet is paused."""
 
 import asyncio
 import json
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from orchestrator.control.alarms import Thresholds
 from orchestrator.gateway.relay import PlatformRelay
+from orchestrator.state.errors import DatabaseError
 from orchestrator.state.follows import FollowBook
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook
+from orchestrator.state.store import Store
 from orchestrator.tools.harness import free_port, serve
 from orchestrator.tools.scripted import ScriptedApp
 
@@ -123,3 +126,51 @@ def test_follows_wait_for_the_batch_and_for_a_store_that_cannot_take_them(store)
         passing.flush()  # what waited, then what came after it, in their order
         asyncio.run(passing.aclose())
     assert sorted(follows.edges()) == sorted([(a.id, "u-x"), (b.id, "u-q")])
+
+
+def test_no_order_passes_while_the_fleet_is_paused_or_the_switch_cannot_be_read(store):
+    (agent,), _ = store.spawn(
+        "key-paused", [{"name": "k0", "strategy": "momentum"}], lambda _id: "x", NOW
+    )
+    order = {
+        "order_id": "o-1",
+        "client_order_id": "c-1",
+        "symbol": "AAPL",
+        "side": "buy",
+        "qty": 1,
+        "status": "filled",
+        "filled_avg_price": 100.0,
+        "submitted_at": NOW.isoformat(),
+    }
+    platform = ScriptedApp().on("/api/trading/submit", (201, order, {}))
+    platform.on("/api/trading/portfolio", (200, PORTFOLIO, {}))
+    with serve(platform) as url:
+        passing = relay(store, url)
+
+        def send(path: str = "api/trading/submit"):
+            return asyncio.run(passing.forward(agent, "POST", path, "", b"{}", "Bearer p"))
+
+        store.set_paused(True, NOW)
+        refused = send()
+        assert refused.status == 409
+        assert json.loads(refused.body)["error"]["code"] == "fleet_paused"
+        assert send("api/trading/portfolio").status == 200  # reading goes on
+        assert [seen.path for seen in platform.seen] == ["/api/trading/portfolio"]
+
+        store.set_paused(False, NOW)
+        assert send().status == 201
+        assert platform.seen[-1].path == "/api/trading/submit"
+
+        # A store that cannot say whether the fleet is paused lets no order through.
+        unsure = relay(Store(store.engine), url)  # nothing read yet: it must ask the store
+        with store.engine.begin() as connection:
+            connection.execute(sa.text("ALTER TABLE fleet_state RENAME TO fleet_state_away"))
+        try:
+            with pytest.raises(DatabaseError):
+                asyncio.run(unsure.forward(agent, "POST", "api/trading/submit", "", b"{}", None))
+        finally:
+            with store.engine.begin() as connection:
+                connection.execute(sa.text("ALTER TABLE fleet_state_away RENAME TO fleet_state"))
+        assert len(platform.seen) == 2 and unsure.health.last_failure_at == NOW
+        asyncio.run(passing.aclose())
+        asyncio.run(unsure.aclose())

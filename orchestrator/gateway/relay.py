@@ -16,6 +16,11 @@ platform confirms goes into the fleet's follow book. Every agent lists its portf
 cycle, and a fleet coming up follows thousands of accounts in a minute, so those wait in
 memory and `flush` writes them together, in one transaction each. A store that cannot
 take them never fails the agent's call; it is reported to the store's health.
+
+The kill switch holds here as well as in the agents: while the fleet is paused, a submit
+is refused (409, `fleet_paused`) without reaching the platform. An agent hears of a pause
+on its next heartbeat, and a cycle under way when it is set would otherwise still send
+its orders.
 """
 
 from __future__ import annotations
@@ -80,9 +85,9 @@ def relayed(method: str, path: str) -> bool:
     return any(method == m and pattern.fullmatch(path) for m, pattern in RELAYED)
 
 
-def _unreachable(reason: str) -> Relayed:
-    body = json.dumps({"error": {"code": "platform_unreachable", "message": reason}})
-    return Relayed(502, body.encode(), {"content-type": "application/json"})
+def _refused(status: int, code: str, message: str) -> Relayed:
+    body = json.dumps({"error": {"code": code, "message": message}})
+    return Relayed(status, body.encode(), {"content-type": "application/json"})
 
 
 def placed_order(request: bytes, answer: bytes) -> tuple[PlacedOrder, str | None] | None:
@@ -155,7 +160,9 @@ class PlatformRelay:
     ) -> Relayed:
         """Send one allowed call of `agent` upstream (check `relayed` first), and note
         what its answer says; an unreachable platform is a 502 the agent's client retries
-        like any platform outage."""
+        like any platform outage; a submit while the fleet is paused is refused here."""
+        if path == "api/trading/submit" and await self._paused():
+            return _refused(409, "fleet_paused", "the fleet is paused: no orders until resumed")
         answer = await self._send(method, path, query, body, platform_auth)
         if answer.status >= 300:
             return answer
@@ -172,6 +179,17 @@ class PlatformRelay:
             else:
                 self.health.worked("order book")
         return answer
+
+    async def _paused(self) -> bool:
+        """The kill switch: from memory if read within the last second, else the store. A
+        store that cannot say fails the submit (503): no order goes unchecked."""
+        if (known := self.store.paused_known()) is not None:
+            return known
+        try:
+            return await asyncio.to_thread(self.store.paused)
+        except DatabaseError as exc:
+            self.health.failed("kill switch", exc)
+            raise
 
     def _note_order(self, agent: Agent, request: bytes, answer: bytes) -> None:
         if placed := placed_order(request, answer):
@@ -248,7 +266,7 @@ class PlatformRelay:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._calls, call)
         except HttpError:
-            return _unreachable("the platform did not answer")
+            return _refused(502, "platform_unreachable", "the platform did not answer")
 
     async def aclose(self) -> None:
         """Drop the calls not yet sent and close the idle connections; a call upstream
