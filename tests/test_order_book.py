@@ -1,6 +1,6 @@
 """The fleet's own order book: what passes through the relay is kept, counted once for
 "orders today" on every surface, outlives the agent's account, and raises the trading
-alarms once per episode. A real daemon (process runtime), a real `fleet sandbox`, and a
+alarms once per episode; while the fleet is paused, no order passes. A real daemon (process runtime), a real `fleet sandbox`, and a
 webhook on 127.0.0.1."""
 
 import json
@@ -32,6 +32,13 @@ def test_orders_pass_the_relay_into_the_book_and_outlive_the_account(make_daemon
     first = trader.submit("book-1", 3, "earnings beat, sentiment +0.8")
     again = trader.submit("book-1", 3, "earnings beat, sentiment +0.8")  # a retry: replayed
     assert first["order_id"] == again["order_id"]
+    assert daemon.fleet("pause").returncode == 0  # the relay refuses from this moment on
+    body = {"client_order_id": "book-paused", "symbol": "AAPL", "side": "buy", "qty": 1}
+    refused = trader.call("POST", "api/trading/submit", json=body)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "fleet_paused"
+    sent = [o["client_order_id"] for o in trader.call("GET", "api/trading/orders").json()]
+    assert "book-1" in sent and "book-paused" not in sent  # it never reached the platform
+    assert daemon.fleet("resume").returncode == 0
     trader.submit("book-2", 1, "second <b>look</b>")
     assert trader.call("GET", "api/trading/portfolio").status_code == 200
     token, submit = daemon.agent_token(agent["id"]), "/v1/platform/api/trading/submit"

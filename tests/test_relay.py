@@ -147,14 +147,14 @@ def test_no_order_passes_while_the_fleet_is_paused_or_the_switch_cannot_be_read(
     with serve(platform) as url:
         passing = relay(store, url)
 
-        def send(path: str = "api/trading/submit"):
-            return asyncio.run(passing.forward(agent, "POST", path, "", b"{}", "Bearer p"))
+        def send(method: str = "POST", path: str = "api/trading/submit"):
+            return asyncio.run(passing.forward(agent, method, path, "", b"{}", "Bearer p"))
 
         store.set_paused(True, NOW)
         refused = send()
         assert refused.status == 409
         assert json.loads(refused.body)["error"]["code"] == "fleet_paused"
-        assert send("api/trading/portfolio").status == 200  # reading goes on
+        assert send("GET", "api/trading/portfolio").status == 200  # reading goes on
         assert [seen.path for seen in platform.seen] == ["/api/trading/portfolio"]
 
         store.set_paused(False, NOW)
