@@ -1,7 +1,7 @@
 """The fleet's own order book: what passes through the relay is kept, counted once for
 "orders today" on every surface, outlives the agent's account, and raises the trading
-alarms once per episode; while the fleet is paused, no order passes. A real daemon (process runtime), a real `fleet sandbox`, and a
-webhook on 127.0.0.1."""
+alarms once per episode; while the fleet is paused, no order passes. A real daemon
+(process runtime), a real `fleet sandbox`, and a webhook on 127.0.0.1."""
 
 import json
 import re
