@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import Stemmer
 
-from feeds.sentiment import Label, Sentiment
+from feeds.sentiment import MAX_CHARACTERS, Label, Sentiment
 from feeds.sentiment import score as lexicon_score
 
 MODEL = Path(__file__).with_name("headline-model.npz")
@@ -44,7 +44,6 @@ LABELS: tuple[Label, ...] = ("negative", "positive", "neutral")  # the data's 0,
 CHAR_GRAMS = (3, 4, 5)
 LEXICON_WEIGHT = 1.0  # the lexicon columns' scale beside the unit-length blocks
 SHARPNESS = 3.0  # decision values → class shares for the −1..1 score
-MAX_CHARACTERS = 1000  # a headline longer than this is read up to here
 
 _LINK = re.compile(r"https?://\S+")
 _CASHTAG = re.compile(r"\$[A-Za-z][A-Za-z.]{0,6}\b")

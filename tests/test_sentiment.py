@@ -66,6 +66,17 @@ def test_hostile_text_scores_without_failing():
     assert [score(t) for t in texts] == results  # alone or together, the same reading
 
 
+def test_both_scorers_read_a_text_up_to_its_first_thousand_characters():
+    """What lies past them cannot move the reading (news text is untrusted, and the event
+    rules' patterns spend time quadratic in a text's length)."""
+    calm = ("Walmart to hold its annual meeting on June 5 " * 30)[:1000]
+    hostile = calm + " plunges, bankruptcy, fraud, misses estimates" + " beat top" * 500
+    assert lexicon(hostile) == lexicon(calm) and lexicon(calm).label == "neutral"
+    assert score(hostile) == score(calm)
+    assert lexicon(calm + " plunges into bankruptcy").label == "neutral"
+    assert lexicon(calm[:900] + " plunges into bankruptcy").label == "negative"
+
+
 def test_a_batch_reads_each_text_as_it_would_be_read_alone():
     texts = ["Apple beats estimates", "", "ab", "$AAPL up 5% https://t.co/x", "x" * 50]
     rows_, columns, tf = ngrams(texts)

@@ -7,7 +7,9 @@ upstream as one batch when the provider can. Every upstream call passes a per-pr
 limiter — requests per minute, and a daily quota counted in the store so it survives a
 restart. When the provider fails or the limiter says no, the last value is served with
 `stale: true`; only when there is none does the request fail. News is scored here, once
-per item: the provider's own score wins, else the learned headline scorer.
+per item: the provider's own score wins, else the learned headline scorer. A provider's
+text is untrusted: each item's headline is kept up to what the scorer reads, its summary
+up to `SUMMARY_CHARACTERS`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import logging
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from feeds.clock import MarketClock
 from feeds.scorer import score_many
-from feeds.sentiment import Sentiment, label_for
+from feeds.sentiment import MAX_CHARACTERS, Sentiment, label_for
 from feeds.sources import NewsItem, NewsSource, ProviderError, QuoteSource
 from feeds.universe import UNIVERSE
 from orchestrator.state.usage import UsageLedger
@@ -33,6 +35,7 @@ log = logging.getLogger("fleet.feeds")
 
 NEWS_LOOKBACK = timedelta(days=3)
 MIN_TTL = 0.1  # wall seconds a fetch is served for, however fast the market runs
+SUMMARY_CHARACTERS = 2000  # a longer summary is served up to here
 
 
 class FeedUnavailable(Exception):
@@ -117,6 +120,15 @@ class Readings:
         while len(self._read) > self.size:
             self._read.popitem(last=False)
         return {h: self._read[h] for h in headlines}
+
+
+def _bounded(item: NewsItem) -> NewsItem:
+    """`item` with its headline cut to what the scorer reads and its summary to
+    `SUMMARY_CHARACTERS`."""
+    if len(item.headline) <= MAX_CHARACTERS and len(item.summary) <= SUMMARY_CHARACTERS:
+        return item
+    headline, summary = item.headline[:MAX_CHARACTERS], item.summary[:SUMMARY_CHARACTERS]
+    return replace(item, headline=headline, summary=summary)
 
 
 def _scored(item: NewsItem, symbols: frozenset[str], ours: Sentiment) -> dict:
@@ -278,7 +290,8 @@ class FeedGateway:
         try:
             if kind == "news":
                 since = self.clock.now() - NEWS_LOOKBACK
-                items = await self._call(provider, self.news_source.news, symbols, since)
+                given = await self._call(provider, self.news_source.news, symbols, since)
+                items = [_bounded(i) for i in given]
                 found = {k: [i for i in items if k[2] in i.symbols] for k in keys}
             elif self.quote_source.batch:
                 quotes = await self._call(provider, self.quote_source.quotes, symbols)
