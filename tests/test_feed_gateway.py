@@ -107,7 +107,7 @@ def test_provider_errors_are_served_stale_and_counted(store, vendor):
 
 
 def test_a_providers_overlong_text_is_cut_before_it_is_scored_or_served(store, vendor):
-    """News text is untrusted: a 60,000-character title is kept, scored and served up to
+    """News text is untrusted: a 66,000-character title is kept, scored and served up to
     the scorer's 1,000 characters, a 50,000-character description up to 2,000."""
     url, app = vendor
     body = payload("newsapi_everything.json")
