@@ -17,7 +17,6 @@ learned scorer, on the labelled financial headlines (../shared/data/financial-he
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,9 +39,9 @@ from feeds.train_scorer import (
     fit,
     load,
     measure,
+    read,
 )
 
-LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
 VALID = DATA / "sent_valid.csv"
 PART = DATA / "sent_train_part.csv"
 OTHER_SEEDS = (1, 2)  # the folds' figure moves with the seed that draws them
@@ -50,8 +49,8 @@ OTHER_SEEDS = (1, 2)  # the folds' figure moves with the seed that draws them
 
 def rows(path: Path = VALID) -> list[tuple[str, str]]:
     """(text, label) pairs."""
-    with path.open(newline="") as f:
-        return [(row["text"], LABELS[row["label"]]) for row in csv.DictReader(f)]
+    texts, labels = read(path)
+    return [(text, scorer.LABELS[label]) for text, label in zip(texts, labels, strict=True)]
 
 
 def evaluate(labelled: list[tuple[str, str]], predict: Callable[[str], str]) -> tuple[float, float]:

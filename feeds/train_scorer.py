@@ -1,6 +1,7 @@
 """Train the learned headline scorer, measure it honestly, and write `headline-model.npz`.
 
     uv run python -m feeds.train_scorer [--data DIR]
+    uv run python -m feeds.train_scorer --check FILE   # the shipped model on FILE; trains nothing
 
 Needs the development dependencies (scikit-learn, scipy); the orchestrator that loads
 the model needs neither. The labelled headlines are `sent_train_part.csv` (4,000) and
@@ -29,7 +30,15 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from feeds.scorer import BUCKETS, MODEL, lexicon_columns, ngrams, unit_blocks
+from feeds.scorer import (
+    BUCKETS,
+    LABELS,
+    MODEL,
+    HeadlineModel,
+    lexicon_columns,
+    ngrams,
+    unit_blocks,
+)
 from feeds.sentiment import score as lexicon_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "financial-headlines"
@@ -56,14 +65,50 @@ class Labelled:
         )
 
 
-def load(*paths: Path) -> Labelled:
-    """The headlines of these CSV files (`text,label`), with their features."""
+class DataError(ValueError):
+    """A labelled file that cannot be read as one: the message names the file and line."""
+
+
+def read(path: Path) -> tuple[list[str], list[int]]:
+    """The headlines and labels of one CSV file with the columns `text` and `label`
+    (0 bearish, 1 bullish, 2 neutral; a header line first, other columns ignored)."""
     texts, labels = [], []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None:
+                raise DataError(f"{path}: empty, not even a header line")
+            missing = {"text", "label"} - set(reader.fieldnames)
+            if missing:
+                raise DataError(f"{path}: no column {', '.join(sorted(missing))} in its header")
+            for row in reader:
+                where = f"{path}, line {reader.line_num}"
+                text, label = row["text"], (row["label"] or "").strip()
+                if label not in ("0", "1", "2"):
+                    raise DataError(f"{where}: label {label!r} is not 0, 1 or 2")
+                if not (text or "").strip():
+                    raise DataError(f"{where}: the text is empty")
+                texts.append(text)
+                labels.append(int(label))
+    except OSError as exc:
+        raise DataError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not CSV ({exc})") from None
+    if not texts:
+        raise DataError(f"{path}: no headlines after the header")
+    return texts, labels
+
+
+def load(*paths: Path) -> Labelled:
+    """The headlines of these CSV files (see `read`), with their features."""
+    texts: list[str] = []
+    labels: list[int] = []
     for path in paths:
-        with path.open(newline="") as f:
-            for row in csv.DictReader(f):
-                texts.append(row["text"])
-                labels.append(int(row["label"]))
+        more, their = read(path)
+        texts += more
+        labels += their
     rows, columns, tf = ngrams(texts)
     counts = sparse.csr_matrix((tf, (rows, columns)), shape=(len(texts), BUCKETS))
     lexicon = np.array([lexicon_columns(lexicon_score(t)) for t in texts])
@@ -93,14 +138,26 @@ def predict(model: dict[str, np.ndarray], data: Labelled) -> np.ndarray:
     return np.asarray(values).argmax(axis=1)
 
 
+def figures_of(truth: Sequence[int], guessed: Sequence[int]) -> dict[str, float]:
+    """Accuracy and macro-F1 of the `guessed` classes against the `truth`."""
+    return {
+        "accuracy": round(float(accuracy_score(truth, guessed)), 4),
+        "macro_f1": round(float(f1_score(truth, guessed, average="macro")), 4),
+        "headlines": len(truth),
+    }
+
+
 def measure(model: dict[str, np.ndarray], data: Labelled) -> dict[str, float]:
     """Accuracy and macro-F1 of `model` on `data`."""
-    guessed = predict(model, data)
-    return {
-        "accuracy": round(float(accuracy_score(data.labels, guessed)), 4),
-        "macro_f1": round(float(f1_score(data.labels, guessed, average="macro")), 4),
-        "headlines": len(data.texts),
-    }
+    return figures_of(data.labels, predict(model, data))
+
+
+def check(path: Path, model: Path = MODEL) -> dict[str, float]:
+    """Accuracy and macro-F1 of the model in `model`, as the gateway scores with it, on the
+    labelled headlines of `path` (see `read`): how it reads headlines it never saw."""
+    texts, labels = read(path)
+    readings = HeadlineModel.load(model).score_many(texts)
+    return figures_of(labels, [LABELS.index(r.label) for r in readings])
 
 
 def cross_validate(data: Labelled, folds: int = FOLDS, seed: int = SEED) -> list[dict[str, float]]:
@@ -137,8 +194,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m feeds.train_scorer", description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA, help="the labelled CSV files' folder")
     parser.add_argument("--out", type=Path, default=MODEL, help="where the model goes")
+    parser.add_argument(
+        "--check",
+        type=Path,
+        metavar="FILE",
+        help="train nothing: measure the shipped model on the labelled CSV FILE (text,label)",
+    )
     args = parser.parse_args()
-    figures = train(args.data, args.out)
+    try:
+        if args.check:
+            print(json.dumps(check(args.check), indent=1))
+            return
+        figures = train(args.data, args.out)
+    except DataError as exc:
+        parser.exit(2, f"error: {exc}\n")
     print(json.dumps(figures, indent=1))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
