@@ -97,15 +97,18 @@ def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
     # a forged reference is not a path anywhere
     response = daemon.api("GET", "/v1/agents/..%2F..%2Fetc%2Fpasswd")
     assert response.status_code == 404 and "error" in response.json()
-    result = daemon.fleet("show", "../../etc/passwd")
-    assert result.returncode == 1 and result.stderr.startswith("error: ")
-    assert result.stderr.count("\n") == 1
-    for command in (["show", ""], ["logs", " "], ["retire", ""]):
+    for command, refused in [
+        (["show", "../../etc/passwd"], "no agent '../../etc/passwd'"),
+        (["why", "../../etc/passwd"], "no order '../../etc/passwd' in the fleet's order book"),
+        (["schedule", "rm", "a/../b"], "no schedule 'a/../b' (see `fleet schedule ls`)"),
+        (["show", ""], "no agent given: name one by its name, id or a unique id prefix"),
+        (["logs", " "], "no agent given: name one by its name, id or a unique id prefix"),
+        (["retire", ""], "no agent given: name one by its name, id or a unique id prefix"),
+        (["why", ""], "no order given: name one by its platform or client order id"),
+        (["schedule", "rm", " "], "no schedule given: name one by its id (`fleet schedule ls`)"),
+    ]:
         result = daemon.fleet(*command)
-        assert result.returncode == 1, (command, result.stderr)
-        assert result.stderr == (
-            "error: no agent given: name one by its name, id or a unique id prefix\n"
-        )
+        assert (result.returncode, result.stderr) == (1, f"error: {refused}\n"), command
 
 
 def cli(*args: str, cwd, **env: str) -> subprocess.CompletedProcess:

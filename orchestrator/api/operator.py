@@ -130,7 +130,7 @@ def operator_router(
         agent = store.resolve(ref)
         return [decision_view(d) for d in DecisionBook(store).latest(agent.id, limit)]
 
-    @router.get("/orders/{ref}/why")
+    @router.get("/orders/{ref:path}/why")  # a platform may put a "/" in its ids
     def why(ref: str) -> dict:
         """One order (platform or client order id) and the decision that sent it."""
         found = DecisionBook(store).for_order(ref)

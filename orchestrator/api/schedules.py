@@ -100,7 +100,7 @@ def schedules_router(scheduler: FleetScheduler, store: Store) -> APIRouter:
         """A daily report at a local time; the same time again returns the existing one."""
         return answer(response, *await scheduler.add_report(body))
 
-    @router.delete("/schedules/{schedule_id}")
+    @router.delete("/schedules/{schedule_id:path}")  # any text: a wrong one is named
     async def remove_schedule(schedule_id: str) -> dict:
         """Stop and delete a schedule (what it already did stays done)."""
         return schedule_view(await scheduler.remove(schedule_id), scheduler)

@@ -86,7 +86,7 @@ class OperatorClient:
 
     def why(self, order: str) -> dict:
         """An order (platform or client order id) and the decision that sent it."""
-        return self._call("GET", f"/v1/orders/{_path(order)}/why")
+        return self._call("GET", f"/v1/orders/{_path(order, 'order')}/why")
 
     def logs(self, ref: str, tail: int | None, follow: bool) -> Iterator[bytes]:
         """An agent's output as it arrives."""
@@ -151,7 +151,7 @@ class OperatorClient:
 
     def remove_schedule(self, schedule_id: str) -> dict:
         """Delete a schedule."""
-        return self._call("DELETE", f"/v1/schedules/{_path(schedule_id)}")
+        return self._call("DELETE", f"/v1/schedules/{_path(schedule_id, 'schedule')}")
 
     def reports(self, limit: int = 1) -> list[dict]:
         """The latest fleet reports, newest first."""
@@ -166,10 +166,21 @@ class OperatorClient:
         self._http.close()
 
 
-def _path(ref: str) -> str:
-    """An agent reference made safe as one path segment; an empty one is no reference."""
+_NAMED_BY = {
+    "agent": "its name, id or a unique id prefix",
+    "order": "its platform or client order id",
+    "schedule": "its id (`fleet schedule ls`)",
+}
+
+
+def _path(ref: str, what: str = "agent") -> str:
+    """A reference to an agent, order or schedule made safe as one path segment. An empty
+    one is no reference, and no agent's name, id or id prefix holds a '/' (orders' and
+    schedules' routes take any text)."""
     if not ref.strip():
-        raise OperatorError("no agent given: name one by its name, id or a unique id prefix")
+        raise OperatorError(f"no {what} given: name one by {_NAMED_BY[what]}")
+    if what == "agent" and "/" in ref:
+        raise OperatorError(f"no agent {ref!r}")
     return quote(ref, safe="")
 
 
