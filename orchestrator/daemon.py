@@ -259,7 +259,8 @@ def create_daemon_app(settings: Settings) -> App:
         if accounts
         else None
     )
-    gateway = gateway_router(agents, DecisionIntake(store, health, now), feeds, llm, relay)
+    decisions = DecisionIntake(store, health, now, feeds.clock.now, settings.decision_budget_bytes)
+    gateway = gateway_router(agents, decisions, feeds, llm, relay)
     routers = [
         gateway,
         health_router(

@@ -156,6 +156,12 @@ class Settings(BaseSettings):
     risk_max_orders_per_day: int = Field(
         default=20, ge=0, description="Risk rail: orders an agent may submit per market day."
     )
+    decision_budget_bytes: int = Field(
+        default=16_000_000,
+        ge=10_000,
+        description="Decision records one agent may have kept per trading day (bytes of JSON); "
+        "past it a batch is refused and dropped. Honest agents write about 1 MB on 10 s cycles.",
+    )
     retention_days: float = Field(
         default=30,
         gt=0,

@@ -1,15 +1,21 @@
 """Decision records and follows in the store, on SQLite and PostgreSQL: a resent batch
-adds nothing, an order finds the decision that sent it, the follow book keeps what the
-platform confirmed, and retention takes old records with their links."""
+adds nothing, an order finds the decision that sent it, each agent's records are kept
+within a daily budget, the follow book keeps what the platform confirmed, and retention
+takes old records with their links."""
 
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
+from orchestrator.gateway.decisions import DecisionBatch, DecisionIntake, OverBudget
 from orchestrator.operations.why import explain, reason
 from orchestrator.state.decisions import DecisionBook
+from orchestrator.state.errors import DatabaseError
 from orchestrator.state.follows import FollowBook, FollowChange
+from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook, PlacedOrder
 from orchestrator.state.retention import compact
 from orchestrator.state.tables import Agent, DecisionOrder, Follow, utc
@@ -71,6 +77,41 @@ def test_a_resent_batch_adds_nothing_and_an_order_finds_its_decision(store):
     assert reason(records["a-1-AAPL-buy"], "a-1-AAPL-buy") == (
         "fresh <b>mood</b>; rails: cash of $900; 1 followed trade in AAPL"
     )
+
+
+def test_an_agent_keeps_records_within_its_budget_for_the_trading_day(store):
+    """A hostile agent cannot grow the store without bound: past its budget a batch is
+    refused whole; other agents, and the next trading day, are unaffected."""
+    hostile, other = _agent(store, "hostile"), _agent(store, "other")
+    market = [NOW]
+    one = len(json.dumps(DecisionBatch(records=[_record(1)]).records[0].model_dump(mode="json")))
+    intake = DecisionIntake(
+        store, StoreHealth(lambda: NOW), lambda: NOW, lambda: market[0], budget=int(2.5 * one)
+    )
+    book = DecisionBook(store)
+
+    def send(agent, *cycles):
+        return intake.keep(agent, DecisionBatch(records=[_record(c) for c in cycles]))
+
+    assert send(hostile, 1, 2) == {"kept": 2, "received": 2}
+    with pytest.raises(OverBudget, match=r"trading day 2026-12-01 would pass this agent's budget"):
+        send(hostile, 3)
+    assert [d.cycle for d in book.latest(hostile.id, 10)] == [2, 1]
+    assert send(other, 1, 2) == {"kept": 2, "received": 2}  # a budget of its own
+
+    market[0] = NOW + timedelta(days=1)  # the next trading day, by the market's clock
+    with store.engine.begin() as connection:  # a store that fails holds nothing of the budget
+        connection.execute(sa.text("ALTER TABLE decisions RENAME TO decisions_away"))
+    try:
+        with pytest.raises(DatabaseError):
+            send(hostile, 3, 4)
+    finally:
+        with store.engine.begin() as connection:
+            connection.execute(sa.text("ALTER TABLE decisions_away RENAME TO decisions"))
+    assert send(hostile, 3, 4) == {"kept": 2, "received": 2}
+    with pytest.raises(OverBudget):
+        send(hostile, 5)
+    assert [d.cycle for d in book.latest(hostile.id, 10)] == [4, 3, 2, 1]
 
 
 def test_the_follow_book_keeps_what_the_platform_confirmed(store):

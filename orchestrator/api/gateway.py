@@ -17,7 +17,7 @@ from feeds.universe import UNIVERSE, security
 from orchestrator.api.errors import ApiError
 from orchestrator.api.lane import answer
 from orchestrator.gateway.agents import AgentGateway, Heartbeat, HeartbeatReply
-from orchestrator.gateway.decisions import DecisionBatch, DecisionIntake
+from orchestrator.gateway.decisions import DecisionBatch, DecisionIntake, OverBudget
 from orchestrator.gateway.feeds import FeedGateway, FeedUnavailable
 from orchestrator.gateway.llm import AssessRequest, LlmGateway
 from orchestrator.gateway.relay import PlatformRelay, relayed
@@ -69,8 +69,13 @@ def gateway_router(
 
     @router.post("/agent/decisions")
     def decision_records(agent: Caller, batch: DecisionBatch) -> dict:
-        """Keep a batch of the agent's decision records; a resent batch adds nothing."""
-        return decisions.keep(agent, batch)
+        """Keep a batch of the agent's decision records; a resent batch adds nothing. A
+        batch past the agent's daily budget is refused (403): the agent drops it and says
+        so in its last error."""
+        try:
+            return decisions.keep(agent, batch)
+        except OverBudget as exc:
+            raise ApiError(403, "over_budget", str(exc)) from None
 
     @router.get("/feed/news")
     async def news(agent: Caller, symbols: Symbols, since: datetime | None = None) -> dict:

@@ -4,17 +4,26 @@ A record is the agent's own account of a decision (`agent_runtime.decisions`), s
 untrusted: every field that the orchestrator reads is typed and bounded here, the rest of
 its inputs is kept as given within a size limit, and nothing of it is ever drawn as
 markup. A batch resent after a lost answer adds nothing.
+
+Records are the one thing an agent can make the store grow by, so each agent has a budget
+per trading day, by the market's clock (`FLEET_DECISION_BUDGET_BYTES`). An honest agent
+records its orders (the rails allow 20 a day) and one in ten other decisions, about 3 KB
+each; a hostile one could otherwise write 64 KB a second, its whole request rate, for as
+long as retention keeps it. The budget is counted in memory: a daemon's restart starts it
+again, so one agent may write at most one more budget on that day per restart.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from feeds.calendar import trading_day
 from orchestrator.gateway.agents import MAX_COUNT
 from orchestrator.state.decisions import DecisionBook
 from orchestrator.state.errors import DatabaseError
@@ -75,22 +84,56 @@ class DecisionBatch(_Strict):
     records: list[RecordIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class DecisionIntake:
-    """Keeps agents' decision records."""
+class OverBudget(Exception):
+    """An agent's batch would take its records past the day's budget: nothing is kept."""
 
-    def __init__(self, store: Store, health: StoreHealth, now: Callable[[], datetime]) -> None:
+
+class DecisionIntake:
+    """Keeps agents' decision records, each agent within its daily budget."""
+
+    def __init__(
+        self,
+        store: Store,
+        health: StoreHealth,
+        now: Callable[[], datetime],
+        market_now: Callable[[], datetime],
+        budget: int,
+    ) -> None:
         self.book = DecisionBook(store)
         self.health = health
         self.now = now
+        self.market_now = market_now
+        self.budget = budget
+        self._spent: dict[str, tuple[str, int]] = {}  # agent id → (trading day, bytes)
+        self._lock = threading.Lock()  # batches are kept on the server's worker threads
 
     def keep(self, agent: Agent, batch: DecisionBatch) -> dict:
         """Keep the batch's new records; a store that cannot take them is reported to
-        `health` and the error raised on, so the agent keeps them for later."""
+        `health` and the error raised on, so the agent keeps them for later. A batch past
+        the agent's budget for the day raises `OverBudget`."""
         records = [r.model_dump(mode="json") for r in batch.records]
+        size = sum(len(json.dumps(r, separators=(",", ":"))) for r in records)
+        day = trading_day(self.market_now())
+        with self._lock:
+            seen, spent = self._spent.get(agent.id, (day, 0))
+            spent = spent if seen == day else 0
+            if spent + size > self.budget:
+                raise OverBudget(
+                    f"decision records of trading day {day} would pass this agent's budget "
+                    f"of {self.budget:,} bytes ({spent:,} kept); this batch is dropped"
+                )
+            self._spent[agent.id] = (day, spent + size)  # held, so a parallel batch counts it
         try:
             kept = self.book.keep(agent.id, records, self.now())
         except DatabaseError as exc:
+            self._refund(agent.id, day, size)
             self.health.failed("decision records", exc)
             raise
         self.health.worked("decision records")
         return {"kept": kept, "received": len(records)}
+
+    def _refund(self, agent_id: str, day: str, size: int) -> None:
+        with self._lock:
+            seen, spent = self._spent[agent_id]
+            if seen == day:  # else a new day began meanwhile, and nothing is held
+                self._spent[agent_id] = (day, spent - size)
