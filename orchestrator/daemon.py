@@ -255,7 +255,16 @@ def create_daemon_app(settings: Settings) -> App:
     agents = AgentGateway(store, accounts, health, settings, now)
     rates = AgentRates(settings.agent_cycle_seconds)
     relay = (
-        PlatformRelay(settings.platform_url, book, store, agents.thresholds, health, now)
+        PlatformRelay(
+            settings.platform_url,
+            book,
+            store,
+            agents.thresholds,
+            health,
+            now,
+            feeds.clock.now,
+            settings.risk_max_orders_per_day,
+        )
         if accounts
         else None
     )

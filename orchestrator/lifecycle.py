@@ -95,6 +95,7 @@ class AlertKind(StrEnum):
     EQUITY_FLOOR = "equity_floor"  # an agent's equity fell under the risk rail's floor
     DRAWDOWN = "drawdown"  # an agent's equity fell too far below its peak
     REJECTIONS = "rejections"  # an agent's latest orders were all rejected
+    ORDER_CAP = "order_cap"  # an agent sent more orders in a day than the cap allows
     ROLLOUT_FAILED = "rollout_failed"  # a new agent image was rolled back
     ROLLOUT_DONE = "rollout_done"  # every agent runs a new agent image
 

@@ -1,11 +1,12 @@
 """The platform relay against a real HTTP server: an agent's call goes upstream as it was
 sent, the answer comes back with only the headers an agent needs, a portfolio answer and
 a confirmed follow are noted for the next batch, a platform that does not answer is a
-502 the agent's client knows, and no order passes while the fleet is paused."""
+502 the agent's client knows, and no order passes while the fleet is paused or past the
+agent's orders for the day."""
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -30,10 +31,24 @@ PORTFOLIO = {
 }
 
 
-def relay(store, url: str) -> PlatformRelay:
-    return PlatformRelay(
-        url, OrderBook(store), store, Thresholds(0.0, 0.5, 5), StoreHealth(lambda: NOW), lambda: NOW
-    )
+def relay(store, url: str, cap: int = 20, market=lambda: NOW) -> PlatformRelay:
+    health = StoreHealth(lambda: NOW)
+    limits = Thresholds(0.0, 0.5, 5)
+    return PlatformRelay(url, OrderBook(store), store, limits, health, lambda: NOW, market, cap)
+
+
+def order(cid: str, at: datetime = NOW) -> dict:
+    """A platform's answer to a submit: the order, filled."""
+    return {
+        "order_id": f"o-{cid}",
+        "client_order_id": cid,
+        "symbol": "AAPL",
+        "side": "buy",
+        "status": "filled",
+        "filled_qty": 1,
+        "filled_avg_price": 100.0,
+        "created_at": at.isoformat(),
+    }
 
 
 def test_a_call_goes_upstream_as_sent_and_its_answer_comes_back(store):
@@ -132,17 +147,7 @@ def test_no_order_passes_while_the_fleet_is_paused_or_the_switch_cannot_be_read(
     (agent,), _ = store.spawn(
         "key-paused", [{"name": "k0", "strategy": "momentum"}], lambda _id: "x", NOW
     )
-    order = {
-        "order_id": "o-1",
-        "client_order_id": "c-1",
-        "symbol": "AAPL",
-        "side": "buy",
-        "qty": 1,
-        "status": "filled",
-        "filled_avg_price": 100.0,
-        "submitted_at": NOW.isoformat(),
-    }
-    platform = ScriptedApp().on("/api/trading/submit", (201, order, {}))
+    platform = ScriptedApp().on("/api/trading/submit", (201, order("c-1"), {}))
     platform.on("/api/trading/portfolio", (200, PORTFOLIO, {}))
     with serve(platform) as url:
         passing = relay(store, url)
@@ -174,3 +179,59 @@ def test_no_order_passes_while_the_fleet_is_paused_or_the_switch_cannot_be_read(
         assert len(platform.seen) == 2 and unsure.health.last_failure_at == NOW
         asyncio.run(passing.aclose())
         asyncio.run(unsure.aclose())
+
+
+def test_no_order_passes_the_daily_cap_whatever_the_agent_sends(store):
+    """An agent that ignores its own rails: past the cap its submits are refused and
+    alarmed once; a resend of today's order is a replay and passes; orders sent together
+    count each other; a relay that starts again reads the day from the order book; the
+    next trading day opens the cap again and ends the alarm."""
+    (agent,), _ = store.spawn(
+        "key-cap", [{"name": "c0", "strategy": "momentum"}], lambda _: "x", NOW
+    )
+    tomorrow = NOW + timedelta(days=1)
+    platform = ScriptedApp(delay=0.2).on(
+        "/api/trading/submit",
+        *[(201, order(cid), {}) for cid in ("c-1", "c-2", "c-1")],
+        (201, order("c-4", tomorrow), {}),
+    )
+    market = [NOW]
+    with serve(platform) as url:
+        capped = relay(store, url, cap=2, market=lambda: market[0])
+
+        async def submit(*cids: str):
+            bodies = [json.dumps({"client_order_id": c}).encode() for c in cids]
+            calls = [
+                capped.forward(agent, "POST", "api/trading/submit", "", b, None) for b in bodies
+            ]
+            return await asyncio.gather(*calls)
+
+        def codes(answers) -> list:
+            return [
+                a.status if a.status < 300 else json.loads(a.body)["error"]["code"] for a in answers
+            ]
+
+        together = codes(asyncio.run(submit("c-1", "c-2", "c-3")))  # in any order
+        assert sorted(together, key=str) == [201, 201, "order_cap"]
+        assert platform.hits("/api/trading/submit") == 2  # sent together, the third never left
+        refused = asyncio.run(submit("c-5"))[0]
+        assert (
+            "placed its 2 orders of trading day 2026-12-03"
+            in json.loads(refused.body)["error"]["message"]
+        )
+        assert codes(asyncio.run(submit("c-1"))) == [201]  # a replay of today's order passes
+        alerts = [a for a in store.alerts(10) if a.kind == "order_cap"]
+        assert len(alerts) == 1 and alerts[0].text.startswith(
+            f"agent {agent.name} has placed its 2 orders"
+        )
+        assert "order_cap" in store.get(agent.id).alarms
+
+        restarted = relay(store, url, cap=2, market=lambda: market[0])
+        again = asyncio.run(restarted.forward(agent, "POST", "api/trading/submit", "", b"{}", None))
+        assert again.status == 409 and platform.hits("/api/trading/submit") == 3
+
+        market[0] = tomorrow
+        assert codes(asyncio.run(submit("c-4"))) == [201]
+        assert "order_cap" not in (store.get(agent.id).alarms or "")
+        for done in (capped, restarted):
+            asyncio.run(done.aclose())

@@ -20,7 +20,10 @@ take them never fails the agent's call; it is reported to the store's health.
 The kill switch holds here as well as in the agents: while the fleet is paused, a submit
 is refused (409, `fleet_paused`) without reaching the platform. An agent hears of a pause
 on its next heartbeat, and a cycle under way when it is set would otherwise still send
-its orders.
+its orders. So does the daily order cap (`FLEET_RISK_MAX_ORDERS_PER_DAY`): an agent's
+own rails stop at it, and a submit past it, which only an agent that ignores its rails
+sends, is refused (409, `order_cap`) and alarmed, once per episode. A resend of an order
+placed today is a replay, not a new order, and passes.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from feeds.calendar import trading_day
 from orchestrator.control.accounts import placed
 from orchestrator.control.alarms import ORDER_ALARMS, Thresholds, order_alarms
+from orchestrator.lifecycle import AlertKind
 from orchestrator.state.errors import DatabaseError
 from orchestrator.state.follows import FollowBook, FollowChange
 from orchestrator.state.health import StoreHealth
@@ -78,6 +83,30 @@ class Relayed:
     status: int
     body: bytes
     headers: dict[str, str]
+
+
+@dataclass
+class _Today:
+    """An agent's orders on one trading day, as far as the relay let them through."""
+
+    day: str
+    placed: set[str]  # client order ids the platform answered
+    sending: int = 0  # new orders on their way upstream
+
+
+def _client_order_id(request: bytes) -> str | None:
+    try:
+        sent = json.loads(request or b"{}")
+    except ValueError:
+        return None
+    cid = sent.get("client_order_id") if isinstance(sent, dict) else None
+    return cid if isinstance(cid, str) else None
+
+
+def _standing(agent: Agent, kind: AlertKind) -> bool:
+    """Whether the agent's alarm of `kind` stands, as far as `agent` knows (the gateway's
+    memory of it may be older than the store)."""
+    return kind in (agent.alarms or "").split(",")
 
 
 def relayed(method: str, path: str) -> bool:
@@ -134,6 +163,8 @@ class PlatformRelay:
         thresholds: Thresholds,
         health: StoreHealth,
         now: Callable[[], datetime],
+        market_now: Callable[[], datetime],
+        max_orders_per_day: int,
         timeout: float = 10.0,
     ) -> None:
         self.book = book
@@ -142,6 +173,10 @@ class PlatformRelay:
         self.thresholds = thresholds
         self.health = health
         self.now = now
+        self.market_now = market_now
+        self.max_orders_per_day = max_orders_per_day
+        self._today: dict[str, _Today] = {}  # agent id → its orders of the trading day
+        self._capped: set[str] = set()  # agents whose order-cap alarm this relay sounded
         self._lock = threading.Lock()
         self._positions: dict[str, tuple[list[dict], datetime]] = {}  # waiting for a batch
         self._follows: deque[FollowChange] = deque(maxlen=FOLLOWS_WAITING)  # the same
@@ -160,9 +195,10 @@ class PlatformRelay:
     ) -> Relayed:
         """Send one allowed call of `agent` upstream (check `relayed` first), and note
         what its answer says; an unreachable platform is a 502 the agent's client retries
-        like any platform outage; a submit while the fleet is paused is refused here."""
-        if path == "api/trading/submit" and await self._paused():
-            return _refused(409, "fleet_paused", "the fleet is paused: no orders until resumed")
+        like any platform outage; a submit while the fleet is paused, or past the agent's
+        orders for the day, is refused here."""
+        if path == "api/trading/submit":
+            return await self._submit(agent, query, body, platform_auth)
         answer = await self._send(method, path, query, body, platform_auth)
         if answer.status >= 300:
             return answer
@@ -171,14 +207,59 @@ class PlatformRelay:
                 self._note_positions(agent.id, positions)
         elif path.startswith("api/subscriptions"):  # the same
             self._note_follows(agent.id, method, path, body, answer.body)
-        elif path == "api/trading/submit":
-            try:
-                await asyncio.to_thread(self._note_order, agent, body, answer.body)
-            except DatabaseError as exc:
-                self.health.failed("order book", exc)
-            else:
-                self.health.worked("order book")
         return answer
+
+    async def _submit(
+        self, agent: Agent, query: str, body: bytes, platform_auth: str | None
+    ) -> Relayed:
+        if await self._paused():
+            return _refused(409, "fleet_paused", "the fleet is paused: no orders until resumed")
+        today = await self._orders_today(agent.id)
+        new = _client_order_id(body) not in today.placed  # else a replay of today's order
+        if new and len(today.placed) + today.sending >= self.max_orders_per_day:
+            message = (
+                f"agent {agent.name} has placed its {self.max_orders_per_day} orders of "
+                f"trading day {today.day} (FLEET_RISK_MAX_ORDERS_PER_DAY): no more until the next"
+            )
+            await self._note(self._sound_cap, agent, message)
+            return _refused(409, "order_cap", message)
+        # A new order let through ends an episode of refusals (a replay does not).
+        ending = new and (agent.id in self._capped or _standing(agent, AlertKind.ORDER_CAP))
+        today.sending += new  # held, so that orders sent together count each other
+        try:
+            answer = await self._send("POST", "api/trading/submit", query, body, platform_auth)
+        finally:
+            today.sending -= new
+        if answer.status < 300 and (order := placed_order(body, answer.body)):
+            today.placed.add(order[0].client_order_id)
+            await self._note(self._note_order, agent, order, ending)
+        return answer
+
+    async def _orders_today(self, agent_id: str) -> _Today:
+        """The agent's orders of the trading day: from memory, or from the order book
+        once a day (so a restart forgets none). A store that cannot say fails the
+        submit (503), as the kill switch does."""
+        day = trading_day(self.market_now())
+        if (today := self._today.get(agent_id)) is not None and today.day == day:
+            return today
+        try:
+            placed_today = await asyncio.to_thread(self.book.client_order_ids, agent_id, day)
+        except DatabaseError as exc:
+            self.health.failed("order cap", exc)
+            raise
+        if (today := self._today.get(agent_id)) is None or today.day != day:  # not meanwhile
+            today = self._today[agent_id] = _Today(day, placed_today)
+        return today
+
+    async def _note(self, write: Callable[..., None], *args: Any) -> None:
+        """Write to the store off the event loop; a store that cannot take it never
+        fails the agent's call, it is reported to `health`."""
+        try:
+            await asyncio.to_thread(write, *args)
+        except DatabaseError as exc:
+            self.health.failed("order book", exc)
+        else:
+            self.health.worked("order book")
 
     async def _paused(self) -> bool:
         """The kill switch: from memory if read within the last second, else the store. A
@@ -191,15 +272,27 @@ class PlatformRelay:
             self.health.failed("kill switch", exc)
             raise
 
-    def _note_order(self, agent: Agent, request: bytes, answer: bytes) -> None:
-        if placed := placed_order(request, answer):
-            self.book.record(agent.id, *placed, now=self.now())
-            statuses = self.book.latest_statuses(agent.id, self.thresholds.rejections)
-            holding = order_alarms(agent.name, statuses, self.thresholds)
-            # `agent` may be the gateway's memory of it, older than the alarms sounded here
-            if holding or agent.alarms or agent.id in self._sounded:
-                self.store.sound_alarms(agent.id, ORDER_ALARMS, holding, self.now())
-                (self._sounded.add if holding else self._sounded.discard)(agent.id)
+    def _note_order(
+        self, agent: Agent, order: tuple[PlacedOrder, str | None], ending_cap: bool
+    ) -> None:
+        self.book.record(agent.id, *order, now=self.now())
+        statuses = self.book.latest_statuses(agent.id, self.thresholds.rejections)
+        holding = order_alarms(agent.name, statuses, self.thresholds)
+        # `agent` may be the gateway's memory of it, older than the alarms sounded here
+        if holding or agent.alarms or agent.id in self._sounded:
+            self.store.sound_alarms(agent.id, ORDER_ALARMS, holding, self.now())
+            (self._sounded.add if holding else self._sounded.discard)(agent.id)
+        if ending_cap:
+            self.store.sound_alarms(agent.id, {AlertKind.ORDER_CAP}, {}, self.now())
+            self._capped.discard(agent.id)
+
+    def _sound_cap(self, agent: Agent, message: str) -> None:
+        if agent.id not in self._capped:  # once per episode, not per refused submit
+            text = f"{message}; its own risk rails should have stopped it"
+            self.store.sound_alarms(
+                agent.id, {AlertKind.ORDER_CAP}, {AlertKind.ORDER_CAP: text}, self.now()
+            )
+            self._capped.add(agent.id)
 
     def _note_positions(self, agent_id: str, positions: list[dict]) -> None:
         with self._lock:

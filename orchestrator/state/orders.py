@@ -111,6 +111,14 @@ class OrderBook:
         with self.session() as s:
             return Counter(dict(s.exec(query).all()))
 
+    def client_order_ids(self, agent_id: str, market_day: str) -> set[str]:
+        """The client order ids of the agent's orders placed on `market_day`."""
+        query = select(OrderRecord.client_order_id).where(
+            OrderRecord.agent_id == agent_id, OrderRecord.market_day == market_day
+        )
+        with self.session() as s:
+            return set(s.exec(query).all())
+
     def by_outcome(self) -> Counter[tuple[str, str]]:
         """Every order ever recorded, by the agent's strategy and the order's status."""
         query = (
