@@ -60,6 +60,15 @@ class CycleResult:
         self.portfolio = portfolio
 
 
+def _day_of(stamp: str | None, now: datetime) -> str | None:
+    """The date of a platform timestamp in the zone of `now`; None if it is not one."""
+    try:
+        at = datetime.fromisoformat(stamp or "")
+    except ValueError:
+        return None
+    return at.astimezone(now.tzinfo).strftime("%Y-%m-%d") if at.tzinfo else None
+
+
 def _prices(raw: dict) -> dict[str, float]:
     prices = {}
     for quote in raw.get("quotes", []):
@@ -149,6 +158,12 @@ class Trader:
         day, count = self.orders_today
         return count if day == now.strftime("%Y-%m-%d") else 0
 
+    def _placed_on(self, day: str, now: datetime) -> int:
+        """The account's orders of `day`, as the platform lists them (its latest 100), so
+        that a restarted agent does not count its daily orders from zero again."""
+        listed = self.account.session.call(self.account.client.orders, 100)
+        return sum(_day_of(o.created_at, now) == day for o in listed)
+
     @property
     def catalysts(self) -> CatalystScores:
         """What the agent has learned about each kind of event."""
@@ -218,6 +233,8 @@ class Trader:
         if view is None:
             return CycleResult(cycle, error="no symbols match this personality")
         day = now.strftime("%Y-%m-%d")
+        if not self.orders_today[0]:  # this process's first cycle: today may have orders
+            self.orders_today = (day, self._placed_on(day, now))
         done_today = self.orders_on(now)
         inputs = Inputs(
             strategy=self.strategy,

@@ -105,6 +105,7 @@ def test_a_cycle_turns_news_into_a_filled_order_and_a_restart_never_fills_twice(
 
     restarted = trader(world)  # killed mid-cycle, back up in the same cycle
     assert restarted.run(100, NOW, paused=False).submitted == 0  # it sees the position
+    assert restarted.orders_on(NOW) == 1  # and counts today's orders on from the platform's
     order_id = client_order_id("7c1e2f3a-0000-4000-8000-000000000001", 100, "MRNA", "buy")
     # Had it died before seeing the fill, its resend carries the same id: a replay.
     resent = restarted.account.client.submit_order(order_id, "MRNA", "buy", qty=position.qty)
