@@ -26,7 +26,7 @@ from agent_runtime.outbox import Outbox
 from agent_runtime.risk import Book, Order
 from agent_runtime.strategies import MarketView, NewsView
 from agent_runtime.strategies._base import eligible
-from feeds.calendar import calendar_for
+from feeds.calendar import calendar_for, trading_day
 from feeds.clock import MarketClock
 from platform_client import PlatformError, Portfolio
 
@@ -60,13 +60,13 @@ class CycleResult:
         self.portfolio = portfolio
 
 
-def _day_of(stamp: str | None, now: datetime) -> str | None:
-    """The date of a platform timestamp in the zone of `now`; None if it is not one."""
+def _day_of(stamp: str | None) -> str | None:
+    """The trading day of a platform timestamp; None if it is not one."""
     try:
         at = datetime.fromisoformat(stamp or "")
     except ValueError:
         return None
-    return at.astimezone(now.tzinfo).strftime("%Y-%m-%d") if at.tzinfo else None
+    return trading_day(at) if at.tzinfo else None
 
 
 def _prices(raw: dict) -> dict[str, float]:
@@ -154,15 +154,16 @@ class Trader:
         self.filled_total = 0
 
     def orders_on(self, now: datetime) -> int:
-        """Orders submitted on the market day of `now` (since this process started)."""
+        """Orders submitted on the trading day of `now` (the exchange's date), counted on
+        from the platform's list when this process started."""
         day, count = self.orders_today
-        return count if day == now.strftime("%Y-%m-%d") else 0
+        return count if day == trading_day(now) else 0
 
-    def _placed_on(self, day: str, now: datetime) -> int:
+    def _placed_on(self, day: str) -> int:
         """The account's orders of `day`, as the platform lists them (its latest 100), so
         that a restarted agent does not count its daily orders from zero again."""
         listed = self.account.session.call(self.account.client.orders, 100)
-        return sum(_day_of(o.created_at, now) == day for o in listed)
+        return sum(_day_of(o.created_at) == day for o in listed)
 
     @property
     def catalysts(self) -> CatalystScores:
@@ -232,9 +233,9 @@ class Trader:
         view = self._view(now, held, {p.symbol: p.avg_price for p in portfolio.positions})
         if view is None:
             return CycleResult(cycle, error="no symbols match this personality")
-        day = now.strftime("%Y-%m-%d")
+        day = trading_day(now)  # the exchange's date, as the relay counts the daily cap
         if not self.orders_today[0]:  # this process's first cycle: today may have orders
-            self.orders_today = (day, self._placed_on(day, now))
+            self.orders_today = (day, self._placed_on(day))
         done_today = self.orders_on(now)
         inputs = Inputs(
             strategy=self.strategy,

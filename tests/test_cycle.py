@@ -114,6 +114,13 @@ def test_a_cycle_turns_news_into_a_filled_order_and_a_restart_never_fills_twice(
     assert restarted.account.client.portfolio().positions[0].qty == position.qty
 
 
+def test_the_daily_order_count_runs_by_the_exchanges_date_as_the_relays_cap_does(world):
+    agent = trader(world)
+    agent.orders_today = ("2026-12-03", 5)
+    assert agent.orders_on(datetime(2026, 12, 4, 2, tzinfo=UTC)) == 5  # 21:00 in New York
+    assert agent.orders_on(datetime(2026, 12, 4, 6, tzinfo=UTC)) == 0  # the next day there
+
+
 def test_a_cycle_runs_once_per_cycle_number(world):
     agent = trader(world)
     cycle = agent.due(NOW)
