@@ -221,7 +221,7 @@ class PlatformRelay:
                 f"agent {agent.name} has placed its {self.max_orders_per_day} orders of "
                 f"trading day {today.day} (FLEET_RISK_MAX_ORDERS_PER_DAY): no more until the next"
             )
-            await self._note(self._sound_cap, agent, message)
+            await asyncio.to_thread(self._wrote, self._sound_cap, agent, message)
             return _refused(409, "order_cap", message)
         # A new order let through ends an episode of refusals (a replay does not).
         ending = new and (agent.id in self._capped or _standing(agent, AlertKind.ORDER_CAP))
@@ -232,7 +232,7 @@ class PlatformRelay:
             today.sending -= new
         if answer.status < 300 and (order := placed_order(body, answer.body)):
             today.placed.add(order[0].client_order_id)
-            await self._note(self._note_order, agent, order, ending)
+            await asyncio.to_thread(self._wrote, self._note_order, agent, order, ending)
         return answer
 
     async def _orders_today(self, agent_id: str) -> _Today:
@@ -250,16 +250,6 @@ class PlatformRelay:
         if (today := self._today.get(agent_id)) is None or today.day != day:  # not meanwhile
             today = self._today[agent_id] = _Today(day, placed_today)
         return today
-
-    async def _note(self, write: Callable[..., None], *args: Any) -> None:
-        """Write to the store off the event loop; a store that cannot take it never
-        fails the agent's call, it is reported to `health`."""
-        try:
-            await asyncio.to_thread(write, *args)
-        except DatabaseError as exc:
-            self.health.failed("order book", exc)
-        else:
-            self.health.worked("order book")
 
     async def _paused(self) -> bool:
         """The kill switch: from memory if read within the last second, else the store. A
@@ -334,9 +324,11 @@ class PlatformRelay:
             with self._lock:
                 self._follows = deque([*follows, *self._follows], maxlen=FOLLOWS_WAITING)
 
-    def _wrote(self, write: Callable[[Any], None], batch: Any) -> bool:
+    def _wrote(self, write: Callable[..., None], *args: Any) -> bool:
+        """Whether `write(*args)` reached the store; a store that cannot take it never
+        fails the agent's call, it is reported to `health`."""
         try:
-            write(batch)
+            write(*args)
         except DatabaseError as exc:
             self.health.failed("order book", exc)
             return False
