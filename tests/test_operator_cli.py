@@ -106,6 +106,12 @@ def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
         (["retire", ""], "no agent given: name one by its name, id or a unique id prefix"),
         (["why", ""], "no order given: name one by its platform or client order id"),
         (["schedule", "rm", " "], "no schedule given: name one by its id (`fleet schedule ls`)"),
+        # a page pasted by mistake comes back as one line
+        (["show", "x" * 3000], f"no agent '{'x' * 60}'… (3,000 characters)"),
+        (
+            ["why", "y" * 40_000],
+            f"no order '{'y' * 60}'… (40,000 characters) in the fleet's order book",
+        ),
     ]:
         result = daemon.fleet(*command)
         assert (result.returncode, result.stderr) == (1, f"error: {refused}\n"), command

@@ -31,6 +31,7 @@ from orchestrator.operations.views import (
 from orchestrator.runtime import Runtime, RuntimeFailure
 from orchestrator.state.decisions import DecisionBook
 from orchestrator.state.store import Store
+from orchestrator.untrusted import quoted
 from personalities import Strategy
 
 
@@ -135,7 +136,7 @@ def operator_router(
         """One order (platform or client order id) and the decision that sent it."""
         found = DecisionBook(store).for_order(ref)
         if found is None:
-            raise ApiError(404, "not_found", f"no order {ref!r} in the fleet's order book")
+            raise ApiError(404, "not_found", f"no order {quoted(ref)} in the fleet's order book")
         order, decision = found
         agent = store.get(order.agent_id)
         return {

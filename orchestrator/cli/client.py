@@ -17,6 +17,7 @@ import httpx
 
 from orchestrator import keys
 from orchestrator.settings import Settings
+from orchestrator.untrusted import quoted
 
 
 class OperatorError(Exception):
@@ -180,7 +181,7 @@ def _path(ref: str, what: str = "agent") -> str:
     if not ref.strip():
         raise OperatorError(f"no {what} given: name one by {_NAMED_BY[what]}")
     if what == "agent" and "/" in ref:
-        raise OperatorError(f"no agent {ref!r}")
+        raise OperatorError(f"no agent {quoted(ref)}")
     return quote(ref, safe="")
 
 

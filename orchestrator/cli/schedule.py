@@ -17,6 +17,7 @@ from orchestrator.cli._common import (
 )
 from orchestrator.cli.format import format_added, format_schedules
 from orchestrator.operations.summaries import format_report
+from orchestrator.untrusted import quoted
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -32,7 +33,7 @@ class Duration(click.ParamType):
         match = re.fullmatch(r"(\d+)([smhdw])", str(value).strip())
         seconds = int(match[1]) * _UNITS[match[2]] if match else 0
         if seconds < 1:
-            self.fail(f"{value!r} is not a span like 30s, 15m, 12h, 7d or 2w")
+            self.fail(f"{quoted(value)} is not a span like 30s, 15m, 12h, 7d or 2w")
         return seconds
 
 

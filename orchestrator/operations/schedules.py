@@ -22,6 +22,7 @@ from orchestrator.operations.sampling import Sampling
 from orchestrator.state.errors import Conflict
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.state.tables import Schedule
+from orchestrator.untrusted import quoted
 
 MAX_EVERY_SECONDS = 366 * 86_400
 
@@ -69,7 +70,7 @@ class ReportSpec(BaseModel):
         try:
             parsed = time.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not a time of day like 16:30") from None
+            raise ValueError(f"{quoted(value)} is not a time of day like 16:30") from None
         return parsed.strftime("%H:%M:%S" if parsed.second else "%H:%M")
 
     @field_validator("timezone")
@@ -78,7 +79,9 @@ class ReportSpec(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (e.g. America/New_York, UTC)") from None
+            raise ValueError(
+                f"unknown time zone {quoted(value)} (e.g. America/New_York, UTC)"
+            ) from None
         return value
 
     def last_due(self, now: datetime) -> datetime:

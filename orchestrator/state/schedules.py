@@ -17,6 +17,7 @@ from orchestrator.lifecycle import AlertKind
 from orchestrator.state.errors import NotFound
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Alert, Report, Schedule, utc
+from orchestrator.untrusted import quoted
 
 
 class ScheduleBook:
@@ -40,7 +41,7 @@ class ScheduleBook:
         with self.session() as s:
             schedule = s.get(Schedule, schedule_id)
         if schedule is None:
-            raise NotFound(f"no schedule {schedule_id!r} (see `fleet schedule ls`)")
+            raise NotFound(f"no schedule {quoted(schedule_id)} (see `fleet schedule ls`)")
         return _aware(schedule)
 
     def add(self, kind: str, spec: str, now: datetime) -> Schedule:
@@ -58,7 +59,7 @@ class ScheduleBook:
         with self.session() as s:
             schedule = s.get(Schedule, schedule_id)
             if schedule is None:
-                raise NotFound(f"no schedule {schedule_id!r} (see `fleet schedule ls`)")
+                raise NotFound(f"no schedule {quoted(schedule_id)} (see `fleet schedule ls`)")
             s.delete(schedule)
             s.commit()
             return _aware(schedule)

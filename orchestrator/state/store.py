@@ -23,6 +23,7 @@ from orchestrator.state.beats import Beat, Recorded, behind_message, record_beat
 from orchestrator.state.changes import AgentChanges
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from orchestrator.state.tables import Agent, AgentEvent, Alert, EquitySample, FleetState, utc
+from orchestrator.untrusted import quoted
 
 PAUSE_READ_SECONDS = 1.0
 _IN_CHUNK = 500  # values in one `IN (...)`: well inside every backend's limit
@@ -156,13 +157,13 @@ class Store:
             if len(matches) == 1:
                 return matches[0]
             if matches:
-                raise Ambiguous(f"{ref!r} matches several agents; give more of the id")
+                raise Ambiguous(f"{quoted(ref)} matches several agents; give more of the id")
             names = s.exec(select(Agent.name)).all()
         close = [n for n in names if ref and n.startswith(ref)][:3] or difflib.get_close_matches(
             ref, names, n=3, cutoff=0.75
         )
         hint = f"; did you mean {' or '.join(sorted(close))}?" if close else ""
-        raise NotFound(f"no agent {ref!r}{hint}")
+        raise NotFound(f"no agent {quoted(ref)}{hint}")
 
     def equity_history(self, agent_id: str, limit: int = 500) -> list[tuple[datetime, float]]:
         """An agent's equity samples as (moment, equity), oldest first (the latest `limit`)."""
@@ -176,8 +177,7 @@ class Store:
             return [(utc(e.at), e.equity) for e in reversed(s.exec(query).all())]
 
     def equity_samples(self, since: datetime) -> list[tuple[str, datetime, float]]:
-        """Every agent's equity samples after `since` as (agent id, moment, equity),
-        oldest first."""
+        """All equity samples after `since` as (agent id, moment, equity), oldest first."""
         query = (
             select(EquitySample.agent_id, EquitySample.at, EquitySample.equity)
             .where(EquitySample.at > since)
