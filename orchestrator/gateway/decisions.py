@@ -3,7 +3,7 @@
 A record is the agent's own account of a decision (`agent_runtime.decisions`), so it is
 untrusted: every field that the orchestrator reads is typed and bounded here, the rest of
 its inputs is kept as given within a size limit, and nothing of it is ever drawn as
-markup. A batch resent after a lost answer adds nothing.
+markup. A batch resent after a lost answer adds nothing, and costs nothing of the budget.
 
 Records are the one thing an agent can make the store grow by, so each agent has a budget
 per trading day, by the market's clock (`FLEET_DECISION_BUDGET_BYTES`). An honest agent
@@ -112,7 +112,8 @@ class DecisionIntake:
         `health` and the error raised on, so the agent keeps them for later. A batch past
         the agent's budget for the day raises `OverBudget`."""
         records = [r.model_dump(mode="json") for r in batch.records]
-        size = sum(len(json.dumps(r, separators=(",", ":"))) for r in records)
+        sizes = {r["cycle"]: len(json.dumps(r, separators=(",", ":"))) for r in records}
+        size = sum(sizes.values())
         day = trading_day(self.market_now())
         with self._lock:
             seen, spent = self._spent.get(agent.id, (day, 0))
@@ -130,7 +131,9 @@ class DecisionIntake:
             self.health.failed("decision records", exc)
             raise
         self.health.worked("decision records")
-        return {"kept": kept, "received": len(records)}
+        # a batch sent again (its answer lost) is charged only for what was new in it
+        self._refund(agent.id, day, sum(n for cycle, n in sizes.items() if cycle not in kept))
+        return {"kept": len(kept), "received": len(records)}
 
     def _refund(self, agent_id: str, day: str, size: int) -> None:
         with self._lock:

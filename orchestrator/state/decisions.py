@@ -40,9 +40,9 @@ class DecisionBook:
     def __init__(self, store: Store) -> None:
         self.session = store.session
 
-    def keep(self, agent_id: str, records: list[dict], now: datetime) -> int:
+    def keep(self, agent_id: str, records: list[dict], now: datetime) -> set[int]:
         """Keep the records not kept yet (each has `cycle`, `at`, `strategy`, `inputs`
-        and `orders`, already checked); returns how many were new."""
+        and `orders`, already checked); returns the cycles of those that were new."""
         with self.session() as s:
             cycles = [r["cycle"] for r in records]
             known = set(
@@ -80,7 +80,7 @@ class DecisionBook:
             except sa.exc.IntegrityError:  # the same batch kept at the same moment
                 s.rollback()
                 return self.keep(agent_id, records, now)
-            return len(fresh)
+            return set(fresh)
 
     def latest(self, agent_id: str, limit: int) -> list[Decision]:
         """The agent's latest decisions, newest first."""
