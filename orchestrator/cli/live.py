@@ -92,7 +92,10 @@ def watch_dashboard(api: OperatorClient, interval: float, note: str = "") -> Non
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Keep the demo's state (store, logs, sandbox) here instead of deleting it.",
+    help=(
+        "Keep the demo's state (store, logs, sandbox) here instead of deleting it; a folder "
+        "an earlier demo kept brings its agents back beside the new ones."
+    ),
 )
 def demo(
     agents: int,
