@@ -3,9 +3,15 @@ character that is not printable is written as its escape (`\\x1b`), so no termin
 sequence, bell or line break of an agent's reaches an operator. Each surface adds its own
 escaping on top: rich markup on the CLI, HTML in the pages, Slack's `<>&` in alerts.
 An operator's own reference echoed in an error is quoted and clipped, so a mistaken paste
-of a page of text comes back as one line."""
+of a page of text comes back as one line.
+
+A request body, from an operator or an agent, is read as sent (`Body`): a value of the
+wrong type is refused, not converted, so `{"size": true}` or `{"count": "5"}` scales
+nothing."""
 
 from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
 
 
 def visible(value: object) -> str:
@@ -21,3 +27,11 @@ def quoted(value: str, limit: int = 60) -> str:
     if len(value) <= limit:
         return repr(value)
     return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
+class Body(BaseModel):
+    """A request body: no field it does not declare, and no value taken for another type
+    (`"3"`, `3.0` or `true` for a count is refused, where pydantic would read 3, 3 and 1;
+    a whole number for a float is still a number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)

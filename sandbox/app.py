@@ -46,7 +46,10 @@ class SandboxConfig:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body as sent: no undeclared field, and no value of another type converted
+    (a qty of "3" or true is refused; a whole number is still a number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CreateAgent(_Strict):

@@ -260,7 +260,8 @@ def test_a_plain_beat_takes_its_own_lane_and_anything_else_goes_on_to_the_route(
     status, body, routed = lane_call(lane, caller, b'{"cycle": 5, ', b'"equity": 1000.5}')
     assert (status, json.loads(body), routed) == (200, {"paused": False, "retire": False}, [])
 
-    for refused in (b'{"cycle": -1}', b'{"cycle": 4}', b"not json"):  # invalid, behind
+    # invalid, of another type (read as 8, a beat of 6 would be behind), behind, not JSON
+    for refused in (b'{"cycle": -1}', b'{"cycle": "8"}', b'{"cycle": 8.0}', b'{"cycle": 4}', b"x"):
         assert lane_call(lane, caller, refused) == (299, b"routed", [refused])
     beats = b'{"cycle": 6}'
     assert lane_call(lane, caller, beats, path="/v1/agent/decisions")[2] == [beats]

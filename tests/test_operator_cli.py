@@ -94,6 +94,12 @@ def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
     assert "Invalid value for '--tail'" in result.stderr and "Traceback" not in result.stderr
     result = daemon.fleet("ls", "--phase", "sleeping")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    # a value of another type is refused, not converted: `true` is not a fleet of one
+    for body in ({"size": True}, {"size": "3"}, {"size": 3.0}, {"size": 12, "seed": "7"}):
+        refused = daemon.api("PUT", "/v1/fleet/desired", json=body)
+        assert refused.status_code == 422, body
+        assert refused.json()["error"]["message"].endswith(": Input should be a valid integer")
+    assert len(daemon.agents()) == 12
     # a forged reference is not a path anywhere
     response = daemon.api("GET", "/v1/agents/..%2F..%2Fetc%2Fpasswd")
     assert response.status_code == 404 and "error" in response.json()

@@ -221,6 +221,8 @@ BAD_ORDERS = [
     ({"qty": 0}, "invalid_request"),
     ({"qty": math.nan}, "invalid_request"),
     ({"qty": math.inf}, "invalid_request"),
+    ({"qty": "3"}, "invalid_request"),  # another type is refused, not converted
+    ({"qty": True}, "invalid_request"),
     ({"symbol": "ZZZZ"}, "unknown_symbol"),
     ({"notional": 100}, "invalid_request"),  # with qty too: both given
     ({"client_order_id": "x" * 49}, "invalid_request"),

@@ -33,7 +33,7 @@ class Duration(click.ParamType):
         match = re.fullmatch(r"(\d+)([smhdw])", str(value).strip())
         seconds = int(match[1]) * _UNITS[match[2]] if match else 0
         if seconds < 1:
-            self.fail(f"{quoted(value)} is not a span like 30s, 15m, 12h, 7d or 2w")
+            self.fail(f"{quoted(str(value))} is not a span like 30s, 15m, 12h, 7d or 2w")
         return seconds
 
 

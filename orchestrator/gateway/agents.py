@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent_runtime.contract import Bootstrap, ClockSpec, PlatformAccess, Schedule
 from orchestrator import keys
@@ -54,7 +54,11 @@ MAX_WAITING_BEATS = 10
 
 
 class Heartbeat(BaseModel):
-    """What an agent reports every cycle (untrusted: every field is bounded)."""
+    """What an agent reports every cycle (untrusted: every field is bounded and of its
+    own type). A field it does not know is ignored, not refused: during a rollout, agents
+    of a newer image report to this daemon."""
+
+    model_config = ConfigDict(strict=True)
 
     cycle: int = Field(ge=0, le=MAX_COUNT)
     phase: str = Field(default="running", max_length=32)

@@ -30,16 +30,13 @@ from orchestrator.state.errors import DatabaseError
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent
+from orchestrator.untrusted import Body
 
 MAX_RECORD_BYTES = 64_000
 MAX_BATCH = 100
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RecordedOrder(_Strict):
+class RecordedOrder(Body):
     client_order_id: str = Field(max_length=64, pattern=r"^[A-Za-z0-9._:-]*$")
     symbol: str = Field(min_length=1, max_length=16)
     side: Literal["buy", "sell"]
@@ -55,12 +52,12 @@ class RecordedInputs(BaseModel):
     social: list[dict[str, Any]] = Field(default_factory=list, max_length=500)
 
 
-class RecordIn(_Strict):
+class RecordIn(Body):
     """One decision record."""
 
     v: int = Field(ge=1, le=1000)
     cycle: int = Field(ge=0, le=MAX_COUNT)
-    at: AwareDatetime
+    at: AwareDatetime = Field(strict=False)  # sent as an ISO 8601 string
     strategy: str = Field(min_length=1, max_length=40)
     strategy_version: int = Field(ge=0, le=1_000_000)
     inputs: RecordedInputs
@@ -78,7 +75,7 @@ class RecordIn(_Strict):
         return inputs
 
 
-class DecisionBatch(_Strict):
+class DecisionBatch(Body):
     """`POST /v1/agent/decisions`."""
 
     records: list[RecordIn] = Field(min_length=1, max_length=MAX_BATCH)

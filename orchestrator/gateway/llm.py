@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestrator.logs import about
 from orchestrator.state.usage import UsageLedger
+from orchestrator.untrusted import Body
 
 log = logging.getLogger("fleet.llm")
 MAX_OUTPUT_TOKENS = 800
@@ -69,19 +70,15 @@ class Assessment(BaseModel):
     decisions: list[Decision] = Field(max_length=50)
 
 
-class Headline(BaseModel):
+class Headline(Body):
     """A headline the agent wants assessed."""
-
-    model_config = ConfigDict(extra="forbid")
 
     symbol: str = Field(min_length=1, max_length=10)
     headline: str = Field(min_length=1, max_length=300)
 
 
-class AssessRequest(BaseModel):
+class AssessRequest(Body):
     """`POST /v1/llm/assess`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     symbols: list[str] = Field(min_length=1, max_length=20)
     headlines: list[Headline] = Field(default_factory=list, max_length=40)

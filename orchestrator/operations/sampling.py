@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, ConfigDict
-
+from orchestrator.untrusted import Body
 from personalities import ARCHETYPES, PopulationError, Strategy, parse_population, sample
 
 
-class Sampling(BaseModel):
+class Sampling(Body):
     """How new agents' personalities are drawn: `population` is an archetype name or an
     inline population; without a seed, the spawn key seeds them (so a replay matches)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     strategy: Strategy | None = None
     seed: int | None = None

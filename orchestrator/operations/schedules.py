@@ -16,21 +16,19 @@ from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from orchestrator.operations.sampling import Sampling
 from orchestrator.state.errors import Conflict
 from orchestrator.state.schedules import ScheduleBook
 from orchestrator.state.tables import Schedule
-from orchestrator.untrusted import quoted
+from orchestrator.untrusted import Body, quoted
 
 MAX_EVERY_SECONDS = 366 * 86_400
 
 
-class RampSpec(BaseModel):
+class RampSpec(Body):
     """A ramp plan: from `start` agents to `to`, `step` at a time every `every_seconds`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     to: int = Field(ge=0, le=1000)
     step: int = Field(ge=1, le=1000)
@@ -56,10 +54,8 @@ class RampSpec(BaseModel):
         return size
 
 
-class ReportSpec(BaseModel):
+class ReportSpec(Body):
     """A daily report at `at` (HH:MM, or HH:MM:SS) in `timezone`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     at: str = "16:30"
     timezone: str = "America/New_York"
