@@ -112,7 +112,6 @@ def gateway_router(
         """A structured assessment of the symbols, charged to this agent, or an abstention."""
         return await llm.assess(agent.id, {"name": agent.name, "strategy": agent.strategy}, body)
 
-    @router.api_route("/platform/{path:path}", methods=["GET", "POST", "DELETE"])
     async def platform(agent: Caller, path: str, request: Request) -> Response:
         """One of the agent's own platform calls, passed on with its own platform login."""
         if relay is None:
@@ -129,4 +128,8 @@ def gateway_router(
         )
         return Response(answer.body, answer.status, headers=answer.headers)
 
+    for method in ("GET", "POST", "DELETE"):  # a route each: one OpenAPI operation id each
+        router.add_api_route(
+            "/platform/{path:path}", platform, methods=[method], name=f"platform_{method.lower()}"
+        )
     return router
