@@ -6,8 +6,8 @@ An operator's own reference echoed in an error is quoted and clipped, so a mista
 of a page of text comes back as one line.
 
 A request body, from an operator or an agent, is read as sent (`Body`): a value of the
-wrong type is refused, not converted, so `{"size": true}` or `{"count": "5"}` scales
-nothing."""
+wrong type is refused, not converted, so `{"size": true}` scales nothing and
+`{"count": "5"}` spawns nothing."""
 
 from __future__ import annotations
 
