@@ -7,11 +7,14 @@ of a page of text comes back as one line.
 
 A request body, from an operator or an agent, is read as sent (`Body`): a value of the
 wrong type is refused, not converted, so `{"size": true}` scales nothing and
-`{"count": "5"}` spawns nothing."""
+`{"count": "5"}` spawns nothing. No text in it may hold a NUL character, which PostgreSQL
+cannot store: refused here, it is the sender's error, not a store that fails."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 def visible(value: object) -> str:
@@ -35,3 +38,30 @@ class Body(BaseModel):
     a whole number for a float is still a number)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if (where := _nul_in(data)) is not None:
+            raise ValueError(f"{where}: no text may hold a NUL character (\\u0000)")
+        return data
+
+
+def _nul_in(value: Any, where: str = "") -> str | None:
+    """Where in `value` (a JSON document) some text holds a NUL (`records.0.error`, or
+    `a key of records.0`); None if none does."""
+    if isinstance(value, str):
+        return (where or "the body") if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        inner = f"{where}.{key}" if where else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return f"a key of {where or 'the body'}"
+        if (found := _nul_in(item, inner)) is not None:
+            return found
+    return None

@@ -2,18 +2,14 @@
 agent: no request may get a 5xx, and every refusal is the one error body, never a
 traceback."""
 
-import secrets
 from collections import Counter
 from contextlib import suppress
 
 import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-
-from orchestrator.tools.harness import Daemon, free_port, remove_instance
 
 # Valid requests to these would act on the fleet (spawn hundreds, scale it now or on a
 # schedule, stop every order, retire the one agent, start a rollout): they are sent only
@@ -28,33 +24,24 @@ ACTING = {
 }
 
 
-@pytest.fixture(scope="module")
-def callers(tmp_path_factory):
-    """A daemon with one running agent, and the headers of its two kinds of caller."""
-    env = {
+def running_daemon(make_daemon, postgres_url):
+    """A daemon on PostgreSQL (which refuses a NUL in text, where SQLite takes it) with one
+    running agent, and the headers of its two kinds of caller."""
+    daemon = make_daemon(
+        "process",
+        FLEET_DATABASE_URL=postgres_url,
         # ten calls an agent cycle: a short cycle lets the fuzzing through the agent's rate
-        "FLEET_AGENT_CYCLE_SECONDS": "0.1",
+        FLEET_AGENT_CYCLE_SECONDS="0.1",
         # a fuzzed beat far ahead leaves the agent's own beats behind, refused: it is not
         # restarted (with a new token) while the fuzzing lasts
-        "FLEET_HEARTBEAT_TIMEOUT_SECONDS": "3600",
-    }
-    instance = f"t{secrets.token_hex(4)}"
-    state = tmp_path_factory.mktemp("fuzz") / "state"
-    daemon = Daemon(state, free_port(), instance, "process", extra_env=env)
-    daemon.start()
-    try:
-        assert daemon.fleet("spawn", "1").returncode == 0
-        (agent,) = daemon.wait_for(
-            lambda a: len(a) == 1 and a[0]["phase"] == "running", "a running agent"
-        )
-        bearer = {
-            "operator": daemon.token,
-            "agent": daemon.agent_token(agent["id"]),
-        }
-        yield daemon, {who: {"Authorization": f"Bearer {t}"} for who, t in bearer.items()}
-    finally:
-        daemon.stop()
-        remove_instance(instance)
+        FLEET_HEARTBEAT_TIMEOUT_SECONDS="3600",
+    )
+    assert daemon.fleet("spawn", "1").returncode == 0
+    (agent,) = daemon.wait_for(
+        lambda a: len(a) == 1 and a[0]["phase"] == "running", "a running agent"
+    )
+    bearer = {"operator": daemon.token, "agent": daemon.agent_token(agent["id"])}
+    return daemon, {who: {"Authorization": f"Bearer {t}"} for who, t in bearer.items()}
 
 
 def operations(url: str) -> list:
@@ -70,9 +57,66 @@ def _caller(label: str) -> str:
     return "agent" if any(route in label for route in agent_routes) else "operator"
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_request_makes_the_daemon_fail(callers, mode):
-    daemon, headers = callers
+def test_no_request_makes_the_daemon_fail(make_daemon, postgres_url):
+    daemon, headers = running_daemon(make_daemon, postgres_url)
+    refuse_nul_characters(daemon, headers)
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        fuzz(daemon, headers, mode)
+
+
+def refuse_nul_characters(daemon, headers: dict) -> None:
+    """A NUL in a reference finds nothing, and in a body it is the sender's error (422):
+    PostgreSQL cannot hold one, and the store must not look broken for it."""
+    operator, agent = headers["operator"], headers["agent"]
+    record = {
+        "v": 1,
+        "cycle": 1,
+        "at": "2026-12-01T15:00:00+00:00",
+        "strategy": "news_momentum",
+        "strategy_version": 1,
+        "inputs": {"headlines": [{"id": "h-1", "text": "a\x00b"}]},
+        "proposals": [],
+        "dropped": [],
+        "clamped": [],
+        "orders": [],
+    }
+    for method, path, caller, body, status, said in [
+        ("GET", "/v1/agents/a%00b", operator, None, 404, "no agent 'a\\x00b'"),
+        ("GET", "/v1/orders/a%00b/why", operator, None, 404, "no order 'a\\x00b'"),
+        ("DELETE", "/v1/schedules/a%00b", operator, None, 404, "no schedule 'a\\x00b'"),
+        (
+            "POST",
+            "/v1/agents",
+            operator,
+            {"count": 1, "idempotency_key": "key-\x00-0001"},
+            422,
+            "idempotency_key: no text may hold a NUL character",
+        ),
+        (
+            "POST",
+            "/v1/agent/heartbeat",
+            agent,
+            {"cycle": 2**52, "last_error": "bad\x00news"},
+            422,
+            "last_error: no text may hold a NUL character",
+        ),
+        (
+            "POST",
+            "/v1/agent/decisions",
+            agent,
+            {"records": [record]},
+            422,
+            "records.0.inputs.headlines.0.text: no text may hold a NUL character",
+        ),
+    ]:
+        answer = httpx.request(method, f"{daemon.url}{path}", headers=caller, json=body)
+        assert answer.status_code == status, (path, answer.text)
+        assert said in answer.json()["error"]["message"], (path, answer.text)
+    assert httpx.get(f"{daemon.url}/healthz").json()["status"] == "ok"
+    assert len(daemon.agents()) == 1
+
+
+def fuzz(daemon, headers: dict, mode: GenerationMode) -> None:
     url = daemon.url
     ops = [
         op

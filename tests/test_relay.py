@@ -235,3 +235,34 @@ def test_no_order_passes_the_daily_cap_whatever_the_agent_sends(store):
         assert "order_cap" not in (store.get(agent.id).alarms or "")
         for done in (capped, restarted):
             asyncio.run(done.aclose())
+
+
+def test_a_nul_the_agent_sent_neither_breaks_the_store_nor_is_kept(store):
+    """PostgreSQL cannot keep a NUL: an order's rationale keeps the rest of its text, and
+    a follow of an id holding one (which no platform id does) is not noted."""
+    (agent,), _ = store.spawn(
+        "key-nul", [{"name": "n0", "strategy": "momentum"}], lambda _: "x", NOW
+    )
+    platform = ScriptedApp().on("/api/trading/submit", (201, order("c-nul"), {}))
+    platform.on("/api/subscriptions", (200, {}, {}))
+    follows = FollowBook(store)
+    with serve(platform) as url:
+        passing = relay(store, url)
+        sent = {"client_order_id": "c-nul", "rationale": "news\x00 and momentum"}
+
+        async def calls():
+            try:
+                await passing.forward(
+                    agent, "POST", "api/trading/submit", "", json.dumps(sent).encode(), None
+                )
+                follow = json.dumps({"user_id": "u-\x00"}).encode()
+                await passing.forward(agent, "POST", "api/subscriptions", "", follow, None)
+            finally:
+                await passing.aclose()
+
+        asyncio.run(calls())
+        passing.flush()
+    (kept,) = OrderBook(store).recent(agent.id, 5)
+    assert kept.rationale == "news\ufffd and momentum"
+    assert follows.edges() == []
+    assert passing.health.last_failure_at is None

@@ -1,7 +1,14 @@
 """What an agent reports is untrusted: bounded at the gateway, and shown to the operator
-as plain text, with no markup drawn and no control character reaching the terminal."""
+as plain text, with no markup drawn and no control character reaching the terminal. A
+request body is read as sent: no value converted from another type, no NUL in any text."""
+
+import re
+
+import pytest
+from pydantic import Field, ValidationError
 
 from orchestrator.tools.harness import wait_until
+from orchestrator.untrusted import Body, quoted
 
 HOSTILE = "[bold red]boom[/] [/] \x1b[2J\x07 done"
 
@@ -75,3 +82,30 @@ def test_a_cycle_that_goes_back_is_refused_until_the_agent_starts_again(make_dae
     assert daemon.api("GET", "/v1/agent/bootstrap", token=token).status_code == 200
     assert beat(5).status_code == 200
     daemon.wait_for(lambda a: a[0]["last_cycle"] == 5, "the new process's beat written")
+
+
+class Probe(Body):
+    count: int = 0
+    rows: list[dict] = Field(default_factory=list)
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ({"rows": [{"a": {"b": "x\x00"}}]}, "rows.0.a.b: no text may hold a NUL character"),
+        ({"rows": [{"k\x00": 1}]}, "a key of rows.0: no text may hold a NUL character"),
+        ({"count": "3"}, "count\n  Input should be a valid integer"),
+        ({"count": True}, "count\n  Input should be a valid integer"),
+        ({"count": 3.0}, "count\n  Input should be a valid integer"),
+        ({"other": 1}, "other\n  Extra inputs are not permitted"),
+    ],
+)
+def test_a_body_is_read_as_sent_and_names_where_a_nul_hides(data, said):
+    with pytest.raises(ValidationError, match=re.escape(said)):
+        Probe.model_validate(data)
+
+
+def test_a_body_of_the_right_types_passes_and_a_reference_is_quoted_on_one_short_line():
+    assert Probe.model_validate({"count": 3, "rows": [{"a": 1.5, "b": "text"}]}).count == 3
+    assert quoted("abc") == "'abc'"
+    assert quoted("x" * 3000) == f"'{'x' * 60}'… (3,000 characters)"

@@ -44,6 +44,7 @@ from orchestrator.state.errors import Conflict, DatabaseError
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent
+from orchestrator.untrusted import Body
 
 # Bounds on what an agent may claim: far beyond any real account, small enough that a
 # fleet's sums stay finite and every count fits the store's 64-bit integers.
@@ -53,12 +54,12 @@ TOKEN_MEMORY_SECONDS = 60.0
 MAX_WAITING_BEATS = 10
 
 
-class Heartbeat(BaseModel):
+class Heartbeat(Body):
     """What an agent reports every cycle (untrusted: every field is bounded and of its
     own type). A field it does not know is ignored, not refused: during a rollout, agents
     of a newer image report to this daemon."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(extra="ignore")
 
     cycle: int = Field(ge=0, le=MAX_COUNT)
     phase: str = Field(default="running", max_length=32)

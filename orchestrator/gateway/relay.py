@@ -130,7 +130,9 @@ def placed_order(request: bytes, answer: bytes) -> tuple[PlacedOrder, str | None
     if order is None:
         return None
     rationale = sent.get("rationale") if isinstance(sent, dict) else None
-    return order, rationale if isinstance(rationale, str) else None
+    if not isinstance(rationale, str):
+        return order, None
+    return order, rationale.replace("\x00", "\ufffd")  # PostgreSQL cannot keep a NUL
 
 
 def listed_positions(answer: bytes) -> list[dict] | None:
@@ -307,6 +309,8 @@ class PlatformRelay:
                 change = FollowChange(agent_id, "listed", ids, self.now())
         except (ValueError, KeyError, TypeError):
             return  # an answer that is not what the contract says teaches nothing
+        if any("\x00" in user_id for user_id in change.user_ids):
+            return  # no platform id holds a NUL, which PostgreSQL could not keep anyway
         with self._lock:
             self._follows.append(change)
 

@@ -96,6 +96,8 @@ class DecisionBook:
     def for_order(self, order: str) -> tuple[OrderRecord, Decision | None] | None:
         """The order with this platform id or client order id, and the decision that sent
         it (None if its record was not kept); None if no such order."""
+        if "\x00" in order:  # in no order id, and PostgreSQL refuses it in a query
+            return None
         with self.session() as s:
             found = s.exec(
                 select(OrderRecord)

@@ -11,7 +11,7 @@ import json
 import secrets
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from orchestrator.lifecycle import AlertKind
 from orchestrator.state.errors import NotFound
@@ -39,10 +39,7 @@ class ScheduleBook:
     def get(self, schedule_id: str) -> Schedule:
         """The schedule with this id."""
         with self.session() as s:
-            schedule = s.get(Schedule, schedule_id)
-        if schedule is None:
-            raise NotFound(f"no schedule {quoted(schedule_id)} (see `fleet schedule ls`)")
-        return _aware(schedule)
+            return _aware(_found(s, schedule_id))
 
     def add(self, kind: str, spec: str, now: datetime) -> Schedule:
         """Store a new schedule of `kind` with its JSON `spec`."""
@@ -57,9 +54,7 @@ class ScheduleBook:
     def remove(self, schedule_id: str) -> Schedule:
         """Delete a schedule; its reports stay."""
         with self.session() as s:
-            schedule = s.get(Schedule, schedule_id)
-            if schedule is None:
-                raise NotFound(f"no schedule {quoted(schedule_id)} (see `fleet schedule ls`)")
+            schedule = _found(s, schedule_id)
             s.delete(schedule)
             s.commit()
             return _aware(schedule)
@@ -100,6 +95,15 @@ class ScheduleBook:
         query = select(Report).order_by(col(Report.id).desc()).limit(limit)
         with self.session() as s:
             return [json.loads(r.body) for r in s.exec(query).all()]
+
+
+def _found(session: Session, schedule_id: str) -> Schedule:
+    """The schedule with this id; NotFound without one. An id holding a NUL is no id (and
+    PostgreSQL refuses one in a query)."""
+    schedule = None if "\x00" in schedule_id else session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise NotFound(f"no schedule {quoted(schedule_id)} (see `fleet schedule ls`)")
+    return schedule
 
 
 def _aware(schedule: Schedule) -> Schedule:

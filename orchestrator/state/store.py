@@ -63,12 +63,10 @@ class Store:
         token_hash_for: Callable[[str], str],
         now: datetime,
     ) -> tuple[list[Agent], bool]:
-        """Create one pending agent per personality for spawn `key`, or replay that spawn.
-
-        Returns the agents and whether they were created now; `token_hash_for(agent_id)`
+        """Create one pending agent per personality for spawn `key`, or replay that spawn:
+        returns the agents and whether they were created now. `token_hash_for(agent_id)`
         gives the hash of each new agent's first gateway token. The same key with other
-        personalities is a Conflict.
-        """
+        personalities is a Conflict."""
         ids = spawn_ids(key, len(personalities))
         wanted = [json.dumps(p, sort_keys=True) for p in personalities]
         with self.session() as s:
@@ -147,6 +145,8 @@ class Store:
     def resolve(self, ref: str) -> Agent:
         """The agent named by an id, a name or a unique id prefix; NotFound suggests the
         names that start with `ref` or come close to it."""
+        if "\x00" in ref:  # in no name or id, and PostgreSQL refuses it in a query
+            raise NotFound(f"no agent {quoted(ref)}")
         with self.session() as s:
             exact = s.exec(select(Agent).where((Agent.id == ref) | (Agent.name == ref))).first()
             if exact is not None:
