@@ -47,21 +47,23 @@ class Body(BaseModel):
         return data
 
 
-def _nul_in(value: Any, where: str = "") -> str | None:
-    """Where in `value` (a JSON document) some text holds a NUL (`records.0.error`, or
-    `a key of records.0`); None if none does."""
-    if isinstance(value, str):
-        return (where or "the body") if "\x00" in value else None
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        inner = f"{where}.{key}" if where else str(key)
-        if isinstance(key, str) and "\x00" in key:
-            return f"a key of {where or 'the body'}"
-        if (found := _nul_in(item, inner)) is not None:
-            return found
+def _nul_in(document: Any) -> str | None:
+    """Where in `document` (parsed JSON) some text holds a NUL (`records.0.error`, or `a
+    key of records.0`); None if none does. A walk, not a recursion: however deep the
+    document, it cannot run out of stack."""
+    waiting: list[tuple[str, Any]] = [("", document)]
+    while waiting:
+        where, value = waiting.pop()
+        if isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        elif isinstance(value, str) and "\x00" in value:
+            return where or "the body"
+        else:
+            continue
+        for key, item in items:
+            if isinstance(key, str) and "\x00" in key:
+                return f"a key of {where or 'the body'}"
+            waiting.append((f"{where}.{key}" if where else str(key), item))
     return None

@@ -107,5 +107,12 @@ def test_a_body_is_read_as_sent_and_names_where_a_nul_hides(data, said):
 
 def test_a_body_of_the_right_types_passes_and_a_reference_is_quoted_on_one_short_line():
     assert Probe.model_validate({"count": 3, "rows": [{"a": 1.5, "b": "text"}]}).count == 3
+    deep = nul = {"a": "x\x00"}
+    for _ in range(5000):  # deeper than Python's recursion limit: no RecursionError (a 500)
+        deep = {"a": deep}
+    with pytest.raises(ValidationError, match=r"rows\.0(\.a){5001}: no text may hold a NUL"):
+        Probe.model_validate({"rows": [deep]})
+    nul["a"] = "x"
+    assert Probe.model_validate({"rows": [deep]}).count == 0
     assert quoted("abc") == "'abc'"
     assert quoted("x" * 3000) == f"'{'x' * 60}'… (3,000 characters)"
