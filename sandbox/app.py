@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from feeds.clock import MarketClock
@@ -46,10 +46,19 @@ class SandboxConfig:
 
 
 class _Strict(BaseModel):
-    """A request body as sent: no undeclared field, and no value of another type converted
-    (a qty of "3" or true is refused; a whole number is still a number)."""
+    """A request body as sent: no undeclared field, no value of another type converted (a
+    qty of "3" or true is refused; a whole number is still a number), and no text holding
+    a NUL character, which PostgreSQL cannot store (a `profile` is stored as JSON text, in
+    which a NUL is an escape)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("no text may hold a NUL character (\\u0000)")
+        return value
 
 
 class CreateAgent(_Strict):
@@ -135,6 +144,8 @@ def agent(request: Request) -> str:
 
 
 UserId = Annotated[str, Depends(agent)]
+# An account id in a path, as the platform makes them (the relay passes no other).
+AccountId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 controller_api = APIRouter(
     prefix="/api/controller", tags=["controller"], dependencies=[Depends(controller)]
@@ -154,7 +165,7 @@ def create_agent(request: Request, response: Response, body: CreateAgent) -> dic
 
 
 @controller_api.post("/agents/{user_id}/retire")
-def retire_agent(request: Request, user_id: str) -> dict:
+def retire_agent(request: Request, user_id: AccountId) -> dict:
     """Disable an agent's account (idempotent)."""
     return _ledger(request).retire_account(user_id)
 
@@ -212,7 +223,7 @@ def follow(request: Request, response: Response, user_id: UserId, body: Follow) 
 
 
 @api.delete("/subscriptions/{followee_id}")
-def unfollow(request: Request, user_id: UserId, followee_id: str) -> dict:
+def unfollow(request: Request, user_id: UserId, followee_id: AccountId) -> dict:
     """Stop following (fine if not following)."""
     _social(request).unfollow(user_id, followee_id)
     return {"follower_id": user_id, "followee_id": followee_id}

@@ -223,6 +223,7 @@ BAD_ORDERS = [
     ({"qty": math.inf}, "invalid_request"),
     ({"qty": "3"}, "invalid_request"),  # another type is refused, not converted
     ({"qty": True}, "invalid_request"),
+    ({"rationale": "news\x00"}, "invalid_request"),  # PostgreSQL cannot store a NUL
     ({"symbol": "ZZZZ"}, "unknown_symbol"),
     ({"notional": 100}, "invalid_request"),  # with qty too: both given
     ({"client_order_id": "x" * 49}, "invalid_request"),
@@ -257,6 +258,13 @@ def test_bad_orders_are_refused_with_the_error_body_and_change_nothing(controlle
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     assert malformed.status_code == 422 and malformed.json()["error"]["code"] == "invalid_request"
+    auth = {"Authorization": f"Bearer {token}"}
+    for method, path, body in [
+        ("POST", "/api/subscriptions", {"user_id": "u-\x00"}),
+        ("DELETE", "/api/subscriptions/u%00", None),
+    ]:
+        response = raw(url, method, path, json=body, headers=auth)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
     assert client.portfolio() == before
     assert client.orders() == []
 
@@ -269,9 +277,20 @@ def test_wrong_controller_key_and_bad_bodies_create_no_account(controller):
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "invalid_controller_key"
     good = {"X-Controller-Key": CONTROLLER_KEY}
-    for bad in ({**body, "starting_cash": -5}, {**body, "idempotency_key": ""}, {"profile": {}}):
+    for bad in (
+        {**body, "starting_cash": -5},
+        {**body, "idempotency_key": ""},
+        {"profile": {}},
+        {**body, "idempotency_key": "k\x00"},
+        {**body, "display_name": "A\x00"},
+    ):
         response = raw(url, "POST", "/api/controller/create-agent", json=bad, headers=good)
         assert response.status_code == 422, bad
+    for path in ("/api/controller/agents/u%00/retire", "/api/controller/agents/u.x/retire"):
+        response = raw(url, "POST", path, headers=good)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+    login = raw(url, "POST", "/api/auth/login", json={"username": "a\x00", "password": "b"})
+    assert login.status_code == 422
     response = raw(
         url,
         "POST",
