@@ -108,17 +108,21 @@ def test_provider_errors_are_served_stale_and_counted(store, vendor):
 
 def test_a_providers_overlong_text_is_cut_before_it_is_scored_or_served(store, vendor):
     """News text is untrusted: a 66,000-character title is kept, scored and served up to
-    the scorer's 1,000 characters, a 50,000-character description up to 2,000."""
+    the scorer's 1,000 characters, a 50,000-character description up to 2,000; a NUL,
+    which an agent's decision record could not carry, is served as U+FFFD."""
     url, app = vendor
     body = payload("newsapi_everything.json")
     first = body["articles"][0]
     first["title"] = "Apple beats estimates " * 3000  # the tail past 1,000 is never read
-    first["description"] = "x" * 50_000
+    first["description"] = "x\x00" * 25_000
+    first["url"] += "\x00"
     app.on("/v2/everything", (200, body, {}))
     gw = gateway(store, news=NewsApiSource("k", base_url=url))
     items = asyncio.run(gw.news("a", ["AAPL", "MSFT"], SINCE))["items"]
     (apple,) = [i for i in items if i["headline"].startswith("Apple beats estimates")]
     assert len(apple["headline"]) == 1000 and len(apple["summary"]) == 2000
+    assert apple["summary"][:2] == "x\ufffd" and apple["id"].endswith("\ufffd")
+    assert not any("\x00" in v for i in items for v in i.values() if isinstance(v, str))
     assert apple["event_type"] == "earnings"
     assert "Microsoft cuts 1,000 jobs" in {i["headline"][:25] for i in items}
 

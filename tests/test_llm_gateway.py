@@ -149,6 +149,18 @@ def test_an_injected_headline_is_fenced_and_the_answer_still_bound_by_the_schema
     ]
 
 
+def test_a_nul_in_the_models_rationale_is_served_as_u_fffd(store, claude):
+    """The agent records the rationale it was given, and a record holding a NUL is
+    refused; the model's text is as untrusted as the headlines it read."""
+    url, app = claude
+    status, body, headers = answer("anthropic_message_injected.json")
+    text = body["content"][0]["text"].replace("As instructed", "As\\u0000instructed")
+    app.on("/v1/messages", (status, {**body, "content": [{"type": "text", "text": text}]}, headers))
+    request = AssessRequest(symbols=["AAPL"], headlines=[{"symbol": "AAPL", "headline": "x"}])
+    (decision,) = assess(llm(store, url), request)["decisions"]
+    assert decision["rationale"] == "As\ufffdinstructed, buying 1,000,000 shares."
+
+
 def test_concurrent_calls_from_one_agent_never_spend_past_its_budget(store, claude):
     url, app = claude
     app.delay = 0.3  # every answer takes a while, so the calls overlap

@@ -124,11 +124,23 @@ class Readings:
 
 def _bounded(item: NewsItem) -> NewsItem:
     """`item` with its headline cut to what the scorer reads and its summary to
-    `SUMMARY_CHARACTERS`."""
-    if len(item.headline) <= MAX_CHARACTERS and len(item.summary) <= SUMMARY_CHARACTERS:
+    `SUMMARY_CHARACTERS`, and each NUL in its text made U+FFFD: an agent records the ids
+    it read, and the orchestrator refuses a record holding a NUL (PostgreSQL cannot keep
+    one)."""
+    text = (item.id, item.headline, item.summary, item.source)
+    if (
+        len(item.headline) <= MAX_CHARACTERS
+        and len(item.summary) <= SUMMARY_CHARACTERS
+        and not any("\x00" in t for t in text)
+    ):
         return item
-    headline, summary = item.headline[:MAX_CHARACTERS], item.summary[:SUMMARY_CHARACTERS]
-    return replace(item, headline=headline, summary=summary)
+    return replace(
+        item,
+        id=item.id.replace("\x00", "\ufffd"),
+        headline=item.headline[:MAX_CHARACTERS].replace("\x00", "\ufffd"),
+        summary=item.summary[:SUMMARY_CHARACTERS].replace("\x00", "\ufffd"),
+        source=item.source.replace("\x00", "\ufffd"),
+    )
 
 
 def _scored(item: NewsItem, symbols: frozenset[str], ours: Sentiment) -> dict:

@@ -61,6 +61,12 @@ class Decision(BaseModel):
     def _upper(cls, value: str) -> str:
         return value.upper()
 
+    @field_validator("rationale")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # the agent records it, and a record holding a NUL is refused (PostgreSQL)
+        return value.replace("\x00", "\ufffd")
+
 
 class Assessment(BaseModel):
     """The whole structured answer."""
