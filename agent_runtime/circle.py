@@ -86,6 +86,12 @@ class Circle:
             log.warning("social feed unavailable this cycle: %s", exc)
             return []
         return [
-            SocialView(t.symbol, t.side, t.display_name[:40], datetime.fromisoformat(t.at))
+            SocialView(
+                t.symbol,
+                t.side,
+                # a person's name: no NUL, which would cost the decision its record
+                t.display_name[:40].replace("\x00", "\ufffd"),
+                datetime.fromisoformat(t.at),
+            )
             for t in feed
         ]

@@ -13,6 +13,15 @@ from typing import Any, NamedTuple
 
 from agent_runtime.risk import RiskLimits
 
+MAX_ERROR = 2000  # characters of its last error that an agent's heartbeat may carry
+
+
+def reportable(error: str | None) -> str | None:
+    """An error as a heartbeat carries it: at most `MAX_ERROR` characters, and each NUL
+    (which the gateway refuses, since PostgreSQL cannot keep one) as U+FFFD. An error that
+    quotes a platform's or a provider's text must not cost the agent its heartbeat."""
+    return None if error is None else error[:MAX_ERROR].replace("\x00", "\ufffd")
+
 
 class ContractError(ValueError):
     """A bootstrap reply that does not follow the contract; the message names the field."""

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from agent_runtime.contract import reportable
 from agent_runtime.gateway import GatewayClient, GatewayError, TokenRefused
 
 log = logging.getLogger("agent")
@@ -116,7 +117,7 @@ class Pulse:
     def _beat(self) -> None:
         with self._lock:
             unsent = self._unsent
-            error = unsent or self._error
+            error = reportable(unsent or self._error)
             body = {"cycle": self._cycle(), "phase": "running", **self._report, "last_error": error}
         try:
             reply = self._gateway.heartbeat(body)

@@ -98,6 +98,17 @@ def test_an_error_lasts_as_long_as_its_problem_and_a_failed_beat_is_told_once(ga
     wait_until(lambda: bodies(app)[-1]["last_error"] is None, "the error gone with its problem")
 
 
+def test_an_error_goes_out_as_the_gateway_takes_it(gateway):
+    """An error quoting someone else's text may be long or hold a NUL: the gateway refuses
+    either, and a refused beat would leave the agent silent, then restarted."""
+    app, pulse = gateway
+    beating = pulse()
+    beating.report({}, "order refused: " + "platform says \x00 " * 500)
+    wait_until(lambda: bodies(app)[-1]["last_error"], "a beat with the error")
+    told = bodies(app)[-1]["last_error"]
+    assert len(told) == 2000 and "\x00" not in told and "says \ufffd " in told
+
+
 def test_the_loops_first_figures_go_out_at_once_not_a_cycle_later(gateway):
     app, pulse = gateway
     beating = pulse(tick=600)  # a cycle far longer than the test

@@ -5,11 +5,17 @@ import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from agent_runtime.account import AccountLink
+from agent_runtime.circle import Circle
+from agent_runtime.contract import PlatformAccess
 from agent_runtime.risk import Book
 from agent_runtime.social import FIRST_FOLLOWS, Candidate, appeal, budget, review, sample_graph
 from agent_runtime.strategies import contrarian, news_momentum
 from agent_runtime.strategies._base import MarketView, NewsView, SocialView, mood_by_symbol
+from orchestrator.tools.harness import serve
+from orchestrator.tools.scripted import ScriptedApp
 from personalities import load_population, sample
+from platform_client import PlatformClient
 
 NOW = datetime(2026, 3, 2, 15, tzinfo=UTC)
 
@@ -156,3 +162,30 @@ def test_following_is_not_copying():
     view = _view(score=0.0, social=[("XOM", "buy"), ("XOM", "buy"), ("AAPL", "sell")])
     intents = news_momentum.propose(mind, view, Book(100_000, 100_000), NOW)
     assert intents == []
+
+
+def test_a_followed_persons_name_reaches_the_decision_without_a_nul():
+    """People name themselves: a NUL in a name would make the decision's record refused
+    (PostgreSQL cannot keep one), and with it the agent's batch of records."""
+    trade = {
+        "order_id": "o-1",
+        "user_id": "u-1",
+        "display_name": "Ann\x00ie " * 10,
+        "symbol": "AAPL",
+        "side": "buy",
+        "qty": 3,
+        "price": 101.0,
+        "at": NOW.isoformat(),
+    }
+    platform = ScriptedApp().on("/api/social/feed", (200, {"trades": [trade]}, {}))
+    platform.on(
+        "/api/auth/login",
+        (200, {"access_token": "t", "token_type": "bearer", "expires_in": 3600}, {}),
+    )
+    with serve(platform) as url:
+        account = AccountLink(PlatformAccess("ann", "pw"), PlatformClient(url, deadline=5))
+        account.login()
+        circle = Circle("a-1", {}, account)
+        circle.following = {"u-1"}
+        (seen,) = circle.trades(NOW)
+    assert seen.followee == ("Ann\ufffdie " * 10)[:40] and seen.symbol == "AAPL"

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_runtime.contract import Bootstrap, ClockSpec, PlatformAccess, Schedule
+from agent_runtime.contract import MAX_ERROR, Bootstrap, ClockSpec, PlatformAccess, Schedule
 from orchestrator import keys
 from orchestrator.control.accounts import Accounts
 from orchestrator.control.alarms import EQUITY_ALARMS, Thresholds, equity_alarms
@@ -69,7 +69,7 @@ class Heartbeat(Body):
     orders_submitted: int = Field(default=0, ge=0, le=MAX_COUNT)
     orders_filled: int = Field(default=0, ge=0, le=MAX_COUNT)
     orders_today: int | None = Field(default=None, ge=0, le=MAX_COUNT)
-    last_error: str | None = Field(default=None, max_length=2000)
+    last_error: str | None = Field(default=None, max_length=MAX_ERROR)
 
 
 class HeartbeatReply(BaseModel):
