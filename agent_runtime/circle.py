@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from agent_runtime.account import AccountLink
+from agent_runtime.contract import without_nul
 from agent_runtime.social import Candidate, review
 from agent_runtime.strategies._base import SocialView
 from platform_client import PlatformError
@@ -90,7 +91,7 @@ class Circle:
                 t.symbol,
                 t.side,
                 # a person's name: no NUL, which would cost the decision its record
-                t.display_name[:40].replace("\x00", "\ufffd"),
+                without_nul(t.display_name[:40]),
                 datetime.fromisoformat(t.at),
             )
             for t in feed

@@ -16,11 +16,18 @@ from agent_runtime.risk import RiskLimits
 MAX_ERROR = 2000  # characters of its last error that an agent's heartbeat may carry
 
 
+def without_nul(text: str) -> str:
+    """`text` with each NUL as U+FFFD. No text crosses the gateway holding a NUL, either
+    way: PostgreSQL cannot keep one, so the gateway refuses a request holding one, and it
+    serves none an agent could record."""
+    return text.replace("\x00", "\ufffd")
+
+
 def reportable(error: str | None) -> str | None:
-    """An error as a heartbeat carries it: at most `MAX_ERROR` characters, and each NUL
-    (which the gateway refuses, since PostgreSQL cannot keep one) as U+FFFD. An error that
-    quotes a platform's or a provider's text must not cost the agent its heartbeat."""
-    return None if error is None else error[:MAX_ERROR].replace("\x00", "\ufffd")
+    """An error as a heartbeat carries it: at most `MAX_ERROR` characters, without a NUL.
+    An error that quotes a platform's or a provider's text must not cost the agent its
+    heartbeat."""
+    return None if error is None else without_nul(error[:MAX_ERROR])
 
 
 class ContractError(ValueError):

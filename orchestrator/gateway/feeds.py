@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agent_runtime.contract import without_nul
 from feeds.clock import MarketClock
 from feeds.scorer import score_many
 from feeds.sentiment import MAX_CHARACTERS, Sentiment, label_for
@@ -136,10 +137,10 @@ def _bounded(item: NewsItem) -> NewsItem:
         return item
     return replace(
         item,
-        id=item.id.replace("\x00", "\ufffd"),
-        headline=item.headline[:MAX_CHARACTERS].replace("\x00", "\ufffd"),
-        summary=item.summary[:SUMMARY_CHARACTERS].replace("\x00", "\ufffd"),
-        source=item.source.replace("\x00", "\ufffd"),
+        id=without_nul(item.id),
+        headline=without_nul(item.headline[:MAX_CHARACTERS]),
+        summary=without_nul(item.summary[:SUMMARY_CHARACTERS]),
+        source=without_nul(item.source),
     )
 
 

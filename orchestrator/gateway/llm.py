@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent_runtime.contract import without_nul
 from orchestrator.logs import about
 from orchestrator.state.usage import UsageLedger
 from orchestrator.untrusted import Body
@@ -65,7 +66,7 @@ class Decision(BaseModel):
     @classmethod
     def _no_nul(cls, value: str) -> str:
         # the agent records it, and a record holding a NUL is refused (PostgreSQL)
-        return value.replace("\x00", "\ufffd")
+        return without_nul(value)
 
 
 class Assessment(BaseModel):

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agent_runtime.contract import without_nul
 from feeds.calendar import trading_day
 from orchestrator.control.accounts import placed
 from orchestrator.control.alarms import ORDER_ALARMS, Thresholds, order_alarms
@@ -132,7 +133,7 @@ def placed_order(request: bytes, answer: bytes) -> tuple[PlacedOrder, str | None
     rationale = sent.get("rationale") if isinstance(sent, dict) else None
     if not isinstance(rationale, str):
         return order, None
-    return order, rationale.replace("\x00", "\ufffd")  # PostgreSQL cannot keep a NUL
+    return order, without_nul(rationale)  # PostgreSQL cannot keep a NUL
 
 
 def listed_positions(answer: bytes) -> list[dict] | None:
