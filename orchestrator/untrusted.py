@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 
 def visible(value: object) -> str:
@@ -41,8 +41,9 @@ class Body(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        if (where := _nul_in(data)) is not None:
+    def _no_nul(cls, data: Any, info: ValidationInfo) -> Any:
+        # the outermost body walks all of it; a body within it (a field) is not walked again
+        if info.field_name is None and (where := _nul_in(data)) is not None:
             raise ValueError(f"{where}: no text may hold a NUL character (\\u0000)")
         return data
 
