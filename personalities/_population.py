@@ -1,23 +1,38 @@
 """Population files: the mix and ranges a fleet's personalities are sampled from.
 
 A population is YAML or TOML. Weights of one kind must sum to 1; ranges must lie inside
-the schema's bounds; unknown keys, sectors or strategies are refused. Every problem is
-reported with the field and the reason, one line each. A few named archetypes ship here.
+the schema's bounds; unknown keys, sectors or strategies are refused, and so is a value of
+another type (YAML reads `yes` as true and `"0.5"` as text: neither is a number here).
+Every problem is reported with the field and the reason, one line each. A few named
+archetypes ship here.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from feeds.universe import SECTORS
 from personalities._schema import CapBias, Frequency, Strategy
 
 MAX_FILE_BYTES = 256 * 1024
+
+
+class _Yaml(yaml.SafeLoader):
+    """YAML as people write numbers: `1e-3` and `2E5` are numbers, as in YAML 1.2. PyYAML
+    follows YAML 1.1, where they are text, which a population's strict types would refuse."""
+
+
+_Yaml.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 class PopulationError(ValueError):
@@ -50,7 +65,7 @@ def _weights_sum_to_one(weights: dict) -> dict:
 class Range(BaseModel):
     """An inclusive [low, high] range inside 0..1."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     low: float = Field(ge=0, le=1)
     high: float = Field(ge=0, le=1)
@@ -66,7 +81,7 @@ class Range(BaseModel):
 class Population(BaseModel):
     """What a fleet is sampled from."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     strategies: dict[Strategy, float] = Field(min_length=1)
     frequencies: dict[Frequency, float] = {
@@ -77,7 +92,8 @@ class Population(BaseModel):
     }
     market_caps: dict[CapBias, float] = {"large": 0.45, "mid": 0.25, "small": 0.1, "mixed": 0.2}
     sectors: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(SECTORS, 1.0))
-    sectors_per_agent: tuple[int, int] = (1, 3)
+    # a file's list is a pair here; each end is still strictly a whole number
+    sectors_per_agent: tuple[StrictInt, StrictInt] = Field((1, 3), strict=False)
     risk_tolerance: Range = Range(low=0.1, high=0.9)
     news_sensitivity: Range = Range(low=0.0, high=1.0)
     sentiment_weight: Range = Range(low=0.0, high=1.0)
@@ -184,7 +200,7 @@ def load_population(ref: str) -> Population:
         raise PopulationError(ref, [f"not UTF-8 text (byte {exc.start})"]) from None
     kind = path.suffix.lstrip(".") or "YAML"
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.load(text, _Yaml)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise PopulationError(ref, [f"not valid {kind}: {str(exc).splitlines()[0]}"]) from None
     except RecursionError:

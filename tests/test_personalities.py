@@ -6,6 +6,7 @@ import sys
 from collections import Counter
 
 import pytest
+import yaml
 
 from feeds.universe import SECTORS
 from personalities import (
@@ -64,6 +65,11 @@ def test_traits_stay_in_their_ranges_and_derived_parameters_are_sane():
         ({"strategies": {"yolo": 1.0}}, "strategies.yolo", "Input should be"),
         ({"strategies": {"contrarian": 0.5, "event_driven": 0.3}}, "strategies", "sum to 0.8"),
         ({"frequencies": {"day": "often"}}, "frequencies.day", "valid number"),
+        ({"frequencies": yaml.safe_load("{day: yes}")}, "frequencies.day", "valid number"),
+        ({"strategies": {"contrarian": "1.0"}}, "strategies.contrarian", "valid number"),
+        ({"risk_tolerance": {"low": "0.2", "high": 0.5}}, "risk_tolerance.low", "valid number"),
+        ({"sectors_per_agent": [True, 2]}, "sectors_per_agent.0", "valid integer"),
+        ({"sectors_per_agent": [1, 2.5]}, "sectors_per_agent.1", "valid integer"),
         ({"news_sensitivity": [0.9, 0.2]}, "news_sensitivity.high", "below low"),
         ({"sectors": {"crypto": 1}}, "sectors", "unknown sectors"),
         ({"leverage": 10}, "leverage", "Extra inputs"),
@@ -79,10 +85,12 @@ def test_each_invalid_population_gets_one_clear_error(change, field, reason):
 
 def test_yaml_and_toml_files_load_and_bad_files_are_named(tmp_path):
     (tmp_path / "p.yaml").write_text(
-        "strategies: {contrarian: 0.5, news_momentum: 0.5}\nrisk_tolerance: [0.2, 0.4]\n"
-    )
+        "strategies: {contrarian: 5e-1, news_momentum: 0.5}\nrisk_tolerance: [0.2, 0.4]\n"
+    )  # 5e-1 is text to YAML 1.1, a number to people and to YAML 1.2
     (tmp_path / "p.toml").write_text("[strategies]\ncontrarian = 1.0\n")
-    assert load_population(str(tmp_path / "p.yaml")).risk_tolerance.high == 0.4
+    yaml_population = load_population(str(tmp_path / "p.yaml"))
+    assert yaml_population.risk_tolerance.high == 0.4
+    assert yaml_population.strategies["contrarian"] == 0.5
     assert load_population(str(tmp_path / "p.toml")).strategies == {"contrarian": 1.0}
     (tmp_path / "broken.yaml").write_text("strategies: [unclosed\n")
     with pytest.raises(PopulationError, match="not valid yaml"):
