@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the cipher's library takes half a second to load: only when
     from cryptography.fernet import Fernet
 
 KEY_FILE = "fleet.key"
+KEY_BYTES = 32
 OPERATOR_TOKEN_FILE = "operator-token"
 
 
@@ -37,16 +38,26 @@ def _read_or_create(path: Path, make: bytes) -> bytes:
 
 def instance_key(state_dir: Path) -> bytes:
     """The instance's 32-byte secret key, generated on first use."""
-    raw = _read_or_create(state_dir / KEY_FILE, base64.b64encode(secrets.token_bytes(32)))
+    raw = _read_or_create(state_dir / KEY_FILE, base64.b64encode(secrets.token_bytes(KEY_BYTES)))
     return base64.b64decode(raw)
+
+
+def check_key(state_dir: Path, key: bytes) -> None:
+    """ValueError if the state dir already has an instance key other than `key`; reads
+    only, so a restore can be refused before it changes anything."""
+    try:
+        found = (state_dir / KEY_FILE).read_bytes().strip()
+    except FileNotFoundError:
+        return
+    if base64.b64decode(found) != key:
+        raise ValueError(f"{state_dir / KEY_FILE} holds another instance's key")
 
 
 def install_key(state_dir: Path, key: bytes) -> None:
     """Put a restored instance key in the state dir (0600); ValueError if the state dir
     already has another one."""
-    found = _read_or_create(state_dir / KEY_FILE, base64.b64encode(key))
-    if base64.b64decode(found) != key:
-        raise ValueError(f"{state_dir / KEY_FILE} holds another instance's key")
+    _read_or_create(state_dir / KEY_FILE, base64.b64encode(key))
+    check_key(state_dir, key)
 
 
 def operator_token(state_dir: Path) -> str:

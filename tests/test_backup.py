@@ -2,7 +2,9 @@
 what it must; and a running Docker fleet backed up, its daemon killed, restored into a
 fresh state dir and store, comes back whole: the same containers adopted, none restarted."""
 
+import base64
 import gzip
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -73,6 +75,59 @@ def test_a_sqlite_backup_restores_into_postgresql_whole(sqlite_store, postgres_u
     path.write_text("not a backup")
     with pytest.raises(BadBackup, match="not a fleet backup"):
         read(path)
+
+
+def _damaged(tables: dict, body: dict, damage: str) -> None:
+    agents, events = tables["agents"], tables["agent_events"]
+    if damage == "unknown column":
+        agents[0]["nope"] = 1
+    elif damage == "missing column":
+        del agents[0]["name"]
+    elif damage == "bad time":
+        events[0]["at"] = "yesterday"
+    elif damage == "not rows":
+        tables["agents"] = "agents"
+    elif damage == "short key":
+        body["key"] = base64.b64encode(b"abc").decode()
+    else:  # "duplicate id": whole rows, refused only by the database, mid-restore
+        agents[1]["id"] = agents[0]["id"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("unknown column", "table agents, row 0 has columns the table lacks: nope"),
+        ("missing column", "table agents, row 0 lacks columns: name"),
+        ("bad time", "table agent_events, row 0: column at is not an ISO 8601 time"),
+        ("not rows", "table agents is not a list of rows"),
+        ("short key", "its instance key is not 32 bytes in base64"),
+        ("duplicate id", "restore failed: UNIQUE constraint failed: agents.id"),
+    ],
+)
+def test_a_damaged_backup_is_refused_by_name_and_leaves_nothing_behind(
+    sqlite_store, tmp_path, damage, said
+):
+    a_fleet(sqlite_store)
+    good = tmp_path / "good.backup"
+    write(take(sqlite_store, "prod", KEY), good)
+    body = json.loads(gzip.decompress(good.read_bytes()))
+    _damaged(body["tables"], body, damage)
+    bad = tmp_path / "bad.backup"
+    bad.write_bytes(gzip.compress(json.dumps(body).encode()))
+    target = Daemon(
+        tmp_path / "state",
+        free_port(),
+        "prod",
+        "process",
+        {"FLEET_DATABASE_URL": f"sqlite:///{tmp_path / 'target.db'}"},
+    )
+
+    refused = target.fleet("restore", str(bad))
+    assert refused.returncode == 1 and said in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (target.state_dir / "fleet.key").exists()  # the key goes in last, if at all
+    restored = target.fleet("restore", str(good))  # nothing left behind stands in its way
+    assert restored.returncode == 0 and "2 agents" in restored.stdout, restored.stderr
 
 
 @pytest.mark.docker

@@ -62,7 +62,7 @@ def restore(file: Path) -> None:
             f"{settings.instance!r}: set FLEET_INSTANCE={taken.instance}"
         )
     try:
-        keys.install_key(settings.state_dir, taken.key)
+        keys.check_key(settings.state_dir, taken.key)
     except ValueError as exc:
         fail(f"{exc}: restore into a fresh state dir")
     try:
@@ -75,6 +75,7 @@ def restore(file: Path) -> None:
         fail(f"restore failed: {_why(exc)}")
     finally:
         store.engine.dispose()
+    keys.install_key(settings.state_dir, taken.key)  # last: a failed restore leaves no key
     console.print(
         f"restored instance {taken.instance}: {taken.counts()['agents']} agents; "
         "`fleet up` adopts their running workloads"

@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import SQLModel, select
 
+from orchestrator.keys import KEY_BYTES
 from orchestrator.state.db import schema_revision
 from orchestrator.state.errors import Conflict, StoreError
 from orchestrator.state.store import Store
@@ -80,7 +81,9 @@ class Backup:
 
 
 def _plain(value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a backup value")
 
 
 def take(store: Store, instance: str, key: bytes) -> Backup:
@@ -92,8 +95,7 @@ def take(store: Store, instance: str, key: bytes) -> Backup:
         with connection.begin():
             rows = {
                 table.__tablename__: [
-                    {k: _plain(v) for k, v in row._mapping.items()}
-                    for row in connection.execute(sa.select(table.__table__))
+                    dict(row._mapping) for row in connection.execute(sa.select(table.__table__))
                 ]
                 for table in TABLES
             }
@@ -111,34 +113,75 @@ def write(backup: Backup, path: Path) -> None:
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
-        out.write(json.dumps(body).encode())
+        out.write(json.dumps(body, default=_plain).encode())
 
 
 def read(path: Path) -> Backup:
-    """A backup file, or BadBackup saying what is wrong with it."""
+    """A backup file, its rows typed as their columns are, or BadBackup naming what is
+    wrong with it. Only a whole, well-formed backup is returned: nothing has been changed
+    yet when a file is refused."""
     try:
         with gzip.open(path, "rb") as f:
             body = json.loads(f.read())
-        if body.get("format") != FORMAT:
-            raise BadBackup(f"{path} is backup format {body.get('format')!r}, not {FORMAT}")
-        tables = body["tables"]
-        unknown = set(tables) - {t.__tablename__ for t in TABLES}
-        if unknown:
-            raise BadBackup(f"{path} has tables this version does not know: {sorted(unknown)}")
-        return Backup(body["instance"], body["revision"], base64.b64decode(body["key"]), tables)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, EOFError, ValueError) as exc:
         raise BadBackup(f"{path} is not a fleet backup ({type(exc).__name__})") from None
+    if not isinstance(body, dict):
+        raise BadBackup(f"{path} is not a fleet backup (JSON, but not an object)")
+    if body.get("format") != FORMAT:
+        raise BadBackup(f"{path} is backup format {body.get('format')!r}, not {FORMAT}")
+    instance, revision, tables = body.get("instance"), body.get("revision"), body.get("tables")
+    if not isinstance(instance, str) or not instance:
+        raise BadBackup(f"{path}: its instance is not a name")
+    if not isinstance(revision, str):
+        raise BadBackup(f"{path}: its schema revision is not text")
+    try:
+        key = base64.b64decode(body.get("key"), validate=True)
+    except (TypeError, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise BadBackup(f"{path}: its instance key is not {KEY_BYTES} bytes in base64")
+    if not isinstance(tables, dict):
+        raise BadBackup(f"{path}: its tables are not an object of tables")
+    unknown = set(tables) - {t.__tablename__ for t in TABLES}
+    if unknown:
+        raise BadBackup(f"{path} has tables this version does not know: {sorted(unknown)}")
+    rows = {t.__tablename__: _typed(t, tables.get(t.__tablename__, []), path) for t in TABLES}
+    return Backup(instance, revision, key, rows)
 
 
-def _typed(table: type[SQLModel], row: dict) -> dict:
-    """JSON values back into the column types (timestamps)."""
-    columns = table.__table__.columns
-    return {
-        name: datetime.fromisoformat(value)
-        if value is not None and isinstance(columns[name].type, sa.DateTime)
-        else value
-        for name, value in row.items()
-    }
+def _typed(table: type[SQLModel], rows: object, path: Path) -> list[dict]:
+    """A table's rows as the file holds them, with their timestamps read back; BadBackup
+    naming the table, row and column of the first that is not a whole row of this table
+    (a backup holds every column of every row). What the columns' other types and their
+    constraints refuse, the database names at the restore, which then changes nothing."""
+    name, columns = table.__tablename__, table.__table__.columns
+    if not isinstance(rows, list):
+        raise BadBackup(f"{path}: table {name} is not a list of rows")
+    typed = []
+    for index, row in enumerate(rows):
+        where = f"{path}: table {name}, row {index}"
+        if not isinstance(row, dict):
+            raise BadBackup(f"{where} is not an object")
+        unknown, missing = (
+            sorted(set(row) - set(columns.keys())),
+            sorted(set(columns.keys()) - set(row)),
+        )
+        if unknown or missing:
+            raise BadBackup(
+                f"{where} has columns the table lacks: {', '.join(unknown[:5])}"
+                if unknown
+                else f"{where} lacks columns: {', '.join(missing[:5])}"
+            )
+        typed_row = {}
+        for column, value in row.items():
+            if value is not None and isinstance(columns[column].type, sa.DateTime):
+                try:
+                    value = datetime.fromisoformat(value)
+                except (TypeError, ValueError):
+                    raise BadBackup(f"{where}: column {column} is not an ISO 8601 time") from None
+            typed_row[column] = value
+        typed.append(typed_row)
+    return typed
 
 
 def restore(store: Store, backup: Backup) -> None:
@@ -157,7 +200,7 @@ def restore(store: Store, backup: Backup) -> None:
         for table in TABLES:
             rows = backup.rows.get(table.__tablename__, [])
             if rows:
-                s.exec(sa.insert(table.__table__), params=[_typed(table, r) for r in rows])
+                s.exec(sa.insert(table.__table__), params=rows)
         s.commit()
         if store.engine.dialect.name == "postgresql":
             for table in TABLES:  # the next id after the restored ones
