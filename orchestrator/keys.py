@@ -3,7 +3,8 @@
 Agent tokens are derived, not stored: `HMAC(instance key, agent id : generation)`. The
 store keeps only their SHA-256, so a copy of the database reveals no usable token, while
 the daemon can hand the same token to a container it recreates. Revoking a token bumps
-its generation. Nothing here may ever log a key or a token.
+its generation. Nothing here may ever log a key or a token. `masked_url` is the one way
+a database URL is shown: without its password.
 """
 
 from __future__ import annotations
@@ -125,3 +126,13 @@ def credentials_cipher(key: bytes, configured: str | None = None) -> Fernet:
                 "FLEET_CREDENTIALS_KEY must be 32 url-safe base64-encoded bytes (a Fernet key)"
             ) from None
     return Fernet(base64.urlsafe_b64encode(derived_key(key, "credentials")))
+
+
+def masked_url(url: str) -> str:
+    """A database URL without its password, to show where the store is."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: show none of it
+        return "********"

@@ -34,7 +34,9 @@ def default_state_dir() -> Path:
 class Settings(BaseSettings):
     """Effective configuration of one orchestrator instance."""
 
-    model_config = SettingsConfigDict(env_prefix="FLEET_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="FLEET_", env_file=".env", extra="ignore", allow_inf_nan=False
+    )
 
     state_dir: Path = Field(
         default_factory=default_state_dir,
@@ -355,6 +357,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} has no scheme: write http://… or https://…")
         return value
 
+    @field_validator("database_url", "sandbox_database_url")
+    @classmethod
+    def _store_url(cls, value: str) -> str:  # never echoed: it may hold a password
+        if value and not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("write sqlite:///PATH or postgresql+psycopg://user:password@host/db")
+        return value
+
     @field_validator("market_anchor")
     @classmethod
     def _aware_anchor(cls, value: datetime) -> datetime:
@@ -437,13 +446,3 @@ class Settings(BaseSettings):
         """Where the CLI reaches the daemon's operator API."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
-
-
-def masked_url(url: str) -> str:
-    """A database URL without its password."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: show none of it
-        return "********"

@@ -150,13 +150,16 @@ def test_config_masks_secrets_and_a_bad_env_value_names_the_setting(tmp_path):
         ("FLEET_PORT=eighty", "FLEET_PORT"),
         ("FLEET_RUNTIME=kubernetes", "FLEET_RUNTIME"),
         ("FLEET_MARKET_ANCHOR=2026-05-01T09:30:00", "FLEET_MARKET_ANCHOR"),
+        ("FLEET_AGENT_CYCLE_SECONDS=inf", "FLEET_AGENT_CYCLE_SECONDS"),  # it would never beat
+        ("FLEET_DATABASE_URL=mysql://fleet:pw-9c1e@db/fleet", "FLEET_DATABASE_URL"),
+        ("FLEET_DATABASE_URL=fleet.db", "FLEET_DATABASE_URL"),
     ]:
         (tmp_path / ".env").write_text(line + "\n")
         for command in ("config", "up", "ls"):
             bad = cli(command, cwd=tmp_path)
             assert bad.returncode == 2, (line, command, bad.stderr)
             assert bad.stderr.startswith(f"error: invalid settings: {setting}:"), bad.stderr
-            assert bad.stderr.count("\n") == 1
+            assert bad.stderr.count("\n") == 1 and "pw-9c1e" not in bad.stderr
 
     # a sped-up market anchored long ago would run millennia ahead: refused at start
     (tmp_path / ".env").write_text("FLEET_MARKET_TIME_SCALE=4320\n")
@@ -192,6 +195,15 @@ def test_up_with_an_unreachable_store_says_so_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr and "pw-9c1e" not in result.stderr
 
 
+def test_up_where_its_state_dir_cannot_be_made_says_so_in_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = cli("up", cwd=tmp_path, FLEET_STATE_DIR=str(tmp_path / "a-file" / "state"))
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"error: cannot start: Not a directory: {tmp_path / 'a-file' / 'state'}\n"
+    )
+
+
 def test_up_without_its_engine_says_so_in_one_line(tmp_path):
     result = cli(
         "up",
@@ -206,12 +218,17 @@ def test_up_without_its_engine_says_so_in_one_line(tmp_path):
 
 
 def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
-    daemon = make_daemon(FLEET_NEWS_PROVIDER="newsapi")  # no key: one failing check
+    daemon = make_daemon(  # no key: one failing check; and a misspelt setting
+        FLEET_NEWS_PROVIDER="newsapi", FLEET_RECONCILE_INTERVAL="5"
+    )
     result = daemon.fleet("doctor")
     lines = result.stdout.splitlines()
     names = [line.split()[1] for line in lines]
-    for name in ("daemon", "store", "engine", "platform", "data:", "disk", "clock"):
+    for name in ("daemon", "settings", "store", "engine", "platform", "data:", "disk", "clock"):
         assert name in names, result.stdout
+    ignored = "FLEET_RECONCILE_INTERVAL (did you mean FLEET_RECONCILE_INTERVAL_SECONDS?)"
+    assert any(line.startswith("warn") and ignored in line for line in lines), result.stdout
+    assert f"warning: {ignored} is not a setting" in daemon.log_path.read_text()
     assert any(line.startswith("ok") and "daemon" in line for line in lines)
     assert any(
         line.startswith("FAIL") and "newsapi" in line and "FLEET_NEWSAPI_KEY" in line
@@ -224,6 +241,7 @@ def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
         for line in lines
     ), result.stdout
 
+    (tmp_path / ".env").write_text("FLEET_AGENT_CYCLE=3\n")  # .env's names are read too
     weak = cli(
         "doctor",
         cwd=tmp_path,
@@ -232,6 +250,10 @@ def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
     )
     assert any(
         line.startswith("warn") and "operator token" in line and "guessable" in line
+        for line in weak.stdout.splitlines()
+    ), weak.stdout
+    assert any(
+        line.startswith("warn") and "ignored: FLEET_AGENT_CYCLE (did you mean" in line
         for line in weak.stdout.splitlines()
     ), weak.stdout
 

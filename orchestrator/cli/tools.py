@@ -25,13 +25,19 @@ def up() -> None:
     from orchestrator.logs import setup_logging
     from orchestrator.runtime import RuntimeFailure
     from orchestrator.state.errors import LeaseHeld, StoreUnavailable
+    from orchestrator.tools.doctor import unknown_settings
 
     settings = load_settings()
     setup_logging(settings.log_format)
+    for name in unknown_settings():
+        click.echo(f"warning: {name} is not a setting, so it is ignored", err=True)
     try:
         serve(settings)
     except (StoreUnavailable, LeaseHeld, RuntimeFailure, CannotListen) as exc:
         fail(str(exc))
+    except OSError as exc:  # the state dir, a file in it, the gateway socket's directory
+        where = f": {exc.filename}" if exc.filename else ""
+        fail(f"cannot start: {exc.strerror or exc}{where}")
 
 
 @click.command("config")

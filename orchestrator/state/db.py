@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import create_engine
 
-from orchestrator.settings import masked_url
+from orchestrator.keys import masked_url
 from orchestrator.state.errors import StoreUnavailable, failure_reason
 from orchestrator.state.store import Store
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 
-from orchestrator.settings import Settings, masked_url
+from orchestrator.keys import masked_url
+from orchestrator.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKDOWN = ROOT / "docs" / "configuration.md"

@@ -6,19 +6,23 @@ applied) and none spends a data provider's quota: quota left comes from the stor
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from difflib import get_close_matches
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+from dotenv import dotenv_values
 
 from orchestrator import keys
-from orchestrator.settings import Settings, masked_url
+from orchestrator.keys import masked_url
+from orchestrator.settings import Settings
 from orchestrator.state.db import existing_store, schema_head, schema_revision
 from orchestrator.state.errors import StoreUnavailable
 from orchestrator.state.retention import footprint
@@ -296,8 +300,32 @@ def _operator_token(settings: Settings) -> Check:
     return Check("operator token", "ok", f"{where}, about {bits:.0f} bits")
 
 
+def unknown_settings() -> list[str]:
+    """Each FLEET_ name in the environment or `.env` that is no setting, so is ignored, with
+    the setting it was likely meant to be: a misspelt setting must not pass unseen."""
+    known = {f"FLEET_{name.upper()}" for name in Settings.model_fields}
+    env_file = Settings.model_config.get("env_file")
+    given = [*os.environ, *(dotenv_values(env_file) if isinstance(env_file, str) else {})]
+    unknown = sorted({name.upper() for name in given if name.upper().startswith("FLEET_")} - known)
+    meant = {name: get_close_matches(name, known, 1) for name in unknown}
+    return [f"{name} (did you mean {m[0]}?)" if m else name for name, m in meant.items()]
+
+
+def _settings(_settings: Settings) -> Check:
+    unknown = unknown_settings()
+    if unknown:
+        return Check(
+            "settings",
+            "warn",
+            f"not settings, so ignored: {', '.join(unknown)}",
+            "rename or remove them (`fleet config` lists every setting)",
+        )
+    return Check("settings", "ok", "every FLEET_ name given is a setting")
+
+
 CHECKS: tuple[Callable[[Settings], Check | Iterator[Check]], ...] = (
     _daemon,
+    _settings,
     _operator_token,
     _store,
     _engine_and_image,
