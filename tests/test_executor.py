@@ -49,7 +49,7 @@ class HeldRuntime(ProcessRuntime):
 def test_an_action_finishing_mid_tick_is_not_counted_twice(store, tmp_path):
     """A tick that read the store while a restart was in flight must not act on that
     agent: by the time it lists, the old container is gone and it would look vanished."""
-    settings = Settings(state_dir=tmp_path, database_url="unused", gateway_url="http://127.0.0.1:9")
+    settings = Settings(state_dir=tmp_path, gateway_url="http://127.0.0.1:9")
     runtime = HeldRuntime(settings)
     runtime.release.set()
     loop = reconciler(store, runtime, utc_now)
@@ -89,7 +89,7 @@ def test_an_action_finishing_mid_tick_is_not_counted_twice(store, tmp_path):
 
 def test_a_reported_death_is_acted_on_before_the_list_catches_up(store, tmp_path):
     """Docker's list can still say "running" just after its die event: the event wins."""
-    settings = Settings(state_dir=tmp_path, database_url="unused", gateway_url="http://127.0.0.1:9")
+    settings = Settings(state_dir=tmp_path, gateway_url="http://127.0.0.1:9")
     runtime = HeldRuntime(settings)
     runtime.release.set()
     loop = reconciler(store, runtime, utc_now)
