@@ -186,7 +186,8 @@ def load_population(ref: str) -> Population:
         return ARCHETYPES[ref]
     path = Path(ref)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:  # bounded: /dev/zero, say, never ends
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         known = ", ".join(ARCHETYPES)
         raise PopulationError(

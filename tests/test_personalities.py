@@ -138,6 +138,13 @@ def test_files_that_would_break_a_spawn_are_refused_by_validate(tmp_path, conten
     assert spawn.returncode == 2 and spawn.stderr == result.stderr
 
 
+def test_a_file_that_never_ends_is_refused_after_its_first_256_kib():
+    for command in (("personalities", "validate"), ("spawn", "1", "--population")):
+        result = fleet_cli(*command, "/dev/zero")  # read whole, it took all the memory there is
+        assert result.returncode == 2
+        assert result.stderr == "error: /dev/zero: larger than 256 KiB\n"
+
+
 @pytest.mark.parametrize("caps", [{"small": 1.0}, {"large": 0.5, "small": 0.5}, None])
 def test_every_sampled_agent_has_symbols_to_trade(caps):
     from feeds.universe import UNIVERSE

@@ -33,7 +33,8 @@ from personalities import PopulationError
 
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-    return f"{where or 'body'}: {error.get('msg', 'invalid')}"
+    said = str(error.get("msg", "invalid")).removeprefix("Value error, ")  # pydantic's wording
+    return f"{where or 'body'}: {said}"
 
 
 def create_app(
