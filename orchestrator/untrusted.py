@@ -17,10 +17,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 
-def visible(value: object) -> str:
-    """`value` as text, with its control characters made visible."""
+def visible(value: object, keep: str = "") -> str:
+    """`value` as text, with its control characters made visible, but for those in `keep`
+    (an agent's log keeps its line breaks and tabs)."""
     return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in str(value)
+        ch if ch.isprintable() or ch in keep else ch.encode("unicode_escape").decode()
+        for ch in str(value)
     )
 
 

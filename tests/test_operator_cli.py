@@ -7,6 +7,7 @@ import subprocess
 import threading
 
 from orchestrator.tools.harness import FLEET, serve, wait_until
+from orchestrator.tools.scripted import ScriptedApp
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
 
@@ -74,6 +75,22 @@ def test_ls_filters_show_and_logs(make_daemon, tmp_path):
         finally:
             follower.terminate()
             follower.wait(10)
+
+
+def test_logs_show_an_agents_control_characters_as_escapes(tmp_path):
+    # an agent's output is its own: here a clipboard write, a screen wipe and a line rewind
+    output = "bought AAPL\tqty 3\n\x1b]52;c;ZXZpbA==\x07\x1b[2J\rcafé ✓\n"
+    daemon = ScriptedApp().on("/v1/agents/hostile/logs", (200, output, {}))
+    with serve(daemon) as url:
+        result = cli(
+            "logs",
+            "hostile",
+            cwd=tmp_path,
+            FLEET_PORT=url.rsplit(":", 1)[1],
+            FLEET_OPERATOR_TOKEN="operator-token-0123456789abcdef",
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "bought AAPL\tqty 3\n\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J\\rcafé ✓\n"
 
 
 def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):

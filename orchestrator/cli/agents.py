@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import secrets
 import time
 
@@ -30,6 +31,7 @@ from orchestrator.cli.format import (
     plain,
 )
 from orchestrator.lifecycle import FINAL, Phase
+from orchestrator.untrusted import visible
 from personalities import STRATEGIES
 
 PAUSED_BANNER = "[bold white on red] PAUSED [/] agents submit no orders until `fleet resume`"
@@ -203,12 +205,15 @@ def why(order: str, as_json: bool) -> None:
     help="Only the last N lines [default: all].",
 )
 def logs(agent: str, follow: bool, tail: int | None) -> None:
-    """The output of AGENT's workload (name, id or unique id prefix)."""
+    """The output of AGENT's workload (name, id or unique id prefix); its control
+    characters but line breaks and tabs are shown as escapes (\\x1b), so none of its
+    terminal sequences reaches yours."""
     out = click.get_binary_stream("stdout")
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a chunk may end mid-character
     with operator() as api:
         try:
             for chunk in api.logs(agent, tail, follow):
-                out.write(chunk)
+                out.write(visible(text.decode(chunk), keep="\n\t").encode())
                 out.flush()
         except KeyboardInterrupt:
             return
