@@ -49,8 +49,9 @@ class Account(SandboxModel, table=True):
     profile: str = "{}"  # JSON as given by the controller
     password_hash: str = Field(max_length=64)
     status: str = Field(default="active", max_length=16)
-    cash_cents: int
-    starting_cash_cents: int
+    # 64-bit: PostgreSQL's INTEGER ends at $21.4M in cents, and opening cash may be $1e9
+    cash_cents: int = Field(sa_type=sa.BigInteger)
+    starting_cash_cents: int = Field(sa_type=sa.BigInteger)
     idempotency_key: str = Field(unique=True, max_length=128)
     request_hash: str = Field(max_length=64)
     created_at: datetime = Field(sa_type=_tz())
@@ -87,7 +88,7 @@ class Position(SandboxModel, table=True):
     user_id: str = Field(foreign_key="sandbox_accounts.user_id", primary_key=True, max_length=36)
     symbol: str = Field(primary_key=True, max_length=10)
     qty: float
-    cost_cents: int
+    cost_cents: int = Field(sa_type=sa.BigInteger)
 
 
 class Subscription(SandboxModel, table=True):

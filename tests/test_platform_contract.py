@@ -124,6 +124,14 @@ def test_buy_beyond_cash_is_a_rejected_order_with_a_reason(controller):
     assert client.submit_order("big", "MSFT", "buy", qty=100).replayed
 
 
+def test_the_largest_opening_cash_is_kept_to_the_cent(controller):
+    # $1e9 is 1e11 cents: past PostgreSQL's INTEGER, where it was a 500
+    _, client = new_agent(controller, cash=1e9)
+    assert client.submit_order("whale", "MSFT", "buy", qty=1_000_000).status == "filled"
+    after = client.portfolio()
+    assert after.equity == pytest.approx(1e9, rel=1e-3) and after.cash < 1e9 - 1e8
+
+
 def test_subscriptions_between_agents(controller):
     a, client_a = new_agent(controller, "a")
     b, client_b = new_agent(controller, "b")
