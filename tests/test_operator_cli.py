@@ -178,6 +178,14 @@ def test_config_masks_secrets_and_a_bad_env_value_names_the_setting(tmp_path):
             assert bad.stderr.startswith(f"error: invalid settings: {setting}:"), bad.stderr
             assert bad.stderr.count("\n") == 1 and "pw-9c1e" not in bad.stderr
 
+    (tmp_path / ".env").write_bytes(b"FLEET_PORT=9000\n\xff\n")  # was a traceback
+    for command in ("config", "up", "ls"):
+        bad = cli(command, cwd=tmp_path)
+        assert (bad.returncode, bad.stderr) == (
+            2,
+            "error: invalid settings: .env is not UTF-8 text (byte 16)\n",
+        )
+
     # a sped-up market anchored long ago would run millennia ahead: refused at start
     (tmp_path / ".env").write_text("FLEET_MARKET_TIME_SCALE=4320\n")
     for command in ("config", "up", "sandbox"):

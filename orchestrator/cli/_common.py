@@ -53,6 +53,9 @@ def load_settings() -> Settings:
     """Settings from the environment and `.env`, or a one-line error naming the bad field."""
     try:
         return Settings()
+    except UnicodeDecodeError as exc:  # the only file read here is .env
+        fail(f"invalid settings: .env is not UTF-8 text (byte {exc.start})", EXIT_USAGE)
+        raise  # unreachable: fail exits
     except ValidationError as exc:
         first = exc.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")
