@@ -96,7 +96,7 @@ def _damaged(tables: dict, body: dict, damage: str) -> None:
 @pytest.mark.parametrize(
     ("damage", "said"),
     [
-        ("unknown column", "table agents, row 0 has columns the table lacks: nope"),
+        ("unknown column", "table agents, row 0 has columns the table lacks: 'nope'"),
         ("missing column", "table agents, row 0 lacks columns: name"),
         ("bad time", "table agent_events, row 0: column at is not an ISO 8601 time"),
         ("not rows", "table agents is not a list of rows"),

@@ -215,6 +215,7 @@ def logs(agent: str, follow: bool, tail: int | None) -> None:
             for chunk in api.logs(agent, tail, follow):
                 out.write(visible(text.decode(chunk), keep="\n\t").encode())
                 out.flush()
+            out.write(text.decode(b"", final=True).encode())  # a cut character, as U+FFFD
         except KeyboardInterrupt:
             return
 

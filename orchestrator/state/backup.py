@@ -41,6 +41,7 @@ from orchestrator.state.tables import (
     RolloutRecord,
     Schedule,
 )
+from orchestrator.untrusted import quoted
 
 FORMAT = 1
 # Parents before children, so rows restore in this order.
@@ -162,16 +163,13 @@ def _typed(table: type[SQLModel], rows: object, path: Path) -> list[dict]:
         where = f"{path}: table {name}, row {index}"
         if not isinstance(row, dict):
             raise BadBackup(f"{where} is not an object")
-        unknown, missing = (
-            sorted(set(row) - set(columns.keys())),
-            sorted(set(columns.keys()) - set(row)),
-        )
-        if unknown or missing:
-            raise BadBackup(
-                f"{where} has columns the table lacks: {', '.join(unknown[:5])}"
-                if unknown
-                else f"{where} lacks columns: {', '.join(missing[:5])}"
-            )
+        unknown = sorted(set(row) - set(columns.keys()))
+        missing = sorted(set(columns.keys()) - set(row))
+        if unknown:
+            named = ", ".join(quoted(column) for column in unknown[:5])
+            raise BadBackup(f"{where} has columns the table lacks: {named}")
+        if missing:
+            raise BadBackup(f"{where} lacks columns: {', '.join(missing[:5])}")
         typed_row = {}
         for column, value in row.items():
             if value is not None and isinstance(columns[column].type, sa.DateTime):
