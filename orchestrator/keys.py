@@ -25,46 +25,81 @@ KEY_BYTES = 32
 OPERATOR_TOKEN_FILE = "operator-token"
 
 
-def _read_or_create(path: Path, make: bytes) -> bytes:
-    """Read a secret file, creating it with mode 0600 first if it does not exist."""
+class SecretFileError(Exception):
+    """A secret file of the state dir is empty, or not what it must hold: the message names
+    it and what to do. Never worked around: an empty key would make every agent's token
+    one anybody can derive, and an empty operator token would open the operator API."""
+
+
+_LOST_KEY = (
+    "restore it from a backup (`fleet restore`), or remove it for a new key (the agents' "
+    "platform credentials sealed with the old one are then lost)"
+)
+
+
+def _read_or_create(path: Path, make: bytes, fix: str) -> bytes:
+    """Read a secret file, creating it with mode 0600 first if it does not exist;
+    SecretFileError, saying `fix`, if it is empty (a first start cut short, say)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_bytes().strip()
+        found = path.read_bytes().strip()
+        if not found:
+            raise SecretFileError(f"{path} is empty: {fix}") from None
+        return found
     with os.fdopen(fd, "wb") as f:
         f.write(make)
+        f.flush()
+        os.fsync(f.fileno())
     return make
+
+
+def _key(path: Path, raw: bytes) -> bytes:
+    """The instance key a key file holds, or SecretFileError."""
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise SecretFileError(f"{path} is not a {KEY_BYTES}-byte key in base64: {_LOST_KEY}")
+    return key
 
 
 def instance_key(state_dir: Path) -> bytes:
     """The instance's 32-byte secret key, generated on first use."""
-    raw = _read_or_create(state_dir / KEY_FILE, base64.b64encode(secrets.token_bytes(KEY_BYTES)))
-    return base64.b64decode(raw)
+    path = state_dir / KEY_FILE
+    return _key(
+        path, _read_or_create(path, base64.b64encode(secrets.token_bytes(KEY_BYTES)), _LOST_KEY)
+    )
 
 
 def check_key(state_dir: Path, key: bytes) -> None:
-    """ValueError if the state dir already has an instance key other than `key`; reads
-    only, so a restore can be refused before it changes anything."""
+    """ValueError if the state dir already has an instance key other than `key`
+    (SecretFileError if that file is damaged); reads only, so a restore can be refused
+    before it changes anything."""
+    path = state_dir / KEY_FILE
     try:
-        found = (state_dir / KEY_FILE).read_bytes().strip()
+        found = path.read_bytes().strip()
     except FileNotFoundError:
         return
-    if base64.b64decode(found) != key:
-        raise ValueError(f"{state_dir / KEY_FILE} holds another instance's key")
+    if _key(path, found) != key:
+        raise ValueError(f"{path} holds another instance's key")
 
 
 def install_key(state_dir: Path, key: bytes) -> None:
     """Put a restored instance key in the state dir (0600); ValueError if the state dir
     already has another one."""
-    _read_or_create(state_dir / KEY_FILE, base64.b64encode(key))
+    _read_or_create(state_dir / KEY_FILE, base64.b64encode(key), _LOST_KEY)
     check_key(state_dir, key)
 
 
 def operator_token(state_dir: Path) -> str:
     """The operator API token, generated on first start of the daemon."""
     return _read_or_create(
-        state_dir / OPERATOR_TOKEN_FILE, secrets.token_urlsafe(32).encode()
+        state_dir / OPERATOR_TOKEN_FILE,
+        secrets.token_urlsafe(32).encode(),
+        "remove it, and the next `fleet up` makes a new one",
     ).decode()
 
 
@@ -101,8 +136,8 @@ def token_hash(token: str) -> str:
 
 
 def tokens_equal(a: str, b: str) -> bool:
-    """Compare two secrets in constant time."""
-    return hmac.compare_digest(a.encode(), b.encode())
+    """Compare two secrets in constant time; an empty one equals nothing."""
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
 def derived_key(key: bytes, purpose: str) -> bytes:

@@ -1,12 +1,16 @@
 """The operator's CLI against a real daemon (process runtime) and the sandbox platform:
 ls filters and columns, show, logs, spawn --wait, config, doctor, and bad input."""
 
+import base64
 import json
 import os
 import subprocess
 import threading
 
-from orchestrator.tools.harness import FLEET, serve, wait_until
+import pytest
+
+from orchestrator import keys
+from orchestrator.tools.harness import FLEET, free_port, serve, wait_until
 from orchestrator.tools.scripted import ScriptedApp
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
@@ -227,6 +231,32 @@ def test_up_where_its_state_dir_cannot_be_made_says_so_in_one_line(tmp_path):
     assert (
         result.stderr == f"error: cannot start: Not a directory: {tmp_path / 'a-file' / 'state'}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("fleet.key", b"", "is empty: restore it from a backup"),
+        ("fleet.key", b"garbage!!", "is not a 32-byte key in base64: restore it"),
+        ("fleet.key", base64.b64encode(b"short"), "is not a 32-byte key in base64: restore it"),
+        ("operator-token", b" \n", "is empty: remove it, and the next `fleet up` makes a new one"),
+    ],
+)
+def test_up_refuses_an_empty_or_damaged_secret_file(tmp_path, name, content, said):
+    # an empty key made every agent's token derivable; an empty token opened the operator API
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / name).write_bytes(content)
+    result = cli(
+        "up",
+        cwd=tmp_path,
+        FLEET_STATE_DIR=str(state),
+        FLEET_RUNTIME="process",
+        FLEET_PORT=str(free_port()),
+    )
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {state / name} {said}")
+    assert result.stderr.count("\n") == 1
+    assert not keys.tokens_equal("", "")  # and were one empty, it would still open nothing
 
 
 def test_up_without_its_engine_says_so_in_one_line(tmp_path):

@@ -31,7 +31,7 @@ def backup(file: Path) -> None:
     try:
         taken = backups.take(store, settings.instance, keys.instance_key(settings.state_dir))
         backups.write(taken, file)
-    except (StoreError, DatabaseError, OSError) as exc:
+    except (StoreError, DatabaseError, OSError, keys.SecretFileError) as exc:
         fail(f"backup failed: {_why(exc)}")
     finally:
         store.engine.dispose()
@@ -65,6 +65,8 @@ def restore(file: Path) -> None:
         keys.check_key(settings.state_dir, taken.key)
     except ValueError as exc:
         fail(f"{exc}: restore into a fresh state dir")
+    except keys.SecretFileError as exc:
+        fail(str(exc))
     try:
         store = open_store(settings.database_url)
     except (StoreError, DatabaseError) as exc:

@@ -22,6 +22,7 @@ from orchestrator.cli.format import format_personalities, format_settings, forma
 def up() -> None:
     """Start the orchestrator daemon in the foreground."""
     from orchestrator.daemon import CannotListen, serve
+    from orchestrator.keys import SecretFileError
     from orchestrator.logs import setup_logging
     from orchestrator.runtime import RuntimeFailure
     from orchestrator.state.errors import LeaseHeld, StoreUnavailable
@@ -33,7 +34,7 @@ def up() -> None:
         click.echo(f"warning: {name} is not a setting, so it is ignored", err=True)
     try:
         serve(settings)
-    except (StoreUnavailable, LeaseHeld, RuntimeFailure, CannotListen) as exc:
+    except (StoreUnavailable, LeaseHeld, RuntimeFailure, CannotListen, SecretFileError) as exc:
         fail(str(exc))
     except OSError as exc:  # the state dir, a file in it, the gateway socket's directory
         where = f": {exc.filename}" if exc.filename else ""
@@ -83,7 +84,10 @@ def sandbox(host: str | None, port: int | None) -> None:
     settings = load_settings()
     if settings.controller_api_key is None:
         fail("FLEET_CONTROLLER_API_KEY is not set: the sandbox needs a controller key", EXIT_USAGE)
-    secret = keys.derived_key(keys.instance_key(settings.state_dir), "sandbox")
+    try:
+        secret = keys.derived_key(keys.instance_key(settings.state_dir), "sandbox")
+    except keys.SecretFileError as exc:
+        fail(str(exc))
     config = SandboxConfig(
         database_url=settings.sandbox_database_url,
         controller_key=settings.controller_api_key.get_secret_value(),
