@@ -37,17 +37,27 @@ _LOST_KEY = (
 )
 
 
+def _read(path: Path, fix: str) -> bytes | None:
+    """A secret file's content, None if there is no such file; SecretFileError, saying
+    `fix`, if it is empty (a first start cut short, say)."""
+    try:
+        found = path.read_bytes().strip()
+    except FileNotFoundError:
+        return None
+    if not found:
+        raise SecretFileError(f"{path} is empty: {fix}")
+    return found
+
+
 def _read_or_create(path: Path, make: bytes, fix: str) -> bytes:
-    """Read a secret file, creating it with mode 0600 first if it does not exist;
-    SecretFileError, saying `fix`, if it is empty (a first start cut short, say)."""
+    """Read a secret file (see `_read`), creating it with mode 0600 first if it does not
+    exist."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        found = path.read_bytes().strip()
-        if not found:
-            raise SecretFileError(f"{path} is empty: {fix}") from None
-        return found
+        found = _read(path, fix)
+        return _read_or_create(path, make, fix) if found is None else found  # removed meanwhile
     with os.fdopen(fd, "wb") as f:
         f.write(make)
         f.flush()
@@ -79,11 +89,8 @@ def check_key(state_dir: Path, key: bytes) -> None:
     (SecretFileError if that file is damaged); reads only, so a restore can be refused
     before it changes anything."""
     path = state_dir / KEY_FILE
-    try:
-        found = path.read_bytes().strip()
-    except FileNotFoundError:
-        return
-    if _key(path, found) != key:
+    found = _read(path, _LOST_KEY)
+    if found is not None and _key(path, found) != key:
         raise ValueError(f"{path} holds another instance's key")
 
 
@@ -94,21 +101,29 @@ def install_key(state_dir: Path, key: bytes) -> None:
     check_key(state_dir, key)
 
 
+_NEW_TOKEN = "remove it, and the next `fleet up` makes a new one"
+
+
+def _token(path: Path, raw: bytes) -> str:
+    """The operator token a token file holds (ASCII, as generated), or SecretFileError."""
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise SecretFileError(f"{path} is not a token (not ASCII text): {_NEW_TOKEN}") from None
+
+
 def operator_token(state_dir: Path) -> str:
     """The operator API token, generated on first start of the daemon."""
-    return _read_or_create(
-        state_dir / OPERATOR_TOKEN_FILE,
-        secrets.token_urlsafe(32).encode(),
-        "remove it, and the next `fleet up` makes a new one",
-    ).decode()
+    path = state_dir / OPERATOR_TOKEN_FILE
+    return _token(path, _read_or_create(path, secrets.token_urlsafe(32).encode(), _NEW_TOKEN))
 
 
 def read_operator_token(state_dir: Path) -> str | None:
-    """The operator token if the daemon has created one, without creating it."""
-    try:
-        return (state_dir / OPERATOR_TOKEN_FILE).read_text().strip()
-    except FileNotFoundError:
-        return None
+    """The operator token if the daemon has created one, without creating it
+    (SecretFileError if its file is not a token)."""
+    path = state_dir / OPERATOR_TOKEN_FILE
+    found = _read(path, _NEW_TOKEN)
+    return None if found is None else _token(path, found)
 
 
 def token_bits(token: str) -> float:

@@ -240,6 +240,7 @@ def test_up_where_its_state_dir_cannot_be_made_says_so_in_one_line(tmp_path):
         ("fleet.key", b"garbage!!", "is not a 32-byte key in base64: restore it"),
         ("fleet.key", base64.b64encode(b"short"), "is not a 32-byte key in base64: restore it"),
         ("operator-token", b" \n", "is empty: remove it, and the next `fleet up` makes a new one"),
+        ("operator-token", b"\xff\xfetoken", "is not a token (not ASCII text): remove it"),
     ],
 )
 def test_up_refuses_an_empty_or_damaged_secret_file(tmp_path, name, content, said):
@@ -257,6 +258,19 @@ def test_up_refuses_an_empty_or_damaged_secret_file(tmp_path, name, content, sai
     assert result.returncode == 1 and result.stderr.startswith(f"error: {state / name} {said}")
     assert result.stderr.count("\n") == 1
     assert not keys.tokens_equal("", "")  # and were one empty, it would still open nothing
+    if name == "operator-token":  # the CLI reads it too
+        listed = cli("ls", cwd=tmp_path, FLEET_STATE_DIR=str(state))
+        assert listed.returncode == 1 and listed.stderr.startswith(f"error: {state / name} ")
+        doctor = cli("doctor", cwd=tmp_path, FLEET_STATE_DIR=str(state)).stdout.splitlines()
+        assert any(line.startswith("FAIL") and f"{state / name} {said}" in line for line in doctor)
+
+
+def test_a_token_no_header_can_carry_is_one_line_at_the_cli(tmp_path):
+    result = cli("ls", cwd=tmp_path, FLEET_OPERATOR_TOKEN="pässword-" * 4)
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: FLEET_OPERATOR_TOKEN is not ASCII: no header can carry it\n",
+    )
 
 
 def test_up_without_its_engine_says_so_in_one_line(tmp_path):

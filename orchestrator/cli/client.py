@@ -32,21 +32,24 @@ class OperatorClient:
     """Thin typed calls over the operator API."""
 
     def __init__(self, settings: Settings, timeout: float = 30.0) -> None:
-        token = (
-            settings.operator_token.get_secret_value()
-            if settings.operator_token
-            else keys.read_operator_token(settings.state_dir) or ""
-        )
         self.url = settings.operator_url
         self._missing = (
-            None
-            if token
-            else (
-                f"no operator token (no FLEET_OPERATOR_TOKEN, and no operator-token file in "
-                f"{settings.state_dir}): set FLEET_STATE_DIR to the daemon's state dir, or "
-                "FLEET_OPERATOR_TOKEN to its token"
-            )
+            f"no operator token (no FLEET_OPERATOR_TOKEN, and no operator-token file in "
+            f"{settings.state_dir}): set FLEET_STATE_DIR to the daemon's state dir, or "
+            "FLEET_OPERATOR_TOKEN to its token"
         )
+        try:
+            token = (
+                settings.operator_token.get_secret_value()
+                if settings.operator_token
+                else keys.read_operator_token(settings.state_dir) or ""
+            )
+        except keys.SecretFileError as exc:
+            token, self._missing = "", str(exc)
+        if not token.isascii():  # only the setting can be: a generated token is
+            token, self._missing = "", "FLEET_OPERATOR_TOKEN is not ASCII: no header can carry it"
+        if token:
+            self._missing = None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 

@@ -285,7 +285,10 @@ def _operator_token(settings: Settings) -> Check:
     if settings.operator_token is not None:
         token, where = settings.operator_token.get_secret_value(), "FLEET_OPERATOR_TOKEN"
     else:
-        token, where = keys.read_operator_token(settings.state_dir), "the generated token"
+        try:
+            token, where = keys.read_operator_token(settings.state_dir), "the generated token"
+        except keys.SecretFileError as exc:
+            return Check("operator token", "fail", str(exc))
     if token is None:
         return Check("operator token", "ok", "generated on the first `fleet up`")
     bits = keys.token_bits(token)
