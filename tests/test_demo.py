@@ -80,29 +80,40 @@ def test_an_interrupt_relayed_by_make_and_uv_run_cuts_no_clean_up_short(tmp_path
     assert ours(state) == []
 
 
-def test_demo_refuses_a_taken_port_and_starts_nothing(tmp_path):
+@pytest.mark.parametrize("which", ["--port", "--sandbox-port"])
+def test_demo_refuses_a_taken_port_and_starts_nothing(tmp_path, which):
+    what = {"--port": "daemon", "--sandbox-port": "sandbox"}[which]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        ports = {"--port": str(free_port()), "--sandbox-port": str(free_port()), which: str(port)}
+        options = [part for pair in ports.items() for part in pair]
         result = subprocess.run(
-            [
-                *FLEET,
-                "demo",
-                "--port",
-                str(port),
-                "--sandbox-port",
-                str(free_port()),
-                "--state-dir",
-                str(tmp_path / "demo"),
-            ],
+            [*FLEET, "demo", *options, "--state-dir", str(tmp_path / "demo")],
             capture_output=True,
             text=True,
             timeout=60,
         )
     assert result.returncode == 1
-    assert (
-        result.stderr == f"error: port {port} for the daemon is taken; pass another with --port\n"
+    assert result.stderr == (
+        f"error: port {port} for the {what} is taken; pass another with {which}\n"
+    )
+
+
+def test_demo_refuses_a_state_dir_it_cannot_make(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    kept = tmp_path / "a-file" / "demo"
+    ports = ["--port", str(free_port()), "--sandbox-port", str(free_port())]
+    result = subprocess.run(
+        [*FLEET, "demo", *ports, "--state-dir", str(kept)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: cannot keep the demo's state in {kept}: Not a directory\n",
     )
 
 

@@ -50,11 +50,17 @@ def running_demo(
     runtime: str, speed: float, port: int, sandbox_port: int, keep: Path | None
 ) -> Iterator[Demo]:
     """Start the sandbox and the daemon; stop both and remove every container on exit."""
-    for what, number in (("daemon", port), ("sandbox", sandbox_port)):
+    for what, number, option in (
+        ("daemon", port, "--port"),
+        ("sandbox", sandbox_port, "--sandbox-port"),
+    ):
         if port_taken(number):
-            raise DemoError(f"port {number} for the {what} is taken; pass another with --port")
+            raise DemoError(f"port {number} for the {what} is taken; pass another with {option}")
     state = keep or Path(tempfile.mkdtemp(prefix="agent-fleet-demo-"))
-    state.mkdir(parents=True, exist_ok=True)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DemoError(f"cannot keep the demo's state in {state}: {exc.strerror}") from None
     instance = f"demo-{secrets.token_hex(3)}"
     platform_url = f"http://127.0.0.1:{sandbox_port}"
     passed_on = {
