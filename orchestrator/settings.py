@@ -186,7 +186,7 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         le=10,
-        description="Heartbeats and positions: one store batch this often.",
+        description="How often heartbeats and positions are stored (one batch).",
     )
     heartbeat_timeout_seconds: float | None = Field(
         default=None,
@@ -216,9 +216,7 @@ class Settings(BaseSettings):
         description="Alert when an agent's equity falls this far below its peak (0.2 = 20 %).",
     )
     alert_rejections: int = Field(
-        default=5,
-        ge=1,
-        description="Alert when this many of an agent's orders in a row are rejected.",
+        default=5, ge=1, description="Alert when an agent has this many orders rejected in a row."
     )
     alert_webhook_url: SecretStr | None = Field(
         default=None,
@@ -337,9 +335,13 @@ class Settings(BaseSettings):
         "logout and when the daemon restarts).",
     )
     dashboard_actions: bool = Field(
-        default=False,
-        description="Let the web dashboard pause, resume and retire (each confirmed).",
+        default=False, description="Let the web dashboard pause, resume and retire (confirmed)."
     )
+
+    @field_validator("*")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:  # `FLEET_X=`, as in a template
+        return None if isinstance(value, SecretStr) and not value.get_secret_value() else value
 
     @field_validator("instance")
     @classmethod

@@ -109,15 +109,30 @@ def test_provisioning_waits_out_a_platform_outage(make_daemon, tmp_path):
 def test_platform_url_without_a_controller_key_is_a_settings_error(make_daemon):
     daemon = make_daemon()
     env = {**daemon.env, "FLEET_PLATFORM_URL": "http://127.0.0.1:1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "up"],
-        env=env,
+    env.pop("FLEET_CONTROLLER_API_KEY", None)
+    # an empty key (`FLEET_CONTROLLER_API_KEY=`, as a template leaves it) is no key: it
+    # started a daemon whose every account creation the platform then refused
+    for key in ({}, {"FLEET_CONTROLLER_API_KEY": ""}):
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli", "up"],
+            env={**env, **key},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, key
+        assert result.stderr.strip() == (
+            "error: invalid settings: FLEET_PLATFORM_URL is set but FLEET_CONTROLLER_API_KEY is not"
+        )
+    sandbox = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "sandbox", "--port", "1"],
+        env={**daemon.env, "FLEET_CONTROLLER_API_KEY": ""},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "error: invalid settings: FLEET_PLATFORM_URL is set but FLEET_CONTROLLER_API_KEY is not"
+    assert (sandbox.returncode, sandbox.stderr) == (
+        2,
+        "error: FLEET_CONTROLLER_API_KEY is not set: the sandbox needs a controller key\n",
     )
     assert httpx.get(f"{daemon.url}/healthz").status_code == 200  # the running one is untouched

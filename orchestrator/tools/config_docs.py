@@ -49,6 +49,7 @@ def markdown() -> str:
         "Every setting is an environment variable, also read from `.env` in the working",
         "directory (the environment wins). `fleet config` prints the effective values with",
         "secrets masked; a bad value stops every command with one line naming the variable.",
+        "A secret set empty (`FLEET_CONTROLLER_API_KEY=`) is unset, as if the line were not there.",
         "",
         "| variable | default | secret | meaning |",
         "|---|---|---|---|",
