@@ -16,13 +16,11 @@ import contextlib
 import gc
 import logging
 import resource
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -34,7 +32,7 @@ from feeds.market import SimulatedMarket
 from feeds.simulated import SimulatedProvider
 from feeds.sources import NewsSource, QuoteSource
 from orchestrator import keys
-from orchestrator.api import create_app
+from orchestrator.api import create_app, listen
 from orchestrator.api.gateway import gateway_router
 from orchestrator.api.operator import health_router, operator_router
 from orchestrator.api.rollouts import rollouts_router
@@ -75,7 +73,6 @@ MIN_FREE_BYTES = 50 * 2**20  # below it under the state dir, /healthz says degra
 # On SIGTERM: how long in-flight actions may finish, and the whole stop may take.
 DRAIN_SECONDS = 10
 STOP_SECONDS = 20
-MAX_SOCKET_PATH = 100  # bytes; the kernel's limit is 107
 
 
 def utc_now() -> datetime:
@@ -385,8 +382,10 @@ def serve(settings: Settings) -> None:
         # beat cost the daemon more than the beat itself
         timeout_keep_alive=max(5, round(3 * settings.agent_cycle_seconds)),
     )
-    port = _port(settings.host, settings.port)
-    uvicorn.Server(config).run(sockets=[port, _gateway_socket(settings.gateway_socket)])
+    port = listen.on_port(
+        settings.host, settings.port, "set FLEET_PORT (and FLEET_HOST) to a free address"
+    )
+    uvicorn.Server(config).run(sockets=[port, listen.on_gateway_socket(settings.gateway_socket)])
 
 
 def _open_files_limit() -> None:
@@ -406,45 +405,3 @@ def _collect_for_a_long_life() -> None:
     gc.collect()  # what starting left behind goes first, not into the frozen set
     gc.freeze()
     gc.set_threshold(7000, 10, 10)
-
-
-def _port(host: str, port: int) -> socket.socket:
-    """Listen on the daemon's port, or say in one line why not."""
-    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-    except OSError as exc:
-        listener.close()
-        reason = (exc.strerror or str(exc)).lower()
-        raise CannotListen(
-            f"cannot listen on {host}:{port}: {reason}; set FLEET_PORT (and FLEET_HOST) "
-            "to a free address"
-        ) from None
-    return listener
-
-
-class CannotListen(Exception):
-    """The daemon cannot open its port or its gateway socket; the message says why and
-    what to set."""
-
-
-def _gateway_socket(path: Path) -> socket.socket:
-    """Listen on the gateway socket, replacing a stale one (the lease says it is ours).
-    Any local user may connect, as to the port: every request needs an agent's token.
-    The directory stays: running agents' containers have it mounted."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        if len(str(path).encode()) > MAX_SOCKET_PATH:
-            raise OSError(f"the path is longer than {MAX_SOCKET_PATH} bytes")
-        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        listener.bind(str(path))
-        path.chmod(0o666)
-    except OSError as exc:
-        listener.close()
-        raise CannotListen(
-            f"cannot listen on the gateway socket {path}: {exc.strerror or exc}; "
-            "set FLEET_GATEWAY_DIR to a short directory of its own"
-        ) from None
-    return listener

@@ -198,21 +198,26 @@ def test_cli_says_in_one_line_when_the_daemon_is_down(make_daemon):
     )
 
 
-def test_up_on_a_taken_port_says_so_in_one_line_and_starts_nothing(tmp_path):
+def test_up_and_sandbox_on_a_taken_port_say_so_in_one_line_and_start_nothing(tmp_path):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
-    daemon = Daemon(tmp_path / "state", taken.getsockname()[1], "taken", "process")
+    port = taken.getsockname()[1]
+    daemon = Daemon(tmp_path / "state", port, "taken", "process")
+    sandbox_env = {**daemon.env, "FLEET_SANDBOX_PORT": str(port), "FLEET_CONTROLLER_API_KEY": "k"}
     try:
-        result = subprocess.run(
-            [*FLEET, "up"], env=daemon.env, capture_output=True, text=True, timeout=60
+        up, sandbox = (
+            subprocess.run([*FLEET, command], env=env, capture_output=True, text=True, timeout=60)
+            for command, env in (("up", daemon.env), ("sandbox", sandbox_env))
         )
     finally:
         taken.close()
-    assert result.returncode == 1
-    (line,) = result.stderr.strip().splitlines()  # nothing else: no "up", no traceback
-    assert line.startswith(f"error: cannot listen on 127.0.0.1:{daemon.port}: ")
-    assert "address already in use" in line and "FLEET_PORT" in line
+    for result, change in ((up, "set FLEET_PORT"), (sandbox, "pass a free one with --port")):
+        assert result.returncode == 1
+        # nothing else: no "up", no "sandbox platform on …" before the server's own error
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: address already in use")
+        assert change in line, line
 
 
 def test_spawn_samples_personalities_that_bootstrap_hands_over(make_daemon, tmp_path):

@@ -21,7 +21,8 @@ from orchestrator.cli.format import format_personalities, format_settings, forma
 @click.command()
 def up() -> None:
     """Start the orchestrator daemon in the foreground."""
-    from orchestrator.daemon import CannotListen, serve
+    from orchestrator.api.listen import CannotListen
+    from orchestrator.daemon import serve
     from orchestrator.keys import SecretFileError
     from orchestrator.logs import setup_logging
     from orchestrator.runtime import RuntimeFailure
@@ -79,6 +80,7 @@ def sandbox(host: str | None, port: int | None) -> None:
 
     from feeds.clock import MarketClock
     from orchestrator import keys
+    from orchestrator.api.listen import CannotListen, on_port
     from sandbox.app import SandboxConfig, create_sandbox_app
 
     settings = load_settings()
@@ -100,8 +102,13 @@ def sandbox(host: str | None, port: int | None) -> None:
         rate_burst=settings.sandbox_rate_burst,
     )
     host, port = host or settings.sandbox_host, port or settings.sandbox_port
+    try:
+        listener = on_port(host, port, "pass a free one with --port (or FLEET_SANDBOX_PORT)")
+    except CannotListen as exc:
+        fail(str(exc))
     click.echo(f"sandbox platform on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
-    uvicorn.run(create_sandbox_app(config), host=host, port=port, log_level="warning")
+    served = uvicorn.Config(create_sandbox_app(config), log_level="warning")
+    uvicorn.Server(served).run(sockets=[listener])
 
 
 @click.group()
