@@ -3,7 +3,8 @@
 A population is YAML or TOML. Weights of one kind must sum to 1; ranges must lie inside
 the schema's bounds; unknown keys, sectors or strategies are refused, and so is a value of
 another type (YAML reads `yes` as true and `"0.5"` as text: neither is a number here).
-Every problem is reported with the field and the reason, one line each. A few named
+Every problem is reported with the field and the reason, one line each (a key past 60
+characters clipped, its length told). A few named
 archetypes ship here.
 """
 
@@ -21,6 +22,7 @@ from feeds.universe import SECTORS
 from personalities._schema import CapBias, Frequency, Strategy
 
 MAX_FILE_BYTES = 256 * 1024
+MAX_NAME = 60  # characters of a file's key that a problem shows
 
 
 class _Yaml(yaml.SafeLoader):
@@ -104,7 +106,7 @@ class Population(BaseModel):
     @field_validator("sectors")
     @classmethod
     def _known_sectors(cls, sectors: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(sectors) - set(SECTORS))
+        unknown = [_named(name) for name in sorted(set(sectors) - set(SECTORS))]
         if unknown:
             raise ValueError(f"unknown sectors {unknown}; known: {', '.join(SECTORS)}")
         if not any(w > 0 for w in sectors.values()) or any(w < 0 for w in sectors.values()):
@@ -159,10 +161,16 @@ ARCHETYPES: dict[str, Population] = {
 }
 
 
+def _named(part: object) -> str:
+    """A key of the file as a problem names it: clipped, so a pasted page comes back short."""
+    name = str(part)
+    return name if len(name) <= MAX_NAME else f"{name[:MAX_NAME]}… ({len(name):,} characters)"
+
+
 def _problems(exc: ValidationError) -> list[str]:
     lines = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"] if p != "[key]") or "population"
+        where = ".".join(_named(p) for p in error["loc"] if p != "[key]") or "population"
         lines.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
     return lines
 

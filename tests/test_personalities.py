@@ -138,6 +138,25 @@ def test_files_that_would_break_a_spawn_are_refused_by_validate(tmp_path, conten
     assert spawn.returncode == 2 and spawn.stderr == result.stderr
 
 
+def test_a_key_that_is_a_terminal_sequence_or_a_page_long_is_shown_escaped_and_clipped(tmp_path):
+    title = "\x1b]0;owned\x07" + "k" * 3000  # it retitled the operator's terminal
+    red = "\x1b[31m" + "s" * 3000
+    hostile = tmp_path / "hostile.yaml"
+    hostile.write_text(
+        yaml.safe_dump({"strategies": {"contrarian": 1.0}, title: 1, "sectors": {red: 1}})
+    )
+    for command in (("personalities", "validate"), ("spawn", "1", "--population")):
+        result = fleet_cli(*command, str(hostile))
+        assert result.returncode == 2
+        assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 2 and all(len(line) < 500 for line in lines), lines  # not 3,000
+        assert f"error: {hostile}: \\x1b]0;owned\\x07kkk" in result.stderr
+        assert "(3,010 characters): Extra inputs are not permitted" in result.stderr
+        assert "unknown sectors ['\\x1b[31msss" in result.stderr
+        assert "(3,005 characters)" in result.stderr
+
+
 def test_a_file_that_never_ends_is_refused_after_its_first_256_kib():
     for command in (("personalities", "validate"), ("spawn", "1", "--population")):
         result = fleet_cli(*command, "/dev/zero")  # read whole, it took all the memory there is

@@ -125,5 +125,5 @@ def load_population_file(ref: str):
         return load_population(ref)
     except PopulationError as exc:
         for problem in exc.problems:  # one line per problem, each naming its field
-            click.echo(f"error: {ref}: {problem}", err=True)
+            click.echo(f"error: {plain(ref)}: {plain(problem)}", err=True)
         sys.exit(EXIT_USAGE)
