@@ -4,8 +4,7 @@ A population is YAML or TOML. Weights of one kind must sum to 1; ranges must lie
 the schema's bounds; unknown keys, sectors or strategies are refused, and so is a value of
 another type (YAML reads `yes` as true and `"0.5"` as text: neither is a number here).
 Every problem is reported with the field and the reason, one line each (a key past 60
-characters clipped, its length told). A few named
-archetypes ship here.
+characters clipped, its length told). A few named archetypes ship here.
 """
 
 from __future__ import annotations

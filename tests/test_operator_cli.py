@@ -4,6 +4,7 @@ ls filters and columns, show, logs, spawn --wait, config, doctor, and bad input.
 import base64
 import json
 import os
+import socket
 import subprocess
 import threading
 
@@ -325,6 +326,27 @@ def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
         line.startswith("warn") and "ignored: FLEET_AGENT_CYCLE (did you mean" in line
         for line in weak.stdout.splitlines()
     ), weak.stdout
+
+
+def test_a_setting_name_or_value_holding_a_terminal_sequence_is_shown_escaped(tmp_path):
+    (tmp_path / ".env").write_bytes(b"FLEET_X\x1b]0;OWNED\x07=1\nFLEET_AGENT_IMAGE=img\x1b[2J\n")
+    taken = socket.socket()  # `fleet up` warns, then stops at its port
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    state, port = str(tmp_path / "state"), str(taken.getsockname()[1])
+    try:
+        shown = {
+            command: cli(command, cwd=tmp_path, FLEET_STATE_DIR=state, FLEET_PORT=port)
+            for command in ("config", "doctor", "up")
+        }
+    finally:
+        taken.close()
+    for command, result in shown.items():
+        printed = result.stdout + result.stderr
+        assert "\x1b" not in printed and "\x07" not in printed, (command, printed)
+    assert "FLEET_AGENT_IMAGE=img\\x1b[2J" in shown["config"].stdout
+    assert "ignored: FLEET_X\\x1b]0;OWNED\\x07" in shown["doctor"].stdout
+    assert "warning: FLEET_X\\x1b]0;OWNED\\x07 is not a setting" in shown["up"].stderr
 
 
 def test_ls_says_when_paused_or_when_nothing_matches_and_show_suggests_names(make_daemon):

@@ -242,8 +242,11 @@ def format_retired(agent: dict) -> Text:
 
 
 def format_settings(values: dict[str, object]) -> str:
-    """Settings as `NAME=value` lines, as a `.env` file holds them."""
-    return "\n".join(f"{name}={'' if value is None else value}" for name, value in values.items())
+    """Settings as `NAME=value` lines, as a `.env` file holds them (control characters made
+    visible: a value is text from the environment or a file)."""
+    return "\n".join(
+        f"{name}={'' if value is None else visible(value)}" for name, value in values.items()
+    )
 
 
 def format_personalities(fleet: list[dict]) -> Table:

@@ -15,7 +15,13 @@ from orchestrator.cli._common import (
     load_population_file,
     load_settings,
 )
-from orchestrator.cli.format import format_personalities, format_settings, format_simulation
+from orchestrator.cli.format import (
+    format_personalities,
+    format_settings,
+    format_simulation,
+    plain,
+)
+from orchestrator.untrusted import visible
 
 
 @click.command()
@@ -32,7 +38,7 @@ def up() -> None:
     settings = load_settings()
     setup_logging(settings.log_format)
     for name in unknown_settings():
-        click.echo(f"warning: {name} is not a setting, so it is ignored", err=True)
+        click.echo(f"warning: {plain(name)} is not a setting, so it is ignored", err=True)
     try:
         serve(settings)
     except (StoreUnavailable, LeaseHeld, RuntimeFailure, CannotListen, SecretFileError) as exc:
@@ -61,7 +67,8 @@ def doctor() -> None:
     for check in diagnose(load_settings()):
         failed += check.status == "fail"
         hint = f"  [dim]→ {escape(check.hint)}[/]" if check.hint and check.status != "ok" else ""
-        console.print(f"{marks[check.status]} {check.name:<14} {escape(check.detail)}{hint}")
+        detail = escape(visible(check.detail))  # it may quote the platform, the engine, a file
+        console.print(f"{marks[check.status]} {check.name:<14} {detail}{hint}")
     if failed:
         fail(f"{failed} check(s) failed")
 
