@@ -137,10 +137,11 @@ def test_a_running_fleet_backed_up_and_restored_elsewhere_is_adopted(
     daemon = make_daemon("docker")
     assert daemon.fleet("spawn", "2", "--wait").returncode == 0
     before = {a["id"]: a["container_id"] for a in daemon.agents()}
-    path = tmp_path / "fleet.backup"
+    path = tmp_path / "[bold]fleet.backup"  # named as given, not read as markup
     backed = daemon.fleet("backup", str(path))  # while it runs
     assert backed.returncode == 0, backed.stderr
     assert "2 agents" in backed.stdout and "keep it secret" in backed.stdout
+    assert f"to {path} (" in backed.stdout
     daemon.kill()
 
     restored = Daemon(  # on the old port: agents' gateway URL is part of their spec

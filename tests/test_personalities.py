@@ -112,6 +112,10 @@ def test_cli_samples_as_json_and_validates_with_one_line_per_problem(tmp_path):
     assert len(lines) == 2 and all(line.startswith(f"error: {bad}: ") for line in lines)
     assert "Traceback" not in result.stderr
     assert fleet_cli("personalities", "validate", "contrarians").returncode == 0
+    (tmp_path / "[bold]").mkdir()
+    good = tmp_path / "[bold]" / "good.yaml"  # a path is named as given, not read as markup
+    good.write_text("strategies: {contrarian: 1.0}\n")
+    assert fleet_cli("personalities", "validate", str(good)).stdout == f"{good}: valid\n"
 
 
 @pytest.mark.parametrize(

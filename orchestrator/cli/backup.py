@@ -10,6 +10,7 @@ import click
 
 from orchestrator import keys
 from orchestrator.cli._common import console, fail, load_settings
+from orchestrator.cli.format import plain
 
 
 @click.command()
@@ -36,9 +37,9 @@ def backup(file: Path) -> None:
     finally:
         store.engine.dispose()
     counts = taken.counts()
-    console.print(
+    click.echo(
         f"backed up instance {taken.instance}: {counts['agents']} agents, "
-        f"{sum(counts.values())} rows, to {file} (it holds the instance key: keep it secret)"
+        f"{sum(counts.values())} rows, to {plain(file)} (it holds the instance key: keep it secret)"
     )
 
 

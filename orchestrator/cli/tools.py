@@ -149,7 +149,7 @@ def personalities_sample(count: int, seed: int, population: str, as_json: bool) 
 def personalities_validate(population: str) -> None:
     """Check a population file; every problem is named with its field."""
     load_population_file(population)
-    console.print(f"{population}: valid")
+    click.echo(f"{plain(population)}: valid")
 
 
 @click.command()
