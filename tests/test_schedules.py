@@ -264,6 +264,11 @@ def test_removing_a_ramp_stops_it_and_bad_input_is_refused(make_daemon):
             2,
             "'7x' is not a span",
         ),
+        (  # was the API's field: "every_seconds: Input should be less than or equal to …"
+            ("schedule", "ramp", "--to", "4", "--step", "1", "--every", "53w"),
+            2,
+            "Invalid value for '--every': '53w' is longer than 366d",
+        ),
         (("schedule", "ramp", "--to", "-1", "--step", "1", "--every", "1d"), 2, "--to"),
         (("schedule", "ramp", "--to", "0", "--step", "1", "--every", "1d"), 1, "already has 0"),
         (("schedule", "report", "--at", "24:61"), 1, "error: at: '24:61' is not a time of day"),
