@@ -117,6 +117,25 @@ def test_demo_refuses_a_state_dir_it_cannot_make(tmp_path):
     )
 
 
+def test_a_kept_state_dir_brings_back_as_many_agents_as_asked_not_more(tmp_path):
+    state = tmp_path / "demo"  # each demo added its agents beside the kept ones: 6, 12, 18…
+    said = []
+    for agents in (2, 2, 3):
+        options = ["--agents", str(agents), "--for", "1", "--state-dir", str(state)]
+        options += ["--port", str(free_port()), "--sandbox-port", str(free_port())]
+        result = subprocess.run(
+            [*FLEET, "demo", *options],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        said.append(result.stdout.splitlines()[0])
+    assert said[0].startswith("scaling to 2: spawned 2 agent(s): ")
+    assert said[1] == "the fleet already has 2 agent(s)"
+    assert said[2].startswith("scaling to 3: spawned 1 agent(s): ")
+
+
 @pytest.mark.parametrize("leave", ["ctrl-c", "close the terminal"])
 def test_the_demo_dashboard_keeps_the_url_token_and_cli_line_in_view(tmux, tmp_path, leave):
     import shlex

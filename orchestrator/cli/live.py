@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import signal
 import sys
 import time
@@ -13,7 +12,7 @@ from rich.console import RenderableType
 
 from orchestrator.cli._common import console, fail, operator, population_body
 from orchestrator.cli.client import OperatorClient, OperatorError
-from orchestrator.cli.format import format_dashboard, format_spawned
+from orchestrator.cli.format import format_dashboard, format_scaled
 from orchestrator.lifecycle import Phase
 from orchestrator.operations.summaries import problems_first
 from orchestrator.settings import Settings
@@ -94,7 +93,7 @@ def watch_dashboard(api: OperatorClient, interval: float, note: str = "") -> Non
     default=None,
     help=(
         "Keep the demo's state (store, logs, sandbox) here instead of deleting it; a folder "
-        "an earlier demo kept brings its agents back beside the new ones."
+        "an earlier demo kept brings its agents back, as many as --agents asks."
     ),
 )
 def demo(
@@ -123,16 +122,15 @@ def demo(
             )
             api = OperatorClient(settings)
             try:
-                spawned = api.spawn(
-                    agents, secrets.token_hex(16), population=population_body(population)
-                )
+                # the fleet's size, not more agents: a kept state dir's agents come back
+                scaled = api.scale(agents, population=population_body(population))
                 shell = f"FLEET_STATE_DIR={fleet.state_dir} FLEET_PORT={port} fleet ls"
                 lines = [
                     f"dashboard:  {fleet.url}/  (operator token {fleet.token})",
                     f"platform:   {fleet.platform_url}  ({runtime} runtime, {speed:g}x)",
                     f"CLI:        {shell}",
                 ]
-                click.echo(format_spawned(spawned))
+                click.echo(format_scaled(scaled))
                 click.echo("\n".join(lines))
                 _run_demo(api, duration, "\n".join(lines))
                 click.echo("stopping")
