@@ -12,6 +12,7 @@ cannot store: refused here, it is the sender's error, not a store that fails."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
@@ -32,6 +33,12 @@ def quoted(value: str, limit: int = 60) -> str:
     if len(value) <= limit:
         return repr(value)
     return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
+def refusal(error: Mapping[str, Any]) -> str:
+    """What one of pydantic's validation errors says, without its `Value error, ` prefix:
+    the validator's own words are the operator's message."""
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 class Body(BaseModel):

@@ -28,13 +28,13 @@ from orchestrator.state.errors import (
     DatabaseError,
     NotFound,
 )
+from orchestrator.untrusted import refusal
 from personalities import PopulationError
 
 
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-    said = str(error.get("msg", "invalid")).removeprefix("Value error, ")  # pydantic's wording
-    return f"{where or 'body'}: {said}"
+    return f"{where or 'body'}: {refusal(error)}"
 
 
 def create_app(

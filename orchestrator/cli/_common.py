@@ -17,6 +17,7 @@ from rich.console import Console, RenderableType
 from orchestrator.cli.client import OperatorClient, OperatorError
 from orchestrator.cli.format import plain
 from orchestrator.settings import Settings
+from orchestrator.untrusted import refusal
 from personalities import STRATEGIES
 
 EXIT_FAILED = 1
@@ -58,7 +59,7 @@ def load_settings() -> Settings:
         raise  # unreachable: fail exits
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
+        message = refusal(first)
         if first["loc"]:
             message = f"FLEET_{str(first['loc'][0]).upper()}: {message}"
         fail(f"invalid settings: {message}", EXIT_USAGE)
