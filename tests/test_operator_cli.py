@@ -349,6 +349,17 @@ def test_a_setting_name_or_value_holding_a_terminal_sequence_is_shown_escaped(tm
     assert "warning: FLEET_X\\x1b]0;OWNED\\x07 is not a setting" in shown["up"].stderr
 
 
+def test_image_build_refuses_a_tag_the_engine_would_before_building(tmp_path):
+    # docker-py refused it after the wheelhouse was made, and the CLI showed its traceback
+    for tag in ("Agent:Latest", "agent\x1b]0;owned\x07"):
+        for target in ("agent", "orchestrator"):
+            result = cli("image", "build", "--target", target, "--tag", tag, cwd=tmp_path)
+            assert (result.returncode, result.stderr) == (
+                1,
+                f"error: {tag!r} is not an image name (name[:tag], lowercase)\n",
+            )
+
+
 def test_ls_says_when_paused_or_when_nothing_matches_and_show_suggests_names(make_daemon):
     daemon = make_daemon()
     daemon.fleet("spawn", "2", "--wait")

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import docker
 from docker.errors import APIError, BuildError, DockerException
+from docker.utils import match_tag
+
+from orchestrator.untrusted import quoted
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The packages an agent runs: their source decides whether an image is current.
@@ -92,7 +95,10 @@ def make_full_wheelhouse(target: Path, python: str) -> None:
     )
 
 
-def _client() -> docker.DockerClient:
+def _client(tag: str) -> docker.DockerClient:
+    """The engine, once `tag` is known to be a name it takes: before any slow work."""
+    if not match_tag(tag):
+        raise ImageBuildError(f"{quoted(tag)} is not an image name (name[:tag], lowercase)")
     try:
         client = docker.from_env(version="auto", timeout=600)
         client.ping()
@@ -117,12 +123,14 @@ def _build(client: docker.DockerClient, context: Path, dockerfile: str, tag: str
         raise ImageBuildError(f"docker build failed: {exc.msg}") from None
     except APIError as exc:
         raise ImageBuildError(f"docker build failed: {exc.explanation}") from None
+    except DockerException as exc:  # refused by docker-py before the engine saw it
+        raise ImageBuildError(f"docker build failed: {exc}") from None
     return image.id
 
 
 def build_agent_image(tag: str, base_image: str) -> str:
     """Build the agent image as `tag` on `base_image`; returns the image id."""
-    client = _client()
+    client = _client(tag)
     try:
         with tempfile.TemporaryDirectory(prefix="fleet-image-") as context:
             project_wheel(Path(context) / "wheels")
@@ -133,7 +141,7 @@ def build_agent_image(tag: str, base_image: str) -> str:
 
 def build_orchestrator_image(tag: str, base_image: str) -> str:
     """Build the orchestrator image as `tag` on `base_image`; returns the image id."""
-    client = _client()
+    client = _client(tag)
     try:
         try:
             version = client.containers.run(
