@@ -278,6 +278,36 @@ def test_agents_run_on_the_oci_runtime_the_operator_names(docker_client, make_da
     )
 
 
+def test_an_agent_image_the_engine_cannot_name_is_refused_before_any_agent_starts(
+    docker_client, instance, tmp_path
+):
+    # it started, and each agent stayed pending while every round failed on the name
+    settings = {
+        "FLEET_STATE_DIR": str(tmp_path / "state"),
+        "FLEET_INSTANCE": instance,
+        "FLEET_PORT": str(free_port()),
+        "FLEET_RUNTIME": "docker",
+        "FLEET_AGENT_IMAGE": "Agent-Fleet:Latest",
+    }
+    up, doctor = (
+        subprocess.run(
+            [*FLEET, command], env=fleet_env(**settings), capture_output=True, text=True, timeout=60
+        )
+        for command in ("up", "doctor")
+    )
+    assert up.returncode == 1
+    (line,) = up.stderr.splitlines()
+    assert line.startswith(
+        "error: FLEET_AGENT_IMAGE='Agent-Fleet:Latest' is not an image the engine can name ("
+    ), line
+    assert "must be lowercase" in line
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
+    (check,) = [line for line in doctor.stdout.splitlines() if "agent image" in line]
+    assert check.startswith("FAIL") and "'Agent-Fleet:Latest'" in check, check
+    assert "must be lowercase" in " ".join(doctor.stdout.split())  # however rich wraps it
+    assert ours(docker_client, instance) == []
+
+
 def test_an_oci_runtime_the_engine_lacks_is_refused_before_any_agent_starts(
     docker_client, instance, tmp_path
 ):

@@ -95,6 +95,7 @@ class DockerRuntime:
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         self._check_oci_runtime()
+        self._check_image_name()
         self._events: CancellableStream | None = None
         self._observed = ObservedCache(settings.observe_resync_seconds, time.monotonic)
 
@@ -114,6 +115,24 @@ class DockerRuntime:
                 f"(it has {', '.join(known)}): register it with the engine (dockerd "
                 f"--add-runtime {wanted}=PATH), or unset the variable"
             )
+
+    def _check_image_name(self) -> None:
+        """Refuse an agent image the engine cannot name (`Bad:Img`): no agent could start,
+        and every round would fail on it. One that is only not built yet is fine: agents
+        wait for it, and `fleet doctor` says what to build."""
+        try:
+            self.client.api.inspect_image(self.settings.agent_image)
+        except ImageNotFound:
+            return
+        except APIError as exc:
+            if exc.status_code != 400:
+                raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+            raise RuntimeFailure(
+                f"FLEET_AGENT_IMAGE={self.settings.agent_image!r} is not an image the engine "
+                f"can name ({exc.explanation})"
+            ) from None
+        except ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
     # -- spec ---------------------------------------------------------------
 

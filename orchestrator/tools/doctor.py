@@ -93,7 +93,7 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
         yield Check("engine", "ok", "process runtime: no container engine needed")
         return
     import docker
-    from docker.errors import DockerException, ImageNotFound
+    from docker.errors import APIError, DockerException, ImageNotFound
 
     try:
         client = docker.from_env(version="auto", timeout=5)
@@ -126,6 +126,9 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
         image = client.images.get(settings.agent_image)
     except ImageNotFound:
         yield Check("agent image", "fail", f"{settings.agent_image} is missing", "`make image`")
+        return
+    except APIError as exc:  # a name the engine refuses: `Bad:Img`
+        yield Check("agent image", "fail", f"{settings.agent_image!r}: {exc.explanation}")
         return
     finally:
         client.close()
