@@ -278,23 +278,27 @@ def test_agents_run_on_the_oci_runtime_the_operator_names(docker_client, make_da
     )
 
 
+def up_and_doctor(instance: str, tmp_path, **settings: str) -> list[subprocess.CompletedProcess]:
+    """`fleet up` and `fleet doctor` on a Docker fleet with these settings, which `up` must
+    refuse before it starts anything."""
+    env = fleet_env(
+        FLEET_STATE_DIR=str(tmp_path / "state"),
+        FLEET_INSTANCE=instance,
+        FLEET_PORT=str(free_port()),
+        FLEET_RUNTIME="docker",
+        **settings,
+    )
+    return [
+        subprocess.run([*FLEET, command], env=env, capture_output=True, text=True, timeout=60)
+        for command in ("up", "doctor")
+    ]
+
+
 def test_an_agent_image_the_engine_cannot_name_is_refused_before_any_agent_starts(
     docker_client, instance, tmp_path
 ):
     # it started, and each agent stayed pending while every round failed on the name
-    settings = {
-        "FLEET_STATE_DIR": str(tmp_path / "state"),
-        "FLEET_INSTANCE": instance,
-        "FLEET_PORT": str(free_port()),
-        "FLEET_RUNTIME": "docker",
-        "FLEET_AGENT_IMAGE": "Agent-Fleet:Latest",
-    }
-    up, doctor = (
-        subprocess.run(
-            [*FLEET, command], env=fleet_env(**settings), capture_output=True, text=True, timeout=60
-        )
-        for command in ("up", "doctor")
-    )
+    up, doctor = up_and_doctor(instance, tmp_path, FLEET_AGENT_IMAGE="Agent-Fleet:Latest")
     assert up.returncode == 1
     (line,) = up.stderr.splitlines()
     assert line.startswith(
@@ -311,29 +315,21 @@ def test_an_agent_image_the_engine_cannot_name_is_refused_before_any_agent_start
 def test_an_oci_runtime_the_engine_lacks_is_refused_before_any_agent_starts(
     docker_client, instance, tmp_path
 ):
-    settings = {
-        "FLEET_STATE_DIR": str(tmp_path / "state"),
-        "FLEET_INSTANCE": instance,
-        "FLEET_PORT": str(free_port()),
-        "FLEET_RUNTIME": "docker",
-        "FLEET_AGENT_OCI_RUNTIME": "nosuch",
-        "FLEET_SWARM_DOOR_IMAGE": "nosuch-door:latest",  # not Docker's concern: not checked
-    }
-    for command, code in (("up", 1), ("doctor", 1)):
-        result = subprocess.run(
-            [*FLEET, command], env=fleet_env(**settings), capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == code, (command, result.stderr)
+    up, doctor = up_and_doctor(
+        instance,
+        tmp_path,
+        FLEET_AGENT_OCI_RUNTIME="nosuch",
+        FLEET_SWARM_DOOR_IMAGE="nosuch-door:latest",  # not Docker's concern: not checked
+    )
+    for result in (up, doctor):
+        assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr
-        if command == "up":
-            (line,) = result.stderr.splitlines()
-            assert line.startswith(
-                "error: FLEET_AGENT_OCI_RUNTIME=nosuch: the engine has no runtime of that name "
-                "(it has "
-            ), line
-            assert "runc" in line and "dockerd --add-runtime nosuch=PATH" in line
-        else:
-            (check,) = [line for line in result.stdout.splitlines() if "oci runtime" in line]
-            assert check.startswith("FAIL") and "'nosuch'" in check and "runc" in check, check
-            assert "gateway door" not in result.stdout
+    (line,) = up.stderr.splitlines()
+    assert line.startswith(
+        "error: FLEET_AGENT_OCI_RUNTIME=nosuch: the engine has no runtime of that name (it has "
+    ), line
+    assert "runc" in line and "dockerd --add-runtime nosuch=PATH" in line
+    (check,) = [line for line in doctor.stdout.splitlines() if "oci runtime" in line]
+    assert check.startswith("FAIL") and "'nosuch'" in check and "runc" in check, check
+    assert "gateway door" not in doctor.stdout
     assert ours(docker_client, instance) == []
