@@ -312,6 +312,23 @@ def test_an_agent_image_the_engine_cannot_name_is_refused_before_any_agent_start
     assert ours(docker_client, instance) == []
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [  # each started a daemon whose every agent crash-looped on it
+        ("FLEET_AGENT_MEMORY_LIMIT", "96q", "should specify the units"),
+        ("FLEET_DOCKER_NETWORK", "nosuchnet", "the engine has no network of that name"),
+    ],
+)
+def test_an_agent_setting_every_start_would_fail_on_is_refused_by_up(
+    docker_client, instance, tmp_path, setting, value, said
+):
+    up, _doctor = up_and_doctor(instance, tmp_path, **{setting: value})
+    assert up.returncode == 1
+    (line,) = up.stderr.splitlines()
+    assert line.startswith(f"error: {setting}={value!r}: ") and said in line, line
+    assert ours(docker_client, instance) == []
+
+
 def test_an_oci_runtime_the_engine_lacks_is_refused_before_any_agent_starts(
     docker_client, instance, tmp_path
 ):

@@ -254,6 +254,18 @@ def test_a_workload_created_but_never_started_is_started_not_judged_by_silence()
     assert plan(fleet(beating(Phase.STARTING, silent=60)), created, NOW) == [start()]
 
 
+def test_a_created_workload_whose_start_failed_waits_out_the_back_off():
+    # the engine refused its start (a network that is gone): it was started again at once,
+    # 64 times in 10 s
+    later = NOW + timedelta(seconds=4)
+    refused = agent("a", Phase.BACKOFF, failures=3, next_restart_at=later)
+    created = [workload("c-a", "a", state="created")]
+    assert plan(fleet(refused), created, NOW) == []
+    assert plan(fleet(refused), created, later) == [
+        start(on_failure=AfterFailure(4, Phase.BACKOFF, timedelta(seconds=4)))
+    ]
+
+
 def test_backoff_waits_for_its_restart_time_then_starts():
     later = NOW + timedelta(seconds=4)
     waiting = agent("a", Phase.BACKOFF, failures=3, next_restart_at=later)

@@ -333,8 +333,9 @@ def _plan_agent(
     elif keep.spec_hash != desired.target(agent.agent_id).spec_hash:
         actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired)))
     elif keep.state == "created":
-        # Created but never started (a crash between the two): starting adopts it.
-        actions.append(_start(agent, desired))
+        # Created but never started (a crash between the two, or a start the engine
+        # refused): starting adopts it, once the back-off of a failed start is over.
+        actions += [_start(agent, desired)] if _due(agent, now) else []
     elif silent > policy.heartbeat_timeout:
         reason = f"no heartbeat for {silent.total_seconds():.0f}s"
         actions.append(_restart(agent, keep, EventKind.UNHEALTHY, reason, desired))
@@ -400,11 +401,15 @@ def _plan_restarted_by_runtime(
     return actions
 
 
+def _due(agent: DesiredAgent, now: datetime) -> bool:
+    """Whether the agent's back-off, if it has one, is over."""
+    return agent.next_restart_at is None or agent.next_restart_at <= now
+
+
 def _plan_missing(agent: DesiredAgent, desired: Desired, now: datetime) -> list[Action]:
     """An agent without any workload: start it, wait out its back-off, or count the loss."""
     if agent.container_id is None:
-        due = agent.next_restart_at is None or agent.next_restart_at <= now
-        return [_start(agent, desired)] if due else []
+        return [_start(agent, desired)] if _due(agent, now) else []
     reason = "its workload disappeared"
     return [_restart(agent, None, EventKind.VANISHED, reason, desired)]
 

@@ -24,6 +24,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import CancellableStream, LogConfig, Mount
+from docker.utils import parse_bytes
 
 from orchestrator.runtime import (
     LABEL_AGENT_ID,
@@ -96,6 +97,7 @@ class DockerRuntime:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         self._check_oci_runtime()
         self._check_image_name()
+        self._check_limits_and_network()
         self._events: CancellableStream | None = None
         self._observed = ObservedCache(settings.observe_resync_seconds, time.monotonic)
 
@@ -130,6 +132,28 @@ class DockerRuntime:
             raise RuntimeFailure(
                 f"FLEET_AGENT_IMAGE={self.settings.agent_image!r} is not an image the engine "
                 f"can name ({exc.explanation})"
+            ) from None
+        except ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+
+    def _check_limits_and_network(self) -> None:
+        """Refuse a memory limit docker-py cannot read (`96q`), and a network the engine
+        lacks: every agent's start would fail on it, in a crash loop of its own."""
+        s = self.settings
+        try:
+            parse_bytes(s.agent_memory_limit)
+        except DockerException as exc:
+            raise RuntimeFailure(
+                f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: {exc}"
+            ) from None
+        if self.name != "docker" or s.docker_network in ("none", "host", "bridge"):
+            return  # Swarm's agents are on its overlay; the three above always exist
+        try:
+            self.client.networks.get(s.docker_network)
+        except NotFound:
+            raise RuntimeFailure(
+                f"FLEET_DOCKER_NETWORK={s.docker_network!r}: the engine has no network of that "
+                "name: create it (`docker network create`), or unset the variable"
             ) from None
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
@@ -248,6 +272,8 @@ class DockerRuntime:
             if state == "created":
                 api.start(container_id)
                 state = "running"  # until the engine's events say otherwise
+        except APIError as exc:  # "network nosuchnet not found"
+            raise RuntimeFailure(f"starting {name}: {exc.explanation}") from None
         except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"starting {name}: {exc}") from None
         observed = _observed(
