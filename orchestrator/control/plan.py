@@ -64,10 +64,13 @@ class DesiredAgent:
     heartbeat_at: datetime | None = None
     healthy_since: datetime | None = None
     node: str | None = None
-    # The last of the failures its runtime restarted by itself that has been counted
-    failure_seen_at: datetime | None = None
+    failure_seen_at: datetime | None = None  # the last counted failure its runtime restarted
     failed_at: datetime | None = None  # its last failure of any kind
     failed_spec: str | None = None  # what its workload ran when it last failed
+
+    def due(self, now: datetime) -> bool:
+        """Whether its back-off, if it has one, is over."""
+        return self.next_restart_at is None or self.next_restart_at <= now
 
 
 @dataclass(frozen=True)
@@ -333,9 +336,8 @@ def _plan_agent(
     elif keep.spec_hash != desired.target(agent.agent_id).spec_hash:
         actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired)))
     elif keep.state == "created":
-        # Created but never started (a crash between the two, or a start the engine
-        # refused): starting adopts it, once the back-off of a failed start is over.
-        actions += [_start(agent, desired)] if _due(agent, now) else []
+        # Never started (a crash between create and start, a refused start): start when due.
+        actions += [_start(agent, desired)] if agent.due(now) else []
     elif silent > policy.heartbeat_timeout:
         reason = f"no heartbeat for {silent.total_seconds():.0f}s"
         actions.append(_restart(agent, keep, EventKind.UNHEALTHY, reason, desired))
@@ -401,17 +403,11 @@ def _plan_restarted_by_runtime(
     return actions
 
 
-def _due(agent: DesiredAgent, now: datetime) -> bool:
-    """Whether the agent's back-off, if it has one, is over."""
-    return agent.next_restart_at is None or agent.next_restart_at <= now
-
-
 def _plan_missing(agent: DesiredAgent, desired: Desired, now: datetime) -> list[Action]:
     """An agent without any workload: start it, wait out its back-off, or count the loss."""
     if agent.container_id is None:
-        return [_start(agent, desired)] if _due(agent, now) else []
-    reason = "its workload disappeared"
-    return [_restart(agent, None, EventKind.VANISHED, reason, desired)]
+        return [_start(agent, desired)] if agent.due(now) else []
+    return [_restart(agent, None, EventKind.VANISHED, "its workload disappeared", desired)]
 
 
 def _rollout_agent(agent: DesiredAgent, workloads: list[ObservedAgent]) -> RolloutAgent:
