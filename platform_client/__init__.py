@@ -7,6 +7,7 @@ it imports only the standard library, so agents stay thin.
 from platform_client._client import PlatformClient, TradingSession
 from platform_client._errors import (
     AuthError,
+    BadAnswer,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -28,6 +29,7 @@ from platform_client._models import (
 __all__ = [
     "AccessToken",
     "AuthError",
+    "BadAnswer",
     "Conflict",
     "Credentials",
     "Forbidden",

@@ -12,11 +12,12 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from platform_client._errors import (
     AuthError,
+    BadAnswer,
     PlatformUnavailable,
     RateLimited,
     error_for,
@@ -53,6 +54,32 @@ def _raise_for(response: Reply) -> None:
     if response.status == 429:
         raise RateLimited(429, code, message, _retry_after(response))
     raise error_for(response.status, code, message)
+
+
+T = TypeVar("T")
+
+
+def _document(response: Reply, path: str, read: Callable[[Any], T]) -> T:
+    """What `read` makes of the answer's JSON, or BadAnswer if the answer is not the
+    contract's document: a proxy's page or another service at the URL is no crash."""
+    try:
+        return read(response.json())
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        kind = (response.headers.get("content-type") or "no content type")[:60]
+        message = f"{path} answered {response.status} with no document of the platform ({kind})"
+        raise BadAnswer(response.status, "bad_answer", message) from None
+
+
+def _listed(data: Any) -> list:
+    if not isinstance(data, list):
+        raise TypeError("not a list")
+    return data
+
+
+def _mapping(data: Any) -> dict:
+    if not isinstance(data, dict):
+        raise TypeError("not an object")
+    return data
 
 
 class PlatformClient:
@@ -146,31 +173,36 @@ class PlatformClient:
         }
         if starting_cash is not None:
             body["starting_cash"] = starting_cash
-        response = self._request(
-            "POST", "/api/controller/create-agent", body=body, auth="controller"
-        )
-        return Credentials.from_json(response.json())
+        path = "/api/controller/create-agent"
+        response = self._request("POST", path, body=body, auth="controller")
+        return _document(response, path, Credentials.from_json)
 
     def retire_agent(self, user_id: str) -> str:
         """Disable an agent account; returns its status."""
-        response = self._request(
-            "POST", f"/api/controller/agents/{user_id}/retire", auth="controller"
-        )
-        return response.json()["status"]
+        path = f"/api/controller/agents/{user_id}/retire"
+        response = self._request("POST", path, auth="controller")
+        return _document(response, path, lambda data: str(data["status"]))
 
     def controller_agents(self) -> list[dict[str, Any]]:
         """Every account the controller created."""
-        return self._request("GET", "/api/controller/agents", auth="controller").json()
+        path = "/api/controller/agents"
+        return _document(self._request("GET", path, auth="controller"), path, _listed)
 
     # -- agent --------------------------------------------------------------
 
     def login(self, username: str, password: str) -> AccessToken:
         """Log in and keep the token for the next calls."""
-        data = self._request(
-            "POST", "/api/auth/login", body={"username": username, "password": password}
-        ).json()
-        self.access_token = data["access_token"]
-        return AccessToken(data["access_token"], data["token_type"], data["expires_in"])
+        path = "/api/auth/login"
+        body = {"username": username, "password": password}
+        token = _document(
+            self._request("POST", path, body=body),
+            path,
+            lambda data: AccessToken(
+                str(data["access_token"]), data["token_type"], data["expires_in"]
+            ),
+        )
+        self.access_token = token.access_token
+        return token
 
     def submit_order(
         self,
@@ -187,19 +219,21 @@ class PlatformClient:
         for name, value in (("qty", qty), ("notional", notional), ("rationale", rationale)):
             if value is not None:
                 body[name] = value
-        response = self._request("POST", "/api/trading/submit", body=body, auth="agent")
-        return Order.from_json(response.json(), replayed=response.status == 200)
+        path = "/api/trading/submit"
+        response = self._request("POST", path, body=body, auth="agent")
+        replayed = response.status == 200
+        return _document(response, path, lambda data: Order.from_json(data, replayed=replayed))
 
     def orders(self, limit: int = 100) -> list[Order]:
         """Recent orders, newest first."""
-        data = self._request("GET", f"/api/trading/orders?limit={limit}", auth="agent").json()
-        return [Order.from_json(item) for item in data]
+        path = f"/api/trading/orders?limit={limit}"
+        response = self._request("GET", path, auth="agent")
+        return _document(response, path, lambda data: [Order.from_json(i) for i in data])
 
     def portfolio(self) -> Portfolio:
         """Cash, positions marked to market, equity."""
-        return Portfolio.from_json(
-            self._request("GET", "/api/trading/portfolio", auth="agent").json()
-        )
+        path = "/api/trading/portfolio"
+        return _document(self._request("GET", path, auth="agent"), path, Portfolio.from_json)
 
     def follow(self, user_id: str) -> None:
         """Subscribe to another agent."""
@@ -211,18 +245,21 @@ class PlatformClient:
 
     def subscriptions(self) -> dict[str, list[str]]:
         """Who this agent follows and who follows it."""
-        return self._request("GET", "/api/subscriptions", auth="agent").json()
+        path = "/api/subscriptions"
+        return _document(self._request("GET", path, auth="agent"), path, _mapping)
 
     def leaderboard(self, limit: int = 100) -> list[Leader]:
         """Active accounts by return, best first, with followers and the symbols held."""
-        data = self._request("GET", f"/api/social/leaderboard?limit={limit}", auth="agent")
-        return [Leader.from_json(item) for item in data.json()["accounts"]]
+        path = f"/api/social/leaderboard?limit={limit}"
+        response = self._request("GET", path, auth="agent")
+        return _document(response, path, lambda d: [Leader.from_json(i) for i in d["accounts"]])
 
     def social_feed(self, since: datetime, limit: int = 100) -> list[SocialTrade]:
         """Fills after `since` of the accounts this agent follows, newest first."""
         query = urlencode({"since": since.isoformat(), "limit": limit})
-        data = self._request("GET", f"/api/social/feed?{query}", auth="agent").json()
-        return [SocialTrade.from_json(item) for item in data["trades"]]
+        path = f"/api/social/feed?{query}"
+        response = self._request("GET", path, auth="agent")
+        return _document(response, path, lambda d: [SocialTrade.from_json(i) for i in d["trades"]])
 
     def close(self) -> None:
         """Close the connection pool."""

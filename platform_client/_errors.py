@@ -2,6 +2,8 @@
 
 PlatformError            any failure; carries the platform's `code` and `message`
  ├── PlatformUnavailable  network errors, timeouts or 5xx, after the retries ran out
+ │    └── BadAnswer       a success whose body is not the contract's document (a proxy's
+ │                        page, another service at the URL): an outage to its callers
  ├── RateLimited          429 that outlasted the deadline (`retry_after` seconds)
  ├── AuthError            401: wrong credentials, wrong controller key, bad token
  ├── Forbidden            403: e.g. the account is disabled
@@ -53,6 +55,11 @@ class Conflict(PlatformError):
 
 class InvalidRequest(PlatformError):
     """400/422: the request is malformed or breaks a rule; retrying cannot help."""
+
+
+class BadAnswer(PlatformUnavailable):
+    """A success whose body is not the document the contract describes. Its callers treat
+    it as an outage and try again later; the client itself does not resend it."""
 
 
 _BY_STATUS: dict[int, type[PlatformError]] = {

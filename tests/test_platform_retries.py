@@ -1,12 +1,14 @@
 """The client's retry policy against a scripted HTTP server on 127.0.0.1."""
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from orchestrator.tools.harness import free_port, serve
 from orchestrator.tools.scripted import ScriptedApp
 from platform_client import (
+    BadAnswer,
     InvalidRequest,
     PlatformClient,
     PlatformUnavailable,
@@ -103,3 +105,43 @@ def test_connection_refused_is_retried_until_the_deadline(scripted):
         api.portfolio()
     assert err.value.code == "unreachable"
     assert waits and sum(waits) <= 1.5
+
+
+def test_a_success_that_is_not_the_platforms_document_is_one_error_not_a_crash(scripted):
+    # a proxy's page, or another service at FLEET_PLATFORM_URL: a JSONDecodeError or a
+    # KeyError escaped the client, and the daemon logged a traceback at every provisioning
+    url, app = scripted
+    page = (200, "<html>welcome to nginx</html>", {"content-type": "text/html"})
+    for path in (
+        "/api/controller/create-agent",
+        "/api/controller/agents",
+        "/api/auth/login",
+        "/api/trading/submit",
+        "/api/trading/portfolio",
+        "/api/subscriptions",
+        "/api/social/leaderboard",
+    ):
+        app.on(path, page)
+    app.on("/api/trading/orders", (200, {"orders": []}, {}))  # JSON, but not a list
+    app.on("/api/social/feed", (200, {"trades": [{"symbol": "AAPL"}]}, {}))  # items short
+    api, _ = client(url, controller_key="k")
+    calls = {
+        "/api/controller/create-agent": lambda: api.create_agent("key", "name"),
+        "/api/controller/agents": api.controller_agents,
+        "/api/auth/login": lambda: api.login("user", "password"),
+        "/api/trading/submit": lambda: api.submit_order("c-1", "AAPL", "buy", qty=1),
+        "/api/trading/portfolio": api.portfolio,
+        "/api/subscriptions": api.subscriptions,
+        "/api/social/leaderboard": api.leaderboard,
+        "/api/trading/orders": api.orders,
+        "/api/social/feed": lambda: api.social_feed(datetime.now(UTC)),
+    }
+    said = {}
+    for path, call in calls.items():
+        with pytest.raises(BadAnswer) as refused:
+            call()
+        assert refused.value.code == "bad_answer" and refused.value.status == 200
+        said[path] = str(refused.value)
+        assert said[path].startswith(path) and " answered 200 with no document of" in said[path]
+    assert "(text/html" in said["/api/trading/portfolio"]
+    assert app.hits("/api/trading/portfolio") == 1  # a success is not retried
