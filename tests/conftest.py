@@ -25,9 +25,17 @@ from docker.errors import DockerException, ImageNotFound
 from orchestrator.settings import Settings
 from orchestrator.state.db import open_store
 from orchestrator.state.store import Store
-from orchestrator.tools.harness import Daemon, Sandbox, free_port, remove_instance
+from orchestrator.tools.harness import FLEET, Daemon, Sandbox, free_port, remove_instance
 
 REQUIRED = os.environ.get("FLEET_REQUIRE_DOCKER") == "1"
+
+
+def cli(*args: str, cwd, **env: str) -> subprocess.CompletedProcess:
+    """The `fleet` CLI with only the given FLEET_ settings, in `cwd` (for its .env)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    return subprocess.run(
+        [*FLEET, *args], env={**clean, **env}, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def missing(what: str) -> None:

@@ -3,7 +3,6 @@ ls filters and columns, show, logs, spawn --wait, config, doctor, and bad input.
 
 import base64
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -12,9 +11,8 @@ import pytest
 
 from orchestrator import keys
 from orchestrator.tools.harness import FLEET, free_port, serve, wait_until
-from orchestrator.tools.scripted import ScriptedApp
 from sandbox.app import create_sandbox_app
-from tests.conftest import CONTROLLER_KEY, sandbox_config
+from tests.conftest import CONTROLLER_KEY, cli, sandbox_config
 
 SECRET_KEY = "sk-config-secret-7f3a"
 
@@ -82,22 +80,6 @@ def test_ls_filters_show_and_logs(make_daemon, tmp_path):
             follower.wait(10)
 
 
-def test_logs_show_an_agents_control_characters_as_escapes(tmp_path):
-    # an agent's output is its own: here a clipboard write, a screen wipe and a line rewind
-    output = "bought AAPL\tqty 3\n\x1b]52;c;ZXZpbA==\x07\x1b[2J\rcafé ✓\n"
-    daemon = ScriptedApp().on("/v1/agents/hostile/logs", (200, output, {}))
-    with serve(daemon) as url:
-        result = cli(
-            "logs",
-            "hostile",
-            cwd=tmp_path,
-            FLEET_PORT=url.rsplit(":", 1)[1],
-            FLEET_OPERATOR_TOKEN="operator-token-0123456789abcdef",
-        )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "bought AAPL\tqty 3\n\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J\\rcafé ✓\n"
-
-
 def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
     daemon = make_daemon()
     daemon.fleet("spawn", "12")
@@ -143,14 +125,6 @@ def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
     ]:
         result = daemon.fleet(*command)
         assert (result.returncode, result.stderr) == (1, f"error: {refused}\n"), command
-
-
-def cli(*args: str, cwd, **env: str) -> subprocess.CompletedProcess:
-    """The `fleet` CLI with only the given FLEET_ settings, in `cwd` (for its .env)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
-    return subprocess.run(
-        [*FLEET, *args], env={**clean, **env}, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_config_masks_secrets_and_a_bad_env_value_names_the_setting(tmp_path):

@@ -57,7 +57,10 @@ class OperatorClient:
         with self._errors():
             response = self._http.request(method, path, **kwargs)
         _raise_for(response)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # another server on the daemon's port
+            raise OperatorError(_stranger(response)) from None
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -195,5 +198,16 @@ def _raise_for(response: httpx.Response) -> None:
     try:
         message = response.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):
-        message = f"HTTP {response.status_code}"
+        message = _stranger(response)
     raise OperatorError(message)
+
+
+def _stranger(response: httpx.Response) -> str:
+    """What to say of an answer that is not the daemon's kind: a failure of the daemon's
+    own (5xx), or something else on its port."""
+    kind = (response.headers.get("content-type") or "no content type")[:60]
+    said = f"{response.url.scheme}://{response.url.netloc.decode()} answered HTTP "
+    said += f"{response.status_code} ({kind})"
+    if response.status_code >= 500:
+        return f"{said}: the daemon's log says why"
+    return f"{said}, not as the fleet daemon does: is FLEET_PORT (or FLEET_HOST) the daemon's?"
