@@ -28,6 +28,7 @@ def test_another_server_on_the_daemons_port_is_named_not_a_traceback(tmp_path):
     other = ScriptedApp().on("/v1/agents", (200, page, {"content-type": "text/html"}))
     other.on("/v1/agents/x", (404, page, {"content-type": "text/html"}))
     other.on("/v1/reports", (500, "Internal Server Error", {}))
+    other.on("/healthz", (200, page, {"content-type": "text/html"}))
     with serve(other) as url:
         said = {
             command: cli(
@@ -36,7 +37,7 @@ def test_another_server_on_the_daemons_port_is_named_not_a_traceback(tmp_path):
                 FLEET_PORT=url.rsplit(":", 1)[1],
                 FLEET_OPERATOR_TOKEN="operator-token-0123456789abcdef",
             )
-            for command in ("ls", "show x", "report --now")
+            for command in ("ls", "show x", "report --now", "doctor")
         }
     stranger = "not as the fleet daemon does: is FLEET_PORT (or FLEET_HOST) the daemon's?\n"
     assert said["ls"].stderr == f"error: {url} answered HTTP 200 (text/html), {stranger}"
@@ -46,3 +47,8 @@ def test_another_server_on_the_daemons_port_is_named_not_a_traceback(tmp_path):
         "answered HTTP 500 (text/plain; charset=utf-8): the daemon's log says why\n"
     )
     assert all(result.returncode == 1 for result in said.values())
+    doctor = " ".join(said["doctor"].stdout.split())  # as rich wraps it
+    assert (
+        f"FAIL daemon {url} answered HTTP 200 (text/html), not as the fleet daemon does" in doctor
+    )
+    assert "something else has the daemon's port" in doctor

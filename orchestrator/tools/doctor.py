@@ -44,18 +44,29 @@ class Check:
 
 
 def _daemon(settings: Settings) -> Check:
+    url = settings.operator_url
     try:
-        answer = httpx.get(f"{settings.operator_url}/healthz", timeout=3).json()
-    except (httpx.HTTPError, ValueError):
+        response = httpx.get(f"{url}/healthz", timeout=3)
+    except httpx.HTTPError:
+        return Check("daemon", "warn", f"not answering at {url}", "start it: `fleet up`")
+    try:
+        answer = response.json()
+        status, runtime = answer["status"], answer["runtime"]
+    except (ValueError, KeyError, TypeError):
+        kind = (response.headers.get("content-type") or "no content type")[:60]
         return Check(
-            "daemon", "warn", f"not answering at {settings.operator_url}", "start it: `fleet up`"
+            "daemon",
+            "fail",
+            f"{url} answered HTTP {response.status_code} ({kind}), not as the fleet daemon does",
+            "something else has the daemon's port: set FLEET_PORT (and FLEET_HOST) to the "
+            "daemon's, or free the port",
         )
-    if answer.get("status") == "degraded":
+    if status == "degraded":
         problems = "; ".join(answer.get("problems") or ["no reason given"])
         return Check(
             "daemon", "fail", f"degraded: {problems}", "see the daemon's log; free disk space"
         )
-    return Check("daemon", "ok", f"up at {settings.operator_url}, {answer['runtime']} runtime")
+    return Check("daemon", "ok", f"up at {url}, {runtime} runtime")
 
 
 def _store(settings: Settings) -> Check:
