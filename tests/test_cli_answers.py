@@ -34,6 +34,7 @@ def test_another_server_on_the_daemons_port_is_named_not_a_traceback(tmp_path):
             command: cli(
                 *command.split(),
                 cwd=tmp_path,
+                FLEET_STATE_DIR=str(tmp_path / "state"),  # the doctor reads the store's
                 FLEET_PORT=url.rsplit(":", 1)[1],
                 FLEET_OPERATOR_TOKEN="operator-token-0123456789abcdef",
             )
