@@ -65,13 +65,20 @@ def _read_or_create(path: Path, make: bytes, fix: str) -> bytes:
     return make
 
 
-def _key(path: Path, raw: bytes) -> bytes:
-    """The instance key a key file holds, or SecretFileError."""
+def decoded_key(raw: str | bytes) -> bytes | None:
+    """The instance key `raw` spells in base64, or None if it spells no such key (wrong
+    length, not base64, not text at all)."""
     try:
         key = base64.b64decode(raw, validate=True)
-    except ValueError:
-        key = b""
-    if len(key) != KEY_BYTES:
+    except (TypeError, ValueError):
+        return None
+    return key if len(key) == KEY_BYTES else None
+
+
+def _key(path: Path, raw: bytes) -> bytes:
+    """The instance key a key file holds, or SecretFileError."""
+    key = decoded_key(raw)
+    if key is None:
         raise SecretFileError(f"{path} is not a {KEY_BYTES}-byte key in base64: {_LOST_KEY}")
     return key
 

@@ -35,6 +35,13 @@ def quoted(value: str, limit: int = 60) -> str:
     return f"{value[:limit]!r}… ({len(value):,} characters)"
 
 
+def answered(url: str, status: int, content_type: str | None) -> str:
+    """What a server that is not the expected one answered, for an operator:
+    `http://127.0.0.1:8787 answered HTTP 200 (text/html)`; its content type is its own text,
+    so it is clipped and its control characters made visible."""
+    return f"{url} answered HTTP {status} ({visible((content_type or 'no content type')[:60])})"
+
+
 def refusal(error: Mapping[str, Any]) -> str:
     """What one of pydantic's validation errors says, without its `Value error, ` prefix:
     the validator's own words are the operator's message."""

@@ -17,7 +17,7 @@ import httpx
 
 from orchestrator import keys
 from orchestrator.settings import Settings
-from orchestrator.untrusted import quoted
+from orchestrator.untrusted import answered, quoted
 
 
 class OperatorError(Exception):
@@ -205,9 +205,8 @@ def _raise_for(response: httpx.Response) -> None:
 def _stranger(response: httpx.Response) -> str:
     """What to say of an answer that is not the daemon's kind: a failure of the daemon's
     own (5xx), or something else on its port."""
-    kind = (response.headers.get("content-type") or "no content type")[:60]
-    said = f"{response.url.scheme}://{response.url.netloc.decode()} answered HTTP "
-    said += f"{response.status_code} ({kind})"
+    where = f"{response.url.scheme}://{response.url.netloc.decode()}"
+    said = answered(where, response.status_code, response.headers.get("content-type"))
     if response.status_code >= 500:
         return f"{said}: the daemon's log says why"
     return f"{said}, not as the fleet daemon does: is FLEET_PORT (or FLEET_HOST) the daemon's?"

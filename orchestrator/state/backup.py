@@ -21,7 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import SQLModel, select
 
-from orchestrator.keys import KEY_BYTES
+from orchestrator.keys import KEY_BYTES, decoded_key
 from orchestrator.state.db import schema_revision
 from orchestrator.state.errors import Conflict, StoreError
 from orchestrator.state.store import Store
@@ -135,11 +135,8 @@ def read(path: Path) -> Backup:
         raise BadBackup(f"{path}: its instance is not a name")
     if not isinstance(revision, str):
         raise BadBackup(f"{path}: its schema revision is not text")
-    try:
-        key = base64.b64decode(body.get("key"), validate=True)
-    except (TypeError, ValueError):
-        key = b""
-    if len(key) != KEY_BYTES:
+    key = decoded_key(body.get("key"))
+    if key is None:
         raise BadBackup(f"{path}: its instance key is not {KEY_BYTES} bytes in base64")
     if not isinstance(tables, dict):
         raise BadBackup(f"{path}: its tables are not an object of tables")

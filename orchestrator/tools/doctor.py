@@ -27,6 +27,7 @@ from orchestrator.state.db import existing_store, schema_head, schema_revision
 from orchestrator.state.errors import StoreUnavailable
 from orchestrator.state.retention import footprint
 from orchestrator.tools.image import SOURCE_LABEL, source_hash
+from orchestrator.untrusted import answered
 
 _MIN_FREE_BYTES = 1 << 30
 _MAX_SKEW_SECONDS = 5.0
@@ -53,11 +54,11 @@ def _daemon(settings: Settings) -> Check:
         answer = response.json()
         status, runtime = answer["status"], answer["runtime"]
     except (ValueError, KeyError, TypeError):
-        kind = (response.headers.get("content-type") or "no content type")[:60]
+        said = answered(url, response.status_code, response.headers.get("content-type"))
         return Check(
             "daemon",
             "fail",
-            f"{url} answered HTTP {response.status_code} ({kind}), not as the fleet daemon does",
+            f"{said}, not as the fleet daemon does",
             "something else has the daemon's port: set FLEET_PORT (and FLEET_HOST) to the "
             "daemon's, or free the port",
         )
