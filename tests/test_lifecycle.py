@@ -189,6 +189,8 @@ def test_a_start_that_fails_backs_off_keeps_its_reason_and_reaches_the_crash_loo
             clock.advance(wait)
     assert phases == [(Phase.STARTING, 1), (Phase.BACKOFF, 2), (Phase.CRASHLOOP, 3)]
     assert kinds(store, agent).count(EventKind.START_FAILED) == 3
+    messages = [e.message for e in store.events(agent.id) if e.kind == EventKind.START_FAILED]
+    assert messages[1].endswith("not found; next try (failure 2 in a row) in 1s"), messages
     assert [a.kind for a in store.alerts()] == [AlertKind.CRASHLOOP]
 
     runtime.refuse_starts(None)

@@ -213,10 +213,12 @@ class Executor:
             "next_restart_at": self.now() + then.delay,
             "failed_at": self.now(),
         }
+        # A start that fails is no restart: its retry is the same restart, tried again.
+        attempt = f"restart {agent.restarts + restarted}" if restarted else "next try"
         recorded = self._record(
             agent,
             kind,
-            f"{what}; restart {agent.restarts + 1} (failure {then.failures} in a row) {when}",
+            f"{what}; {attempt} (failure {then.failures} in a row) {when}",
             phase=then.phase,
             expect=WANTS_CONTAINER,
             alert=alert,
