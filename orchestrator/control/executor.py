@@ -200,11 +200,8 @@ class Executor:
         when = f"in {wait:.0f}s" if (wait := then.delay.total_seconds()) else "now"
         alert = None
         if then.alert is AlertKind.CRASHLOOP:
-            alert = (
-                then.alert,
-                f"agent {agent.name} ({agent.id}) is crash-looping: {then.failures} failures "
-                f"in a row, last: {what}. {self._restarts_continue()}",
-            )
+            said = f"{then.failures} failures in a row, last: {what}. {self._restarts_continue()}"
+            alert = (then.alert, f"agent {agent.name} ({agent.id}) is crash-looping: {said}")
         changes: dict[str, object] = {
             "container_id": None,
             "restarts": agent.restarts + restarted,
