@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from feeds.market import SimulatedMarket
 from feeds.universe import security
-from sandbox.store import Account, Order, Position
+from sandbox.store import Account, Order, Position, Subscription
 
 _ACCOUNT_NAMESPACE = uuid.UUID("0b3f6d1c-7a2e-4c55-9e8f-3d1a6b2c4e90")
 QTY_DECIMALS = 6
@@ -166,7 +166,8 @@ class Ledger:
         }
 
     def retire_account(self, user_id: str) -> dict:
-        """Disable an account; disabling a disabled account changes nothing."""
+        """Disable an account, which ends its follows both ways (it leaves the social
+        graph); disabling a disabled account changes nothing."""
         with self._session() as s:
             account = s.get(Account, user_id, with_for_update=True)
             if account is None:
@@ -175,6 +176,10 @@ class Ledger:
                 account.status = "disabled"
                 account.disabled_at = self.now()
                 s.add(account)
+                either = (Subscription.follower_id == user_id) | (
+                    Subscription.followee_id == user_id
+                )
+                s.exec(delete(Subscription).where(either))
                 s.commit()
             return {"user_id": user_id, "status": account.status}
 

@@ -57,8 +57,10 @@ class Social:
         if follower_id == followee_id:
             raise SandboxError(422, "invalid_subscription", "an agent cannot follow itself")
         with self._session() as s:
-            if s.get(Account, followee_id) is None:
-                raise SandboxError(404, "not_found", f"no account {followee_id}")
+            # Locked, so a retirement cannot slip between this check and the follow.
+            followee = s.get(Account, followee_id, with_for_update=True)
+            if followee is None or followee.status != "active":
+                raise SandboxError(404, "not_found", f"no active account {followee_id}")
             if s.get(Subscription, (follower_id, followee_id)) is not None:
                 return False
             s.add(

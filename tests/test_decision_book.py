@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from orchestrator.gateway.decisions import DecisionBatch, DecisionIntake, OverBudget
-from orchestrator.operations.why import explain, reason
+from orchestrator.lifecycle import Phase
+from orchestrator.operations.why import explain, graph, reason
 from orchestrator.state.decisions import DecisionBook
 from orchestrator.state.errors import DatabaseError
 from orchestrator.state.follows import FollowBook, FollowChange
@@ -157,6 +158,40 @@ def test_the_follow_book_keeps_what_the_platform_confirmed(store):
         s.commit()
     assert follows.around(a.id, None) == (sorted([b.name, "u-y"]), [])
     assert follows.around(b.id, "u-x") == ([], [a.name])
+
+
+def test_a_retired_agent_has_left_the_follow_graph(store):
+    a, b, c = (_agent(store, name) for name in "abc")
+    with store.session() as s:
+        for agent, user_id in ((a, "u-a"), (b, "u-b"), (c, "u-c")):
+            row = s.get(Agent, agent.id)
+            row.platform_user_id = user_id
+            s.add(row)
+        s.commit()
+    follows = FollowBook(store)
+    follows.record(
+        [
+            FollowChange(a.id, "listed", ("u-b", "u-person"), NOW),
+            FollowChange(b.id, "listed", ("u-a", "u-c"), NOW),
+            FollowChange(c.id, "listed", ("u-b",), NOW),
+        ]
+    )
+    assert follows.around(a.id, "u-a") == (sorted([b.name, "u-person"]), [b.name])
+    assert graph(store)["nodes"][0] == {"name": b.name, "followers": 2}
+
+    with store.session() as s:  # b retires: its account leaves the platform's graph
+        row = s.get(Agent, b.id)
+        row.phase = Phase.RETIRED
+        s.add(row)
+        s.commit()
+    assert follows.around(a.id, "u-a") == (["u-person"], [])
+    assert follows.around(b.id, "u-b") == ([], [])
+    assert follows.around(c.id, "u-c") == ([], [])
+    assert follows.edges() == [(a.id, "u-person")]
+    assert graph(store) == {
+        "nodes": [{"name": a.name, "followers": 0}, {"name": c.name, "followers": 0}],
+        "edges": [],
+    }
 
 
 def test_retention_takes_old_decision_records_and_their_links(store):

@@ -147,6 +147,25 @@ def test_subscriptions_between_agents(controller):
     assert client_b.subscriptions()["followers"] == []
 
 
+def test_a_retired_account_leaves_the_social_graph(controller):
+    (a, client_a), (b, client_b), (c, client_c) = (new_agent(controller, k) for k in "xyz")
+    client_a.follow(b.user_id)
+    client_b.follow(a.user_id)
+    client_c.follow(b.user_id)
+    client_b.follow(c.user_id)
+    controller.retire_agent(b.user_id)
+    controller.retire_agent(b.user_id)  # again: the same
+    assert client_a.subscriptions() == {"following": [], "followers": []}
+    assert client_c.subscriptions() == {"following": [], "followers": []}
+    with pytest.raises(NotFound, match="no active account"):
+        client_a.follow(b.user_id)
+    client_a.follow(c.user_id)  # the living are still there to follow
+    assert {leader.user_id: leader.followers for leader in client_c.leaderboard()} == {
+        a.user_id: 0,
+        c.user_id: 1,
+    }
+
+
 def test_social_feed_shows_only_followed_accounts_trades_and_only_to_the_follower(controller):
     (_, client_a), (b, client_b), (_, client_c) = (
         new_agent(controller, key) for key in ("fa", "fb", "fc")

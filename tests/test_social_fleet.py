@@ -127,3 +127,14 @@ def test_agents_follow_each_other_and_an_order_can_say_it_saw_them(
     assert "would pass this agent's budget of 150,000 bytes" in refused.json()["error"]["message"]
     kept = {d["cycle"] for _, d in _decisions(daemon, [agent])}
     assert len(kept & {10**8 + n for n in range(8)}) == sum(a.status_code == 200 for a in answers)
+
+    # A retired agent leaves the graph: the platform ends its follows both ways, and the
+    # fleet's view shows it neither followed nor following at once.
+    followed = next(b for a, b in sorted(subscriptions()))
+    retired = daemon.fleet("retire", followed)
+    assert retired.returncode == 0, retired.stderr
+    assert all(followed not in edge for edge in subscriptions())
+    assert all(followed not in edge for edge in known())
+    page.goto(f"{daemon.url}/social")
+    assert page.locator("#follow-graph circle").count() == len(names) - 1
+    assert followed not in page.locator("#most-followed").inner_text()

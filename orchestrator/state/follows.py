@@ -3,6 +3,9 @@
 The relay sees each follow and unfollow an agent makes with its own credentials, and each
 listing of its subscriptions; the listing is the truth and replaces what was known. A
 followee is a platform account: another agent's (`agents.platform_user_id`) or a person's.
+A retired agent's account has left the social graph (the platform contract: retiring an
+account ends its follows, both ways), so no follow by it or of it is read back, though the
+rows stay as the relay last saw them.
 """
 
 from __future__ import annotations
@@ -15,8 +18,18 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlmodel import col, delete, select
 
+from orchestrator.lifecycle import Phase
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent, Follow
+
+
+def _standing() -> sa.ColumnElement[bool]:
+    """The follows neither of whose ends is a retired agent."""
+    retired = select(Agent.id).where(Agent.phase == Phase.RETIRED)
+    gone = retired.with_only_columns(col(Agent.platform_user_id)).where(
+        col(Agent.platform_user_id).is_not(None)
+    )
+    return col(Follow.agent_id).not_in(retired) & col(Follow.followee_user_id).not_in(gone)
 
 
 @dataclass(frozen=True)
@@ -78,12 +91,12 @@ class FollowBook:
         following = (
             select(Follow.followee_user_id, Agent.name)
             .join(Agent, col(Agent.platform_user_id) == col(Follow.followee_user_id), isouter=True)
-            .where(Follow.agent_id == agent_id)
+            .where(Follow.agent_id == agent_id, _standing())
         )
         followers = (
             select(Agent.name)
             .join(Follow, col(Follow.agent_id) == col(Agent.id))
-            .where(Follow.followee_user_id == user_id)
+            .where(Follow.followee_user_id == user_id, _standing())
         )
         with self.session() as s:
             named = [name or followee for followee, name in s.exec(following).all()]
@@ -91,6 +104,7 @@ class FollowBook:
         return sorted(named), sorted(fans)
 
     def edges(self) -> list[tuple[str, str]]:
-        """Every (agent id, followee user id)."""
+        """Every standing (agent id, followee user id)."""
+        query = select(Follow.agent_id, Follow.followee_user_id).where(_standing())
         with self.session() as s:
-            return [(f.agent_id, f.followee_user_id) for f in s.exec(select(Follow)).all()]
+            return [(agent_id, user_id) for agent_id, user_id in s.exec(query).all()]
