@@ -46,6 +46,9 @@ class Circle:
             first = self.following is None
             self.following = set(session.call(client.subscriptions)["following"])
             board = session.call(client.leaderboard, LEADERBOARD_SIZE)
+            # Its followees' rows too: in a large fleet a loser sinks off the top of the board.
+            board += session.call(client.leaderboard, LEADERBOARD_SIZE, following=True)
+            seen = {leader.user_id: leader for leader in board if not leader.me}
             candidates = [
                 Candidate(
                     leader.user_id,
@@ -53,8 +56,7 @@ class Circle:
                     leader.followers,
                     frozenset(sectors[s] for s in leader.symbols if s in sectors),
                 )
-                for leader in board
-                if not leader.me
+                for leader in seen.values()
             ]
             rng = random.Random(f"{self.agent_id}:{day}")
             change = review(self.personality, "", candidates, self.following, rng, first=first)

@@ -248,9 +248,10 @@ class PlatformClient:
         path = "/api/subscriptions"
         return _document(self._request("GET", path, auth="agent"), path, _mapping)
 
-    def leaderboard(self, limit: int = 100) -> list[Leader]:
-        """Active accounts by return, best first, with followers and the symbols held."""
-        path = f"/api/social/leaderboard?limit={limit}"
+    def leaderboard(self, limit: int = 100, following: bool = False) -> list[Leader]:
+        """Active accounts by return, best first, with followers and the symbols held;
+        only the accounts this agent follows if `following`."""
+        path = f"/api/social/leaderboard?limit={limit}" + ("&following=true" if following else "")
         response = self._request("GET", path, auth="agent")
         return _document(response, path, lambda d: [Leader.from_json(i) for i in d["accounts"]])
 

@@ -237,10 +237,14 @@ def subscriptions(request: Request, user_id: UserId) -> dict:
 
 @api.get("/social/leaderboard")
 def leaderboard(
-    request: Request, user_id: UserId, limit: Annotated[int, Query(ge=1, le=BOARD_ROWS)] = 100
+    request: Request,
+    user_id: UserId,
+    limit: Annotated[int, Query(ge=1, le=BOARD_ROWS)] = 100,
+    following: bool = False,
 ) -> dict:
-    """Active accounts by return, with their followers and the symbols they hold."""
-    return _social(request).leaderboard(user_id, limit)
+    """Active accounts by return, with their followers and the symbols they hold; only
+    those the caller follows with `following=true`."""
+    return _social(request).leaderboard(user_id, limit, following)
 
 
 @api.get("/social/feed")

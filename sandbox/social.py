@@ -93,10 +93,14 @@ class Social:
             ).all()
         return {"following": sorted(following), "followers": sorted(followers)}
 
-    def leaderboard(self, user_id: str, limit: int) -> dict:
-        """Active accounts by return since they opened, best first: what anyone may see;
-        the caller's own row says `me`. `as_of` says when it was ranked."""
+    def leaderboard(self, user_id: str, limit: int, following: bool = False) -> dict:
+        """Active accounts by return since they opened, best first: what anyone may see
+        (only those the caller follows, if `following`); the caller's own row says `me`.
+        `as_of` says when it was ranked."""
         as_of, rows = self._ranked()
+        if following:
+            followed = set(self.subscriptions(user_id)["following"])
+            rows = [row for row in rows if row["user_id"] in followed]
         return {
             "accounts": [{**row, "me": row["user_id"] == user_id} for row in rows[:limit]],
             "as_of": as_of,

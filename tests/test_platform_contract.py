@@ -217,7 +217,15 @@ def test_leaderboard_ranks_active_accounts_by_return_with_followers(controller):
     assert board[b.user_id].return_ == pytest.approx(portfolio.equity / 100_000 - 1, abs=1e-4)
     returns = [leader.return_ for leader in client_a.leaderboard()]
     assert returns == sorted(returns, reverse=True)
-    assert len(client_a.leaderboard(limit=1)) == 1
+    assert client_b.leaderboard(following=True) == []  # b follows no one
+    # Only the accounts one follows, wherever they rank: the top account follows the other,
+    # which its board of one row does not show.
+    client_b.follow(a.user_id)
+    (top,) = client_a.leaderboard(limit=1)
+    (other,) = set(board) - {top.user_id}
+    clients = {a.user_id: client_a, b.user_id: client_b}
+    followed = clients[top.user_id].leaderboard(limit=1, following=True)
+    assert [leader.user_id for leader in followed] == [other]
 
 
 def test_one_leaderboard_ranking_serves_every_reader_for_its_window(database_url):

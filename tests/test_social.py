@@ -189,3 +189,39 @@ def test_a_followed_persons_name_reaches_the_decision_without_a_nul():
         circle.following = {"u-1"}
         (seen,) = circle.trades(NOW)
     assert seen.followee == ("Ann\ufffdie " * 10)[:40] and seen.symbol == "AAPL"
+
+
+def test_a_losing_followee_off_the_top_of_the_board_is_still_let_go():
+    """In a fleet larger than the board an agent reads, a loser sinks off its top rows; the
+    review reads its followees' own rows as well, so it can still unfollow one."""
+
+    def board(*rows):
+        accounts = [
+            {"user_id": u, "display_name": u, "return": r, "followers": 1, "symbols": []}
+            for u, r in rows
+        ]
+        return (200, {"accounts": accounts, "as_of": NOW.isoformat()}, {})
+
+    platform = ScriptedApp()
+    platform.on(
+        "/api/auth/login",
+        (200, {"access_token": "t", "token_type": "bearer", "expires_in": 3600}, {}),
+    )
+    platform.on("/api/subscriptions", (200, {"following": ["u-loser", "u-even"]}, {}))
+    platform.on(
+        "/api/social/leaderboard",
+        board(("u-star", 0.09), ("u-good", 0.05)),  # the top rows
+        board(("u-even", 0.0), ("u-loser", -0.08)),  # the followees' rows
+    )
+    platform.on("/api/subscriptions/u-loser", (200, {}, {}))
+    with serve(platform) as url:
+        account = AccountLink(PlatformAccess("ann", "pw"), PlatformClient(url, deadline=5))
+        circle = Circle("a-1", {"sentiment_weight": 0.0}, account)  # wants 2 follows
+        circle.following = set()  # reviewed before: this is a daily review
+        assert circle.review(NOW, {}) is None
+    assert [s.query for s in platform.seen if s.path == "/api/social/leaderboard"] == [
+        {"limit": "200"},
+        {"limit": "200", "following": "true"},
+    ]
+    assert platform.hits("/api/subscriptions/u-loser") == 1
+    assert len(circle.following) == 2 and "u-loser" not in circle.following
