@@ -43,8 +43,8 @@ class Circle:
         sectors = {symbol: row["sector"] for symbol, row in universe.items()}
         session, client = self.account.session, self.account.client
         try:
-            first = self.following is None
             self.following = set(session.call(client.subscriptions)["following"])
+            first = not self.following  # not "first in this process": a restart is no debut
             board = session.call(client.leaderboard, LEADERBOARD_SIZE)
             # Its followees' rows too: in a large fleet a loser sinks off the top of the board.
             board += session.call(client.leaderboard, LEADERBOARD_SIZE, following=True)
