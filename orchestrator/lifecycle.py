@@ -61,6 +61,7 @@ class EventKind(StrEnum):
     VANISHED = "vanished"
     RECOVERED = "recovered"
     RETIRE_REQUESTED = "retire_requested"
+    RETIRE_WAITING = "retire_waiting"  # the platform holds a retirement up
     POSITIONS_LEFT = "positions_left"
     FLATTENED = "flattened"
     FLATTEN_INCOMPLETE = "flatten_incomplete"

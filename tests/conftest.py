@@ -274,8 +274,8 @@ def page(tmp_path):
 
 
 @pytest.fixture
-def market(tmp_path):
-    """A sandbox on a fast, newsy market, and the same market's settings for the daemon."""
+def market_sandbox(tmp_path):
+    """`fleet sandbox` on a fast, newsy market; stop and start it for a platform outage."""
     env = {
         "FLEET_MARKET_TIME_SCALE": "4320",
         "FLEET_MARKET_EVENT_RATE": "0.8",
@@ -284,8 +284,18 @@ def market(tmp_path):
     sandbox = Sandbox(tmp_path / "sandbox-state", free_port(), CONTROLLER_KEY, env)
     sandbox.state_dir.mkdir(parents=True)
     sandbox.start()
-    yield {**env, "FLEET_PLATFORM_URL": sandbox.url, "FLEET_CONTROLLER_API_KEY": CONTROLLER_KEY}
+    yield sandbox
     sandbox.stop()
+
+
+@pytest.fixture
+def market(market_sandbox):
+    """The daemon's settings for the market sandbox: the same market, and the platform."""
+    return {
+        **market_sandbox.extra_env,
+        "FLEET_PLATFORM_URL": market_sandbox.url,
+        "FLEET_CONTROLLER_API_KEY": CONTROLLER_KEY,
+    }
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import time
+from collections import Counter
 
 import httpx
 
@@ -9,6 +11,9 @@ from orchestrator.tools.harness import free_port, serve
 from platform_client import Forbidden, PlatformClient
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
+
+# What a retirement records once, however often the platform holds it up
+ONCE = ("retire_requested", "positions_left", "retire_waiting", "account_disabled", "retired")
 
 
 def phases_are(n, phase):
@@ -136,3 +141,38 @@ def test_platform_url_without_a_controller_key_is_a_settings_error(make_daemon):
         "error: FLEET_CONTROLLER_API_KEY is not set: the sandbox needs a controller key\n",
     )
     assert httpx.get(f"{daemon.url}/healthz").status_code == 200  # the running one is untouched
+
+
+def test_a_retirement_the_platform_holds_up_says_why_and_records_each_step_once(
+    make_daemon, market_sandbox, market
+):
+    daemon = make_daemon(
+        **market,
+        FLEET_AGENT_CYCLE_SECONDS="1",
+        FLEET_PROVISION_DEADLINE_SECONDS="1",  # each try gives up within a second
+    )
+    daemon.fleet("spawn", "3", "--population", "news-hounds", "--wait")
+    agents = daemon.wait_for(
+        lambda a: any(x["open_positions"] for x in a), "an agent holding a position", 120
+    )
+    holder = next(a for a in agents if a["open_positions"])
+    market_sandbox.stop()
+    assert daemon.fleet("retire", holder["name"], "--no-wait").returncode == 0
+    daemon.wait_for(
+        lambda _: "retire_waiting" in kinds(daemon, holder["id"]), "the retirement to wait"
+    )
+    time.sleep(5)  # it tries again every round meanwhile
+    (waiting,) = [a for a in daemon.agents() if a["id"] == holder["id"]]
+    assert waiting["phase"] == "retiring"
+    assert waiting["reason"].startswith("waiting for the platform: cannot connect")
+    assert f"{holder['name']}: waiting for the platform" in daemon.fleet("ls").stdout
+
+    market_sandbox.start()
+    daemon.wait_for(
+        lambda a: any(x["id"] == holder["id"] and x["phase"] == "retired" for x in a),
+        "the retirement to end once the platform answers",
+    )
+    timeline = Counter(kinds(daemon, holder["id"]))
+    assert [timeline[k] for k in ONCE] == [1] * len(ONCE), timeline
+    (retired,) = [a for a in daemon.agents() if a["id"] == holder["id"]]
+    assert retired["reason"] is None

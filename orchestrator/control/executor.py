@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from orchestrator import keys
-from orchestrator.control.accounts import Accounts, placed
+from orchestrator.control.accounts import Accounts
 from orchestrator.control.plan import (
     Action,
     Adopt,
@@ -31,6 +31,7 @@ from orchestrator.control.plan import (
     Start,
 )
 from orchestrator.control.provisioning import provision
+from orchestrator.control.retirement import Retirement
 from orchestrator.control.rollout import BeginRollout, StepRollout
 from orchestrator.lifecycle import WANTS_CONTAINER, AlertKind, EventKind, Phase
 from orchestrator.logs import about
@@ -38,7 +39,7 @@ from orchestrator.runtime import AgentLaunch, Runtime, RuntimeFailure
 from orchestrator.state.orders import OrderBook
 from orchestrator.state.rollouts import RolloutBook, short
 from orchestrator.state.store import Store
-from orchestrator.state.tables import Agent, utc
+from orchestrator.state.tables import Agent
 
 log = logging.getLogger("fleet.reconciler")
 
@@ -74,6 +75,9 @@ class Executor:
         self.accounts = accounts
         self.launching = launching
         self.now = now
+        self.retirement = Retirement(
+            store, book, runtime, accounts, now, launching.stop_grace_seconds
+        )
 
     def execute(self, action: Action) -> None:
         """Carry out one action (blocking)."""
@@ -96,7 +100,7 @@ class Executor:
             case Recover():
                 self._recover(action)
             case Retire():
-                self._retire(action)
+                self.retirement.retire(action)
             case RemoveOrphan():
                 self.runtime.remove(action.container_id)
                 log.info("removed orphan %s (%s)", action.name, action.reason)
@@ -388,62 +392,3 @@ class Executor:
                 agent.id,
                 extra=about(agent.id, agent.name),
             )
-
-    def _retire(self, action: Retire) -> None:
-        for container_id in action.container_ids:
-            self.runtime.stop(container_id, self.launching.stop_grace_seconds)
-            self.runtime.remove(container_id)
-        agent = self.store.get(action.agent_id)
-        if agent.platform_user_id and self.accounts is not None and agent.credentials:
-            self._settle_positions(agent)
-        if action.disable_account and agent.platform_user_id and self.accounts is not None:
-            self.accounts.disable(agent.platform_user_id)
-            self._record(
-                agent,
-                EventKind.ACCOUNT_DISABLED,
-                f"platform account {agent.platform_username} disabled",
-                expect={Phase.RETIRING},
-            )
-        retired = self._record(
-            agent,
-            EventKind.RETIRED,
-            "workload removed, gateway token revoked",
-            phase=Phase.RETIRED,
-            expect={Phase.RETIRING},
-            container_id=None,
-            token_hash=None,
-            token_generation=agent.token_generation + 1,
-        )
-        if retired:
-            log.info(
-                "agent %s (%s) retired", agent.name, agent.id, extra=about(agent.id, agent.name)
-            )
-
-    def _settle_positions(self, agent: Agent) -> None:
-        """Sell the retiring agent's positions if asked to; otherwise say what stays open."""
-        assert self.accounts is not None and agent.credentials
-        deadline = utc(agent.flatten_deadline)
-        if deadline is None:
-            if agent.open_positions:
-                self._record(
-                    agent,
-                    EventKind.POSITIONS_LEFT,
-                    f"{agent.open_positions} open positions left as they are "
-                    "(retire with --flatten to sell them)",
-                    expect={Phase.RETIRING},
-                )
-            return
-        remaining = max(deadline - self.now(), timedelta(0)).total_seconds()
-        result = self.accounts.flatten(agent.id, agent.credentials, remaining)
-        for order in result.sold:  # the closing sales belong to the agent's history
-            if (kept := placed(order)) is not None:
-                self.book.record(agent.id, kept, "closing sale (retire --flatten)", self.now())
-        kind = EventKind.FLATTENED if not result.left else EventKind.FLATTEN_INCOMPLETE
-        self._record(agent, kind, result.describe(), expect={Phase.RETIRING})
-        log.info(
-            "agent %s (%s): %s",
-            agent.name,
-            agent.id,
-            result.describe(),
-            extra=about(agent.id, agent.name),
-        )
