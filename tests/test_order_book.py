@@ -76,6 +76,13 @@ def test_orders_pass_the_relay_into_the_book_and_outlive_the_account(make_daemon
     assert {"earnings beat, sentiment +0.8", "second <b>look</b>"} <= kept
     (closing,) = [o for o in after["orders"] if o["symbol"] == "AAPL" and o["side"] == "sell"]
     assert closing["qty"] == held["qty"] and closing["rationale"].startswith("closing sale")
+    # No decision sent these two: each says its reason, the second as it is written.
+    for order, said in (
+        (closing, "closing sale (retire --flatten)"),
+        (mine[0], "second <b>look</b>"),
+    ):
+        why = daemon.fleet("why", order["client_order_id"])
+        assert f"reason: {said}\nno decision record: not an agent's decision" in why.stdout
     assert "Traceback" not in daemon.log_path.read_text()  # the hang-up: nobody to answer
 
 

@@ -209,9 +209,12 @@ def format_why(answer: dict) -> RenderableType:
         f"{order['status']} at {order['placed_at'][:19].replace('T', ' ')} (market time), "
         f"client order id {order['client_order_id']}"
     )
-    if answer["decision"] is None:
-        missing = "its decision record was not kept (sent before records, or past retention)"
-        return Group(head, Text(missing, style="dim"))
+    if answer["decision"] is None:  # an agent's order, or the orchestrator's closing sale
+        said = [plain(f"reason: {order['rationale']}")] if order.get("rationale") else []
+        missing = (
+            "no decision record: not an agent's decision, or sent before records, or past retention"
+        )
+        return Group(head, *said, Text(missing, style="dim"))
     return Group(head, *(plain(line) for line in answer["decision"]["explanation"]))
 
 
