@@ -211,9 +211,7 @@ def format_why(answer: dict) -> RenderableType:
     )
     if answer["decision"] is None:  # an agent's order, or the orchestrator's closing sale
         said = [plain(f"reason: {order['rationale']}")] if order.get("rationale") else []
-        missing = (
-            "no decision record: not an agent's decision, or sent before records, or past retention"
-        )
+        missing = "no decision record: not an agent's decision, or past retention"
         return Group(head, *said, Text(missing, style="dim"))
     return Group(head, *(plain(line) for line in answer["decision"]["explanation"]))
 
