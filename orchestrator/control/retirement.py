@@ -6,8 +6,8 @@ retired, so each step may run again, after a crash or a platform that did not an
 What happens once in a retirement (what became of the positions, the account's disabling)
 is recorded once: a step whose entry is on the timeline since the retirement was asked
 for is not taken again. A platform that does not answer, or refuses, leaves the agent
-retiring with the reason on its row (one timeline entry for each new reason), and the next
-round tries again.
+retiring with the reason on its row and on its timeline (again when the reason changes, at
+most every five minutes), and the next round tries again.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from orchestrator.logs import about
 from orchestrator.runtime import Runtime
 from orchestrator.state.orders import OrderBook
 from orchestrator.state.store import Store
-from orchestrator.state.tables import Agent, utc
+from orchestrator.state.tables import Agent, AgentEvent, utc
 from platform_client import PlatformError
 
 log = logging.getLogger("fleet.reconciler")
 WAITING = "waiting for the platform: "  # the reason of a retirement the platform holds up
+NEW_REASON_AFTER = timedelta(minutes=5)  # a platform whose answer flaps writes no more often
 
 
 class Retirement:
@@ -55,7 +56,8 @@ class Retirement:
             self.runtime.stop(container_id, self.stop_grace_seconds)
             self.runtime.remove(container_id)
         agent = self.store.get(action.agent_id)
-        done = self._done(agent)
+        since = self._since_request(agent)
+        done = {EventKind(event.kind) for event in since}
         account = agent.platform_user_id if self.accounts is not None else None
         try:
             if account and agent.credentials and not done & SETTLEMENTS:
@@ -69,7 +71,8 @@ class Retirement:
                     f"platform account {agent.platform_username} disabled",
                 )
         except PlatformError as exc:
-            self._waiting(agent, exc)
+            waits = [e for e in since if e.kind == EventKind.RETIRE_WAITING]
+            self._waiting(agent, exc, utc(waits[-1].at) if waits else None)
             return
         waited = agent.reason is not None and agent.reason.startswith(WAITING)
         retired = self._record(
@@ -94,25 +97,26 @@ class Retirement:
         )
         return changed is not None
 
-    def _done(self, agent: Agent) -> set[EventKind]:
-        """The timeline's kinds since the agent's retirement was asked for."""
-        done: set[EventKind] = set()
-        for event in self.store.events(agent.id, limit=50):
-            if event.kind == EventKind.RETIRE_REQUESTED:
-                done.clear()
-            else:
-                done.add(EventKind(event.kind))
-        return done
+    def _since_request(self, agent: Agent) -> list[AgentEvent]:
+        """The agent's timeline since its retirement was asked for."""
+        timeline = self.store.events(agent.id)
+        asked = [i for i, e in enumerate(timeline) if e.kind == EventKind.RETIRE_REQUESTED]
+        return timeline[asked[-1] + 1 :] if asked else timeline
 
-    def _waiting(self, agent: Agent, exc: PlatformError) -> None:
-        """Say, once for each new reason, that the platform holds the retirement up."""
+    def _waiting(self, agent: Agent, exc: PlatformError, last: datetime | None) -> None:
+        """Say that the platform holds the retirement up: at the first try that fails,
+        then when the reason changes (at most every NEW_REASON_AFTER)."""
         why = f"{WAITING}{exc}"
-        if why == agent.reason:
+        if why == agent.reason or (last is not None and self.now() - last < NEW_REASON_AFTER):
             return
         message = f"{why}; retirement goes on when it answers"
         if self._record(agent, EventKind.RETIRE_WAITING, message, reason=why):
             log.warning(
-                "agent %s (%s) retiring, %s", agent.name, agent.id, message, extra=about(agent.id)
+                "agent %s (%s) retiring, %s",
+                agent.name,
+                agent.id,
+                message,
+                extra=about(agent.id, agent.name),
             )
 
     def _settle_positions(self, agent: Agent) -> None:
