@@ -247,12 +247,14 @@ def test_a_change_made_outside_this_store_is_seen_at_the_next_full_read(store):
         ticker.close()
 
 
-def test_an_orphan_whose_removal_failed_is_removed_at_the_next_tick(fleet):
+def test_an_orphan_whose_removal_failed_is_removed_at_the_next_tick(fleet, caplog):
     _store, runtime, _clock, ticker, agents, _reads = fleet
     stray = runtime.duplicate(agents[0].id)  # the engine reports it
     runtime.removals_refused = True
     (first,) = ticker.tick()
     assert first.container_id == stray and stray in runtime.workloads
+    said = f"RemoveOrphan of agent {first.name} failed: the engine cannot remove it now"
+    assert said in caplog.text  # the log line names whose workload it was
     runtime.removals_refused = False
     (again,) = ticker.tick()  # its failed action ended: the tick after plans it again
     assert again.container_id == stray and stray not in runtime.workloads

@@ -361,11 +361,11 @@ class Reconciler:
                     # is not dead (should its start event lag behind)
                     self._died.pop(action.container_id, None)
             except (RuntimeFailure, PlatformError) as exc:
-                log.warning("%s failed: %s", type(action).__name__, exc, extra=_about(action))
+                log.warning("%s failed: %s", _named(action), exc, extra=_about(action))
             except DatabaseError as exc:
                 self.health.failed("the reconciler", exc)
             except Exception:
-                log.exception("%s failed", type(action).__name__, extra=_about(action))
+                log.exception("%s failed", _named(action), extra=_about(action))
 
 
 # What the plan needs of an agent (`_desired`): read as plain rows, every tick
@@ -421,6 +421,12 @@ def _desired(row: sa.Row, quiet_since: datetime) -> DesiredAgent:
         failed_at=utc(failed_at),
         failed_spec=failed_spec,
     )
+
+
+def _named(action: Action) -> str:
+    """The action and the agent it works on, if any, as a log line names them."""
+    agent = getattr(action, "name", None) or getattr(action, "agent_id", None)
+    return f"{type(action).__name__} of agent {agent}" if agent else type(action).__name__
 
 
 def _about(action: Action) -> dict[str, str]:
