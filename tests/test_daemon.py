@@ -55,6 +55,9 @@ def test_spawn_runs_agents_that_heartbeat_and_retire(make_daemon):
     assert phases == {gone["name"]: "retired", agents[1]["name"]: "running"}
     kinds = [e["kind"] for e in daemon.api("GET", f"/v1/agents/{gone['id']}/events").json()]
     assert kinds == ["created", "container_started", "running", "retire_requested", "retired"]
+    again = daemon.fleet("retire", gone["name"])
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"{gone['name']} ({gone['id'][:8]}) is already retired\n")
 
 
 def test_killed_daemon_takes_its_agent_processes_with_it(make_daemon):

@@ -166,6 +166,11 @@ def test_a_retirement_the_platform_holds_up_says_why_and_records_each_step_once(
     assert waiting["phase"] == "retiring"
     assert waiting["reason"].startswith("waiting for the platform: cannot connect")
     assert f"{holder['name']}: waiting for the platform" in daemon.fleet("ls").stdout
+    late = daemon.fleet("retire", holder["name"], "--flatten", "--no-wait")  # too late to sell
+    assert late.stdout.strip() == (
+        f"{holder['name']} ({holder['id'][:8]}) is already retiring, as first asked: "
+        "--flatten applies only to a new retirement"
+    )
 
     market_sandbox.start()
     daemon.wait_for(

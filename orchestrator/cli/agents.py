@@ -247,14 +247,24 @@ def retire(
         fail("name the agents to retire, or pass --all (not both)", EXIT_USAGE)
     with operator() as api:
         if retire_all:
-            refs = [a["id"] for a in api.agents() if a["phase"] not in FINAL]
+            found = [a for a in api.agents() if a["phase"] not in FINAL]
         else:
-            refs = [api.agent(ref)["id"] for ref in agents]  # all resolve before any retires
-        retired = [api.retire(ref, flatten) for ref in refs]
-        for agent in retired:
-            console.print(plain(f"retiring {agent['name']} ({agent['id'][:8]})"))
+            found = [api.agent(ref) for ref in agents]  # all resolve before any retires
+        retired = [api.retire(agent["id"], flatten) for agent in found]
+        for was, agent in zip(found, retired, strict=True):
+            console.print(plain(_retiring(agent, was["phase"], flatten)))
         if wait:
             _wait_retired(api, [a["id"] for a in retired], timeout)
+
+
+def _retiring(agent: dict, was: str, flatten: bool) -> str:
+    """What a retire request did to one agent: a retirement already asked for stays as
+    it was asked (--flatten cannot join it)."""
+    named = f"{agent['name']} ({agent['id'][:8]})"
+    if was not in (Phase.RETIRING, Phase.RETIRED):
+        return f"retiring {named}"
+    late = ", as first asked: --flatten applies only to a new retirement" if flatten else ""
+    return f"{named} is already {was}{late}"
 
 
 def _wait_retired(api: OperatorClient, ids: list[str], timeout: float) -> None:
