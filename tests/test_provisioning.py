@@ -178,6 +178,9 @@ def test_a_retirement_the_platform_holds_up_says_why_and_records_each_step_once(
         "the retirement to end once the platform answers",
     )
     timeline = Counter(kinds(daemon, holder["id"]))
-    assert [timeline[k] for k in ONCE] == [1] * len(ONCE), timeline
+    # Its workload stopped at the first try, so the positions it last reported stay; should
+    # it have sold them just before the platform stopped, there are none to leave open.
+    once = [k for k in ONCE if k != "positions_left" or waiting["open_positions"]]
+    assert [timeline[k] for k in once] == [1] * len(once), timeline
     (retired,) = [a for a in daemon.agents() if a["id"] == holder["id"]]
     assert retired["reason"] is None
