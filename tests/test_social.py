@@ -1,5 +1,7 @@
 """The social layer's policy, purely: whom an agent follows and how a followed account's
-trade moves its decision. Hand-built views and candidates; no I/O."""
+trade moves its decision, from hand-built views and candidates. Then the agent's circle,
+which reads the platform, against a stand-in scripted with what the sandbox cannot be made
+to answer on cue (a person's name holding a NUL, a loser off the top of a large board)."""
 
 import random
 from collections import Counter
