@@ -5,6 +5,7 @@ uv run python -m bench gateway heartbeats   # some of them, by name (`BENCHMARKS
 uv run python -m bench fleet --agents 50    # a fleet of 50 on the Docker runtime
 uv run python -m bench swarm --agents 100   # Swarm beside Docker, on a two-node Swarm
 uv run python -m bench scale --agents 1000  # one daemon's fleet grown to 1,000 in steps
+uv run python -m bench backup --agents 300  # fleet backup and restore of 300 agents' day
 uv run python -m bench soak --agents 300 --minutes 60 --chaos  # faults for an hour
 """
 
@@ -22,6 +23,7 @@ import docker
 from rich.console import Console
 from rich.table import Table
 
+from bench.backup import backup
 from bench.docker_fleet import fleet
 from bench.figures import Figure
 from bench.gateway import gateway
@@ -37,6 +39,7 @@ from bench.swarm import swarm
 from orchestrator.runtime.docker import oci_runtimes
 
 BENCHMARKS = (
+    "backup",
     "fleet",
     "gateway",
     "heartbeats",
@@ -117,7 +120,10 @@ def main() -> int:
         help="benchmarks to run (default: all)",
     )
     parser.add_argument(
-        "--agents", type=int, default=50, help="fleet size to spawn (fleet, swarm, scale)"
+        "--agents",
+        type=int,
+        default=50,
+        help="fleet size to spawn (fleet, swarm, scale) or to fill the store with (backup)",
     )
     parser.add_argument(
         "--steps",
@@ -176,6 +182,7 @@ def main() -> int:
             f"{', '.join(known)})"
         )
     runs = {
+        "backup": lambda: backup(args.agents),
         "fleet": lambda: fleet(args.agents),
         "gateway": gateway,
         "heartbeats": heartbeats,
