@@ -1,6 +1,7 @@
 """Backups: a copy of a SQLite store restores into PostgreSQL with every row, refuses
-what it must; and a running Docker fleet backed up, its daemon killed, restored into a
-fresh state dir and store, comes back whole: the same containers adopted, none restarted."""
+what it must and, refusing, changes nothing; an interrupted backup leaves the last one
+whole; and a running Docker fleet backed up, its daemon killed, restored into a fresh
+state dir and store, comes back whole: the same containers adopted, none restarted."""
 
 import base64
 import gzip
@@ -8,15 +9,16 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from orchestrator.lifecycle import EventKind
-from orchestrator.state.backup import BadBackup, read, restore, take, write
-from orchestrator.state.db import open_store
-from orchestrator.state.errors import Conflict
+from orchestrator.state.backup import BadBackup, Header, header, restore, write
+from orchestrator.state.db import open_store, schema_revision
+from orchestrator.state.errors import Conflict, DatabaseError
 from orchestrator.state.orders import OrderBook, PlacedOrder
 from orchestrator.state.rollouts import RolloutBook
-from orchestrator.state.tables import AgentEvent
+from orchestrator.state.tables import Agent, AgentEvent, FleetState
 from orchestrator.tools.harness import Daemon, free_port
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -45,16 +47,17 @@ def sqlite_store(tmp_path):
 def test_a_sqlite_backup_restores_into_postgresql_whole(sqlite_store, postgres_url, tmp_path):
     agents = a_fleet(sqlite_store)
     path = tmp_path / "fleet.backup"
-    write(take(sqlite_store, "prod", KEY), path)
+    written = write(sqlite_store, "prod", KEY, path)
     assert path.stat().st_mode & 0o777 == 0o600  # it holds the key
+    assert written["agents"] == 2 and written["agent_events"] >= 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
     target = open_store(postgres_url)
     try:
-        backup = read(path)
-        assert (backup.instance, backup.key) == ("prod", KEY)
-        restore(target, backup)
-        copy = take(target, "prod", KEY)
-        assert copy.counts() == backup.counts() and copy.counts()["agents"] == 2
+        found = header(path)
+        assert found == Header("prod", schema_revision(sqlite_store), KEY)
+        assert restore(target, path, found) == written
+        assert write(target, "prod", KEY, tmp_path / "copy.backup") == written
         restored = target.get(agents[0].id)
         assert (restored.container_id, restored.equity) == ("c-1", 100_000.0)
         assert target.paused() and OrderBook(target).recent(agents[0].id)[0].rationale == "because"
@@ -62,58 +65,122 @@ def test_a_sqlite_backup_restores_into_postgresql_whole(sqlite_store, postgres_u
         target.transition(agents[1].id, EventKind.ADOPTED, "again", NOW + timedelta(1))
         with target.session() as s:
             ids = [e.id for e in s.exec(select(AgentEvent))]
-        assert len(ids) == len(set(ids)) == copy.counts()["agent_events"] + 1
+        assert len(ids) == len(set(ids)) == written["agent_events"] + 1
 
         with pytest.raises(Conflict, match="already holds agents"):
-            restore(target, backup)
+            restore(target, path, found)
+        with pytest.raises(BadBackup, match="changed while it was being restored"):
+            restore(target, path, Header("prod", found.revision, b"o" * 32))
     finally:
         target.engine.dispose()
 
-    path.write_bytes(gzip.compress(b'{"format": 9}'))
-    with pytest.raises(BadBackup, match="format 9"):
-        read(path)
-    path.write_text("not a backup")
-    with pytest.raises(BadBackup, match="not a fleet backup"):
-        read(path)
-
-
-def _damaged(tables: dict, body: dict, damage: str) -> None:
-    agents, events = tables["agents"], tables["agent_events"]
-    if damage == "unknown column":
-        agents[0]["nope"] = 1
-    elif damage == "missing column":
-        del agents[0]["name"]
-    elif damage == "bad time":
-        events[0]["at"] = "yesterday"
-    elif damage == "not rows":
-        tables["agents"] = "agents"
-    elif damage == "short key":
-        body["key"] = base64.b64encode(b"abc").decode()
-    else:  # "duplicate id": whole rows, refused only by the database, mid-restore
-        agents[1]["id"] = agents[0]["id"]
-
 
 @pytest.mark.parametrize(
-    ("damage", "said"),
+    ("content", "said"),
     [
-        ("unknown column", "table agents, row 0 has columns the table lacks: 'nope'"),
-        ("missing column", "table agents, row 0 lacks columns: name"),
-        ("bad time", "table agent_events, row 0: column at is not an ISO 8601 time"),
-        ("not rows", "table agents is not a list of rows"),
-        ("short key", "its instance key is not 32 bytes in base64"),
-        ("duplicate id", "restore failed: UNIQUE constraint failed: agents.id"),
+        (b"not a backup", "is not a fleet backup (BadGzipFile)"),
+        (gzip.compress(b""), "is not a fleet backup (empty)"),
+        (gzip.compress(b"[1, 2"), "is not a fleet backup (its first line is not JSON)"),
+        (gzip.compress(b'{"format": 9}'), "is backup format 9, not 2"),
+        (gzip.compress(b'{"format": 1, "tables": {}}'), "format 1, not 2: restore it with the"),
     ],
 )
-def test_a_damaged_backup_is_refused_by_name_and_leaves_nothing_behind(
+def test_a_file_that_is_no_backup_is_refused_by_its_first_line(tmp_path, content, said):
+    path = tmp_path / "fleet.backup"
+    path.write_bytes(content)
+    with pytest.raises(BadBackup, match=said.replace("(", r"\(").replace(")", r"\)")):
+        header(path)
+
+
+def _damaged(lines: list, damage: str) -> bytes:
+    """The backup's lines, damaged as `damage` says, gzipped again."""
+    tables = [None] + [line[0] for line in lines[1:]]  # the first line is the header
+    first_agent, first_event = tables.index("agents"), tables.index("agent_events")
+    agent, event = lines[first_agent][1], lines[first_event][1]
+    if damage == "unknown column":
+        agent["nope"] = 1
+    elif damage == "missing column":
+        del agent["name"]
+    elif damage == "bad time":
+        event["at"] = "yesterday"
+    elif damage == "not a pair":
+        lines[first_agent] = {"agents": agent}
+    elif damage == "unknown table":
+        lines.insert(first_agent, ["nope", {}])
+    elif damage == "out of order":
+        lines.insert(first_event + 1, lines.pop(first_agent))
+    elif damage == "a row lost":
+        del lines[-2]
+    elif damage == "cut short":
+        del lines[-1]
+    elif damage == "a line after the last":
+        lines.append(lines[first_agent])
+    elif damage == "short key":
+        lines[0]["key"] = base64.b64encode(b"abc").decode()
+    elif damage == "duplicate id":  # whole rows, refused only by the database, mid-restore
+        lines[first_agent + 1][1]["id"] = agent["id"]
+    body = gzip.compress(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    return body[:-40] if damage == "gzip cut" else body
+
+
+DAMAGES = [
+    ("unknown column", "table agents, row 0 has columns the table lacks: 'nope'"),
+    ("missing column", "table agents, row 0 lacks columns: name"),
+    ("bad time", "table agent_events, row 0 has a time that is not ISO 8601 in column at"),
+    ("not a pair", "line 2 is not a [table, row] pair"),
+    ("unknown table", "line 2 has a table this version does not know: 'nope'"),
+    ("out of order", ": table agents after agent_events"),
+    ("a row lost", "the last, counts schedules: '1', but the file holds 0"),
+    ("cut short", "is cut short: it ends before its last line"),
+    ("a line after the last", "follows the last line"),
+    ("gzip cut", "is cut short or damaged after line"),
+    ("short key", "its instance key is not 32 bytes in base64"),
+    ("duplicate id", "UNIQUE constraint failed: agents.id"),
+]
+
+
+@pytest.mark.parametrize(("damage", "said"), DAMAGES)
+def test_a_damaged_backup_is_refused_by_name_and_changes_nothing(
     sqlite_store, tmp_path, damage, said
 ):
     a_fleet(sqlite_store)
     good = tmp_path / "good.backup"
-    write(take(sqlite_store, "prod", KEY), good)
-    body = json.loads(gzip.decompress(good.read_bytes()))
-    _damaged(body["tables"], body, damage)
+    write(sqlite_store, "prod", KEY, good)
+    lines = [json.loads(line) for line in gzip.decompress(good.read_bytes()).splitlines()]
     bad = tmp_path / "bad.backup"
-    bad.write_bytes(gzip.compress(json.dumps(body).encode()))
+    bad.write_bytes(_damaged(lines, damage))
+    target = open_store(f"sqlite:///{tmp_path / 'target.db'}")
+    try:
+        with pytest.raises((BadBackup, DatabaseError)) as refused:
+            restore(target, bad, header(bad))
+        assert said in str(refused.value)
+        with target.session() as s:  # and what it deleted first is back
+            assert s.exec(select(Agent)).all() == []
+            assert s.exec(select(FleetState)).first() is not None
+    finally:
+        target.engine.dispose()
+
+
+def test_an_interrupted_backup_leaves_the_last_one_whole(sqlite_store, tmp_path):
+    a_fleet(sqlite_store)
+    path = tmp_path / "fleet.backup"
+    write(sqlite_store, "prod", KEY, path)
+    before = path.read_bytes()
+    with sqlite_store.engine.begin() as connection:  # a table the snapshot reads last goes
+        connection.execute(sa.text("DROP TABLE reports"))
+    with pytest.raises(DatabaseError, match="no such table: reports"):
+        write(sqlite_store, "prod", KEY, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_the_cli_refuses_a_damaged_backup_without_a_trace_and_leaves_no_key(sqlite_store, tmp_path):
+    a_fleet(sqlite_store)
+    good = tmp_path / "good.backup"
+    write(sqlite_store, "prod", KEY, good)
+    lines = [json.loads(line) for line in gzip.decompress(good.read_bytes()).splitlines()]
+    bad = tmp_path / "bad.backup"
+    bad.write_bytes(_damaged(lines, "a row lost"))
     target = Daemon(
         tmp_path / "state",
         free_port(),
@@ -123,7 +190,8 @@ def test_a_damaged_backup_is_refused_by_name_and_leaves_nothing_behind(
     )
 
     refused = target.fleet("restore", str(bad))
-    assert refused.returncode == 1 and said in refused.stderr, refused.stderr
+    assert refused.returncode == 1, refused.stderr
+    assert "restore failed: " in refused.stderr and "counts schedules: '1'" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (target.state_dir / "fleet.key").exists()  # the key goes in last, if at all
     restored = target.fleet("restore", str(good))  # nothing left behind stands in its way

@@ -30,15 +30,14 @@ def backup(file: Path) -> None:
     if store is None:
         fail(f"no store at {settings.database_url}: nothing to back up")
     try:
-        taken = backups.take(store, settings.instance, keys.instance_key(settings.state_dir))
-        backups.write(taken, file)
+        key = keys.instance_key(settings.state_dir)
+        counts = backups.write(store, settings.instance, key, file)
     except (StoreError, DatabaseError, OSError, keys.SecretFileError) as exc:
         fail(f"backup failed: {_why(exc)}")
     finally:
         store.engine.dispose()
-    counts = taken.counts()
     click.echo(
-        f"backed up instance {taken.instance}: {counts['agents']} agents, "
+        f"backed up instance {settings.instance}: {counts['agents']} agents, "
         f"{sum(counts.values())} rows, to {plain(file)} (it holds the instance key: keep it secret)"
     )
 
@@ -54,7 +53,7 @@ def restore(file: Path) -> None:
 
     settings = load_settings()
     try:
-        taken = backups.read(file)
+        taken = backups.header(file)
     except backups.BadBackup as exc:
         fail(str(exc))
     if taken.instance != settings.instance:
@@ -73,14 +72,14 @@ def restore(file: Path) -> None:
     except (StoreError, DatabaseError) as exc:
         fail(f"cannot open the store: {_why(exc)}")
     try:
-        backups.restore(store, taken)
+        counts = backups.restore(store, file, taken)
     except (StoreError, DatabaseError) as exc:
         fail(f"restore failed: {_why(exc)}")
     finally:
         store.engine.dispose()
     keys.install_key(settings.state_dir, taken.key)  # last: a failed restore leaves no key
     console.print(
-        f"restored instance {taken.instance}: {taken.counts()['agents']} agents; "
+        f"restored instance {taken.instance}: {counts['agents']} agents; "
         "`fleet up` adopts their running workloads"
     )
 
