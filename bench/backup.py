@@ -32,6 +32,8 @@ from orchestrator.tools.harness import FLEET, fleet_env
 DAY = datetime(2026, 12, 1, tzinfo=UTC)
 SAMPLES_A_DAY = 1_440
 DECISIONS_A_DAY = 144
+EVENTS_A_DAY = 6
+HISTORY = (EquitySample, DecisionRecord, AgentEvent)
 INSTANCE = "bench-backup"
 POLL = 0.02
 CHUNK = 20_000  # rows inserted at a time while the store is filled
@@ -51,8 +53,8 @@ def _record(draw: random.Random) -> str:
     )
 
 
-def _fill(store: Store, agents: int, history: bool) -> int:
-    """Spawn `agents` agents, with a day of history each if `history`; the history's rows."""
+def _fill(store: Store, agents: int, history: bool) -> None:
+    """Spawn `agents` agents, with a day of history each if `history`."""
     people = [{"name": f"b{i}", "strategy": "momentum"} for i in range(agents)]
     spawned, _ = store.spawn("bench-backup", people, lambda agent_id: f"h-{agent_id}", DAY)
     tables = {
@@ -78,17 +80,23 @@ def _fill(store: Store, agents: int, history: bool) -> int:
             "message": "no heartbeat for 90s",
         },
     }
-    per_agent = {EquitySample: SAMPLES_A_DAY, DecisionRecord: DECISIONS_A_DAY, AgentEvent: 6}
+    per_agent = dict(zip(HISTORY, (SAMPLES_A_DAY, DECISIONS_A_DAY, EVENTS_A_DAY), strict=True))
     if not history:
-        return 0
-    written = 0
+        return
     with store.engine.begin() as connection:
         for table, row in tables.items():
             rows = [row(a.id, i) for a in spawned for i in range(per_agent[table])]
             for start in range(0, len(rows), CHUNK):
                 connection.execute(sa.insert(table.__table__), rows[start : start + CHUNK])
-            written += len(rows)
-    return written
+
+
+def _history(store: Store) -> int:
+    """The rows of the tables that grow with time."""
+    with store.engine.connect() as connection:
+        return sum(
+            connection.execute(sa.select(sa.func.count()).select_from(t.__table__)).scalar()
+            for t in HISTORY
+        )
 
 
 def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -128,7 +136,8 @@ def _round_trip(folder: Path, agents: int, history: bool) -> dict[str, float]:
     store = open_store(f"sqlite:///{source / 'fleet.db'}")
     try:
         keys.instance_key(source)
-        rows = _fill(store, agents, history)
+        _fill(store, agents, history)
+        rows = _history(store)
     finally:
         store.engine.dispose()
     path = folder / "fleet.backup"
@@ -140,6 +149,12 @@ def _round_trip(folder: Path, agents: int, history: bool) -> dict[str, float]:
     settings["FLEET_STATE_DIR"] = str(target)
     env = fleet_env(**settings, FLEET_DATABASE_URL=f"sqlite:///{target / 'fleet.db'}")
     restore_mb, restore_s = _run(["restore", str(path)], env)
+    restored = open_store(f"sqlite:///{target / 'fleet.db'}")
+    try:
+        if (found := _history(restored)) != rows:
+            raise RuntimeError(f"the restore holds {found} rows of history, not {rows}")
+    finally:
+        restored.engine.dispose()
     return {
         "rows": rows,
         "file_mb": path.stat().st_size / 1e6,
