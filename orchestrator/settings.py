@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         gt=0,
         description="A batch not healthy this long after it began rolls the rollout back.",
     )
-    agent_memory_limit: str = Field(default="96m", description="Memory limit per agent.")
+    agent_memory_limit: str = Field(default="96m", description="Memory limit per agent (≥ 6m).")
     agent_pids_limit: int = Field(default=64, ge=8, description="Process limit per agent.")
     agent_cpus: float = Field(default=0.5, gt=0, description="CPU limit per agent, in cores.")
     agent_oci_runtime: str = Field(

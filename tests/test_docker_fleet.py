@@ -316,6 +316,9 @@ def test_an_agent_image_the_engine_cannot_name_is_refused_before_any_agent_start
     ("setting", "value", "said"),
     [  # each started a daemon whose every agent crash-looped on it
         ("FLEET_AGENT_MEMORY_LIMIT", "96q", "should specify the units"),
+        ("FLEET_AGENT_MEMORY_LIMIT", "5m", "at least 6m, the engine's smallest"),
+        ("FLEET_AGENT_MEMORY_LIMIT", "0", "(0 would leave agents with no limit at all)"),
+        ("FLEET_AGENT_CPUS", "4096", "CPUs, and an agent can be given at most that many"),
         ("FLEET_DOCKER_NETWORK", "nosuchnet", "the engine has no network of that name"),
     ],
 )
@@ -325,7 +328,8 @@ def test_an_agent_setting_every_start_would_fail_on_is_refused_by_up(
     up, _doctor = up_and_doctor(instance, tmp_path, **{setting: value})
     assert up.returncode == 1
     (line,) = up.stderr.splitlines()
-    assert line.startswith(f"error: {setting}={value!r}: ") and said in line, line
+    assert line.startswith(f"error: {setting}=") and said in line, line
+    assert f"={value!r}: " in line or f"={value}: " in line, line  # numbers are not quoted
     assert ours(docker_client, instance) == []
 
 

@@ -46,6 +46,7 @@ GATEWAY_MOUNT = "/run/fleet"  # where a confined agent finds the gateway's socke
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
 _WATCHED = ["create", "start", "die", "oom", "kill", "stop", "destroy", "pause", "unpause"]
 _RECONNECT_CAP = 30.0
+MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses a smaller memory limit
 # What a call to the engine may raise: docker-py lets a timed-out or refused request's
 # `requests` error through as it is
 ENGINE_ERRORS = (DockerException, requests.RequestException)
@@ -107,16 +108,20 @@ class DockerRuntime:
         wanted = self.settings.agent_oci_runtime
         if not wanted:
             return
-        try:
-            known = oci_runtimes(self.client.info())
-        except ENGINE_ERRORS as exc:
-            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        known = oci_runtimes(self._engine_info())
         if wanted not in known:
             raise RuntimeFailure(
                 f"FLEET_AGENT_OCI_RUNTIME={wanted}: the engine has no runtime of that name "
                 f"(it has {', '.join(known)}): register it with the engine (dockerd "
                 f"--add-runtime {wanted}=PATH), or unset the variable"
             )
+
+    def _engine_info(self) -> dict:
+        """What the engine says of itself (`docker info`)."""
+        try:
+            return self.client.info()
+        except ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
     def _check_image_name(self) -> None:
         """Refuse an agent image the engine cannot name (`Bad:Img`): no agent could start,
@@ -137,17 +142,30 @@ class DockerRuntime:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
     def _check_limits_and_network(self) -> None:
-        """Refuse a memory limit docker-py cannot read (`96q`), and a network the engine
-        lacks: every agent's start would fail on it, in a crash loop of its own."""
+        """Refuse a memory limit docker-py cannot read (`96q`) or that is no limit (`0`),
+        and on Docker more CPUs than the engine has and a network it lacks: every agent's
+        start would fail on it, in a crash loop of its own (or, at `0`, run unbounded)."""
         s = self.settings
         try:
-            parse_bytes(s.agent_memory_limit)
+            memory = parse_bytes(s.agent_memory_limit)
         except DockerException as exc:
             raise RuntimeFailure(
                 f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: {exc}"
             ) from None
-        if self.name != "docker" or s.docker_network in ("none", "host", "bridge"):
-            return  # Swarm's agents are on its overlay; the three above always exist
+        if memory < MIN_MEMORY:
+            raise RuntimeFailure(
+                f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: at least 6m, the engine's "
+                "smallest (0 would leave agents with no limit at all)"
+            )
+        if self.name != "docker":
+            return  # Swarm's nodes differ, and its agents are on its overlay
+        if s.agent_cpus > (cpus := self._engine_info().get("NCPU", s.agent_cpus)):
+            raise RuntimeFailure(
+                f"FLEET_AGENT_CPUS={s.agent_cpus:g}: the engine has {cpus} CPUs, and an agent "
+                "can be given at most that many"
+            )
+        if s.docker_network in ("none", "host", "bridge"):
+            return  # the three always exist
         try:
             self.client.networks.get(s.docker_network)
         except NotFound:

@@ -132,10 +132,7 @@ class SwarmRuntime(DockerRuntime):
 
     def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
         super().__init__(settings, client)
-        try:
-            swarm = self.client.info().get("Swarm") or {}
-        except engine.ENGINE_ERRORS as exc:
-            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        swarm = self._engine_info().get("Swarm") or {}
         if not swarm.get("ControlAvailable"):
             raise RuntimeUnavailable(
                 "the Docker engine is not a Swarm manager: run `docker swarm init` "
