@@ -174,7 +174,9 @@ def test_an_interrupted_backup_leaves_the_last_one_whole(sqlite_store, tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
 
-def test_the_cli_refuses_a_damaged_backup_without_a_trace_and_leaves_no_key(sqlite_store, tmp_path):
+def test_the_cli_refuses_a_damaged_backup_or_a_file_it_cannot_write_without_a_trace(
+    sqlite_store, tmp_path
+):
     a_fleet(sqlite_store)
     good = tmp_path / "good.backup"
     write(sqlite_store, "prod", KEY, good)
@@ -196,6 +198,16 @@ def test_the_cli_refuses_a_damaged_backup_without_a_trace_and_leaves_no_key(sqli
     assert not (target.state_dir / "fleet.key").exists()  # the key goes in last, if at all
     restored = target.fleet("restore", str(good))  # nothing left behind stands in its way
     assert restored.returncode == 0 and "2 agents" in restored.stdout, restored.stderr
+
+    nowhere = tmp_path / "no-such-folder" / "fleet.backup"
+    unwritten = target.fleet("backup", str(nowhere))
+    assert unwritten.returncode == 1, unwritten.stderr
+    assert (
+        unwritten.stderr
+        == f"error: backup failed: cannot write {nowhere}: No such file or directory\n"
+    )
+    dot = target.fleet("backup", "")
+    assert dot.stderr == "error: '.' is not a file name: give the file to write the backup to\n"
 
 
 @pytest.mark.docker

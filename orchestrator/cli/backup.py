@@ -22,17 +22,24 @@ def backup(file: Path) -> None:
     from orchestrator.state.db import existing_store
     from orchestrator.state.errors import DatabaseError, StoreError
 
+    if file.name in ("", ".."):
+        fail(f"{str(file)!r} is not a file name: give the file to write the backup to")
     settings = load_settings()
     key_file = settings.state_dir / keys.KEY_FILE
     if not key_file.exists():
         fail(f"no instance key at {key_file}: is FLEET_STATE_DIR the daemon's state dir?")
+    try:
+        key = keys.instance_key(settings.state_dir)
+    except (OSError, keys.SecretFileError) as exc:
+        fail(f"backup failed: {exc}")
     store = existing_store(settings.database_url)
     if store is None:
         fail(f"no store at {settings.database_url}: nothing to back up")
     try:
-        key = keys.instance_key(settings.state_dir)
         counts = backups.write(store, settings.instance, key, file)
-    except (StoreError, DatabaseError, OSError, keys.SecretFileError) as exc:
+    except OSError as exc:  # the file's (the store's are DatabaseErrors)
+        fail(f"backup failed: cannot write {file}: {exc.strerror or exc}")
+    except (StoreError, DatabaseError) as exc:
         fail(f"backup failed: {_why(exc)}")
     finally:
         store.engine.dispose()
