@@ -6,6 +6,7 @@ uv run python -m bench fleet --agents 50    # a fleet of 50 on the Docker runtim
 uv run python -m bench swarm --agents 100   # Swarm beside Docker, on a two-node Swarm
 uv run python -m bench scale --agents 1000  # one daemon's fleet grown to 1,000 in steps
 uv run python -m bench backup --agents 300  # fleet backup and restore of 300 agents' day
+uv run python -m bench views --retired 20000  # operators' views beside 20,000 retired agents
 uv run python -m bench soak --agents 300 --minutes 60 --chaos  # faults for an hour
 """
 
@@ -36,6 +37,7 @@ from bench.soak_report import figures as soak_figures
 from bench.soak_report import plot
 from bench.supervision import supervision
 from bench.swarm import swarm
+from bench.views import views
 from orchestrator.runtime.docker import oci_runtimes
 
 BENCHMARKS = (
@@ -49,6 +51,7 @@ BENCHMARKS = (
     "swarm",
     "scale",
     "soak",
+    "views",
 )
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -142,6 +145,9 @@ def main() -> int:
         help="scale: the agents' OCI runtime, as the engine names it, for ours, the floor and "
         "Docker's reference (default: the engine's default)",
     )
+    parser.add_argument(
+        "--retired", type=int, default=20_000, help="views: retired agents in the store"
+    )
     parser.add_argument("--minutes", type=float, default=3.0, help="soak: how long")
     parser.add_argument("--chaos", action="store_true", help="soak: inject faults")
     parser.add_argument("--fault-every", type=float, default=10.0, help="soak: seconds apart")
@@ -194,6 +200,7 @@ def main() -> int:
             _steps(args.steps, args.agents), idle=args.idle, oci_runtime=args.oci_runtime
         ),
         "soak": lambda: _soak(args),
+        "views": lambda: views(retired=args.retired),
     }
     figures: list[Figure] = []
     for name in args.names or BENCHMARKS:
