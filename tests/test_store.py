@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from orchestrator.lifecycle import Phase
 from orchestrator.state.db import migrate
+from orchestrator.state.equity import EquityBook
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from orchestrator.state.store import spawn_ids
 
@@ -96,7 +97,7 @@ def test_heartbeats_keep_the_starting_equity_and_sample_equity_sparingly(store):
         )
     after = store.get(agent.id)
     assert (after.starting_equity, after.equity, after.orders_today) == (100_000.0, 99_500.0, 2)
-    history = store.equity_history(agent.id)
+    history = EquityBook(store).history(agent.id)
     assert history == [
         (T0, 100_000.0),
         (T0 + timedelta(seconds=300), 99_000.0),
@@ -120,9 +121,9 @@ def test_pnl_today_counts_from_the_last_equity_before_midnight(store):
     after = store.get(agent.id)
     assert pnl_today(after, T0 + timedelta(days=1)) == 500.0
     assert pnl_today(after, T0 + timedelta(days=2)) == 0.0  # nothing reported yet that day
-    assert store.equity_at(evening - timedelta(minutes=1)) == {agent.id: 100_000.0}
-    assert store.equity_at(T0 + timedelta(days=1)) == {agent.id: 101_500.0}
-    assert store.equity_at(T0 - timedelta(hours=1)) == {agent.id: 100_000.0}  # started later
+    assert EquityBook(store).at(evening - timedelta(minutes=1)) == {agent.id: 100_000.0}
+    assert EquityBook(store).at(T0 + timedelta(days=1)) == {agent.id: 101_500.0}
+    assert EquityBook(store).at(T0 - timedelta(hours=1)) == {agent.id: 100_000.0}  # started later
 
 
 def test_transition_guard_refuses_a_stale_decision(store):

@@ -38,6 +38,7 @@ from orchestrator.operations.views import (
     event_view,
 )
 from orchestrator.operations.why import graph
+from orchestrator.state.equity import EquityBook
 from orchestrator.state.errors import Ambiguous, NotFound, StoreError
 from orchestrator.state.store import Store
 
@@ -235,7 +236,7 @@ def web_router(
             agent=detail,
             market_day=day,
             events=[event_view(e) for e in reversed(store.events(agent.id, limit=100))],
-            equity=line_chart("Equity", {"equity": store.equity_history(agent.id)}),
+            equity=line_chart("Equity", {"equity": EquityBook(store).history(agent.id)}),
         )
 
     @router.get("/social", response_class=HTMLResponse)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from orchestrator.lifecycle import FAILURES, FINAL, EventKind, Phase
 from orchestrator.operations.views import iso
+from orchestrator.state.equity import EquityBook
 from orchestrator.state.store import Store
 from orchestrator.state.tables import utc
 from orchestrator.state.usage import UsageLedger
@@ -33,7 +34,7 @@ def build_report(
     agents = [
         a for a in store.agents() if a.phase not in FINAL or (utc(a.updated_at) or now) >= since
     ]
-    baseline = store.equity_at(since)
+    baseline = EquityBook(store).at(since)
     market_day, placed = orders_today()
     strategies: dict[str, dict] = defaultdict(
         lambda: {"agents": 0, "retired": 0, "orders_today": 0, "equity": 0.0, "pnl": 0.0}

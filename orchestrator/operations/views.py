@@ -24,6 +24,7 @@ from orchestrator.gateway.feeds import FeedGateway
 from orchestrator.lifecycle import FAILURES, FINAL, Phase
 from orchestrator.operations.why import circles, explain, reason
 from orchestrator.state.decisions import Decision, DecisionBook
+from orchestrator.state.equity import EquityBook
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.orders import OrderBook
 from orchestrator.state.rollouts import admitted, short
@@ -121,7 +122,7 @@ def agent_detail(
     view |= circles(store, agent)
     view["events"] = [event_view(e) for e in store.events(agent.id, limit=50)]
     view["equity_history"] = [
-        {"at": iso(at), "equity": equity} for at, equity in store.equity_history(agent.id)
+        {"at": iso(at), "equity": equity} for at, equity in EquityBook(store).history(agent.id)
     ]
     return view
 
@@ -222,7 +223,7 @@ class FleetSummary:
         samples of a big fleet is a lot to read that often)."""
         now = self.now()
         if self._curves is None or now - self._curves[0] >= timedelta(seconds=CURVES_SECONDS):
-            samples = self.store.equity_samples(now - window)
+            samples = EquityBook(self.store).samples(now - window)
             self._curves = (now, fleet_curves(samples, self.store.agents()))
         return self._curves[1]
 

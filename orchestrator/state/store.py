@@ -22,7 +22,7 @@ from orchestrator.lifecycle import FINAL, LIVE, AlertKind, EventKind, Phase
 from orchestrator.state.beats import Beat, Recorded, behind_message, record_beats
 from orchestrator.state.changes import AgentChanges
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
-from orchestrator.state.tables import Agent, AgentEvent, Alert, EquitySample, FleetState, utc
+from orchestrator.state.tables import Agent, AgentEvent, Alert, FleetState
 from orchestrator.untrusted import quoted
 
 PAUSE_READ_SECONDS = 1.0
@@ -130,6 +130,12 @@ class Store:
         with self.session() as s:
             return [row for chunk in chunks for row in s.execute(chunk)]
 
+    def phase_counts(self) -> dict[str, int]:
+        """How many agents are in each phase (only the phases some agent is in)."""
+        query = sa.select(Agent.phase, sa.func.count()).group_by(col(Agent.phase))
+        with self.session() as s:
+            return {phase: count for phase, count in s.execute(query)}
+
     def live(self) -> list[Agent]:
         """The agents that count toward the fleet's size: neither over nor retiring."""
         return self.agents(LIVE)
@@ -164,54 +170,6 @@ class Store:
         )
         hint = f"; did you mean {' or '.join(sorted(close))}?" if close else ""
         raise NotFound(f"no agent {quoted(ref)}{hint}")
-
-    def equity_history(self, agent_id: str, limit: int = 500) -> list[tuple[datetime, float]]:
-        """An agent's equity samples as (moment, equity), oldest first (the latest `limit`)."""
-        query = (
-            select(EquitySample)
-            .where(EquitySample.agent_id == agent_id)
-            .order_by(col(EquitySample.at).desc())
-            .limit(limit)
-        )
-        with self.session() as s:
-            return [(utc(e.at), e.equity) for e in reversed(s.exec(query).all())]
-
-    def equity_samples(self, since: datetime) -> list[tuple[str, datetime, float]]:
-        """All equity samples after `since` as (agent id, moment, equity), oldest first."""
-        query = (
-            select(EquitySample.agent_id, EquitySample.at, EquitySample.equity)
-            .where(EquitySample.at > since)
-            .order_by(col(EquitySample.at), col(EquitySample.id))
-        )
-        with self.session() as s:
-            return [(agent_id, utc(at), equity) for agent_id, at, equity in s.exec(query).all()]
-
-    def equity_at(
-        self, moment: datetime, lookback: timedelta = timedelta(days=1)
-    ) -> dict[str, float]:
-        """Each agent's equity as of `moment`: its last sample in the `lookback` before,
-        or for an agent that first reported later, its first sample."""
-        before = (
-            select(EquitySample.agent_id, sa.func.max(EquitySample.id))
-            .where(EquitySample.at <= moment, EquitySample.at > moment - lookback)
-            .group_by(EquitySample.agent_id)
-        )
-        after = (
-            select(EquitySample.agent_id, sa.func.min(EquitySample.id))
-            .where(EquitySample.at > moment)
-            .group_by(EquitySample.agent_id)
-        )
-        with self.session() as s:
-            chosen = dict(s.exec(after).all())
-            chosen.update(dict(s.exec(before).all()))
-            if not chosen:
-                return {}
-            rows = s.exec(
-                select(EquitySample.agent_id, EquitySample.equity).where(
-                    col(EquitySample.id).in_(list(chosen.values()))
-                )
-            ).all()
-        return dict(rows)
 
     def count_events(self, kinds: Iterable[str], since: datetime) -> int:
         """How many timeline entries of these kinds were written since `since`."""

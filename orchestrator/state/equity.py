@@ -1,0 +1,65 @@
+"""The agents' equity over time, as their heartbeats sampled it: one agent's chart, the
+fleet's curves, and where each agent stood at a moment (the report's baseline)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from orchestrator.state.store import Store
+from orchestrator.state.tables import EquitySample, utc
+
+
+class EquityBook:
+    """Reads of the equity samples the store keeps (`Store.heartbeats` writes them)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def history(self, agent_id: str, limit: int = 500) -> list[tuple[datetime, float]]:
+        """An agent's equity samples as (moment, equity), oldest first (the latest `limit`)."""
+        query = (
+            select(EquitySample)
+            .where(EquitySample.agent_id == agent_id)
+            .order_by(col(EquitySample.at).desc())
+            .limit(limit)
+        )
+        with self.store.session() as s:
+            return [(utc(e.at), e.equity) for e in reversed(s.exec(query).all())]
+
+    def samples(self, since: datetime) -> list[tuple[str, datetime, float]]:
+        """All equity samples after `since` as (agent id, moment, equity), oldest first."""
+        query = (
+            select(EquitySample.agent_id, EquitySample.at, EquitySample.equity)
+            .where(EquitySample.at > since)
+            .order_by(col(EquitySample.at), col(EquitySample.id))
+        )
+        with self.store.session() as s:
+            return [(agent_id, utc(at), equity) for agent_id, at, equity in s.exec(query).all()]
+
+    def at(self, moment: datetime, lookback: timedelta = timedelta(days=1)) -> dict[str, float]:
+        """Each agent's equity as of `moment`: its last sample in the `lookback` before,
+        or for an agent that first reported later, its first sample."""
+        before = (
+            select(EquitySample.agent_id, sa.func.max(EquitySample.id))
+            .where(EquitySample.at <= moment, EquitySample.at > moment - lookback)
+            .group_by(EquitySample.agent_id)
+        )
+        after = (
+            select(EquitySample.agent_id, sa.func.min(EquitySample.id))
+            .where(EquitySample.at > moment)
+            .group_by(EquitySample.agent_id)
+        )
+        with self.store.session() as s:
+            chosen = dict(s.exec(after).all())
+            chosen.update(dict(s.exec(before).all()))
+            if not chosen:
+                return {}
+            rows = s.exec(
+                select(EquitySample.agent_id, EquitySample.equity).where(
+                    col(EquitySample.id).in_(list(chosen.values()))
+                )
+            ).all()
+        return dict(rows)
