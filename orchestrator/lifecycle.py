@@ -39,6 +39,9 @@ WANTS_CONTAINER = frozenset(
 FINAL = frozenset({Phase.RETIRED, Phase.FAILED})
 # Phases that count toward the fleet's size.
 LIVE = frozenset(set(Phase) - FINAL - {Phase.RETIRING})
+# Phases the views list unless asked for every agent: retired ones pile up as a fleet
+# scales down and up, and are kept (their orders and timelines stay readable).
+NOT_RETIRED = frozenset(set(Phase) - {Phase.RETIRED})
 
 
 class EventKind(StrEnum):

@@ -54,6 +54,17 @@ def test_metrics_describe_the_fleet_and_pass_promtool(make_daemon):
     }
     assert planned["full"] >= 2  # this runtime tells no events: every tick plans for all
 
+    # A retired agent counts in its phase, and has no gauges of its own any more.
+    gone, kept = agents
+    assert daemon.fleet("retire", gone["name"], "--wait").returncode == 0
+    _, after = scrape(daemon)
+    phases = {s.labels["phase"]: s.value for s in after["fleet_agents"].samples}
+    assert (phases["retired"], phases["running"]) == (1, 1)
+    ages = after["fleet_agent_heartbeat_age_seconds"].samples
+    assert {s.labels["name"] for s in ages} == {kept["name"]}
+    fleet = daemon.api("GET", "/v1/fleet").json()
+    assert (fleet["by_phase"]["retired"], fleet["total"], fleet["desired"]) == (1, 2, 1)
+
     promtool = shutil.which("promtool")
     if promtool is None:
         missing("promtool is not installed (Debian package prometheus)")

@@ -27,7 +27,7 @@ from fastapi.templating import Jinja2Templates
 
 from orchestrator import keys
 from orchestrator.api.charts import follow_graph, line_chart
-from orchestrator.lifecycle import Phase
+from orchestrator.lifecycle import NOT_RETIRED, Phase
 from orchestrator.operations.commands import Commands
 from orchestrator.operations.summaries import market_line, problems_first
 from orchestrator.operations.views import (
@@ -141,8 +141,7 @@ def web_router(
     def overview_context(everyone: bool) -> dict:
         """The agents (retired ones only if asked for) and the latest events."""
         now = summary.now()
-        agents = store.agents()
-        shown = [a for a in agents if everyone or a.phase != Phase.RETIRED]
+        shown = store.agents(None if everyone else NOT_RETIRED)
         day, today = summary.orders_today()
         curves = summary.curves()
         return {
@@ -151,7 +150,7 @@ def web_router(
             "pnl": line_chart("P&L by strategy, last 24 h", curves.pnl_by_strategy, signed=True),
             "curves": curves,
             "agents": problems_first([agent_view(a, now, today[a.id]) for a in shown]),
-            "retired_hidden": len(agents) - len(shown),
+            "retired_hidden": 0 if everyone else store.phase_counts().get(Phase.RETIRED, 0),
             "events": [event_view(e, name) for e, name in store.recent_events(15)],
         }
 

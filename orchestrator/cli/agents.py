@@ -30,7 +30,7 @@ from orchestrator.cli.format import (
     format_why,
     plain,
 )
-from orchestrator.lifecycle import FINAL, Phase
+from orchestrator.lifecycle import FINAL, NOT_RETIRED, Phase
 from orchestrator.untrusted import visible
 from personalities import STRATEGIES
 
@@ -71,7 +71,7 @@ def _wait_running(api: OperatorClient, ids: list[str], timeout: float) -> None:
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("agents heartbeating", total=len(wanted))
         while True:
-            agents = [a for a in api.agents() if a["id"] in wanted]
+            agents = [a for a in api.agents(NOT_RETIRED) if a["id"] in wanted]
             running = [a for a in agents if a["phase"] == Phase.RUNNING]
             failed = [a for a in agents if a["phase"] in (Phase.FAILED, Phase.CRASHLOOP)]
             progress.update(bar, completed=len(running))
@@ -145,9 +145,7 @@ def ls(as_json: bool, phases: tuple[str, ...], strategies: tuple[str, ...], show
     """List the agents: health, uptime, equity, P&L and orders today (retired ones only
     with --all or --phase retired)."""
     with operator() as api:
-        agents = api.agents(phases, strategies)
-        if not (show_all or phases):
-            agents = [a for a in agents if a["phase"] != Phase.RETIRED]
+        agents = api.agents(phases or (() if show_all else NOT_RETIRED), strategies)
         paused = not as_json and api.fleet()["paused"]
     if paused:
         console.print(PAUSED_BANNER)
@@ -246,10 +244,11 @@ def retire(
     if bool(agents) == retire_all:
         fail("name the agents to retire, or pass --all (not both)", EXIT_USAGE)
     with operator() as api:
-        if retire_all:
-            found = [a for a in api.agents() if a["phase"] not in FINAL]
-        else:
-            found = [api.agent(ref) for ref in agents]  # all resolve before any retires
+        found = (
+            api.agents(set(Phase) - FINAL)
+            if retire_all
+            else [api.agent(ref) for ref in agents]  # all resolve before any retires
+        )
         retired = [api.retire(agent["id"], flatten) for agent in found]
         for was, agent in zip(found, retired, strict=True):
             console.print(plain(_retiring(agent, was["phase"], flatten)))

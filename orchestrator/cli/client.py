@@ -8,7 +8,7 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -78,7 +78,7 @@ class OperatorClient:
                 f"talking to the daemon at {self.url}: {type(exc).__name__}"
             ) from None
 
-    def agents(self, phases: Sequence[str] = (), strategies: Sequence[str] = ()) -> list[dict]:
+    def agents(self, phases: Iterable[str] = (), strategies: Iterable[str] = ()) -> list[dict]:
         """Every agent, optionally only in these phases and with these strategies."""
         params = [("phase", p) for p in phases] + [("strategy", s) for s in strategies]
         return self._call("GET", "/v1/agents", params=params)

@@ -13,7 +13,7 @@ from rich.console import RenderableType
 from orchestrator.cli._common import console, fail, operator, population_body
 from orchestrator.cli.client import OperatorClient, OperatorError
 from orchestrator.cli.format import format_dashboard, format_scaled
-from orchestrator.lifecycle import Phase
+from orchestrator.lifecycle import NOT_RETIRED
 from orchestrator.operations.summaries import problems_first
 from orchestrator.settings import Settings
 
@@ -42,8 +42,7 @@ def watch_dashboard(api: OperatorClient, interval: float, note: str = "") -> Non
     from rich.text import Text
 
     def frame() -> RenderableType:
-        agents = api.agents()
-        live = [a for a in agents if a["phase"] != Phase.RETIRED] or agents
+        live = api.agents(NOT_RETIRED)
         shown = format_dashboard(api.fleet(), problems_first(live), api.events(8))
         return Group(Text(note, style="dim"), shown) if note else shown
 

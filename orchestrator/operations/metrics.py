@@ -7,7 +7,6 @@ happens. Each daemon has its own registry (no process-global state).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 
 import prometheus_client
@@ -46,8 +45,7 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Everything, read now."""
         now = self.summary.now()
-        agents = self.store.agents()
-        phases = Counter(a.phase for a in agents)
+        phases = self.store.phase_counts()
         by_phase = GaugeMetricFamily("fleet_agents", "Agents by phase.", labels=["phase"])
         for phase in Phase:
             by_phase.add_metric([phase.value], phases.get(phase.value, 0))
@@ -61,7 +59,7 @@ class FleetCollector(Collector):
             value=int(self.summary.market()["open"]),
         )
 
-        live = [a for a in agents if a.phase not in FINAL]
+        live = self.store.agents(set(Phase) - FINAL)
         restarts = CounterMetricFamily(
             "fleet_agent_restarts", "Restarts of the agent's workload.", labels=_AGENT_LABELS
         )

@@ -235,9 +235,8 @@ class FleetSummary:
     def summary(self) -> dict:
         """Sizes by phase, health, trading today, data and LLM costs."""
         now = self.now()
-        agents = self.store.columns(_SUMMED, set(Phase))
-        phases = Counter(a.phase for a in agents)
-        live = [a for a in agents if a.phase not in FINAL]
+        phases = self.store.phase_counts()
+        live = self.store.columns(_SUMMED, set(Phase) - FINAL)
         day, orders = self.orders_today()
         tokens_in, tokens_out, cost = self.usage.llm_day(now.strftime("%Y-%m-%d"))
         return {
@@ -248,7 +247,7 @@ class FleetSummary:
             "desired": sum(1 for a in live if a.phase != Phase.RETIRING),
             "running": phases.get(Phase.RUNNING, 0),
             "by_phase": {p.value: phases.get(p.value, 0) for p in Phase},
-            "total": len(agents),
+            "total": sum(phases.values()),
             "restarts_last_hour": self.store.count_events(FAILURES, now - timedelta(hours=1)),
             "market_day": day,
             "orders_today": sum(orders.values()),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from orchestrator.lifecycle import Phase
+from orchestrator.lifecycle import NOT_RETIRED
 from orchestrator.state.decisions import Decision
 from orchestrator.state.follows import FollowBook
 from orchestrator.state.store import Store
@@ -106,7 +106,7 @@ def circles(store: Store, agent: Agent) -> dict[str, list[str]]:
 def graph(store: Store) -> dict:
     """The fleet's follow graph: nodes by name with their followers, edges between
     names, the most followed first; retired agents have left it."""
-    agents = [a for a in store.agents() if a.phase != Phase.RETIRED]
+    agents = store.agents(NOT_RETIRED)
     by_user = {a.platform_user_id: a.name for a in agents if a.platform_user_id}
     by_id = {a.id: a.name for a in agents}
     edges = [
