@@ -128,7 +128,7 @@ def test_trading_alarms_reach_the_webhook_once_per_episode(make_daemon, fleet_sa
         assert len(alerts()) == 5
 
 
-def test_fleet_curves_count_each_agent_from_its_creation():
+def test_fleet_curves_count_each_agent_from_its_creation_until_it_leaves():
     from datetime import UTC, datetime, timedelta
 
     from orchestrator.operations.views import fleet_curves
@@ -136,25 +136,32 @@ def test_fleet_curves_count_each_agent_from_its_creation():
 
     t0 = datetime(2026, 3, 2, 15, tzinfo=UTC)
 
-    def agent(agent_id: str, strategy: str, start: float) -> Agent:
+    def agent(agent_id: str, strategy: str, start: float, left: datetime | None = None) -> Agent:
         return Agent(
             id=agent_id,
             name=agent_id,
             strategy=strategy,
-            phase="running",
+            phase="running" if left is None else "retired",
             created_at=t0,
-            updated_at=t0,
+            updated_at=left or t0,
             starting_equity=start,
         )
 
     samples = [
         ("a", t0, 100_000.0),
+        ("c", t0, 60_000.0),
         ("b", t0 + timedelta(seconds=5), 45_000.0),  # b has not reported before this
         ("a", t0 + timedelta(seconds=10), 110_000.0),
         ("a", t0 + timedelta(seconds=20), 90_000.0),
     ]
-    curves = fleet_curves(samples, [agent("a", "x", 100_000), agent("b", "y", 50_000)], steps=4)
-    assert [v for _, v in curves.equity] == [150_000, 145_000, 155_000, 155_000, 135_000]
+    agents = [
+        agent("a", "x", 100_000),
+        agent("b", "y", 50_000),
+        agent("c", "y", 50_000, left=t0 + timedelta(seconds=15)),  # retired: gone after
+    ]
+    curves = fleet_curves(samples, agents, steps=4)
+    assert [v for _, v in curves.equity] == [210_000, 205_000, 215_000, 215_000, 135_000]
     assert [v for _, v in curves.pnl_by_strategy["x"]] == [0, 0, 10_000, 10_000, -10_000]
-    assert [v for _, v in curves.pnl_by_strategy["y"]] == [0, -5_000, -5_000, -5_000, -5_000]
-    assert curves.max_drawdown == curves.drawdown == round(20_000 / 155_000, 4)
+    assert [v for _, v in curves.pnl_by_strategy["y"]] == [10_000, 5_000, 5_000, 5_000, -5_000]
+    # a's fall from 110,000 to 90,000, not c's leaving
+    assert curves.max_drawdown == curves.drawdown == round(20_000 / 215_000, 4)

@@ -148,6 +148,17 @@ def test_retire_is_idempotent_and_keeps_history(store):
     assert store.by_token_hashes([f"hash-{agent.id}"]) == {}
 
 
+def test_present_is_every_unfinished_agent_and_those_finished_since(store):
+    agents, _ = store.spawn("key-0002", people(4, "contrarian"), hash_for, T0)
+    staying, early, late, failed = agents
+    for agent, hours, phase in ((early, 1, Phase.RETIRED), (late, 3, Phase.RETIRED)):
+        store.transition(agent.id, phase.value, "done", T0 + timedelta(hours=hours), phase=phase)
+    store.transition(failed.id, "failed", "no", T0 + timedelta(hours=4), phase=Phase.FAILED)
+    present = [a.id for a in store.present(T0 + timedelta(hours=2))]
+    assert present == sorted(a.id for a in (staying, late, failed))  # one moment: by id
+    assert store.phase_counts() == {"pending": 1, "retired": 2, "failed": 1}
+
+
 def test_token_hash_finds_its_agent_only(store):
     agents, _ = store.spawn("key-0001", people(2, "contrarian"), hash_for, T0)
     digests = [f"hash-unknown-{i}" for i in range(1200)]  # asked in several chunks

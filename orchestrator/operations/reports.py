@@ -11,7 +11,6 @@ from orchestrator.lifecycle import FAILURES, FINAL, EventKind, Phase
 from orchestrator.operations.views import iso
 from orchestrator.state.equity import EquityBook
 from orchestrator.state.store import Store
-from orchestrator.state.tables import utc
 from orchestrator.state.usage import UsageLedger
 
 
@@ -31,9 +30,7 @@ def build_report(
     P&L is each agent's equity now against its equity at `since` (or its first report,
     if it started later). Agents retired since `since` count in their strategy's P&L with
     their last equity, and are counted apart from the live ones."""
-    agents = [
-        a for a in store.agents() if a.phase not in FINAL or (utc(a.updated_at) or now) >= since
-    ]
+    agents = store.present(since)
     baseline = EquityBook(store).at(since)
     market_day, placed = orders_today()
     strategies: dict[str, dict] = defaultdict(

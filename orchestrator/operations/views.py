@@ -224,7 +224,7 @@ class FleetSummary:
         now = self.now()
         if self._curves is None or now - self._curves[0] >= timedelta(seconds=CURVES_SECONDS):
             samples = EquityBook(self.store).samples(now - window)
-            self._curves = (now, fleet_curves(samples, self.store.agents()))
+            self._curves = (now, fleet_curves(samples, self.store.present(now - window)))
         return self._curves[1]
 
     def orders_today(self) -> tuple[str, Counter[str]]:
@@ -278,27 +278,45 @@ def fleet_curves(
     samples: list[tuple[str, datetime, float]], agents: list[Agent], steps: int = 60
 ) -> Curves:
     """Fleet equity and P&L by strategy at `steps` even moments across `samples`. An
-    agent counts from its creation: with its first report until it has a sample, then
-    with its last sample until its next one (and after it stops); its P&L is against its
-    first report."""
+    agent counts from its creation until it retires or fails (its last change): with its
+    first report until it has a sample, then with its last sample until its next one (and
+    after it stops reporting); its P&L is against its first report. So the curves end
+    where the fleet's summary stands: on the agents still in the fleet.
+
+    The drawdowns are of what the fleet earned, not of its size: an agent's arrival
+    (its first equity) and departure (its last) move the equity curve but not the
+    index the drawdowns are read from (each step's return without them, compounded)."""
     strategy = {a.id: a.strategy for a in agents}
+    gone = {a.id: utc(a.updated_at) for a in agents if a.phase in FINAL}
     start = {a.id: a.starting_equity for a in agents}
     born = sorted((utc(a.created_at), a.id) for a in agents if a.starting_equity)
     equity: list[tuple[datetime, float]] = []
     pnl: dict[str, list[tuple[datetime, float]]] = {}
+    index = [1.0]
     if len(samples) >= 2:
         first, last = samples[0][1], samples[-1][1]
         latest: dict[str, float] = {}
         i = j = 0
         for k in range(steps + 1):
             moment = first + (last - first) * k / steps
+            before, moved = sum(latest.values()), 0.0  # moved: what came in, less what left
             while j < len(born) and born[j][0] <= moment:
-                latest.setdefault(born[j][1], start[born[j][1]])
+                agent_id = born[j][1]
+                if agent_id not in latest:
+                    latest[agent_id] = start[agent_id]
+                    moved += latest[agent_id]
                 j += 1
             while i < len(samples) and samples[i][1] <= moment:
-                latest[samples[i][0]] = samples[i][2]
+                agent_id, _, value = samples[i]
+                moved += value if agent_id not in latest else 0.0
+                latest[agent_id] = value
                 i += 1
-            equity.append((moment, round(sum(latest.values()), 2)))
+            for agent_id in [a for a in latest if a in gone and gone[a] < moment]:
+                moved -= latest.pop(agent_id)
+            total = sum(latest.values())
+            equity.append((moment, round(total, 2)))
+            if before:
+                index.append(index[-1] * (total - moved) / before)
             by: Counter[str] = Counter()
             for agent_id, value in latest.items():
                 if agent_id in strategy and start[agent_id]:
@@ -306,9 +324,9 @@ def fleet_curves(
             for name in set(strategy.values()):
                 pnl.setdefault(name, []).append((moment, round(by[name], 2)))
     peak, deepest, now = 0.0, 0.0, 0.0
-    for _, value in equity:
+    for value in index:
         peak = max(peak, value)
-        now = (peak - value) / peak if peak else 0.0
+        now = (peak - value) / peak
         deepest = max(deepest, now)
     return Curves(equity, pnl, round(deepest, 4), round(now, 4))
 

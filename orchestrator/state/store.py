@@ -130,6 +130,18 @@ class Store:
         with self.session() as s:
             return [row for chunk in chunks for row in s.execute(chunk)]
 
+    def present(self, since: datetime) -> list[Agent]:
+        """The agents in the fleet at some moment since `since`, oldest first: every
+        unfinished one, and those retired or failed since (their last change)."""
+        finished = col(Agent.phase).in_(list(FINAL))
+        query = (
+            select(Agent)
+            .where(~finished | (finished & (col(Agent.updated_at) >= since)))
+            .order_by(col(Agent.created_at), col(Agent.id))
+        )
+        with self.session() as s:
+            return list(s.exec(query).all())
+
     def phase_counts(self) -> dict[str, int]:
         """How many agents are in each phase (only the phases some agent is in)."""
         query = sa.select(Agent.phase, sa.func.count()).group_by(col(Agent.phase))
