@@ -3,7 +3,8 @@
 A fleet that scales down and up (`fleet scale`, ramps) keeps every agent it retires: their
 orders and timelines stay readable. The views that refresh on their own must not grow
 with them. A real daemon (process runtime, SQLite) runs `agents` agents, and its store
-holds `retired` retired ones besides; each view is then asked `ROUNDS` times in a row:
+holds `retired` retired ones besides, each with the `ORDERS_EACH` orders it placed; each
+view is then asked `ROUNDS` times in a row:
 - `fleet ls`, the real CLI (its seconds include its own start, about a second);
 - the web overview's reload (`/fragments/overview`, every 3 s while a browser shows it);
 - Prometheus' scrape (`/metrics`).
@@ -18,7 +19,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -28,15 +29,17 @@ from bench.figures import Figure
 from bench.machine import stat
 from orchestrator.lifecycle import Phase
 from orchestrator.state.db import open_store
-from orchestrator.state.tables import Agent
+from orchestrator.state.tables import Agent, OrderRecord
 from orchestrator.tools.harness import FLEET, Daemon, free_port
 
 ROUNDS = 10
+ORDERS_EACH = 50  # a million orders beside 20,000 retired agents
 LONG_AGO = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def _retire_many(url: str, count: int) -> None:
-    """Put `count` agents retired long ago in the store at `url`."""
+    """Put `count` agents retired long ago in the store at `url`, each with the
+    `ORDERS_EACH` orders it placed before."""
     store = open_store(url)
     try:
         people = [{"name": f"gone-{i}", "strategy": "momentum"} for i in range(count)]
@@ -47,8 +50,35 @@ def _retire_many(url: str, count: int) -> None:
                 .where(Agent.__table__.c.id.in_([a.id for a in made]))
                 .values(phase=Phase.RETIRED.value)
             )
+            for first in range(0, count, 1_000):
+                orders = [
+                    _order(agent.id, n)
+                    for agent in made[first : first + 1_000]
+                    for n in range(ORDERS_EACH)
+                ]
+                connection.execute(sa.insert(OrderRecord.__table__), orders)
     finally:
         store.engine.dispose()
+
+
+def _order(agent_id: str, n: int) -> dict:
+    """The `n`th order of an agent retired long ago, filled or rejected."""
+    placed = LONG_AGO + timedelta(hours=n)
+    return {
+        "agent_id": agent_id,
+        "client_order_id": f"c-{n}",
+        "order_id": f"{agent_id[:8]}-{n}",
+        "symbol": "AAPL",
+        "side": "buy" if n % 2 else "sell",
+        "status": "filled" if n % 5 else "rejected",
+        "qty": 1.0,
+        "price": 100.0,
+        "rationale": "momentum",
+        "reject_reason": None,
+        "placed_at": placed,
+        "market_day": placed.strftime("%Y-%m-%d"),
+        "recorded_at": placed,
+    }
 
 
 def _cost(daemon: Daemon, ask: callable) -> tuple[float, float, int]:

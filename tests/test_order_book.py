@@ -65,6 +65,8 @@ def test_orders_pass_the_relay_into_the_book_and_outlive_the_account(make_daemon
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", day) and count == len(detail["orders"]) >= 2
     assert listed[0]["orders_today"] == detail["orders_today"] == count
     assert metric(daemon, f'fleet_orders_today{{market_day="{day}"}}') == count
+    filled = f'fleet_orders_total{{status="filled",strategy="{agent["strategy"]}"}}'
+    assert metric(daemon, filled) == sum(o["status"] == "filled" for o in detail["orders"])
     assert f"orders today ({day}, market day): {count}" in daemon.fleet("report", "--now").stdout
 
     # Retired with its positions sold, its account disabled: the history stays.

@@ -83,10 +83,11 @@ class FleetCollector(Collector):
         )
         orders = CounterMetricFamily(
             "fleet_orders",
-            "Orders placed, by strategy and outcome (the fleet's order book).",
+            "Statuses orders reached since the daemon started, by strategy (an order counts "
+            "once for each status the platform answered it with).",
             labels=["strategy", "status"],
         )
-        for (strategy, status), count in sorted(self.summary.book.by_outcome().items()):
+        for (strategy, status), count in sorted(self.summary.book.outcomes().items()):
             orders.add_metric([strategy, status], count)
         day, placed = self.summary.orders_today()
         today = GaugeMetricFamily(

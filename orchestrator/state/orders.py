@@ -10,6 +10,7 @@ adding one: `(agent_id, client_order_id)` is unique.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ class OrderBook:
 
     def __init__(self, store: Store) -> None:
         self.session = store.session
+        self._outcomes: Counter[tuple[str, str]] = Counter()  # since this process began
+        self._lock = threading.Lock()  # orders are recorded on the server's worker threads
 
     def record(
         self, agent_id: str, order: PlacedOrder, rationale: str | None, now: datetime
@@ -68,6 +71,8 @@ class OrderBook:
                 OrderRecord.client_order_id == order.client_order_id,
             )
             row = s.exec(query.with_for_update()).first()
+            reached = row is None or row.status != order.status  # a status new to the order
+            strategy = s.exec(select(Agent.strategy).where(Agent.id == agent_id)).first()
             if row is None:
                 row = OrderRecord(
                     agent_id=agent_id,
@@ -84,6 +89,17 @@ class OrderBook:
             except sa.exc.IntegrityError:  # the same order recorded at the same moment
                 s.rollback()
                 self.record(agent_id, order, rationale, now)
+                return
+        if reached and strategy is not None:
+            with self._lock:
+                self._outcomes[(strategy, order.status)] += 1
+
+    def outcomes(self) -> Counter[tuple[str, str]]:
+        """The statuses orders reached since this process began, by the agent's strategy
+        and the status: each order counts once for each status the platform answered it
+        with (`new`, then `filled`), never twice for the same one."""
+        with self._lock:
+            return Counter(self._outcomes)
 
     def record_positions(self, listed: Mapping[str, tuple[list[dict], datetime]]) -> None:
         """Keep each agent's open positions as the platform last listed them (agent id →
@@ -118,16 +134,6 @@ class OrderBook:
         )
         with self.session() as s:
             return set(s.exec(query).all())
-
-    def by_outcome(self) -> Counter[tuple[str, str]]:
-        """Every order ever recorded, by the agent's strategy and the order's status."""
-        query = (
-            select(Agent.strategy, OrderRecord.status, func.count())
-            .join(Agent, col(Agent.id) == col(OrderRecord.agent_id))
-            .group_by(Agent.strategy, OrderRecord.status)
-        )
-        with self.session() as s:
-            return Counter({(strategy, status): n for strategy, status, n in s.exec(query).all()})
 
     def latest_statuses(self, agent_id: str, limit: int) -> list[str]:
         """The statuses of the agent's latest `limit` orders, newest first."""
