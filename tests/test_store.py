@@ -10,6 +10,7 @@ from orchestrator.state.db import migrate
 from orchestrator.state.equity import EquityBook
 from orchestrator.state.errors import Ambiguous, Conflict, NotFound
 from orchestrator.state.store import spawn_ids
+from orchestrator.state.tables import EquitySample
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -104,6 +105,25 @@ def test_heartbeats_keep_the_starting_equity_and_sample_equity_sparingly(store):
     ]
     ((event, name),) = store.recent_events(limit=1)
     assert (event.kind, name) == ("created", after.name)
+
+
+def test_a_chart_reads_each_agents_last_sample_in_each_slice_of_its_window(store):
+    agents, _ = store.spawn("key-0003", people(2, "contrarian"), hash_for, T0)
+    with store.session() as s:  # a sample a minute for an hour, each agent its own values
+        for minute in range(1, 61):
+            for n, agent in enumerate(agents):
+                at = T0 + timedelta(minutes=minute)
+                s.add(EquitySample(agent_id=agent.id, at=at, equity=1_000.0 * n + minute))
+        s.commit()
+    thinned = EquityBook(store).samples(T0, T0 + timedelta(hours=1), slices=6)
+    last_in_slice = [9, 19, 29, 39, 49, 59, 60]  # 10-minute slices; the 60th starts a 7th
+    assert thinned == [
+        (agent.id, T0 + timedelta(minutes=m), 1_000.0 * n + m)
+        for m in last_in_slice
+        for n, agent in enumerate(agents)
+    ]
+    later = EquityBook(store).samples(T0 + timedelta(minutes=30), T0 + timedelta(hours=1), 3)
+    assert [(m - T0) // timedelta(minutes=1) for _, m, _ in later][::2] == [39, 49, 59, 60]
 
 
 def test_pnl_today_counts_from_the_last_equity_before_midnight(store):

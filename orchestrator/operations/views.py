@@ -223,7 +223,7 @@ class FleetSummary:
         samples of a big fleet is a lot to read that often)."""
         now = self.now()
         if self._curves is None or now - self._curves[0] >= timedelta(seconds=CURVES_SECONDS):
-            samples = EquityBook(self.store).samples(now - window)
+            samples = EquityBook(self.store).samples(now - window, now, CURVE_STEPS)
             self._curves = (now, fleet_curves(samples, self.store.present(now - window)))
         return self._curves[1]
 
@@ -260,7 +260,8 @@ class FleetSummary:
         }
 
 
-CURVES_SECONDS = 10
+CURVES_SECONDS = 30
+CURVE_STEPS = 60  # points on a curve: one every 24 minutes of a day
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ class Curves:
 
 
 def fleet_curves(
-    samples: list[tuple[str, datetime, float]], agents: list[Agent], steps: int = 60
+    samples: list[tuple[str, datetime, float]], agents: list[Agent], steps: int = CURVE_STEPS
 ) -> Curves:
     """Fleet equity and P&L by strategy at `steps` even moments across `samples`. An
     agent counts from its creation until it retires or fails (its last change): with its
