@@ -7,6 +7,7 @@ uv run python -m bench swarm --agents 100   # Swarm beside Docker, on a two-node
 uv run python -m bench scale --agents 1000  # one daemon's fleet grown to 1,000 in steps
 uv run python -m bench backup --agents 300  # fleet backup and restore of 300 agents' day
 uv run python -m bench views --retired 20000  # operators' views beside 20,000 retired agents
+uv run python -m bench curves --agents 1000  # the overview's curves over 3 days of samples
 uv run python -m bench soak --agents 300 --minutes 60 --chaos  # faults for an hour
 """
 
@@ -25,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.backup import backup
+from bench.curves import curves
 from bench.docker_fleet import fleet
 from bench.figures import Figure
 from bench.gateway import gateway
@@ -42,6 +44,7 @@ from orchestrator.runtime.docker import oci_runtimes
 
 BENCHMARKS = (
     "backup",
+    "curves",
     "fleet",
     "gateway",
     "heartbeats",
@@ -126,7 +129,7 @@ def main() -> int:
         "--agents",
         type=int,
         default=50,
-        help="fleet size to spawn (fleet, swarm, scale) or to fill the store with (backup)",
+        help="fleet size to spawn (fleet, swarm, scale) or to fill the store with (backup, curves)",
     )
     parser.add_argument(
         "--steps",
@@ -189,6 +192,7 @@ def main() -> int:
         )
     runs = {
         "backup": lambda: backup(args.agents),
+        "curves": lambda: curves(args.agents),
         "fleet": lambda: fleet(args.agents),
         "gateway": gateway,
         "heartbeats": heartbeats,
