@@ -72,7 +72,11 @@ class OrderBook:
             )
             row = s.exec(query.with_for_update()).first()
             reached = row is None or row.status != order.status  # a status new to the order
-            strategy = s.exec(select(Agent.strategy).where(Agent.id == agent_id)).first()
+            strategy = (
+                s.exec(select(Agent.strategy).where(Agent.id == agent_id)).first()
+                if reached
+                else None
+            )
             if row is None:
                 row = OrderRecord(
                     agent_id=agent_id,
@@ -90,7 +94,7 @@ class OrderBook:
                 s.rollback()
                 self.record(agent_id, order, rationale, now)
                 return
-        if reached and strategy is not None:
+        if strategy is not None:
             with self._lock:
                 self._outcomes[(strategy, order.status)] += 1
 
