@@ -19,6 +19,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def _order(agent_id: str, n: int) -> dict:
     }
 
 
-def _cost(daemon: Daemon, ask: callable) -> tuple[float, float, int]:
+def _cost(daemon: Daemon, ask: Callable[[], int]) -> tuple[float, float, int]:
     """The daemon's CPU ms per request, the seconds per request and the answer's bytes,
     over `ROUNDS` requests made by `ask` (which returns the answer's bytes)."""
     assert daemon.process is not None

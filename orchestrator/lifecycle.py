@@ -37,8 +37,10 @@ WANTS_CONTAINER = frozenset(
 )
 # Phases that end the agent's life; nothing more happens to it.
 FINAL = frozenset({Phase.RETIRED, Phase.FAILED})
+# Phases of an agent that still has a workload or an account to look after.
+UNFINISHED = frozenset(set(Phase) - FINAL)
 # Phases that count toward the fleet's size.
-LIVE = frozenset(set(Phase) - FINAL - {Phase.RETIRING})
+LIVE = UNFINISHED - {Phase.RETIRING}
 # Phases the views list unless asked for every agent: retired ones pile up as a fleet
 # scales down and up, and are kept (their orders and timelines stay readable).
 NOT_RETIRED = frozenset(set(Phase) - {Phase.RETIRED})

@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from orchestrator.lifecycle import FINAL, Phase, RolloutState
+from orchestrator.lifecycle import UNFINISHED, RolloutState
 from orchestrator.operations.views import rollout_view
 from orchestrator.state.rollouts import RolloutBook
 from orchestrator.state.store import Store
@@ -27,7 +27,7 @@ def rollouts_router(rollouts: RolloutBook, store: Store, now: Callable[[], datet
     router = APIRouter(prefix="/v1", tags=["operator"])
 
     def fleet_size() -> int:
-        return len(store.agents(set(Phase) - FINAL))
+        return len(store.agents(UNFINISHED))
 
     @router.get("/rollout")
     def status() -> dict:

@@ -30,7 +30,7 @@ from orchestrator.cli.format import (
     format_why,
     plain,
 )
-from orchestrator.lifecycle import FINAL, NOT_RETIRED, Phase
+from orchestrator.lifecycle import NOT_RETIRED, UNFINISHED, Phase
 from orchestrator.untrusted import visible
 from personalities import STRATEGIES
 
@@ -245,7 +245,7 @@ def retire(
         fail("name the agents to retire, or pass --all (not both)", EXIT_USAGE)
     with operator() as api:
         found = (
-            api.agents(set(Phase) - FINAL)
+            api.agents(UNFINISHED)
             if retire_all
             else [api.agent(ref) for ref in agents]  # all resolve before any retires
         )

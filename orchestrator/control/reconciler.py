@@ -45,7 +45,7 @@ from orchestrator.control.plan import (
     plan,
 )
 from orchestrator.control.rollout import Rollout, RolloutPolicy, Target
-from orchestrator.lifecycle import FINAL, Phase, RolloutState
+from orchestrator.lifecycle import UNFINISHED, Phase, RolloutState
 from orchestrator.logs import about
 from orchestrator.runtime import ObservedAgent, Runtime, RuntimeEvent, RuntimeFailure
 from orchestrator.state.errors import DatabaseError
@@ -293,7 +293,7 @@ class Reconciler:
 
     async def _read_all(self, quiet_since: datetime) -> list[DesiredAgent]:
         """Every live agent, read afresh: the memory starts over from them."""
-        rows = await asyncio.to_thread(self.store.columns, _COLUMNS, set(Phase) - FINAL)
+        rows = await asyncio.to_thread(self.store.columns, _COLUMNS, UNFINISHED)
         agents = [_desired(row, quiet_since) for row in rows]
         self._memory.reset(agents)
         return agents
@@ -311,9 +311,7 @@ class Reconciler:
         reported on them, or their action ended) are as remembered."""
         read = changed | self._memory.due(now)
         if read:
-            rows = await asyncio.to_thread(
-                self.store.columns, _COLUMNS, set(Phase) - FINAL, sorted(read)
-            )
+            rows = await asyncio.to_thread(self.store.columns, _COLUMNS, UNFINISHED, sorted(read))
             self._memory.update([_desired(row, quiet_since) for row in rows], read)
         work = read | touched
         known = self._memory.agents

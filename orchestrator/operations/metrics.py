@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from orchestrator.gateway.feeds import FeedGateway
 from orchestrator.gateway.rates import AgentRates
-from orchestrator.lifecycle import FINAL, Phase
+from orchestrator.lifecycle import UNFINISHED, Phase
 from orchestrator.operations.views import FleetSummary, open_positions, pnl
 from orchestrator.state.store import Store
 from orchestrator.state.tables import utc
@@ -59,7 +59,7 @@ class FleetCollector(Collector):
             value=int(self.summary.market()["open"]),
         )
 
-        live = self.store.agents(set(Phase) - FINAL)
+        live = self.store.agents(UNFINISHED)
         restarts = CounterMetricFamily(
             "fleet_agent_restarts", "Restarts of the agent's workload.", labels=_AGENT_LABELS
         )

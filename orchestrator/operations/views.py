@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from feeds.calendar import calendar_for, trading_day
 from orchestrator.gateway.feeds import FeedGateway
-from orchestrator.lifecycle import FAILURES, FINAL, Phase
+from orchestrator.lifecycle import FAILURES, FINAL, UNFINISHED, Phase
 from orchestrator.operations.why import circles, explain, reason
 from orchestrator.state.decisions import Decision, DecisionBook
 from orchestrator.state.equity import EquityBook
@@ -236,7 +236,7 @@ class FleetSummary:
         """Sizes by phase, health, trading today, data and LLM costs."""
         now = self.now()
         phases = self.store.phase_counts()
-        live = self.store.columns(_SUMMED, set(Phase) - FINAL)
+        live = self.store.columns(_SUMMED, UNFINISHED)
         day, orders = self.orders_today()
         tokens_in, tokens_out, cost = self.usage.llm_day(now.strftime("%Y-%m-%d"))
         return {
