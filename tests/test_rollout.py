@@ -2,6 +2,8 @@
 batch at a time, without a daemon restart; a broken one stops at the canary and rolls
 back while the rest of the fleet trades on."""
 
+import json
+
 import pytest
 
 from tests.rollouts import build, replacements, settled
@@ -38,6 +40,8 @@ def test_a_new_image_rolls_in_batches_and_a_broken_one_rolls_back(
     times = sorted(t for a in agents for t in replacements(daemon, a))
     assert len(times) == AGENTS and len(set(times)) == AGENTS  # one at a time, canary first
     assert first != second
+    status = daemon.fleet("rollout", "status", "--json")
+    assert json.loads(status.stdout)["fleet"] == AGENTS, status.stderr
 
     steady = {a["id"]: a["container_id"] for a in agents}
     trading = sum(a["orders_submitted"] or 0 for a in agents)

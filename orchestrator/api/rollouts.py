@@ -27,7 +27,8 @@ def rollouts_router(rollouts: RolloutBook, store: Store, now: Callable[[], datet
     router = APIRouter(prefix="/v1", tags=["operator"])
 
     def fleet_size() -> int:
-        return len(store.agents(UNFINISHED))
+        counts = store.phase_counts()
+        return sum(counts.get(phase, 0) for phase in UNFINISHED)
 
     @router.get("/rollout")
     def status() -> dict:
