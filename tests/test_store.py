@@ -116,14 +116,29 @@ def test_a_chart_reads_each_agents_last_sample_in_each_slice_of_its_window(store
                 s.add(EquitySample(agent_id=agent.id, at=at, equity=1_000.0 * n + minute))
         s.commit()
     thinned = EquityBook(store).samples(T0, T0 + timedelta(hours=1), slices=6)
-    last_in_slice = [9, 19, 29, 39, 49, 59, 60]  # 10-minute slices; the 60th starts a 7th
+    last_in_slice = [10, 20, 30, 40, 50, 59, 60]  # 59/6-minute slices from the first, minute 1
     assert thinned == [
         (agent.id, T0 + timedelta(minutes=m), 1_000.0 * n + m)
         for m in last_in_slice
         for n, agent in enumerate(agents)
     ]
     later = EquityBook(store).samples(T0 + timedelta(minutes=30), T0 + timedelta(hours=1), 3)
-    assert [(m - T0) // timedelta(minutes=1) for _, m, _ in later][::2] == [39, 49, 59, 60]
+    # sliced from its first sample (minute 31) on: 29-minute thirds
+    assert [(m - T0) // timedelta(minutes=1) for _, m, _ in later][::2] == [40, 50, 59, 60]
+
+
+def test_a_young_fleets_chart_is_sliced_over_its_minutes_not_the_whole_window(store):
+    agents, _ = store.spawn("key-0003", people(2, "contrarian"), hash_for, T0)
+    end = T0 + timedelta(days=1)
+    moments = [end - timedelta(seconds=300 - 10 * k) for k in range(30)]  # its last 5 minutes
+    with store.session() as s:
+        for at in moments:
+            for agent in agents:
+                s.add(EquitySample(agent_id=agent.id, at=at, equity=1_000.0))
+        s.commit()
+    thinned = EquityBook(store).samples(T0, end, slices=60)  # 5-second slices: all of them
+    assert [m for _, m, _ in thinned] == [m for m in moments for _ in agents]
+    assert EquityBook(store).samples(end, end + timedelta(days=1), slices=60) == []
 
 
 def test_pnl_today_counts_from_the_last_equity_before_midnight(store):

@@ -32,11 +32,19 @@ class EquityBook:
     def samples(
         self, since: datetime, until: datetime, slices: int
     ) -> list[tuple[str, datetime, float]]:
-        """Each agent's last sample in each of `slices` equal parts of `since`..`until`, as
-        (agent id, moment, equity), oldest first: a day of a big fleet's samples (1,000
-        agents write 1.4 million) thinned to what a chart of `slices` points shows."""
-        width = max((until - since).total_seconds() / slices, 1.0)
-        offset = (sa.extract("epoch", EquitySample.at) - since.timestamp()) / width
+        """Each agent's last sample in each of `slices` equal parts of the samples' span
+        in `since`..`until` (from the first sample after `since`), as (agent id, moment,
+        equity), oldest first: a day of a big fleet's samples (1,000 agents write 1.4
+        million) thinned to what a chart of `slices` points shows, and a young fleet's
+        few minutes as finely as a chart of them needs."""
+        with self.store.session() as s:
+            first = s.exec(select(sa.func.min(EquitySample.at)).where(EquitySample.at > since))
+            start = first.one()
+        if start is None:
+            return []
+        start = utc(start)
+        width = max((until - start).total_seconds() / slices, 1.0)
+        offset = (sa.extract("epoch", EquitySample.at) - start.timestamp()) / width
         postgres = self.store.engine.dialect.name == "postgresql"  # its CAST rounds
         part = sa.func.floor(offset) if postgres else sa.cast(offset, sa.Integer)
         last = (
