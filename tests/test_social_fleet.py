@@ -13,6 +13,19 @@ from agent_runtime.decisions import replay
 from orchestrator.tools.harness import wait_until
 from tests.test_web_dashboard import shot
 
+ARROWS = """() => {
+  const at = (e, ...names) => names.map((n) => Number(e.getAttribute(n)));
+  const all = (kind) => [...document.querySelectorAll(`#follow-graph ${kind}`)];
+  const dots = all("circle").map((c) => at(c, "cx", "cy", "r"));
+  return all("line").map((l) => {
+    const [x1, y1, x2, y2] = at(l, "x1", "y1", "x2", "y2");
+    return [
+      dots.some(([x, y]) => x === x1 && y === y1),
+      dots.some(([x, y, r]) => Math.abs(Math.hypot(x2 - x, y2 - y) - r) < 0.2),
+    ];
+  });
+}"""
+
 
 def _decisions(daemon, agents):
     return [
@@ -87,6 +100,8 @@ def test_agents_follow_each_other_and_an_order_can_say_it_saw_them(
     page.goto(f"{daemon.url}/social")
     assert page.locator("#follow-graph circle").count() == len(names)
     assert 1 <= page.locator("#follow-graph line").count() <= len(names) * (len(names) - 1)
+    arrows = page.evaluate(ARROWS)  # each from a follower's centre to the rim it points at
+    assert arrows and all(starts and ends for starts, ends in arrows)
     rows = page.locator("#most-followed tr").all_inner_texts()[1:]
     assert rows and all(row.split()[0] in names and int(row.split()[1]) > 0 for row in rows)
     shot(page, "social-graph")

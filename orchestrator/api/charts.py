@@ -123,7 +123,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Graph:
-    """Everything `social.html` draws: nodes, and edges as (x1, y1, x2, y2)."""
+    """Everything `social.html` draws: nodes, and edges as (x1, y1, x2, y2), each from a
+    follower's centre to the rim of the agent it follows (where its arrowhead goes)."""
 
     size: int
     nodes: list[Node]
@@ -147,8 +148,16 @@ def follow_graph(graph: dict, size: int = 560) -> Graph:
         )
     at = {n.name: n for n in nodes}
     edges = [
-        (at[e["from"]].x, at[e["from"]].y, at[e["to"]].x, at[e["to"]].y)
+        _to_rim(at[e["from"]], at[e["to"]])
         for e in graph["edges"]
         if e["from"] in at and e["to"] in at
     ]
     return Graph(size, nodes, edges)
+
+
+def _to_rim(a: Node, b: Node) -> tuple[float, float, float, float]:
+    """The edge from `a`'s centre to `b`'s rim."""
+    dx, dy = b.x - a.x, b.y - a.y
+    length = math.hypot(dx, dy) or 1.0
+    cut = min(b.r, length) / length
+    return a.x, a.y, round(b.x - dx * cut, 1), round(b.y - dy * cut, 1)
