@@ -107,24 +107,27 @@ def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
     # a forged reference is not a path anywhere
     response = daemon.api("GET", "/v1/agents/..%2F..%2Fetc%2Fpasswd")
     assert response.status_code == 404 and "error" in response.json()
-    for command, refused in [
-        (["show", "../../etc/passwd"], "no agent '../../etc/passwd'"),
-        (["why", "../../etc/passwd"], "no order '../../etc/passwd' in the fleet's order book"),
-        (["schedule", "rm", "a/../b"], "no schedule 'a/../b' (see `fleet schedule ls`)"),
-        (["show", ""], "no agent given: name one by its name, id or a unique id prefix"),
-        (["logs", " "], "no agent given: name one by its name, id or a unique id prefix"),
-        (["retire", ""], "no agent given: name one by its name, id or a unique id prefix"),
-        (["why", ""], "no order given: name one by its platform or client order id"),
-        (["schedule", "rm", " "], "no schedule given: name one by its id (`fleet schedule ls`)"),
+    given = "given: name one by"
+    for command, code, refused in [
+        (["show", "../../etc/passwd"], 1, "no agent '../../etc/passwd'"),
+        (["why", "../../etc/passwd"], 1, "no order '../../etc/passwd' in the fleet's order book"),
+        (["schedule", "rm", "a/../b"], 1, "no schedule 'a/../b' (see `fleet schedule ls`)"),
+        # no reference at all is a bad argument (exit 2), as is any the daemon refuses (422)
+        (["show", ""], 2, f"no agent {given} its name, id or a unique id prefix"),
+        (["logs", " "], 2, f"no agent {given} its name, id or a unique id prefix"),
+        (["retire", ""], 2, f"no agent {given} its name, id or a unique id prefix"),
+        (["why", ""], 2, f"no order {given} its platform or client order id"),
+        (["schedule", "rm", " "], 2, f"no schedule {given} its id (`fleet schedule ls`)"),
         # a page pasted by mistake comes back as one line
-        (["show", "x" * 3000], f"no agent '{'x' * 60}'… (3,000 characters)"),
+        (["show", "x" * 3000], 1, f"no agent '{'x' * 60}'… (3,000 characters)"),
         (
             ["why", "y" * 40_000],
+            1,
             f"no order '{'y' * 60}'… (40,000 characters) in the fleet's order book",
         ),
     ]:
         result = daemon.fleet(*command)
-        assert (result.returncode, result.stderr) == (1, f"error: {refused}\n"), command
+        assert (result.returncode, result.stderr) == (code, f"error: {refused}\n"), command
 
 
 def test_config_masks_secrets_and_a_bad_env_value_names_the_setting(tmp_path):

@@ -270,9 +270,9 @@ def test_removing_a_ramp_stops_it_and_bad_input_is_refused(make_daemon):
             "Invalid value for '--every': '53w' is longer than 366d",
         ),
         (("schedule", "ramp", "--to", "-1", "--step", "1", "--every", "1d"), 2, "--to"),
-        (("schedule", "ramp", "--to", "0", "--step", "1", "--every", "1d"), 1, "already has 0"),
-        (("schedule", "report", "--at", "24:61"), 1, "error: at: '24:61' is not a time of day"),
-        (("schedule", "report", "--tz", "Nowhere/City"), 1, "unknown time zone"),
+        (("schedule", "ramp", "--to", "0", "--step", "1", "--every", "1d"), 2, "already has 0"),
+        (("schedule", "report", "--at", "24:61"), 2, "error: at: '24:61' is not a time of day"),
+        (("schedule", "report", "--tz", "Nowhere/City"), 2, "unknown time zone"),
         (
             (
                 "schedule",

@@ -68,12 +68,13 @@ def load_settings() -> Settings:
 
 @contextmanager
 def operator() -> Iterator[OperatorClient]:
-    """An operator API client whose errors end the command with one line."""
+    """An operator API client whose errors end the command with one line (exit 2 for a
+    refused argument, else 1)."""
     client = OperatorClient(load_settings())
     try:
         yield client
     except OperatorError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE if exc.usage else EXIT_FAILED)
     finally:
         client.close()
 

@@ -21,7 +21,12 @@ from orchestrator.untrusted import answered, quoted
 
 
 class OperatorError(Exception):
-    """The operator API refused or failed a request."""
+    """The operator API refused or failed a request; `usage` when what it refused is the
+    arguments given (the daemon's 422, an empty reference), for which `fleet` exits 2."""
+
+    def __init__(self, message: str, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class DaemonDown(OperatorError):
@@ -185,7 +190,7 @@ def _path(ref: str, what: str = "agent") -> str:
     one is no reference, and no agent's name, id or id prefix holds a '/' (orders' and
     schedules' routes take any text)."""
     if not ref.strip():
-        raise OperatorError(f"no {what} given: name one by {_NAMED_BY[what]}")
+        raise OperatorError(f"no {what} given: name one by {_NAMED_BY[what]}", usage=True)
     if what == "agent" and "/" in ref:
         raise OperatorError(f"no agent {quoted(ref)}")
     return quote(ref, safe="")
@@ -198,8 +203,8 @@ def _raise_for(response: httpx.Response) -> None:
     try:
         message = response.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):
-        message = _stranger(response)
-    raise OperatorError(message)
+        raise OperatorError(_stranger(response)) from None
+    raise OperatorError(message, usage=response.status_code == 422)
 
 
 def _stranger(response: httpx.Response) -> str:
