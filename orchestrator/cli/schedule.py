@@ -16,7 +16,6 @@ from orchestrator.cli._common import (
     sampling_options,
 )
 from orchestrator.cli.format import format_added, format_schedules
-from orchestrator.operations.schedules import MAX_EVERY_SECONDS
 from orchestrator.operations.summaries import format_report
 from orchestrator.untrusted import quoted
 
@@ -35,6 +34,10 @@ class Duration(click.ParamType):
         seconds = int(match[1]) * _UNITS[match[2]] if match else 0
         if seconds < 1:
             self.fail(f"{quoted(str(value))} is not a span like 30s, 15m, 12h, 7d or 2w")
+        # Here, not at the top: that module reaches the store's tables, and importing
+        # SQLAlchemy would cost every `fleet` command 0.7 s before it starts.
+        from orchestrator.operations.schedules import MAX_EVERY_SECONDS
+
         if seconds > MAX_EVERY_SECONDS:
             self.fail(f"{quoted(str(value))} is longer than {MAX_EVERY_SECONDS // 86_400}d")
         return seconds
