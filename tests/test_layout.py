@@ -1,5 +1,6 @@
 """The code's shape follows DESIGN §1–2: no import cycles, short modules, a small top level,
-and each box importing only the boxes below it. Read from the source, not from imports."""
+and each box importing only the boxes below it. Read from the source, not from imports;
+only the CLI's start is read from a Python that imports it, for what it loads."""
 
 import ast
 import subprocess
