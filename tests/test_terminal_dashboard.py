@@ -2,6 +2,8 @@
 
 import shlex
 
+from orchestrator.cli.live import FRAME_LINES, fitting
+from orchestrator.operations.summaries import problems_first
 from orchestrator.tools.harness import FLEET, wait_until
 
 
@@ -33,3 +35,53 @@ def test_the_dashboard_shows_the_fleet_live_and_leaves_on_ctrl_c(make_daemon, tm
     run("send-keys", "-t", session, "C-c")
     after = wait_until(lambda: showing("EXITED"), "the exit")
     assert "EXITED 0" in after and "Traceback" not in after
+
+
+def test_a_fleet_taller_than_the_terminal_shows_the_agents_that_fit_and_counts_the_rest(
+    make_daemon, tmux
+):
+    session, run = tmux
+    daemon = make_daemon()
+    daemon.fleet("spawn", "12", "--wait")
+    names = sorted(a["name"] for a in daemon.agents())
+    # the daemon sends only as many as asked, those that most need attention first
+    worst = daemon.api("GET", "/v1/agents", params={"worst": 3}).json()
+    assert [a["name"] for a in worst] == names[:3]  # all running: by name
+    assert daemon.api("GET", "/v1/agents", params={"worst": 0}).status_code == 422
+
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in daemon.env.items() if k.startswith("FLEET_"))
+    # The size the terminal says, whatever tmux's environment holds (here COLUMNS=80)
+    size = "COLUMNS=160 LINES=26"
+    command = f"env {size} {env} {shlex.join(FLEET)} dashboard --interval 0.5; sleep 600"
+    run("new-session", "-d", "-s", session, "-x", "160", "-y", "26", command)
+
+    def counted() -> list[str]:
+        """The agents shown, once the screen shows them and counts the rest."""
+        shown = run("capture-pane", "-p", "-t", session)
+        table = shown.partition(" NAME ")[2].partition("more not shown")[0]  # not the events
+        listed = [name for name in names if name in table]
+        rest = f"{12 - len(listed)} more not shown: `fleet ls` lists every agent"
+        return listed if listed == names[: len(listed)] and rest in shown else []
+
+    listed = wait_until(counted, "the agents that fit, first by name, and the rest counted")
+    assert 3 <= len(listed) < 12 and len(listed) == 26 - FRAME_LINES
+
+
+def test_the_agents_that_need_attention_come_first_and_fill_the_room_they_have():
+    def agent(name: str, phase: str = "running", error: str | None = None) -> dict:
+        reason = None if phase == "running" else f"{phase}: its workload keeps exiting"
+        return {"name": name, "phase": phase, "last_error": error, "reason": reason}
+
+    fleet = [
+        agent("a"),
+        agent("b", error="quote feed timed out"),
+        agent("c", "crashloop"),
+        agent("d", "failed"),
+        agent("e"),
+    ]
+    order = [a["name"] for a in problems_first(fleet)]
+    assert order == ["c", "d", "b", "a", "e"]  # crash loops, failures, errors, then by name
+    # each agent takes its row, and one with a problem a line explaining it too
+    assert fitting(problems_first(fleet), 6) == problems_first(fleet)[:3]
+    assert fitting(fleet, 2) == [fleet[0]]  # b's row and its line would be 3
+    assert fitting(fleet, 100) == fleet

@@ -19,6 +19,7 @@ from orchestrator.api.errors import ApiError
 from orchestrator.lifecycle import Phase
 from orchestrator.operations.commands import Commands, NoPlatform
 from orchestrator.operations.sampling import Sampling
+from orchestrator.operations.summaries import problems_first
 from orchestrator.operations.views import (
     FleetSummary,
     agent_detail,
@@ -96,16 +97,20 @@ def operator_router(
     def list_agents(
         phase: Annotated[list[Phase] | None, Query()] = None,
         strategy: Annotated[list[Strategy] | None, Query()] = None,
+        worst: Annotated[int | None, Query(ge=1, le=1000)] = None,
     ) -> list[dict]:
-        """Every agent, oldest first, optionally only in these phases and strategies."""
+        """Every agent, oldest first, optionally only in these phases and strategies; with
+        `worst`, only that many, those that most need attention first (as the dashboards
+        order them), for a view with room for a few."""
         now = summary.now()
         agents = store.agents(phase or None)
         _, today = summary.orders_today()
-        return [
+        views = [
             agent_view(a, now, today[a.id])
             for a in agents
             if not strategy or a.strategy in strategy
         ]
+        return views if worst is None else problems_first(views)[:worst]
 
     @router.post("/agents", status_code=201)
     async def spawn(response: Response, body: SpawnRequest) -> dict:

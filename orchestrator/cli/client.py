@@ -83,9 +83,14 @@ class OperatorClient:
                 f"talking to the daemon at {self.url}: {type(exc).__name__}"
             ) from None
 
-    def agents(self, phases: Iterable[str] = (), strategies: Iterable[str] = ()) -> list[dict]:
-        """Every agent, optionally only in these phases and with these strategies."""
+    def agents(
+        self, phases: Iterable[str] = (), strategies: Iterable[str] = (), worst: int | None = None
+    ) -> list[dict]:
+        """Every agent, optionally only in these phases and with these strategies; with
+        `worst`, only that many, those that most need attention, those first."""
         params = [("phase", p) for p in phases] + [("strategy", s) for s in strategies]
+        if worst is not None:
+            params.append(("worst", str(worst)))
         return self._call("GET", "/v1/agents", params=params)
 
     def agent(self, ref: str) -> dict:

@@ -103,13 +103,17 @@ def format_agents(agents: list[dict]) -> RenderableType:
             _count(agent.get("open_positions")),
         )
     problems = [
-        Text.assemble(
-            (f"{plain(a['name'])}: ", "bold"), plain(a.get("reason") or a.get("last_error") or "")
-        )
+        Text.assemble((f"{plain(a['name'])}: ", "bold"), plain(problem(a)))
         for a in agents
-        if a.get("reason") or a.get("last_error")
+        if problem(a)
     ]
     return Group(table, *problems) if problems else table
+
+
+def problem(agent: dict) -> str:
+    """What `fleet ls` explains under its table of an agent: why it is not running well,
+    or its last error; empty for an agent with nothing to explain."""
+    return agent.get("reason") or agent.get("last_error") or ""
 
 
 def format_agent(agent: dict) -> RenderableType:
@@ -310,8 +314,11 @@ def format_simulation(by_strategy: dict[str, dict], social: dict, days: int, ste
     return table
 
 
-def format_dashboard(summary: dict, agents: list[dict], events: list[dict]) -> RenderableType:
-    """`fleet dashboard`: the fleet summary, the agents (problems first), latest events."""
+def format_dashboard(
+    summary: dict, agents: list[dict], events: list[dict], hidden: int = 0
+) -> RenderableType:
+    """`fleet dashboard`: the fleet summary, the agents (problems first; `hidden` more
+    that did not fit), latest events."""
     from rich.panel import Panel
 
     feeds = summary.get("feeds") or {}
@@ -346,9 +353,11 @@ def format_dashboard(summary: dict, agents: list[dict], events: list[dict]) -> R
         timeline.add_row(
             event["at"][11:19], plain(event["agent"]), plain(event["kind"]), plain(event["message"])
         )
+    more = f"{hidden:,} more not shown: `fleet ls` lists every agent" if hidden > 0 else ""
     return Group(
         Panel("\n".join(lines), title="agent-fleet", title_align="left"),
         format_agents(agents),
+        *([Text(more, style="dim")] if more else []),
         Panel(timeline, title="latest events (UTC)", title_align="left"),
     )
 
