@@ -87,7 +87,7 @@ class OperatorClient:
         self, phases: Iterable[str] = (), strategies: Iterable[str] = (), worst: int | None = None
     ) -> list[dict]:
         """Every agent, optionally only in these phases and with these strategies; with
-        `worst`, only that many, those that most need attention, those first."""
+        `worst`, only that many: those that most need attention, first."""
         params = [("phase", p) for p in phases] + [("strategy", s) for s in strategies]
         if worst is not None:
             params.append(("worst", str(worst)))
