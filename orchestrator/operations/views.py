@@ -261,7 +261,7 @@ class FleetSummary:
 
 
 CURVES_SECONDS = 30
-CURVE_STEPS = 60  # points on a curve: one every 24 minutes of a day
+CURVE_STEPS = 60  # points on a curve: over a day of samples, one every 24 minutes
 
 
 @dataclass(frozen=True)

@@ -37,28 +37,27 @@ class EquityBook:
         equity), oldest first: a day of a big fleet's samples (1,000 agents write 1.4
         million) thinned to what a chart of `slices` points shows, and a young fleet's
         few minutes as finely as a chart of them needs."""
+        postgres = self.store.engine.dialect.name == "postgresql"  # its CAST rounds
         with self.store.session() as s:
             first = s.exec(select(sa.func.min(EquitySample.at)).where(EquitySample.at > since))
             start = first.one()
-        if start is None:
-            return []
-        start = utc(start)
-        width = max((until - start).total_seconds() / slices, 1.0)
-        offset = (sa.extract("epoch", EquitySample.at) - start.timestamp()) / width
-        postgres = self.store.engine.dialect.name == "postgresql"  # its CAST rounds
-        part = sa.func.floor(offset) if postgres else sa.cast(offset, sa.Integer)
-        last = (
-            select(sa.func.max(EquitySample.id).label("id"))
-            .where(col(EquitySample.at) > since)
-            .group_by(col(EquitySample.agent_id), part)
-            .subquery()
-        )
-        query = (
-            select(EquitySample.agent_id, EquitySample.at, EquitySample.equity)
-            .join(last, last.c.id == col(EquitySample.id))
-            .order_by(col(EquitySample.at), col(EquitySample.id))
-        )
-        with self.store.session() as s:
+            if start is None:
+                return []
+            start = utc(start)
+            width = max((until - start).total_seconds() / slices, 1.0)
+            offset = (sa.extract("epoch", EquitySample.at) - start.timestamp()) / width
+            part = sa.func.floor(offset) if postgres else sa.cast(offset, sa.Integer)
+            last = (
+                select(sa.func.max(EquitySample.id).label("id"))
+                .where(col(EquitySample.at) > since)
+                .group_by(col(EquitySample.agent_id), part)
+                .subquery()
+            )
+            query = (
+                select(EquitySample.agent_id, EquitySample.at, EquitySample.equity)
+                .join(last, last.c.id == col(EquitySample.id))
+                .order_by(col(EquitySample.at), col(EquitySample.id))
+            )
             return [(agent_id, utc(at), equity) for agent_id, at, equity in s.exec(query).all()]
 
     def at(self, moment: datetime, lookback: timedelta = timedelta(days=1)) -> dict[str, float]:
