@@ -107,20 +107,37 @@ def test_sessions_expire_end_at_logout_and_failed_logins_are_throttled(make_daem
         assert login(guesser, daemon.token).status_code == 429  # even the right one, for now
 
 
-def test_the_overview_leaves_retired_agents_out_unless_asked_for(make_daemon):
-    import httpx
+def test_the_overview_draws_the_agents_most_in_need_and_counts_the_rest(make_daemon, tmp_path):
+    from datetime import UTC, datetime
 
-    daemon = make_daemon()
+    import httpx
+    import sqlalchemy as sa
+
+    from orchestrator.api.web import OVERVIEW_ROWS
+    from orchestrator.state.db import open_store
+    from orchestrator.state.tables import Agent
+
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    store = open_store(url)  # a page of failed agents, which come before any running one
+    people = [{"name": f"failed-{i:03d}", "strategy": "momentum"} for i in range(OVERVIEW_ROWS)]
+    store.spawn("failed", people, lambda agent_id: f"h-{agent_id}", datetime.now(UTC))
+    with store.engine.begin() as connection:
+        connection.execute(sa.update(Agent.__table__).values(phase="failed", last_error="gone"))
+    store.engine.dispose()
+    daemon = make_daemon(FLEET_DATABASE_URL=url)
     daemon.fleet("spawn", "2", "--wait")
-    gone, kept = daemon.agents()
+    gone, kept = [a for a in daemon.agents() if a["phase"] == "running"]
     assert daemon.fleet("retire", gone["name"]).returncode == 0
     with httpx.Client(base_url=daemon.url, timeout=10) as client:
         client.post("/login", data={"token": daemon.token, "next": "/"})
-        page = client.get("/").text
-        assert kept["name"] in page and gone["name"] not in page.split('id="events"')[0]
-        assert "1 retired agent(s) not shown" in page
+        table = client.get("/").text.split('id="events"')[0]
+        assert table.count('href="/agents/') == OVERVIEW_ROWS
+        assert "failed-099" in table and kept["name"] not in table and gone["name"] not in table
+        assert "Not shown: 1 more agent (problems are listed first); 1 retired agent." in table
         everyone = client.get("/fragments/overview", params={"all": "1"}).text
-        assert gone["name"] in everyone.split('id="events"')[0]
+        table = everyone.split('id="events"')[0]
+        assert table.count('href="/agents/') == OVERVIEW_ROWS + 2
+        assert kept["name"] in table and gone["name"] in table and "Not shown" not in table
 
 
 def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(

@@ -45,6 +45,7 @@ from orchestrator.state.store import Store
 COOKIE = "fleet_session"
 LOGIN_ATTEMPTS = 5  # failed logins per client address …
 LOGIN_WINDOW = 60.0  # … within this many seconds; then it waits
+OVERVIEW_ROWS = 100  # agents the overview draws, those that most need attention first
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.globals["market_line"] = market_line
 _READ_ONLY = "the dashboard is read-only: FLEET_DASHBOARD_ACTIONS=true enables its actions"
@@ -139,17 +140,20 @@ def web_router(
         return page(request, "error.html", status, message=message)
 
     def overview_context(everyone: bool) -> dict:
-        """The agents (retired ones only if asked for) and the latest events."""
+        """The agents (the first OVERVIEW_ROWS, not retired, unless all are asked for)
+        and the latest events."""
         now = summary.now()
-        shown = store.agents(None if everyone else NOT_RETIRED)
         day, today = summary.orders_today()
+        shown = store.agents(None if everyone else NOT_RETIRED)
+        agents = problems_first([agent_view(a, now, today[a.id]) for a in shown])
         curves = summary.curves()
         return {
             "market_day": day,
             "equity": line_chart("Fleet equity, last 24 h", {"fleet": curves.equity}),
             "pnl": line_chart("P&L by strategy, last 24 h", curves.pnl_by_strategy, signed=True),
             "curves": curves,
-            "agents": problems_first([agent_view(a, now, today[a.id]) for a in shown]),
+            "agents": agents if everyone else agents[:OVERVIEW_ROWS],
+            "live_hidden": 0 if everyone else max(len(agents) - OVERVIEW_ROWS, 0),
             "retired_hidden": 0 if everyone else store.phase_counts().get(Phase.RETIRED, 0),
             "events": [event_view(e, name) for e, name in store.recent_events(15)],
         }
