@@ -4,11 +4,12 @@ restarts; a drained node's agents move; a killed daemon adopts every service; re
 leaves nothing behind."""
 
 import json
+import subprocess
 
 import pytest
 
 from orchestrator.runtime.swarm import LABEL_ROLE
-from orchestrator.tools.harness import wait_until
+from orchestrator.tools.harness import FLEET, fleet_env, free_port, wait_until
 from platform_client import PlatformClient
 from tests.conftest import CONTROLLER_KEY
 from tests.rollouts import build, settled
@@ -225,3 +226,28 @@ def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, marke
     assert docker_client.secrets.list(filters={"label": f"fleet.instance={instance}"}) == []
     accounts = PlatformClient(platform_url, controller_key=CONTROLLER_KEY).controller_agents()
     assert len(accounts) == AGENTS and all(a["status"] == "disabled" for a in accounts)
+
+
+def test_more_cpus_than_any_node_has_are_refused_before_anything_is_made(
+    swarm, docker_client, instance, tmp_path
+):
+    # `up` started, and every agent's task was rejected by its node in a crash loop:
+    # "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"
+    most = max(n.attrs["Description"]["Resources"]["NanoCPUs"] for n in docker_client.nodes.list())
+    too_many = f"{most / 1e9 + 1:g}"
+    env = fleet_env(
+        FLEET_STATE_DIR=str(tmp_path / "state"),
+        FLEET_INSTANCE=instance,
+        FLEET_PORT=str(free_port()),
+        FLEET_RUNTIME="swarm",
+        FLEET_AGENT_CPUS=too_many,
+    )
+    up = subprocess.run([*FLEET, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert up.returncode == 1
+    assert up.stderr.splitlines() == [
+        f"error: FLEET_AGENT_CPUS={too_many}: the Swarm's largest ready node has "
+        f"{most / 1e9:g} CPUs, and an agent can be given at most that many"
+    ]
+    labelled = {"label": f"fleet.instance={instance}"}
+    assert docker_client.services.list(filters=labelled) == []
+    assert docker_client.networks.list(filters=labelled) == []

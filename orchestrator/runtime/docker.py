@@ -96,15 +96,18 @@ class DockerRuntime:
             self.client.ping()
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-        self._check_oci_runtime()
-        self._check_image_name()
-        self._check_limits_and_network()
+        self._check_settings()
         self._events: CancellableStream | None = None
         self._observed = ObservedCache(settings.observe_resync_seconds, time.monotonic)
 
+    def _check_settings(self) -> None:
+        """Refuse, before any agent is touched, a setting every agent's start would fail on."""
+        self._check_oci_runtime()
+        self._check_image_name()
+        self._check_limits_and_network()
+
     def _check_oci_runtime(self) -> None:
-        """Refuse, before any agent is touched, an OCI runtime the engine does not know:
-        every container created would fail."""
+        """Refuse an OCI runtime the engine does not know: every container created would fail."""
         wanted = self.settings.agent_oci_runtime
         if not wanted:
             return
@@ -143,8 +146,8 @@ class DockerRuntime:
 
     def _check_limits_and_network(self) -> None:
         """Refuse a memory limit docker-py cannot read (`96q`) or that is no limit (`0`),
-        and on Docker more CPUs than the engine has and a network it lacks: every agent's
-        start would fail on it, in a crash loop of its own (or, at `0`, run unbounded)."""
+        more CPUs than any engine has, and on Docker a network it lacks: every agent's start
+        would fail on it, in a crash loop of its own (or, at `0`, run unbounded)."""
         s = self.settings
         try:
             memory = parse_bytes(s.agent_memory_limit)
@@ -157,15 +160,14 @@ class DockerRuntime:
                 f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: at least 6m, the engine's "
                 "smallest (0 would leave agents with no limit at all)"
             )
-        if self.name != "docker":
-            return  # Swarm's nodes differ, and its agents are on its overlay
-        if s.agent_cpus > (cpus := self._engine_info().get("NCPU", s.agent_cpus)):
+        where, cpus = self._most_cpus()
+        if s.agent_cpus > cpus:
             raise RuntimeFailure(
-                f"FLEET_AGENT_CPUS={s.agent_cpus:g}: the engine has {cpus} CPUs, and an agent "
+                f"FLEET_AGENT_CPUS={s.agent_cpus:g}: {where} has {cpus:g} CPUs, and an agent "
                 "can be given at most that many"
             )
-        if s.docker_network in ("none", "host", "bridge"):
-            return  # the three always exist
+        if self.name != "docker" or s.docker_network in ("none", "host", "bridge"):
+            return  # the three always exist; Swarm's agents are on its overlay
         try:
             self.client.networks.get(s.docker_network)
         except NotFound:
@@ -175,6 +177,10 @@ class DockerRuntime:
             ) from None
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+
+    def _most_cpus(self) -> tuple[str, float]:
+        """The most CPUs an agent can be given, and where they are, for a message."""
+        return "the engine", self._engine_info().get("NCPU", self.settings.agent_cpus)
 
     # -- spec ---------------------------------------------------------------
 
@@ -206,13 +212,12 @@ class DockerRuntime:
 
     # -- operations ---------------------------------------------------------
 
+    def _instance_labels(self, **more: str) -> dict[str, str]:
+        return {LABEL_MANAGED: "true", LABEL_INSTANCE: self.settings.instance, **more}
+
     def _labels(self, launch: AgentLaunch) -> dict[str, str]:
-        return {
-            LABEL_MANAGED: "true",
-            LABEL_INSTANCE: self.settings.instance,
-            LABEL_AGENT_ID: launch.agent_id,
-            LABEL_SPEC_HASH: launch.spec_hash,
-        }
+        ids = {LABEL_AGENT_ID: launch.agent_id, LABEL_SPEC_HASH: launch.spec_hash}
+        return self._instance_labels(**ids)
 
     @property
     def confined(self) -> bool:
@@ -276,9 +281,8 @@ class DockerRuntime:
             )["Id"]
             state = "created"
         except ImageNotFound:
-            raise RuntimeFailure(
-                f"agent image {s.agent_image!r} not found: run `fleet image build`"
-            ) from None
+            why = f"agent image {s.agent_image!r} not found: run `fleet image build`"
+            raise RuntimeFailure(why) from None
         except APIError as exc:
             if exc.status_code != 409:
                 raise RuntimeFailure(f"creating {name}: {exc.explanation}") from None
@@ -294,9 +298,8 @@ class DockerRuntime:
             raise RuntimeFailure(f"starting {name}: {exc.explanation}") from None
         except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"starting {name}: {exc}") from None
-        observed = _observed(
-            {"Id": container_id, "Labels": labels, "Names": [name], "State": state}
-        )
+        summary = {"Id": container_id, "Labels": labels, "Names": [name], "State": state}
+        observed = _observed(summary)
         self._observed.put(observed)
         return observed
 
@@ -323,11 +326,8 @@ class DockerRuntime:
             container = self.client.containers.get(name)
         except NotFound:
             raise RuntimeFailure(f"{name} was in conflict but has disappeared; retry") from None
-        labels = container.labels
-        if (
-            labels.get(LABEL_INSTANCE) != self.settings.instance
-            or labels.get(LABEL_AGENT_ID) != agent_id
-        ):
+        owner = (container.labels.get(LABEL_INSTANCE), container.labels.get(LABEL_AGENT_ID))
+        if owner != (self.settings.instance, agent_id):
             raise RuntimeFailure(f"a container named {name} exists that this fleet does not own")
         return container
 
@@ -368,16 +368,15 @@ class DockerRuntime:
         """Force-remove; a missing container or a removal in progress is fine."""
         try:
             self.client.api.remove_container(container_id, force=True)
-            self._observed.drop(container_id)
         except NotFound:
-            self._observed.drop(container_id)
-            return
+            pass  # gone already
         except APIError as exc:
             if exc.status_code == 409:  # removal already in progress
                 return
             raise RuntimeFailure(f"removing {container_id[:12]}: {exc.explanation}") from None
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        self._observed.drop(container_id)
 
     def exit_info(self, container_id: str) -> ExitInfo | None:
         """Exit code, OOM kill and engine error of a stopped container; None for one that

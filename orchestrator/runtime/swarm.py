@@ -53,7 +53,6 @@ from docker.utils import parse_bytes
 from orchestrator.runtime import (
     LABEL_AGENT_ID,
     LABEL_INSTANCE,
-    LABEL_MANAGED,
     LABEL_SPEC_HASH,
     AgentLaunch,
     ExitInfo,
@@ -71,6 +70,8 @@ TOKEN_FILE = "/run/secrets/fleet-agent-token"
 ALIVE_FILE = "/tmp/fleet-alive"  # the agent's loop touches it; the health check reads it
 _SECOND = 1_000_000_000  # Swarm durations are in nanoseconds
 _FAILED = ("failed", "rejected")
+_READY = ("ready", "active")  # a node's state and availability when it takes tasks
+_NEVER = datetime.min.replace(tzinfo=UTC)  # a task with no timestamp sorts first
 _LOG_DRIVER = DriverConfig("json-file", {"max-size": "1m", "max-file": "3"})
 # A tmpfs on the door image's VOLUME: each task had left an anonymous volume Swarm never removes
 _DOOR_STATE = Mount("/var/lib/agent-fleet", None, type="tmpfs", tmpfs_size=1 << 20)
@@ -87,9 +88,7 @@ def _timestamp(text: str | None) -> datetime | None:
 
 
 def _task_time(task: dict) -> datetime:
-    return _timestamp((task.get("Status") or {}).get("Timestamp")) or datetime.min.replace(
-        tzinfo=UTC
-    )
+    return _timestamp((task.get("Status") or {}).get("Timestamp")) or _NEVER
 
 
 def _observed(service: dict, tasks: list[dict], nodes: dict[str, str]) -> ObservedAgent:
@@ -132,22 +131,33 @@ class SwarmRuntime(DockerRuntime):
 
     def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
         super().__init__(settings, client)
-        swarm = self._engine_info().get("Swarm") or {}
-        if not swarm.get("ControlAvailable"):
-            raise RuntimeUnavailable(
-                "the Docker engine is not a Swarm manager: run `docker swarm init` "
-                "(or point DOCKER_HOST at a manager)"
-            )
-        self.node_id: str = swarm["NodeID"]
+        self.node_id: str = self._engine_info()["Swarm"]["NodeID"]
         self.network = f"fleet-{settings.instance}"
         self.door = f"fleet-{settings.instance}-gateway"
         self._ensure_network()
         self._ensure_door()
 
-    # -- the agents' network and the gateway's door ---------------------------
+    def _check_settings(self) -> None:
+        """First, that the engine manages a Swarm: only a manager runs services."""
+        if not (self._engine_info().get("Swarm") or {}).get("ControlAvailable"):
+            raise RuntimeUnavailable(
+                "the Docker engine is not a Swarm manager: run `docker swarm init` "
+                "(or point DOCKER_HOST at a manager)"
+            )
+        super()._check_settings()
 
-    def _instance_labels(self, **more: str) -> dict[str, str]:
-        return {LABEL_MANAGED: "true", LABEL_INSTANCE: self.settings.instance, **more}
+    def _most_cpus(self) -> tuple[str, float]:
+        """The CPUs of the Swarm's largest ready node (constraints aside): a node's engine
+        refuses a task with more, and Swarm would place it again and again, a crash loop."""
+        try:
+            nodes = self.client.api.nodes()
+        except engine.ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
+        ready = [n for n in nodes if (n["Status"]["State"], n["Spec"]["Availability"]) == _READY]
+        most = max((n["Description"]["Resources"]["NanoCPUs"] / 1e9 for n in ready), default=0)
+        return "the Swarm's largest ready node", most or self.settings.agent_cpus
+
+    # -- the agents' network and the gateway's door ---------------------------
 
     def _ensure_network(self) -> None:
         """Create the instance's internal overlay unless it exists."""
@@ -357,10 +367,8 @@ class SwarmRuntime(DockerRuntime):
         except NotFound:
             raise RuntimeFailure(f"{name} was created but has disappeared; retry") from None
         labels = service["Spec"].get("Labels") or {}
-        if (
-            labels.get(LABEL_INSTANCE) != self.settings.instance
-            or labels.get(LABEL_AGENT_ID) != agent_id
-        ):
+        owner = (labels.get(LABEL_INSTANCE), labels.get(LABEL_AGENT_ID))
+        if owner != (self.settings.instance, agent_id):
             raise RuntimeFailure(f"a service named {name} exists that this fleet does not own")
         return _observed(service, [], {})
 
@@ -374,9 +382,7 @@ class SwarmRuntime(DockerRuntime):
             for task in self.client.api.tasks():
                 if task.get("ServiceID") in ours:
                     tasks[task["ServiceID"]].append(task)
-            nodes = {
-                node["ID"]: node["Description"]["Hostname"] for node in self.client.api.nodes()
-            }
+            nodes = {n["ID"]: n["Description"]["Hostname"] for n in self.client.api.nodes()}
         except engine.ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return [
@@ -433,13 +439,10 @@ class SwarmRuntime(DockerRuntime):
     def logs(self, name: str, tail: int | None, follow: bool) -> Iterator[bytes]:
         """The agent's service output, across its tasks and nodes."""
         service = container_name(self.settings.instance, name)
+        lines = "all" if tail is None else tail
         try:
             return self.client.api.service_logs(
-                service,
-                stdout=True,
-                stderr=True,
-                follow=follow,
-                tail="all" if tail is None else tail,
+                service, stdout=True, stderr=True, follow=follow, tail=lines
             )
         except NotFound:
             raise RuntimeFailure(f"agent {name} has no service right now") from None
