@@ -40,7 +40,7 @@ from bench.soak_report import plot
 from bench.supervision import supervision
 from bench.swarm import swarm
 from bench.views import views
-from orchestrator.runtime.docker import oci_runtimes
+from orchestrator.runtime.preflight import oci_runtimes
 
 BENCHMARKS = (
     "backup",

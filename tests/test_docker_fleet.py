@@ -322,15 +322,19 @@ def test_an_agent_image_the_engine_cannot_name_is_refused_before_any_agent_start
         ("FLEET_DOCKER_NETWORK", "nosuchnet", "the engine has no network of that name"),
     ],
 )
-def test_an_agent_setting_every_start_would_fail_on_is_refused_by_up(
+def test_an_agent_setting_every_start_would_fail_on_is_refused_by_up_and_doctor(
     docker_client, instance, tmp_path, setting, value, said
 ):
-    up, _doctor = up_and_doctor(instance, tmp_path, **{setting: value})
+    up, doctor = up_and_doctor(instance, tmp_path, **{setting: value})
     assert up.returncode == 1
     (line,) = up.stderr.splitlines()
     assert line.startswith(f"error: {setting}=") and said in line, line
     assert f"={value!r}: " in line or f"={value}: " in line, line  # numbers are not quoted
     assert ours(docker_client, instance) == []
+    # `fleet doctor` had said "ok" to each
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
+    checked = " ".join(doctor.stdout.split())  # however rich wraps it
+    assert f"FAIL agent limits {line.removeprefix('error: ')}" in checked, checked
 
 
 def test_an_oci_runtime_the_engine_lacks_is_refused_before_any_agent_starts(

@@ -242,12 +242,17 @@ def test_more_cpus_than_any_node_has_are_refused_before_anything_is_made(
         FLEET_RUNTIME="swarm",
         FLEET_AGENT_CPUS=too_many,
     )
-    up = subprocess.run([*FLEET, "up"], env=env, capture_output=True, text=True, timeout=60)
-    assert up.returncode == 1
-    assert up.stderr.splitlines() == [
-        f"error: FLEET_AGENT_CPUS={too_many}: the Swarm's largest ready node has "
-        f"{most / 1e9:g} CPUs, and an agent can be given at most that many"
-    ]
+    up, doctor = (
+        subprocess.run([*FLEET, command], env=env, capture_output=True, text=True, timeout=60)
+        for command in ("up", "doctor")
+    )
+    said = (
+        f"FLEET_AGENT_CPUS={too_many}: the Swarm's largest ready node has {most / 1e9:g} "
+        "CPUs, and an agent can be given at most that many"
+    )
+    assert up.returncode == 1 and up.stderr.splitlines() == [f"error: {said}"]
+    assert doctor.returncode == 1
+    assert f"FAIL agent limits {said}" in " ".join(doctor.stdout.split())
     labelled = {"label": f"fleet.instance={instance}"}
     assert docker_client.services.list(filters=labelled) == []
     assert docker_client.networks.list(filters=labelled) == []

@@ -21,10 +21,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import docker
-import requests
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, ImageNotFound, NotFound
 from docker.types import CancellableStream, LogConfig, Mount
-from docker.utils import parse_bytes
 
 from orchestrator.runtime import (
     LABEL_AGENT_ID,
@@ -39,6 +37,7 @@ from orchestrator.runtime import (
     RuntimeUnavailable,
 )
 from orchestrator.runtime.observed import ObservedCache
+from orchestrator.runtime.preflight import ENGINE_ERRORS, refuse_unstartable
 from orchestrator.settings import Settings
 
 AGENT_USER = "10001:10001"
@@ -46,18 +45,8 @@ GATEWAY_MOUNT = "/run/fleet"  # where a confined agent finds the gateway's socke
 _EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
 _WATCHED = ["create", "start", "die", "oom", "kill", "stop", "destroy", "pause", "unpause"]
 _RECONNECT_CAP = 30.0
-MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses a smaller memory limit
-# What a call to the engine may raise: docker-py lets a timed-out or refused request's
-# `requests` error through as it is
-ENGINE_ERRORS = (DockerException, requests.RequestException)
 
 log = logging.getLogger("fleet.runtime.docker")
-
-
-def oci_runtimes(info: dict) -> list[str]:
-    """The OCI runtimes an engine's `info()` names, sorted: what FLEET_AGENT_OCI_RUNTIME
-    may say."""
-    return sorted(info.get("Runtimes") or {})
 
 
 def container_name(instance: str, agent_name: str) -> str:
@@ -96,91 +85,9 @@ class DockerRuntime:
             self.client.ping()
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-        self._check_settings()
+        refuse_unstartable(settings, self.client, swarm=self.name == "swarm")
         self._events: CancellableStream | None = None
         self._observed = ObservedCache(settings.observe_resync_seconds, time.monotonic)
-
-    def _check_settings(self) -> None:
-        """Refuse, before any agent is touched, a setting every agent's start would fail on."""
-        self._check_oci_runtime()
-        self._check_image_name()
-        self._check_limits_and_network()
-
-    def _check_oci_runtime(self) -> None:
-        """Refuse an OCI runtime the engine does not know: every container created would fail."""
-        wanted = self.settings.agent_oci_runtime
-        if not wanted:
-            return
-        known = oci_runtimes(self._engine_info())
-        if wanted not in known:
-            raise RuntimeFailure(
-                f"FLEET_AGENT_OCI_RUNTIME={wanted}: the engine has no runtime of that name "
-                f"(it has {', '.join(known)}): register it with the engine (dockerd "
-                f"--add-runtime {wanted}=PATH), or unset the variable"
-            )
-
-    def _engine_info(self) -> dict:
-        """What the engine says of itself (`docker info`)."""
-        try:
-            return self.client.info()
-        except ENGINE_ERRORS as exc:
-            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-
-    def _check_image_name(self) -> None:
-        """Refuse an agent image the engine cannot name (`Bad:Img`): no agent could start,
-        and every round would fail on it. One that is only not built yet is fine: agents
-        wait for it, and `fleet doctor` says what to build."""
-        try:
-            self.client.api.inspect_image(self.settings.agent_image)
-        except ImageNotFound:
-            return
-        except APIError as exc:
-            if exc.status_code != 400:
-                raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-            raise RuntimeFailure(
-                f"FLEET_AGENT_IMAGE={self.settings.agent_image!r} is not an image the engine "
-                f"can name ({exc.explanation})"
-            ) from None
-        except ENGINE_ERRORS as exc:
-            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-
-    def _check_limits_and_network(self) -> None:
-        """Refuse a memory limit docker-py cannot read (`96q`) or that is no limit (`0`),
-        more CPUs than any engine has, and on Docker a network it lacks: every agent's start
-        would fail on it, in a crash loop of its own (or, at `0`, run unbounded)."""
-        s = self.settings
-        try:
-            memory = parse_bytes(s.agent_memory_limit)
-        except DockerException as exc:
-            raise RuntimeFailure(
-                f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: {exc}"
-            ) from None
-        if memory < MIN_MEMORY:
-            raise RuntimeFailure(
-                f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: at least 6m, the engine's "
-                "smallest (0 would leave agents with no limit at all)"
-            )
-        where, cpus = self._most_cpus()
-        if s.agent_cpus > cpus:
-            raise RuntimeFailure(
-                f"FLEET_AGENT_CPUS={s.agent_cpus:g}: {where} has {cpus:g} CPUs, and an agent "
-                "can be given at most that many"
-            )
-        if self.name != "docker" or s.docker_network in ("none", "host", "bridge"):
-            return  # the three always exist; Swarm's agents are on its overlay
-        try:
-            self.client.networks.get(s.docker_network)
-        except NotFound:
-            raise RuntimeFailure(
-                f"FLEET_DOCKER_NETWORK={s.docker_network!r}: the engine has no network of that "
-                "name: create it (`docker network create`), or unset the variable"
-            ) from None
-        except ENGINE_ERRORS as exc:
-            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-
-    def _most_cpus(self) -> tuple[str, float]:
-        """The most CPUs an agent can be given, and where they are, for a message."""
-        return "the engine", self._engine_info().get("NCPU", self.settings.agent_cpus)
 
     # -- spec ---------------------------------------------------------------
 

@@ -60,8 +60,8 @@ from orchestrator.runtime import (
     RuntimeFailure,
     RuntimeUnavailable,
 )
-from orchestrator.runtime import docker as engine
 from orchestrator.runtime.docker import AGENT_USER, GATEWAY_MOUNT, DockerRuntime, container_name
+from orchestrator.runtime.preflight import ENGINE_ERRORS, engine_info
 from orchestrator.settings import Settings
 
 LABEL_ROLE = "fleet.role"
@@ -70,7 +70,6 @@ TOKEN_FILE = "/run/secrets/fleet-agent-token"
 ALIVE_FILE = "/tmp/fleet-alive"  # the agent's loop touches it; the health check reads it
 _SECOND = 1_000_000_000  # Swarm durations are in nanoseconds
 _FAILED = ("failed", "rejected")
-_READY = ("ready", "active")  # a node's state and availability when it takes tasks
 _NEVER = datetime.min.replace(tzinfo=UTC)  # a task with no timestamp sorts first
 _LOG_DRIVER = DriverConfig("json-file", {"max-size": "1m", "max-file": "3"})
 # A tmpfs on the door image's VOLUME: each task had left an anonymous volume Swarm never removes
@@ -131,31 +130,11 @@ class SwarmRuntime(DockerRuntime):
 
     def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
         super().__init__(settings, client)
-        self.node_id: str = self._engine_info()["Swarm"]["NodeID"]
+        self.node_id: str = engine_info(self.client)["Swarm"]["NodeID"]
         self.network = f"fleet-{settings.instance}"
         self.door = f"fleet-{settings.instance}-gateway"
         self._ensure_network()
         self._ensure_door()
-
-    def _check_settings(self) -> None:
-        """First, that the engine manages a Swarm: only a manager runs services."""
-        if not (self._engine_info().get("Swarm") or {}).get("ControlAvailable"):
-            raise RuntimeUnavailable(
-                "the Docker engine is not a Swarm manager: run `docker swarm init` "
-                "(or point DOCKER_HOST at a manager)"
-            )
-        super()._check_settings()
-
-    def _most_cpus(self) -> tuple[str, float]:
-        """The CPUs of the Swarm's largest ready node (constraints aside): a node's engine
-        refuses a task with more, and Swarm would place it again and again, a crash loop."""
-        try:
-            nodes = self.client.api.nodes()
-        except engine.ENGINE_ERRORS as exc:
-            raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-        ready = [n for n in nodes if (n["Status"]["State"], n["Spec"]["Availability"]) == _READY]
-        most = max((n["Description"]["Resources"]["NanoCPUs"] / 1e9 for n in ready), default=0)
-        return "the Swarm's largest ready node", most or self.settings.agent_cpus
 
     # -- the agents' network and the gateway's door ---------------------------
 
@@ -317,7 +296,7 @@ class SwarmRuntime(DockerRuntime):
         except APIError as exc:
             if exc.status_code != 409:
                 raise RuntimeFailure(f"creating {name}: {exc.explanation}") from None
-        except engine.ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._adoptable_service(name, launch.agent_id)
 
@@ -356,7 +335,7 @@ class SwarmRuntime(DockerRuntime):
             return self.create(launch)
         except APIError as exc:
             raise RuntimeFailure(f"updating {name}: {exc.explanation}") from None
-        except engine.ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return self._adoptable_service(name, launch.agent_id)
 
@@ -383,7 +362,7 @@ class SwarmRuntime(DockerRuntime):
                 if task.get("ServiceID") in ours:
                     tasks[task["ServiceID"]].append(task)
             nodes = {n["ID"]: n["Description"]["Hostname"] for n in self.client.api.nodes()}
-        except engine.ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         return [
             _observed(service, sorted(tasks[service["ID"]], key=_task_time, reverse=True), nodes)
@@ -399,14 +378,14 @@ class SwarmRuntime(DockerRuntime):
             service = self.client.api.inspect_service(container_id)
         except NotFound:
             return
-        except engine.ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         agent_id = (service["Spec"].get("Labels") or {}).get(LABEL_AGENT_ID)
         try:
             self.client.api.remove_service(container_id)
         except NotFound:
             pass
-        except engine.ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeFailure(f"removing {container_id[:12]}: {exc}") from None
         if agent_id:
             self._remove_secrets(agent_id)
@@ -427,7 +406,7 @@ class SwarmRuntime(DockerRuntime):
             tasks = self.client.api.tasks(filters={"service": container_id})
         except NotFound:
             return None
-        except engine.ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
         ended = [t for t in tasks if (t.get("Status") or {}).get("State") in (*_FAILED, "complete")]
         if not ended:
@@ -446,5 +425,5 @@ class SwarmRuntime(DockerRuntime):
             )
         except NotFound:
             raise RuntimeFailure(f"agent {name} has no service right now") from None
-        except engine.ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None

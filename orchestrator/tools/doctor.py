@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from difflib import get_close_matches
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import sqlalchemy as sa
@@ -28,6 +29,9 @@ from orchestrator.state.errors import StoreUnavailable
 from orchestrator.state.retention import footprint
 from orchestrator.tools.image import SOURCE_LABEL, source_hash
 from orchestrator.untrusted import answered
+
+if TYPE_CHECKING:
+    import docker
 
 _MIN_FREE_BYTES = 1 << 30
 _MAX_SKEW_SECONDS = 5.0
@@ -134,6 +138,7 @@ def _engine_and_image(settings: Settings) -> Iterator[Check]:
             )
     else:
         yield _oci_runtime(settings.agent_oci_runtime, info)
+    yield from _agent_limits(settings, client, info)
     try:
         image = client.images.get(settings.agent_image)
     except ImageNotFound:
@@ -173,7 +178,7 @@ def _swarm(swarm: dict) -> Check:
 
 def _oci_runtime(wanted: str, info: dict) -> Check:
     """Which OCI runtime agents' containers get, and whether the engine has it."""
-    from orchestrator.runtime.docker import oci_runtimes
+    from orchestrator.runtime.preflight import oci_runtimes
 
     known = oci_runtimes(info)
     if not wanted:
@@ -187,6 +192,26 @@ def _oci_runtime(wanted: str, info: dict) -> Check:
         f"the engine has no runtime {wanted!r} (it has {', '.join(known)})",
         f"register it (dockerd --add-runtime {wanted}=PATH), or unset FLEET_AGENT_OCI_RUNTIME",
     )
+
+
+def _agent_limits(settings: Settings, client: docker.DockerClient, info: dict) -> Iterator[Check]:
+    """The agents' memory and CPU limits and network, checked as `fleet up` checks them."""
+    from orchestrator.runtime import RuntimeFailure
+    from orchestrator.runtime.preflight import refuse_bad_limits
+
+    swarm = settings.runtime == "swarm"
+    if swarm and not (info.get("Swarm") or {}).get("ControlAvailable"):
+        return  # only a manager can list the nodes; the swarm check says what to do
+    try:
+        refuse_bad_limits(settings, client, info, swarm)
+    except RuntimeFailure as exc:
+        yield Check("agent limits", "fail", str(exc))
+        return
+    network = {"none": "no network but the gateway's socket"}.get(
+        settings.docker_network, f"network {settings.docker_network}"
+    )
+    each = f"{settings.agent_memory_limit} of memory and {settings.agent_cpus:g} CPUs each"
+    yield Check("agent limits", "ok", f"{each}, {'the Swarm overlay' if swarm else network}")
 
 
 def _platform(settings: Settings) -> Iterator[Check]:
