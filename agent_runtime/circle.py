@@ -1,9 +1,11 @@
 """An agent's circle on the platform: whom it follows, and what they traded lately.
 
 Once per market day the agent reviews its follows (`agent_runtime.social.review`) against
-the platform's leaderboard, seeded by its id and the day so a restart chooses the same,
-and follows or unfollows with its own credentials. Every cycle it reads the feed of its
-followees' fills, which reaches its strategy as the social signal.
+the platform's leaderboard, seeded by its id and the day, and follows or unfollows with
+its own credentials. A process started on a market day the agent already followed someone
+(the bootstrap's `followed_at`) only reads whom it follows: a second review would follow
+one more each restart. Every cycle it reads the feed of its followees' fills, which
+reaches its strategy as the social signal.
 """
 
 from __future__ import annotations
@@ -27,23 +29,32 @@ LEADERBOARD_SIZE = 200
 class Circle:
     """Follows and the social feed of one agent."""
 
-    def __init__(self, agent_id: str, personality: Mapping, account: AccountLink) -> None:
+    def __init__(
+        self,
+        agent_id: str,
+        personality: Mapping,
+        account: AccountLink,
+        followed_on: datetime | None = None,
+    ) -> None:
+        """`followed_on`: the market time of the agent's last follow, if it is known."""
         self.agent_id = agent_id
         self.personality = personality
         self.account = account
         self.following: set[str] | None = None  # unknown until the first review
-        self.reviewed_on: str | None = None
+        self.reviewed_on = _day(followed_on) if followed_on else None
 
     def review(self, now: datetime, universe: Mapping[str, Mapping]) -> str | None:
         """Today's review of whom to follow, if not done yet; returns an error or None.
         `universe` is the gateway's, by symbol: an account is seen by its holdings' sectors."""
-        day = now.strftime("%Y-%m-%d")
-        if day == self.reviewed_on:
+        day = _day(now)
+        if day == self.reviewed_on and self.following is not None:
             return None
         sectors = {symbol: row["sector"] for symbol, row in universe.items()}
         session, client = self.account.session, self.account.client
         try:
             self.following = set(session.call(client.subscriptions)["following"])
+            if day == self.reviewed_on:
+                return None  # reviewed by an earlier process today
             first = not self.following  # not "first in this process": a restart is no debut
             board = session.call(client.leaderboard, LEADERBOARD_SIZE)
             # Its followees' rows too: in a large fleet a loser sinks off the top of the board.
@@ -98,3 +109,8 @@ class Circle:
             )
             for t in feed
         ]
+
+
+def _day(moment: datetime) -> str:
+    """The market day of a market time, as reviews are counted."""
+    return moment.strftime("%Y-%m-%d")

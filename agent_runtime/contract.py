@@ -74,6 +74,9 @@ class Bootstrap(NamedTuple):
     risk_limits: RiskLimits
     clock: ClockSpec
     paused: bool  # the kill switch: a restart while paused must not trade first
+    # When the platform last confirmed a follow of this agent (wall time): a process started
+    # on that market day does not review its follows again (absent from an older gateway)
+    followed_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The reply body of `GET /v1/agent/bootstrap`."""
@@ -82,6 +85,7 @@ class Bootstrap(NamedTuple):
             "schedule": self.schedule._asdict(),
             "risk_limits": self.risk_limits._asdict(),
             "clock": self.clock._asdict() | {"anchor": self.clock.anchor.isoformat()},
+            "followed_at": self.followed_at and self.followed_at.isoformat(),
         }
 
     @classmethod
@@ -90,11 +94,7 @@ class Bootstrap(NamedTuple):
         data = _mapping(body, "bootstrap")
         platform = data.get("platform")
         clock = _mapping(data.get("clock"), "clock")
-        anchor = _get(clock, "anchor", str, "clock.")
-        try:
-            moment = datetime.fromisoformat(anchor)
-        except ValueError:
-            raise ContractError(f"clock.anchor: {anchor!r} is not an ISO 8601 time") from None
+        followed_at = data.get("followed_at")
         return cls(
             agent_id=_get(data, "agent_id", str),
             name=_get(data, "name", str),
@@ -111,11 +111,25 @@ class Bootstrap(NamedTuple):
             ),
             clock=ClockSpec(
                 time_scale=_get(clock, "time_scale", float, "clock."),
-                anchor=moment,
+                anchor=_moment(_get(clock, "anchor", str, "clock."), "clock.anchor"),
                 hours=_get(clock, "hours", str, "clock."),
             ),
             paused=_get(data, "paused", bool),
+            followed_at=None
+            if followed_at is None
+            else _moment(_get(data, "followed_at", str), "followed_at"),
         )
+
+
+def _moment(text: str, where: str) -> datetime:
+    """An ISO 8601 time with its offset (market and wall times are compared as such)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ContractError(f"{where}: {text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ContractError(f"{where}: {text!r} has no offset from UTC")
+    return moment
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:

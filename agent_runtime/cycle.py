@@ -148,7 +148,8 @@ class Trader:
         self.history: dict[str, deque[float]] = {}
         self.universe: dict[str, dict] = {}
         self.memory = Memory()
-        self.circle = Circle(self.agent_id, self.personality, account)
+        followed_on = boot.followed_at and self.clock.at(boot.followed_at)
+        self.circle = Circle(self.agent_id, self.personality, account, followed_on)
         self.outbox = Outbox()
         self.submitted_total = 0
         self.filled_total = 0

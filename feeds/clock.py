@@ -40,7 +40,11 @@ class MarketClock:
 
     def now(self) -> datetime:
         """The current market time."""
-        return self.anchor + (self.wall() - self.anchor) * self.time_scale
+        return self.at(self.wall())
+
+    def at(self, wall: datetime) -> datetime:
+        """The market time at the `wall` time."""
+        return self.anchor + (wall - self.anchor) * self.time_scale
 
     def sleep(self, market_seconds: float) -> None:
         """Sleep for a span of market time."""

@@ -26,6 +26,11 @@ def test_a_bootstrap_reads_back_as_it_was_sent_and_hides_its_password():
     body = json.loads(json.dumps(BOOT.to_json()))  # as it crosses the wire
     assert body["clock"]["anchor"] == "2026-12-01T14:30:00+00:00"
     assert body["platform"] == {"username": "calm-otter", "password": "s3cret-pass"}
+    assert body["followed_at"] is None
+    assert Bootstrap.from_json(body) == BOOT
+    followed = BOOT._replace(followed_at=datetime(2026, 12, 1, 15, 2, 3, 456, tzinfo=UTC))
+    assert Bootstrap.from_json(json.loads(json.dumps(followed.to_json()))) == followed
+    del body["followed_at"]  # a gateway older than the field
     assert Bootstrap.from_json(body) == BOOT
     assert Bootstrap.from_json(BOOT._replace(platform=None).to_json()).platform is None
     assert "s3cret-pass" not in repr(BOOT) and "calm-otter" in repr(BOOT)
@@ -40,6 +45,8 @@ def test_a_bootstrap_reads_back_as_it_was_sent_and_hides_its_password():
         (lambda b: b["platform"].pop("password"), "platform.password: missing"),
         (lambda b: b["clock"].update(anchor="yesterday"), "clock.anchor: 'yesterday'"),
         (lambda b: b.update(paused=0), "paused: expected bool"),
+        (lambda b: b.update(followed_at=17), "followed_at: expected str"),
+        (lambda b: b.update(followed_at="2026-12-01T15:00"), "followed_at: .* no offset"),
     ],
 )
 def test_a_reply_out_of_contract_names_its_field(change, named):

@@ -16,6 +16,7 @@ from orchestrator.gateway.agents import TOKEN_MEMORY_SECONDS, AgentGateway, Hear
 from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
 from orchestrator.state.errors import Conflict
+from orchestrator.state.follows import FollowBook, FollowChange
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.tables import utc
 
@@ -75,6 +76,20 @@ def test_a_cycle_that_goes_back_is_refused_until_a_new_process_bootstraps(fleet,
     beat(gateway, agent, 3)
     gateway.flush()
     assert store.get(agent.id).last_cycle == 3
+
+
+def test_a_bootstrap_says_when_the_agent_last_followed_someone(fleet, store):
+    """So a process started that market day does not review its follows again."""
+    gateway, (agent, other, _), _, _ = fleet
+    follows = FollowBook(store)
+    follows.record([FollowChange(agent.id, "followed", ("u-1",), T0)])
+    later = T0 + timedelta(hours=5)
+    follows.record([FollowChange(agent.id, "listed", ("u-1", "u-2"), later)])
+    follows.record([FollowChange(agent.id, "unfollowed", ("u-2",), later + timedelta(hours=1))])
+    assert gateway.bootstrap(gateway.authenticate(f"token-{agent.id}")).followed_at == T0
+    follows.record([FollowChange(agent.id, "followed", ("u-3",), later)])
+    assert gateway.bootstrap(gateway.authenticate(f"token-{agent.id}")).followed_at == later
+    assert gateway.bootstrap(gateway.authenticate(f"token-{other.id}")).followed_at is None
 
 
 def test_the_kill_switch_and_retirement_reach_the_next_reply(fleet, store):

@@ -3,6 +3,7 @@ trade moves its decision, from hand-built views and candidates. Then the agent's
 which reads the platform, against a stand-in scripted with what the sandbox cannot be made
 to answer on cue (a person's name holding a NUL, a loser off the top of a large board)."""
 
+import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -228,3 +229,36 @@ def test_a_losing_followee_off_the_top_of_the_board_is_still_let_go():
     ]
     assert platform.hits("/api/subscriptions/u-loser") == 1
     assert len(circle.following) == 2 and "u-loser" not in circle.following
+
+
+def test_a_process_started_the_day_its_agent_followed_reviews_no_more_that_day():
+    """Each restart made a second review on the same market day, and each review followed
+    one more account. A process told by its bootstrap (`followed_at`) that its agent
+    followed someone today only reads whom it follows, for the social feed; the next
+    market day it reviews."""
+    platform = ScriptedApp()
+    platform.on(
+        "/api/auth/login",
+        (200, {"access_token": "t", "token_type": "bearer", "expires_in": 3600}, {}),
+    )
+    following = (200, {"following": ["u-1"], "followers": []}, {})
+    platform.on("/api/subscriptions", following, following, (201, {}, {}))
+    accounts = [
+        {"user_id": u, "display_name": u, "return": 0.02, "followers": 1, "symbols": []}
+        for u in ("u-1", "u-2")
+    ]
+    platform.on("/api/social/leaderboard", (200, {"accounts": accounts, "as_of": "x"}, {}))
+    with serve(platform) as url:
+        account = AccountLink(PlatformAccess("ann", "pw"), PlatformClient(url, deadline=5))
+        earlier = NOW - timedelta(hours=3)
+        circle = Circle("a-1", {"sentiment_weight": 1.0}, account, followed_on=earlier)
+        assert circle.review(NOW, {}) is None
+        assert circle.following == {"u-1"}  # the feed is read for it
+        assert platform.hits("/api/social/leaderboard") == 0
+        assert platform.hits("/api/subscriptions") == 1
+
+        assert circle.review(NOW + timedelta(days=1), {}) is None
+    assert platform.hits("/api/social/leaderboard") == 2
+    (follow,) = [s for s in platform.seen if s.path == "/api/subscriptions" and s.body]
+    assert json.loads(follow.body) == {"user_id": "u-2"}
+    assert circle.following == {"u-1", "u-2"}

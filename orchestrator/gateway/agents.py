@@ -1,10 +1,10 @@
 """The agents' side of the gateway: who is calling, what it needs to run, what it reports.
 
 A token names exactly one agent (the store keeps only its hash); a revoked or unknown
-token names none. Bootstrap hands an agent its own identity, personality, platform login
-and the fleet's schedule, risk rails and clock, typed by `agent_runtime.contract`, and
-nothing of any other agent or of the orchestrator's keys. What a heartbeat reports is
-untrusted: it is bounded here before the store sees it.
+token names none. Bootstrap hands an agent its own identity, personality, platform login,
+when it last followed someone, and the fleet's schedule, risk rails and clock, typed by
+`agent_runtime.contract`, and nothing of any other agent or of the orchestrator's keys.
+What a heartbeat reports is untrusted: it is bounded here before the store sees it.
 
 A thousand agents call several times per cycle each, so the answers come from memory
 where they safely can (DESIGN §6):
@@ -41,6 +41,7 @@ from orchestrator.lifecycle import Phase
 from orchestrator.settings import Settings
 from orchestrator.state.beats import Beat, behind_message
 from orchestrator.state.errors import Conflict, DatabaseError
+from orchestrator.state.follows import FollowBook
 from orchestrator.state.health import StoreHealth
 from orchestrator.state.store import Store
 from orchestrator.state.tables import Agent
@@ -97,6 +98,7 @@ class AgentGateway:
         now: Callable[[], datetime],
     ) -> None:
         self.store = store
+        self.follows = FollowBook(store)
         self.accounts = accounts
         self.health = health
         self.now = now
@@ -198,6 +200,7 @@ class AgentGateway:
             risk_limits=self._risk_limits,
             clock=self._clock,
             paused=self.store.paused(),
+            followed_at=self.follows.last_followed(agent.id),
         )
 
     def paused_known(self) -> bool | None:

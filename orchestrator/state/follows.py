@@ -20,7 +20,7 @@ from sqlmodel import col, delete, select
 
 from orchestrator.lifecycle import Phase
 from orchestrator.state.store import Store
-from orchestrator.state.tables import Agent, Follow
+from orchestrator.state.tables import Agent, Follow, utc
 
 
 def _standing() -> sa.ColumnElement[bool]:
@@ -84,6 +84,13 @@ class FollowBook:
             if new:
                 s.execute(sa.insert(Follow), new)
             s.commit()
+
+    def last_followed(self, agent_id: str) -> datetime | None:
+        """When the relay last saw the platform confirm a follow by `agent_id` (wall time);
+        None while it follows no one."""
+        newest = select(sa.func.max(Follow.since)).where(Follow.agent_id == agent_id)
+        with self.session() as s:
+            return utc(s.exec(newest).one())
 
     def around(self, agent_id: str, user_id: str | None) -> tuple[list[str], list[str]]:
         """Whom `agent_id` follows and who follows its account `user_id`, by agent name
