@@ -74,7 +74,7 @@ class Bootstrap(NamedTuple):
     risk_limits: RiskLimits
     clock: ClockSpec
     paused: bool  # the kill switch: a restart while paused must not trade first
-    # When the platform last confirmed a follow of this agent (wall time): a process started
+    # When the platform last confirmed a follow by this agent (wall time): a process started
     # on that market day does not review its follows again (absent from an older gateway)
     followed_at: datetime | None = None
 
