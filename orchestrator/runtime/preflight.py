@@ -16,7 +16,7 @@ from docker.utils import parse_bytes
 from orchestrator.runtime import RuntimeFailure, RuntimeUnavailable
 from orchestrator.settings import Settings
 
-MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses a smaller memory limit
+_MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses a smaller memory limit
 # What a call to the engine may raise: docker-py lets a timed-out or refused request's
 # `requests` error through as it is
 ENGINE_ERRORS = (DockerException, requests.RequestException)
@@ -80,19 +80,19 @@ def refuse_bad_limits(
     settings: Settings, client: docker.DockerClient, info: dict, swarm: bool
 ) -> None:
     """Raise RuntimeFailure for a memory limit docker-py cannot read (`96q`) or that is no
-    limit (`0`), more CPUs than `most_cpus`, or on Docker a network the engine lacks
+    limit (`0`), more CPUs than `_most_cpus`, or on Docker a network the engine lacks
     (Swarm's agents are on its own overlay)."""
     s = settings
     try:
         memory = parse_bytes(s.agent_memory_limit)
     except DockerException as exc:
         raise RuntimeFailure(f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: {exc}") from None
-    if memory < MIN_MEMORY:
+    if memory < _MIN_MEMORY:
         raise RuntimeFailure(
             f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: at least 6m, the engine's "
             "smallest (0 would leave agents with no limit at all)"
         )
-    where, cpus = most_cpus(client, info, swarm)
+    where, cpus = _most_cpus(client, info, swarm)
     if s.agent_cpus > cpus:
         raise RuntimeFailure(
             f"FLEET_AGENT_CPUS={s.agent_cpus:g}: {where} has {cpus:g} CPUs, and an agent "
@@ -111,7 +111,7 @@ def refuse_bad_limits(
         raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
 
-def most_cpus(client: docker.DockerClient, info: dict, swarm: bool) -> tuple[str, float]:
+def _most_cpus(client: docker.DockerClient, info: dict, swarm: bool) -> tuple[str, float]:
     """The most CPUs an agent can be given, and where they are (for a message): the
     engine's, or on Swarm its largest ready node's (placement constraints aside). A node's
     engine refuses a task with more, and Swarm would place it again and again."""
