@@ -262,6 +262,7 @@ def test_agents_run_on_the_oci_runtime_the_operator_names(docker_client, make_da
     assert any(
         line.startswith("ok") and "oci runtime" in line and "crun" in line for line in doctor
     )
+    assert any(line.startswith("ok") and "agent limits" in line for line in doctor)
 
     # killed, it is started again in its container, on the same runtime
     docker_client.containers.get(crashed["container_id"]).kill()

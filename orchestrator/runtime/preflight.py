@@ -29,6 +29,12 @@ def oci_runtimes(info: dict) -> list[str]:
     return sorted(info.get("Runtimes") or {})
 
 
+def manages_swarm(info: dict) -> bool:
+    """Whether the engine whose `info()` this is manages a Swarm: only a manager runs
+    services and lists nodes."""
+    return bool((info.get("Swarm") or {}).get("ControlAvailable"))
+
+
 def engine_info(client: docker.DockerClient) -> dict:
     """What the engine says of itself (`docker info`)."""
     try:
@@ -42,7 +48,7 @@ def refuse_unstartable(settings: Settings, client: docker.DockerClient, swarm: b
     an engine that is no manager; an OCI runtime the engine lacks; an agent image it cannot
     name; then `refuse_bad_limits`."""
     info = engine_info(client)
-    if swarm and not (info.get("Swarm") or {}).get("ControlAvailable"):
+    if swarm and not manages_swarm(info):
         raise RuntimeUnavailable(
             "the Docker engine is not a Swarm manager: run `docker swarm init` "
             "(or point DOCKER_HOST at a manager)"

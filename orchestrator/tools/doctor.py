@@ -197,10 +197,10 @@ def _oci_runtime(wanted: str, info: dict) -> Check:
 def _agent_limits(settings: Settings, client: docker.DockerClient, info: dict) -> Iterator[Check]:
     """The agents' memory and CPU limits and network, checked as `fleet up` checks them."""
     from orchestrator.runtime import RuntimeFailure
-    from orchestrator.runtime.preflight import refuse_bad_limits
+    from orchestrator.runtime.preflight import manages_swarm, refuse_bad_limits
 
     swarm = settings.runtime == "swarm"
-    if swarm and not (info.get("Swarm") or {}).get("ControlAvailable"):
+    if swarm and not manages_swarm(info):
         return  # only a manager can list the nodes; the swarm check says what to do
     try:
         refuse_bad_limits(settings, client, info, swarm)

@@ -359,6 +359,7 @@ def remove_instance(instance: str) -> int:
     from docker.errors import APIError, DockerException, NotFound
 
     from orchestrator.runtime import LABEL_INSTANCE
+    from orchestrator.runtime.preflight import manages_swarm
 
     shutil.rmtree(gateway_dir(instance), ignore_errors=True)
     try:
@@ -368,7 +369,7 @@ def remove_instance(instance: str) -> int:
     ours = {"label": f"{LABEL_INSTANCE}={instance}"}
     try:
         removed = 0
-        if (client.info().get("Swarm") or {}).get("ControlAvailable"):
+        if manages_swarm(client.info()):
             try:
                 removed += _remove_swarm_objects(client, ours)
             except APIError as exc:
