@@ -296,3 +296,21 @@ def test_a_plain_beat_takes_its_own_lane_and_anything_else_goes_on_to_the_route(
     written = store.get(agent.id)
     assert written.last_cycle == 7
     assert store.get(other.id).last_cycle is None
+
+
+def test_a_beat_counts_towards_the_market_day_orders_are_counted_on(fleet, store, tmp_path):
+    gateway, (first, second, _), health, clock = fleet
+    beat(gateway, first, 1, equity=1000.0)
+    clock[0] = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # past midnight UTC, 20:00 in New York
+    beat(gateway, first, 2, equity=1100.0)
+    gateway.flush()
+    written = store.get(first.id)
+    assert (written.equity_day, written.day_start_equity) == ("2026-03-02", 1000.0)
+
+    noon = datetime.now(UTC).replace(hour=17, minute=0)  # 12:00 or 13:00 in New York
+    sped_up = Settings(state_dir=tmp_path, market_time_scale=24, market_anchor=noon)
+    gateway = AgentGateway(store, None, health, sped_up, lambda: clock[0])
+    clock[0] = noon + timedelta(hours=1)  # a market day later, on a market 24 times as fast
+    beat(gateway, second, 1, equity=1000.0)
+    gateway.flush()
+    assert store.get(second.id).equity_day == (noon.date() + timedelta(days=1)).isoformat()

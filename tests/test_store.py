@@ -141,24 +141,25 @@ def test_a_young_fleets_chart_is_sliced_over_its_minutes_not_the_whole_window(st
     assert EquityBook(store).samples(end, end + timedelta(days=1), slices=60) == []
 
 
-def test_pnl_today_counts_from_the_last_equity_before_midnight(store):
+def test_pnl_today_counts_from_the_last_equity_before_the_market_day_began(store):
     from orchestrator.operations.views import pnl_today
 
     (agent,), _ = store.spawn("key-0001", people(1, "contrarian"), hash_for, T0)
     every = timedelta(minutes=5)
-    evening = T0.replace(hour=23)
-    for moment, equity in [
-        (T0, 100_000.0),
-        (evening, 101_000.0),
-        (T0 + timedelta(days=1), 101_500.0),
-    ]:
-        store.heartbeat(agent.id, 1, None, moment, every, equity=equity)
+    evening = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 20:00 in New York: still March 2
+    morning = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # 10:00 in New York
+    store.heartbeat(agent.id, 1, None, T0, every, equity=100_000.0)
+    store.heartbeat(agent.id, 2, None, evening, every, equity=101_000.0)
+    # past midnight UTC, the day the fleet's orders are counted on has not ended
+    assert pnl_today(store.get(agent.id), "2026-03-02") == 1_000.0
+    store.heartbeat(agent.id, 3, None, morning, every, equity=101_500.0)
     after = store.get(agent.id)
-    assert pnl_today(after, T0 + timedelta(days=1)) == 500.0
-    assert pnl_today(after, T0 + timedelta(days=2)) == 0.0  # nothing reported yet that day
+    assert pnl_today(after, "2026-03-03") == 500.0
+    assert pnl_today(after, "2026-03-04") == 0.0  # nothing reported yet that day
+    store.heartbeat(agent.id, 4, None, morning, every, day="2026-03-04", equity=101_600.0)
+    assert pnl_today(store.get(agent.id), "2026-03-04") == 100.0  # a sped-up market's day
     assert EquityBook(store).at(evening - timedelta(minutes=1)) == {agent.id: 100_000.0}
-    assert EquityBook(store).at(T0 + timedelta(days=1)) == {agent.id: 101_500.0}
-    assert EquityBook(store).at(T0 - timedelta(hours=1)) == {agent.id: 100_000.0}  # started later
+    assert EquityBook(store).at(morning) == {agent.id: 101_500.0}
 
 
 def test_transition_guard_refuses_a_stale_decision(store):

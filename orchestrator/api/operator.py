@@ -104,9 +104,9 @@ def operator_router(
         order them), for a view with room for a few."""
         now = summary.now()
         agents = store.agents(phase or None)
-        _, today = summary.orders_today()
+        day, today = summary.orders_today()
         views = [
-            agent_view(a, now, today[a.id])
+            agent_view(a, now, (day, today[a.id]))
             for a in agents
             if not strategy or a.strategy in strategy
         ]
@@ -127,8 +127,8 @@ def operator_router(
         """One agent by id, name or unique id prefix, with its personality, positions,
         recent orders, timeline and equity history."""
         agent = store.resolve(ref)
-        _, today = summary.orders_today()
-        return agent_detail(store, summary.book, agent, summary.now(), today[agent.id])
+        day, today = summary.orders_today()
+        return agent_detail(store, summary.book, agent, summary.now(), (day, today[agent.id]))
 
     @router.get("/agents/{ref}/decisions")
     def agent_decisions(ref: str, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[dict]:

@@ -145,7 +145,7 @@ def web_router(
         now = summary.now()
         day, today = summary.orders_today()
         shown = store.agents(None if everyone else NOT_RETIRED)
-        agents = problems_first([agent_view(a, now, today[a.id]) for a in shown])
+        agents = problems_first([agent_view(a, now, (day, today[a.id])) for a in shown])
         curves = summary.curves()
         return {
             "market_day": day,
@@ -232,7 +232,7 @@ def web_router(
         except (NotFound, Ambiguous) as exc:
             return error(request, 404 if isinstance(exc, NotFound) else 400, str(exc))
         day, today = summary.orders_today()
-        detail = agent_detail(store, summary.book, agent, summary.now(), today[agent.id])
+        detail = agent_detail(store, summary.book, agent, summary.now(), (day, today[agent.id]))
         return page(
             request,
             "agent.html",

@@ -34,6 +34,8 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent_runtime.contract import MAX_ERROR, Bootstrap, ClockSpec, PlatformAccess, Schedule
+from feeds.calendar import trading_day
+from feeds.clock import MarketClock
 from orchestrator import keys
 from orchestrator.control.accounts import Accounts
 from orchestrator.control.alarms import EQUITY_ALARMS, Thresholds, equity_alarms
@@ -110,6 +112,7 @@ class AgentGateway:
             anchor=settings.market_anchor,
             hours=settings.market_hours,
         )
+        self._market = MarketClock(settings.market_time_scale, settings.market_anchor)
         self._sample_every = timedelta(seconds=settings.equity_sample_seconds)
         self.thresholds = alarm_thresholds(settings)
         self._lock = threading.Lock()
@@ -227,7 +230,9 @@ class AgentGateway:
                 raise Conflict(behind_message(beat.cycle, last))
             self._cycles[agent.id] = beat.cycle
             waiting = self._pending.setdefault(agent.id, [])
-            waiting.append(Beat(agent.id, beat.cycle, beat.last_error, self.now(), state))
+            now = self.now()
+            day = trading_day(self._market.at(now))  # the day its orders are counted on too
+            waiting.append(Beat(agent.id, beat.cycle, beat.last_error, now, day, state))
             del waiting[:-MAX_WAITING_BEATS]
         if paused is None:
             try:

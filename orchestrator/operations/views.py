@@ -51,11 +51,12 @@ def pnl(agent: Agent | sa.Row) -> float | None:
     return agent.equity - agent.starting_equity
 
 
-def pnl_today(agent: Agent | sa.Row, now: datetime) -> float | None:
-    """Equity gained since the UTC day began (0 if the agent has not reported today)."""
+def pnl_today(agent: Agent | sa.Row, day: str) -> float | None:
+    """Equity gained since the market's trading `day` began (`FleetSummary.orders_today`,
+    the day orders are counted on): 0 if the agent has not reported on it."""
     if agent.equity is None or agent.day_start_equity is None:
         return None
-    if agent.equity_day != now.date().isoformat():
+    if agent.equity_day != day:
         return 0.0
     return agent.equity - agent.day_start_equity
 
@@ -68,10 +69,13 @@ def open_positions(agent: Agent) -> int | None:
     return agent.open_positions
 
 
-def agent_view(agent: Agent, now: datetime, orders_today: int | None = None) -> dict:
-    """An agent as the operator sees it; `orders_today` comes from the fleet's order book
-    (`FleetSummary.orders_today`), None where it was not asked."""
+def agent_view(agent: Agent, now: datetime, today: tuple[str, int] | None = None) -> dict:
+    """An agent as the operator sees it; `today` is the market's trading day and the
+    agent's orders on it, from the fleet's order book (`FleetSummary.orders_today`): its
+    orders and P&L today are None where it was not asked."""
     gained = pnl(agent)
+    day, placed = today or (None, None)
+    gained_today = None if day is None else pnl_today(agent, day)
     live = agent.phase in (Phase.RUNNING, Phase.STARTING) and agent.container_id
     return {
         "id": agent.id,
@@ -89,12 +93,12 @@ def agent_view(agent: Agent, now: datetime, orders_today: int | None = None) -> 
         "starting_equity": agent.starting_equity,
         "pnl": None if gained is None else round(gained, 2),
         "pnl_pct": None if gained is None else round(100 * gained / agent.starting_equity, 3),
-        "pnl_today": None if (today := pnl_today(agent, now)) is None else round(today, 2),
+        "pnl_today": None if gained_today is None else round(gained_today, 2),
         "cash": agent.cash,
         "open_positions": open_positions(agent),
         "orders_submitted": agent.orders_submitted,
         "orders_filled": agent.orders_filled,
-        "orders_today": orders_today,
+        "orders_today": placed,
         "last_error": agent.last_error,
         "reason": agent.reason,
         "restarts": agent.restarts,
@@ -105,11 +109,11 @@ def agent_view(agent: Agent, now: datetime, orders_today: int | None = None) -> 
 
 
 def agent_detail(
-    store: Store, book: OrderBook, agent: Agent, now: datetime, orders_today: int
+    store: Store, book: OrderBook, agent: Agent, now: datetime, today: tuple[str, int]
 ) -> dict:
     """An agent with its personality, open positions, recent orders (from the fleet's own
     order book, so they outlive its account), timeline and equity history."""
-    view = agent_view(agent, now, orders_today)
+    view = agent_view(agent, now, today)
     view["personality"] = json.loads(agent.personality) if agent.personality else None
     view["positions"] = json.loads(agent.positions) if agent.positions else []
     view["positions_at"] = iso(agent.positions_at)
@@ -253,7 +257,7 @@ class FleetSummary:
             "orders_today": sum(orders.values()),
             "equity": round(sum(a.equity or 0 for a in live), 2),
             "pnl": round(sum(pnl(a) or 0.0 for a in live), 2),
-            "pnl_today": round(sum(pnl_today(a, now) or 0.0 for a in live), 2),
+            "pnl_today": round(sum(pnl_today(a, day) or 0.0 for a in live), 2),
             "market": self.market(),
             "feeds": self.feeds.report(),
             "llm_today": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost},

@@ -24,13 +24,16 @@ from orchestrator.state.tables import Agent, AgentEvent, EquitySample, utc
 
 @dataclass(frozen=True)
 class Beat:
-    """One heartbeat as the store records it: `state` holds the account's figures
-    (equity, cash, open_positions, orders_submitted, orders_filled, orders_today)."""
+    """One heartbeat as the store records it: `day` is the market's trading day when it
+    was taken (`feeds.calendar.trading_day`), the day its equity counts towards; `state`
+    holds the account's figures (equity, cash, open_positions, orders_submitted,
+    orders_filled, orders_today)."""
 
     agent_id: str
     cycle: int
     last_error: str | None
     at: datetime
+    day: str
     state: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -87,8 +90,8 @@ def apply_beat(
     equity = agent["equity"]
     sample = event = None
     if equity is not None:
-        if agent["equity_day"] != (day := now.date().isoformat()):
-            agent.update(equity_day=day, day_start_equity=equity if before is None else before)
+        if agent["equity_day"] != beat.day:
+            agent.update(equity_day=beat.day, day_start_equity=equity if before is None else before)
         agent["peak_equity"] = max(agent["peak_equity"] or equity, equity)
         if agent["starting_equity"] is None:
             agent["starting_equity"] = equity

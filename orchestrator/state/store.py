@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from feeds.calendar import trading_day
 from orchestrator.lifecycle import FINAL, LIVE, AlertKind, EventKind, Phase
 from orchestrator.state.beats import Beat, Recorded, behind_message, record_beats
 from orchestrator.state.changes import AgentChanges
@@ -394,18 +395,20 @@ class Store:
         last_error: str | None,
         now: datetime,
         sample_every: timedelta = timedelta(minutes=5),
+        day: str | None = None,
         **state: object,
     ) -> Agent:
         """Record one heartbeat and the account state it reports (`beats.record_beats`); the
-        agent as it is then. A cycle behind the last one recorded since the agent's
-        bootstrap is refused (Conflict)."""
+        agent as it is then. `day` is the market's trading day of the beat; by default,
+        `now`'s, as on an unscaled market clock. A cycle behind the last one recorded since
+        the agent's bootstrap is refused (Conflict)."""
         with self.session() as s:
             agent = s.get(Agent, agent_id, with_for_update=True)
             if agent is None:
                 raise NotFound(f"no agent {agent_id!r}")
             if agent.last_cycle is not None and cycle < agent.last_cycle:
                 raise Conflict(behind_message(cycle, agent.last_cycle))
-            beat = Beat(agent_id, cycle, last_error, now, state)
+            beat = Beat(agent_id, cycle, last_error, now, day or trading_day(now), state)
             _, lifecycle = record_beats(s, [beat], sample_every)
             s.commit()
         self.changes.beats_written([(agent_id, now)], lifecycle)

@@ -52,7 +52,7 @@ class Agent(SQLModel, table=True):
     # on the market's current day, as the agent counts
     orders_today: int | None = Field(default=None, sa_type=sa.BigInteger)
     starting_equity: float | None = None  # the first equity reported: P&L is against it
-    day_start_equity: float | None = None  # the last equity before `equity_day` (UTC) began
+    day_start_equity: float | None = None  # the last equity before the market day `equity_day`
     equity_day: str | None = Field(default=None, max_length=10)
     sampled_at: datetime | None = Field(default=None, sa_type=_tz())  # last equity sample
     last_error: str | None = None
