@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from orchestrator.runtime.placement import admits, parse
 from orchestrator.runtime.swarm import LABEL_ROLE
 from orchestrator.tools.harness import FLEET, fleet_env, free_port, wait_until
 from platform_client import PlatformClient
@@ -228,6 +229,30 @@ def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, marke
     assert len(accounts) == AGENTS and all(a["status"] == "disabled" for a in accounts)
 
 
+def refused_by_up_and_doctor(docker_client, instance: str, state_dir, **env: str) -> str:
+    """`fleet up` on the Swarm with these settings: the one line it is refused with, which
+    `fleet doctor` fails its agent limits with too; nothing was made."""
+    env = fleet_env(
+        FLEET_STATE_DIR=str(state_dir),
+        FLEET_INSTANCE=instance,
+        FLEET_PORT=str(free_port()),
+        FLEET_RUNTIME="swarm",
+        **env,
+    )
+    up, doctor = (
+        subprocess.run([*FLEET, command], env=env, capture_output=True, text=True, timeout=60)
+        for command in ("up", "doctor")
+    )
+    assert up.returncode == 1 and len(up.stderr.splitlines()) == 1, up.stderr
+    said = up.stderr.removeprefix("error: ").strip()
+    assert doctor.returncode == 1
+    assert f"FAIL agent limits {said}" in " ".join(doctor.stdout.split())
+    labelled = {"label": f"fleet.instance={instance}"}
+    assert docker_client.services.list(filters=labelled) == []
+    assert docker_client.networks.list(filters=labelled) == []
+    return said
+
+
 def test_more_cpus_than_any_node_has_are_refused_before_anything_is_made(
     swarm, docker_client, instance, tmp_path
 ):
@@ -235,24 +260,55 @@ def test_more_cpus_than_any_node_has_are_refused_before_anything_is_made(
     # "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"
     most = max(n.attrs["Description"]["Resources"]["NanoCPUs"] for n in docker_client.nodes.list())
     too_many = f"{most / 1e9 + 1:g}"
-    env = fleet_env(
-        FLEET_STATE_DIR=str(tmp_path / "state"),
-        FLEET_INSTANCE=instance,
-        FLEET_PORT=str(free_port()),
-        FLEET_RUNTIME="swarm",
-        FLEET_AGENT_CPUS=too_many,
+    said = refused_by_up_and_doctor(
+        docker_client, instance, tmp_path / "state", FLEET_AGENT_CPUS=too_many
     )
-    up, doctor = (
-        subprocess.run([*FLEET, command], env=env, capture_output=True, text=True, timeout=60)
-        for command in ("up", "doctor")
-    )
-    said = (
+    assert said == (
         f"FLEET_AGENT_CPUS={too_many}: the Swarm's largest ready node has {most / 1e9:g} "
         "CPUs, and an agent can be given at most that many"
     )
-    assert up.returncode == 1 and up.stderr.splitlines() == [f"error: {said}"]
-    assert doctor.returncode == 1
-    assert f"FAIL agent limits {said}" in " ".join(doctor.stdout.split())
-    labelled = {"label": f"fleet.instance={instance}"}
-    assert docker_client.services.list(filters=labelled) == []
-    assert docker_client.networks.list(filters=labelled) == []
+
+
+def test_placement_constraints_are_read_as_the_swarm_reads_them(swarm, docker_client):
+    node2, _ = swarm
+    nodes = docker_client.api.nodes()
+    named = {n["Description"]["Hostname"]: n for n in nodes}
+    worker, manager = node2.info()["Name"], docker_client.info()["Name"]
+    assert set(named) == {worker, manager}
+
+    def admitted(*expressions: str) -> set[str]:
+        constraints = parse(expressions)
+        return {name for name, n in named.items() if admits(n, constraints)}
+
+    assert admitted(f"node.hostname=={worker.upper()}") == {worker}
+    assert admitted("node.role==manager") == {manager}
+    assert admitted("node.role!=manager", "node.platform.os==linux") == {worker}
+    assert admitted("node.labels.fleet==agents") == set()
+    assert admitted(f"node.id=={named[manager]['ID']}") == {manager}
+
+
+@pytest.mark.parametrize(
+    ("constraints", "refusal"),
+    [
+        (
+            '["node.labels.fleet==agents"]',
+            'FLEET_SWARM_CONSTRAINTS=["node.labels.fleet==agents"]: no node of the Swarm ({}) '
+            "satisfies them, so no agent could be placed",
+        ),
+        (
+            '["node.labels.fleet=agents"]',
+            "FLEET_SWARM_CONSTRAINTS: 'node.labels.fleet=agents': it has neither == nor !=",
+        ),
+    ],
+)
+def test_placement_no_node_satisfies_or_swarm_would_refuse_stops_up(
+    swarm, docker_client, instance, tmp_path, constraints, refusal
+):
+    # the agents' services were made, and their tasks waited unplaced, each agent then
+    # "unhealthy" for want of a heartbeat; or every service create was refused
+    node2, _ = swarm
+    names = ", ".join(sorted([node2.info()["Name"], docker_client.info()["Name"]]))
+    said = refused_by_up_and_doctor(
+        docker_client, instance, tmp_path / "state", FLEET_SWARM_CONSTRAINTS=constraints
+    )
+    assert said.startswith(refusal.format(names))

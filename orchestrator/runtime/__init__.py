@@ -1,5 +1,6 @@
 """Runtime backends: where agents run. One narrow port, one module per backend, and
-`preflight`: what the Docker and Swarm backends ask the engine before any agent starts.
+`preflight`: what the Docker and Swarm backends ask the engine before any agent starts
+(`placement` reads Swarm's placement constraints for it).
 
 A backend creates, lists, stops and removes agent workloads and reports them as
 `ObservedAgent`s. It never decides anything: the reconciler does. Methods are blocking;

@@ -8,12 +8,14 @@ line; `fleet doctor` reports the limits alike. Every check only reads the engine
 
 from __future__ import annotations
 
+import json
+
 import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils import parse_bytes
 
-from orchestrator.runtime import RuntimeFailure, RuntimeUnavailable
+from orchestrator.runtime import RuntimeFailure, RuntimeUnavailable, placement
 from orchestrator.settings import Settings
 
 _MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses a smaller memory limit
@@ -98,7 +100,7 @@ def refuse_bad_limits(
             f"FLEET_AGENT_MEMORY_LIMIT={s.agent_memory_limit!r}: at least 6m, the engine's "
             "smallest (0 would leave agents with no limit at all)"
         )
-    where, cpus = _most_cpus(client, info, swarm)
+    where, cpus = _most_cpus(settings, client, info, swarm)
     if s.agent_cpus > cpus:
         raise RuntimeFailure(
             f"FLEET_AGENT_CPUS={s.agent_cpus:g}: {where} has {cpus:g} CPUs, and an agent "
@@ -117,16 +119,30 @@ def refuse_bad_limits(
         raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
 
 
-def _most_cpus(client: docker.DockerClient, info: dict, swarm: bool) -> tuple[str, float]:
+def _most_cpus(
+    settings: Settings, client: docker.DockerClient, info: dict, swarm: bool
+) -> tuple[str, float]:
     """The most CPUs an agent can be given, and where they are (for a message): the
-    engine's, or on Swarm its largest ready node's (placement constraints aside). A node's
-    engine refuses a task with more, and Swarm would place it again and again."""
+    engine's, or on Swarm those of its largest ready node that FLEET_SWARM_CONSTRAINTS
+    admit. A node's engine refuses a task with more, and Swarm would place it again and
+    again. On Swarm, RuntimeFailure also names constraints Swarm would refuse, or that no
+    node satisfies, down or not (the agents would wait unplaced for ever)."""
     if not swarm:
         return "the engine", float(info.get("NCPU") or "inf")
+    constraints = placement.parse(settings.swarm_constraints)
     try:
         nodes = client.api.nodes()
     except ENGINE_ERRORS as exc:
         raise RuntimeUnavailable(f"Docker engine not reachable: {exc}") from None
-    ready = [n for n in nodes if (n["Status"]["State"], n["Spec"]["Availability"]) == _READY]
+    admitting = [n for n in nodes if placement.admits(n, constraints)]
+    if not admitting:
+        names = ", ".join(sorted(n["Description"]["Hostname"] for n in nodes))
+        raise RuntimeFailure(
+            f"FLEET_SWARM_CONSTRAINTS={json.dumps(settings.swarm_constraints)}: no node of "
+            f"the Swarm ({names}) satisfies them, so no agent could be placed: change them, "
+            "or label a node to match (`docker node update --label-add KEY=VALUE NODE`)"
+        )
+    ready = [n for n in admitting if (n["Status"]["State"], n["Spec"]["Availability"]) == _READY]
     found = [n["Description"]["Resources"]["NanoCPUs"] / 1e9 for n in ready]
-    return "the Swarm's largest ready node", max(found, default=float("inf"))
+    where = "the Swarm's largest ready node" + (" the constraints admit" if constraints else "")
+    return where, max(found, default=float("inf"))
