@@ -196,7 +196,9 @@ def test_a_start_that_fails_backs_off_keeps_its_reason_and_reaches_the_crash_loo
     runtime.refuse_starts(None)
     ticker.tick()
     assert runtime.created == 1
-    assert store.get(agent.id).phase == Phase.CRASHLOOP  # until it stays healthy
+    started = store.get(agent.id)
+    assert started.phase == Phase.CRASHLOOP  # until it stays healthy
+    assert started.reason is None  # the start failures are history: the timeline keeps them
 
 
 def test_a_hung_agent_is_restarted_once_past_the_heartbeat_timeout(world):

@@ -179,6 +179,7 @@ class Executor:
             container_started_at=self.now(),
             healthy_since=None,
             next_restart_at=None,
+            reason=None,  # a failed start's: the timeline keeps it
         )
         if started:
             log.info(
@@ -246,6 +247,7 @@ class Executor:
             expect=WANTS_CONTAINER,
             container_id=action.container_id,
             next_restart_at=None,
+            reason=None,
         )
         if adopted:
             log.info(
@@ -285,6 +287,7 @@ class Executor:
             container_started_at=self.now(),
             healthy_since=None,
             next_restart_at=None,
+            reason=None,
         )
         if replaced:
             log.info(
