@@ -7,6 +7,7 @@ under `FLEET_REQUIRE_DOCKER=1` (as CI runs them), so a broken CI machine cannot 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -232,6 +233,11 @@ def swarm():
         docker.from_env(version="auto").ping()
     except DockerException as exc:
         missing(f"no Docker engine: {exc}")
+    held = open("/tmp/fleet-node2.lock", "w")  # noqa: SIM115 (held for the session)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # forming it again here would pull it from under the other
+        pytest.fail("another pytest worker holds the two-node Swarm: its tests must share one")
     if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nsenter") is None:
         missing("a two-node Swarm needs root, iproute2 and nsenter")
     up = subprocess.run(
@@ -243,6 +249,7 @@ def swarm():
     yield node2, _kernel_has_esp()
     node2.close()
     subprocess.run(["bash", script, "down"], capture_output=True)
+    held.close()
 
 
 CHROMIUM_ARGS = [
