@@ -59,6 +59,7 @@ class EventKind(StrEnum):
     RUNNING = "running"
     ADOPTED = "adopted"
     PLACED = "placed"
+    UNPLACED = "unplaced"  # its runtime cannot place its workload (Swarm: no node takes it)
     CONTAINER_REPLACED = "container_replaced"
     UNHEALTHY = "unhealthy"
     EXITED = "exited"

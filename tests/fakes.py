@@ -169,9 +169,16 @@ class FakeRuntime:
         self.exits[workload.container_id] = ExitInfo(exit_code)
 
     def move(self, agent_id: str, node: str) -> None:
-        """The runtime reschedules the agent's workload onto `node`."""
+        """The runtime (re)schedules the agent's workload onto `node`."""
         workload = self.running(agent_id)
-        self.workloads[workload.container_id] = replace(workload, node=node)
+        placed = replace(workload, node=node, state="running", waiting=None)
+        self.workloads[workload.container_id] = placed
+
+    def unplace(self, agent_id: str, why: str) -> None:
+        """The runtime has the agent's workload to place again, and no node takes it."""
+        workload = self.running(agent_id)
+        waiting = replace(workload, node=None, state="restarting", waiting=why)
+        self.workloads[workload.container_id] = waiting
 
     def vanish(self, agent_id: str) -> None:
         """The agent's workload is removed behind our back."""

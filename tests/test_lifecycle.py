@@ -349,6 +349,23 @@ def test_the_node_a_workload_runs_on_is_recorded_when_it_moves(swarm_world):
     assert placed == ["runs on node node2", "runs on node node1"]
 
 
+def test_a_workload_no_node_takes_says_why_until_it_is_placed(swarm_world):
+    store, runtime, clock, ticker = swarm_world
+    (agent,) = spawn(store, clock)
+    ticker.tick()
+    why = "no suitable node (scheduling constraints not satisfied on 2 nodes)"
+    runtime.unplace(agent.id, why)
+    ticker.tick()
+    assert ticker.tick() == []  # said once
+    row = store.get(agent.id)
+    assert (row.phase, row.reason) == (Phase.STARTING, f"not placed: {why}")
+    runtime.move(agent.id, "node1")
+    ticker.tick()
+    row = store.get(agent.id)
+    assert (row.reason, row.node, row.restarts) == (None, "node1", 0)
+    assert kinds(store, agent)[-2:] == [EventKind.UNPLACED, EventKind.PLACED]
+
+
 ROLLOUT = RolloutPolicy(
     batch_fraction=0.25, settle=timedelta(seconds=5), deadline=timedelta(seconds=60)
 )

@@ -4,6 +4,7 @@ restarts; a drained node's agents move; a killed daemon adopts every service; re
 leaves nothing behind."""
 
 import json
+import secrets
 import subprocess
 
 import pytest
@@ -227,6 +228,55 @@ def test_a_fleet_on_two_nodes(swarm, docker_client, make_daemon, instance, marke
     assert docker_client.secrets.list(filters={"label": f"fleet.instance={instance}"}) == []
     accounts = PlatformClient(platform_url, controller_key=CONTROLLER_KEY).controller_agents()
     assert len(accounts) == AGENTS and all(a["status"] == "disabled" for a in accounts)
+
+
+def test_an_agent_no_node_takes_says_why_until_a_node_does(swarm, docker_client, make_daemon):
+    # its task waited unplaced while `fleet ls` showed it "starting" with nothing to say
+    node2, encrypted = swarm
+    (worker,) = docker_client.nodes.list(filters={"name": "node2"})
+    label = f"fleet-test-{secrets.token_hex(4)}"
+
+    def labelled(value: str | None) -> None:
+        worker.reload()
+        spec = worker.attrs["Spec"]
+        labels = {k: v for k, v in (spec.get("Labels") or {}).items() if k != label}
+        worker.update({**spec, "Labels": labels | ({label: value} if value else {})})
+
+    labelled("agents")
+    try:
+        daemon = make_daemon(
+            "swarm",
+            FLEET_SWARM_CONSTRAINTS=json.dumps([f"node.labels.{label}==agents"]),
+            FLEET_SWARM_ENCRYPTED=str(encrypted).lower(),
+            FLEET_AGENT_CYCLE_SECONDS="2",
+        )
+        assert daemon.fleet("spawn", "1").returncode == 0
+        (agent,) = daemon.wait_for(
+            lambda now: now[0]["phase"] == "running", "the agent heartbeating", timeout=120
+        )
+        assert agent["node"] == "node2" and agent["reason"] is None
+        labelled(None)  # Swarm will find no node for its next task
+        (container,) = node2.containers.list(
+            filters={"label": f"fleet.agent_id={agent['id']}", "status": "running"}
+        )
+        container.kill()
+        (waiting,) = daemon.wait_for(
+            lambda now: (now[0]["reason"] or "").startswith("not placed: "), "why it waits"
+        )
+        assert waiting["reason"].startswith("not placed: no suitable node (scheduling constra")
+        listing = " ".join(daemon.fleet("ls").stdout.split())
+        assert f"{agent['name']}: not placed: no suitable node" in listing
+
+        labelled("agents")
+        daemon.wait_for(
+            lambda now: now[0]["reason"] is None and (now[0]["heartbeat_age_seconds"] or 99) < 5,
+            "the agent placed and heartbeating again",
+            timeout=120,
+        )
+        kinds = [e["kind"] for e in daemon.api("GET", f"/v1/agents/{agent['id']}/events").json()]
+        assert kinds.count("unplaced") == 1 and "placed" in kinds[kinds.index("unplaced") :]
+    finally:
+        labelled(None)
 
 
 def refused_by_up_and_doctor(docker_client, instance: str, state_dir, **env: str) -> str:

@@ -17,6 +17,7 @@ from datetime import datetime
 from orchestrator import keys
 from orchestrator.control.accounts import Accounts
 from orchestrator.control.plan import (
+    UNPLACED,
     Action,
     Adopt,
     AfterFailure,
@@ -361,12 +362,17 @@ class Executor:
 
     def _place(self, action: Place) -> None:
         agent = self.store.get(action.agent_id)
+        if why := action.unplaced:
+            self._record(agent, EventKind.UNPLACED, why, expect=WANTS_CONTAINER, reason=why)
+            return
+        was_unplaced = (agent.reason or "").startswith(UNPLACED)
         self._record(
             agent,
             EventKind.PLACED,
             f"runs on node {action.node}",
             expect=WANTS_CONTAINER,
             node=action.node,
+            **({"reason": None} if was_unplaced else {}),
         )
 
     def _recover(self, action: Recover) -> None:

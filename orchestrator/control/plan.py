@@ -35,6 +35,7 @@ from orchestrator.runtime import ObservedAgent
 
 BACKOFF_START = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(minutes=5)
+UNPLACED = "not placed: "  # begins the reason of an agent its runtime cannot place
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class DesiredAgent:
     failure_seen_at: datetime | None = None  # the last counted failure its runtime restarted
     failed_at: datetime | None = None  # its last failure of any kind
     failed_spec: str | None = None  # what its workload ran when it last failed
+    reason: str | None = None  # why it is not running well, as last recorded
 
     def due(self, now: datetime) -> bool:
         """Whether its back-off, if it has one, is over."""
@@ -183,10 +185,12 @@ class CountFailures:
 
 @dataclass(frozen=True)
 class Place:
-    """The agent's workload now runs on `node`: note where."""
+    """Note where the agent's workload now runs (`node`), or that its runtime cannot place
+    it (`unplaced`: the agent's reason until it is placed, with the runtime's words)."""
 
     agent_id: str
-    node: str
+    node: str | None
+    unplaced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,20 +220,8 @@ class RemoveOrphan:
     reason: str
 
 
-Action = (
-    Provision
-    | Start
-    | Adopt
-    | Replace
-    | Restart
-    | CountFailures
-    | Place
-    | Recover
-    | Retire
-    | RemoveOrphan
-    | BeginRollout
-    | StepRollout
-)
+_Lifecycle = Provision | Start | Adopt | Replace | Restart | CountFailures | Place | Recover
+Action = _Lifecycle | Retire | RemoveOrphan | BeginRollout | StepRollout
 
 
 def backoff(failures: int) -> timedelta:
@@ -398,9 +390,17 @@ def _plan_restarted_by_runtime(
         actions.append(Replace(keep.container_id, "spec changed", _start(agent, desired)))
     elif _recovered(agent, desired.policy, now):
         actions.append(Recover(agent.agent_id, agent.phase == Phase.CRASHLOOP))
-    if keep.node is not None and keep.node != agent.node:
-        actions.append(Place(agent.agent_id, keep.node))
-    return actions
+    return actions + _place(agent, keep)
+
+
+def _place(agent: DesiredAgent, keep: ObservedAgent) -> list[Action]:
+    """Note a workload that moved to another node, or that its runtime cannot place (until
+    it is placed: the runtime's words are the agent's reason meanwhile)."""
+    if keep.waiting:
+        unplaced = f"{UNPLACED}{keep.waiting}"
+        return [] if agent.reason == unplaced else [Place(agent.agent_id, None, unplaced)]
+    moved = keep.node != agent.node or (agent.reason or "").startswith(UNPLACED)
+    return [Place(agent.agent_id, keep.node)] if keep.node is not None and moved else []
 
 
 def _plan_missing(agent: DesiredAgent, desired: Desired, now: datetime) -> list[Action]:

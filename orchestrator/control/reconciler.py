@@ -384,6 +384,7 @@ _COLUMNS = (
     "failure_seen_at",
     "failed_at",
     "failed_spec",
+    "reason",
 )
 
 
@@ -398,7 +399,7 @@ def _desired(row: sa.Row, quiet_since: datetime) -> DesiredAgent:
     # unpacked in `_COLUMNS`' order: a Row's attributes are read by name at 1.3 µs each
     (agent_id, name, phase, container_id, user, attempts, next_provision_at, failures,
      next_restart_at, heartbeat_at, started_at, healthy_since, node, failure_seen_at,
-     failed_at, failed_spec) = row  # fmt: skip
+     failed_at, failed_spec, reason) = row  # fmt: skip
     heartbeat_at = utc(heartbeat_at)
     signs = [heartbeat_at, utc(started_at), quiet_since]
     return DesiredAgent(
@@ -418,6 +419,7 @@ def _desired(row: sa.Row, quiet_since: datetime) -> DesiredAgent:
         failure_seen_at=utc(failure_seen_at),
         failed_at=utc(failed_at),
         failed_spec=failed_spec,
+        reason=reason,
     )
 
 

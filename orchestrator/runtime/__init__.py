@@ -72,6 +72,8 @@ class ObservedAgent:
     failed_at: tuple[datetime, ...] = ()
     # When the runtime rolled the workload's last spec update back by itself (Swarm)
     rolled_back_at: datetime | None = None
+    # Why the runtime has not started it, in its words (Swarm: a task no node takes)
+    waiting: str | None = None
 
     @property
     def alive(self) -> bool:

@@ -115,6 +115,7 @@ def _observed(service: dict, tasks: list[dict], nodes: dict[str, str]) -> Observ
         started_at=_timestamp(status.get("Timestamp")) if state == "running" else None,
         node=nodes.get((last or {}).get("NodeID", "")),
         rolled_back_at=_timestamp(update.get("StartedAt")) if rolled_back else None,
+        waiting=status.get("Err") if current is not None and task_state == "pending" else None,
         failed_at=tuple(
             sorted(_task_time(t) for t in tasks if (t.get("Status") or {}).get("State") in _FAILED)
         ),
