@@ -354,8 +354,8 @@ def test_placement_constraints_are_read_as_the_swarm_reads_them(swarm, docker_cl
 def test_placement_no_node_satisfies_or_swarm_would_refuse_stops_up(
     swarm, docker_client, instance, tmp_path, constraints, refusal
 ):
-    # the agents' services were made, and their tasks waited unplaced, each agent then
-    # "unhealthy" for want of a heartbeat; or every service create was refused
+    # the agents' services were made and their tasks waited unplaced, each agent
+    # "starting" with nothing to say; or a constraint Swarm cannot read went to each create
     node2, _ = swarm
     names = ", ".join(sorted([node2.info()["Name"], docker_client.info()["Name"]]))
     said = refused_by_up_and_doctor(
