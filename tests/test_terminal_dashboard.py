@@ -69,7 +69,7 @@ def test_a_fleet_taller_than_the_terminal_shows_the_agents_that_fit_and_counts_t
 
 def test_the_agents_that_need_attention_come_first_and_fill_the_room_they_have():
     def agent(name: str, phase: str = "running", error: str | None = None) -> dict:
-        reason = None if phase == "running" else f"{phase}: its workload keeps exiting"
+        reason = None if phase in ("running", "starting") else f"{phase}: it keeps exiting"
         return {"name": name, "phase": phase, "last_error": error, "reason": reason}
 
     fleet = [
@@ -78,9 +78,12 @@ def test_the_agents_that_need_attention_come_first_and_fill_the_room_they_have()
         agent("c", "crashloop"),
         agent("d", "failed"),
         agent("e"),
+        agent("f", "starting"),
+        agent("g", "starting") | {"reason": "not placed: no suitable node"},
     ]
     order = [a["name"] for a in problems_first(fleet)]
-    assert order == ["c", "d", "b", "a", "e"]  # crash loops, failures, errors, then by name
+    # crash loops, failures, then in each phase a reason or an error first, then by name
+    assert order == ["c", "d", "g", "f", "b", "a", "e"]
     # each agent takes its row, and one with a problem a line explaining it too
     assert fitting(problems_first(fleet), 6) == problems_first(fleet)[:3]
     assert fitting(fleet, 2) == [fleet[0]]  # b's row and its line would be 3

@@ -24,10 +24,15 @@ _SEVERITY = {
 
 
 def problems_first(views: list[dict]) -> list[dict]:
-    """Agents in crash loops, failed or unhealthy first, then by name."""
+    """Agents in crash loops, failed or unhealthy first; in each phase, those with a
+    problem to explain (a reason, as "not placed: …", or a last error); then by name."""
     return sorted(
         views,
-        key=lambda v: (_SEVERITY.get(Phase(v["phase"]), 9), not v["last_error"], v["name"]),
+        key=lambda v: (
+            _SEVERITY.get(Phase(v["phase"]), 9),
+            not (v["reason"] or v["last_error"]),
+            v["name"],
+        ),
     )
 
 
