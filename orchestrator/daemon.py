@@ -233,22 +233,6 @@ def create_daemon_app(settings: Settings) -> App:
     )
     flatten = timedelta(seconds=settings.flatten_deadline_seconds) if accounts else None
     commands = Commands(store, key, reconciler.wake, now, flatten_deadline=flatten)
-    summary = FleetSummary(
-        store,
-        book,
-        usage,
-        feeds,
-        instance=settings.instance,
-        runtime=runtime.name,
-        market_hours=settings.market_hours,
-        listed=lambda: reconciler.listed_once,
-        now=now,
-    )
-    report = partial(
-        build_report, store, usage, feeds.providers, settings.instance, summary.orders_today
-    )
-    scheduler = FleetScheduler(ScheduleBook(store), commands, report, now, health)
-    alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now, health)
     agents = AgentGateway(store, accounts, health, settings, now)
     rates = AgentRates(settings.agent_cycle_seconds)
     relay = (
@@ -265,6 +249,23 @@ def create_daemon_app(settings: Settings) -> App:
         if accounts
         else None
     )
+    summary = FleetSummary(
+        store,
+        book,
+        usage,
+        feeds,
+        instance=settings.instance,
+        runtime=runtime.name,
+        market_hours=settings.market_hours,
+        listed=lambda: reconciler.listed_once,
+        now=now,
+        platform=relay.reach if relay else None,
+    )
+    report = partial(
+        build_report, store, usage, feeds.providers, settings.instance, summary.orders_today
+    )
+    scheduler = FleetScheduler(ScheduleBook(store), commands, report, now, health)
+    alerts = AlertSender(store, _secret(settings.alert_webhook_url), settings.instance, now, health)
     decisions = DecisionIntake(store, health, now, feeds.clock.now, settings.decision_budget_bytes)
     gateway = gateway_router(agents, decisions, feeds, llm, relay)
     routers = [

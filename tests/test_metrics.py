@@ -28,6 +28,7 @@ def test_metrics_describe_the_fleet_and_pass_promtool(make_daemon):
     assert phases["running"] == 2 and phases["crashloop"] == 0
     assert families["fleet_paused"].samples[0].value == 1
     assert families["fleet_market_open"].samples[0].value == 1  # the simulated market
+    assert "fleet_platform_reachable" not in families  # no platform is configured
     ages = families["fleet_agent_heartbeat_age_seconds"].samples
     assert {s.labels["name"] for s in ages} == {a["name"] for a in agents}
     assert all(0 <= s.value < 60 for s in ages)

@@ -87,18 +87,28 @@ def test_a_call_goes_upstream_as_sent_and_its_answer_comes_back(store):
     assert json.loads(store.get(agent.id).positions) == PORTFOLIO["positions"]
 
 
-def test_a_platform_that_does_not_answer_is_a_502_for_the_agent(store):
-    down = relay(store, f"http://127.0.0.1:{free_port()}")
+def test_a_platform_that_does_not_answer_is_a_502_for_the_agent_and_down_until_it_does(store):
+    port = free_port()
+    down = relay(store, f"http://127.0.0.1:{port}")
 
-    async def call():
-        try:
-            return await down.forward(None, "GET", "api/trading/portfolio", "", b"", None)
-        finally:
-            await down.aclose()
+    def statuses(calls: int) -> list[int]:
+        async def call():
+            sent = down.forward(None, "GET", "api/leaderboard", "", b"", None)
+            return (await sent).status
 
-    answer = asyncio.run(call())
+        return [asyncio.run(call()) for _ in range(calls)]
+
+    assert down.reach() == (None, 0)
+    answer = asyncio.run(down.forward(None, "GET", "api/leaderboard", "", b"", None))
     assert answer.status == 502
     assert json.loads(answer.body)["error"]["code"] == "platform_unreachable"
+    assert statuses(1) == [502] and down.reach() == (NOW, 2)  # down since the first
+    unavailable = (503, {"error": {"code": "maintenance"}}, {})
+    platform = ScriptedApp().on("/api/leaderboard", unavailable, (200, [], {}))
+    with serve(platform, port):
+        assert statuses(1) == [503] and down.reach() == (NOW, 3)  # an answer, but no platform
+        assert statuses(1) == [200] and down.reach() == (None, 0)
+    asyncio.run(down.aclose())
 
 
 def test_follows_wait_for_the_batch_and_for_a_store_that_cannot_take_them(store):

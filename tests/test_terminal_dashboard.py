@@ -88,3 +88,36 @@ def test_the_agents_that_need_attention_come_first_and_fill_the_room_they_have()
     assert fitting(problems_first(fleet), 6) == problems_first(fleet)[:3]
     assert fitting(fleet, 2) == [fleet[0]]  # b's row and its line would be 3
     assert fitting(fleet, 100) == fleet
+
+
+def test_a_platform_the_relay_cannot_reach_heads_the_dashboard():
+    from rich.console import Console
+
+    from orchestrator.cli.format import format_dashboard
+
+    summary = {
+        "instance": "prod",
+        "runtime": "docker",
+        "market": {"hours": "always", "open": True, "next_change": None},
+        "paused": False,
+        "desired": 1,
+        "running": 1,
+        "by_phase": {"running": 1},
+        "restarts_last_hour": 0,
+        "market_day": "2026-12-07",
+        "orders_today": 0,
+        "pnl": 0.0,
+        "pnl_today": 0.0,
+        "feeds": {},
+        "llm_today": {"cost_usd": 0.0},
+    }
+
+    def head(platform: dict | None) -> str:
+        console = Console(width=200, record=True)
+        console.print(format_dashboard(summary | {"platform": platform}, [], []))
+        return console.export_text().splitlines()[1]
+
+    down = {"reachable": False, "down_since": "2026-12-07T14:02:03+00:00", "failed_calls": 4}
+    assert "PLATFORM UNREACHABLE since 14:02:03 UTC" in head(down)
+    for fine in (None, {"reachable": True, "down_since": None, "failed_calls": 0}):
+        assert "PLATFORM" not in head(fine)  # none configured, or it answers

@@ -221,6 +221,27 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     assert "earnings beat" in page.locator("#orders").inner_text()
     shot(page, "agent-trading")
 
+    # The platform going away shows at the relay's first call that finds none.
+    def platform_shown() -> str:
+        page.goto(daemon.url)
+        return page.locator("#platform").inner_text()
+
+    def reachable() -> float:
+        scraped = daemon.api("GET", "/metrics", token="").text
+        (line,) = [x for x in scraped.splitlines() if x.startswith("fleet_platform_reachable")]
+        return float(line.split()[-1])
+
+    assert (platform_shown(), reachable()) == ("ok", 1)
+    sandbox_process.stop()
+    assert trader.call("GET", "api/trading/portfolio").status_code == 502
+    assert (platform_shown(), reachable()) == ("unreachable", 0)
+    assert "calls failed" in page.locator("#platform").locator("..").inner_text()
+    down = daemon.api("GET", "/v1/fleet").json()["platform"]
+    assert down["reachable"] is False and down["failed_calls"] >= 1 and down["down_since"]
+    sandbox_process.start()
+    assert trader.call("GET", "api/trading/portfolio").status_code == 200
+    assert (platform_shown(), reachable()) == ("ok", 1)
+
     retired = daemon.fleet("retire", agent["name"], "--flatten")
     assert retired.returncode == 0, retired.stderr
     page.goto(f"{daemon.url}/agents/{agent['id']}")

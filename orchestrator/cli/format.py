@@ -334,10 +334,17 @@ def format_dashboard(
         if count and phase not in ("running", "retired")
     ]
     pnl, today = summary["pnl"], summary["pnl_today"]
+    platform = summary.get("platform") or {"reachable": True}
     lines = [
         f"[bold]{summary['instance']}[/] on {summary['runtime']}   "
         + market_line(summary["market"])
-        + ("   [bold white on red] PAUSED [/]" if summary["paused"] else ""),
+        + ("   [bold white on red] PAUSED [/]" if summary["paused"] else "")
+        + (
+            ""
+            if platform["reachable"]
+            else f"   [bold white on red] PLATFORM UNREACHABLE since "
+            f"{platform['down_since'][11:19]} UTC [/]"
+        ),
         f"desired {summary['desired']}   running [green]{summary['running']}[/]   "
         + "   ".join(busy),
         f"restarts (1 h) {summary['restarts_last_hour']}   "

@@ -58,6 +58,12 @@ class FleetCollector(Collector):
             "1 while agents may trade (in session, or an always-open market).",
             value=int(self.summary.market()["open"]),
         )
+        if (reach := self.summary.reach()) is not None:
+            yield GaugeMetricFamily(
+                "fleet_platform_reachable",
+                "1 while the platform answers the gateway's relay (absent with no platform).",
+                value=int(reach["reachable"]),
+            )
 
         live = self.store.agents(UNFINISHED)
         restarts = CounterMetricFamily(

@@ -200,6 +200,7 @@ class FleetSummary:
         market_hours: str,
         listed: Callable[[], bool],
         now: Callable[[], datetime],
+        platform: Callable[[], tuple[datetime | None, int]] | None = None,
     ) -> None:
         self.store = store
         self.book = book
@@ -210,6 +211,7 @@ class FleetSummary:
         self.calendar = calendar_for(market_hours)
         self.listed = listed
         self.now = now
+        self.platform = platform  # the relay's `reach`; None: no platform is configured
         self._curves: tuple[datetime, Curves] | None = None
 
     def market(self) -> dict:
@@ -220,6 +222,14 @@ class FleetSummary:
             "open": self.calendar.is_open(now),
             "next_change": iso(self.calendar.next_change(now)),
         }
+
+    def reach(self) -> dict | None:
+        """Whether the platform answers the gateway's relay, and if not since when and
+        after how many failed calls; None without a platform."""
+        if self.platform is None:
+            return None
+        since, failed = self.platform()
+        return {"reachable": since is None, "down_since": iso(since), "failed_calls": failed}
 
     def curves(self, window: timedelta = timedelta(hours=24)) -> Curves:
         """The fleet's equity, P&L by strategy and drawdown over the last `window`, read
@@ -259,6 +269,7 @@ class FleetSummary:
             "pnl": round(sum(pnl(a) or 0.0 for a in live), 2),
             "pnl_today": round(sum(pnl_today(a, day) or 0.0 for a in live), 2),
             "market": self.market(),
+            "platform": self.reach(),
             "feeds": self.feeds.report(),
             "llm_today": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost},
         }

@@ -223,12 +223,15 @@ def test_platform_down_for_30s_agents_keep_running_and_trade_again(
     sandbox_process.stop()
     time.sleep(30)
     during = daemon.agents()
+    platform = daemon.api("GET", "/v1/fleet").json()["platform"]
     sandbox_process.start()
     assert all(a["phase"] == "running" for a in during)
     assert any(a["last_error"] for a in during)  # they noticed, and kept their process
+    assert platform["reachable"] is False and platform["failed_calls"] >= 1  # and so did we
 
     before = total_filled(sandbox_process.url, agents)
     wait_until(lambda: total_filled(sandbox_process.url, agents) > before, "trading again", 90)
+    assert daemon.api("GET", "/v1/fleet").json()["platform"]["reachable"] is True
     assert_converged(daemon, docker_client, instance, 3, sandbox_process.url)
     assert set(restarts(daemon).values()) == {0}
 
