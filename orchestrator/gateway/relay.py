@@ -26,7 +26,8 @@ sends, is refused (409, `order_cap`) and alarmed, once per episode. A resend of 
 placed today is a replay, not a new order, and passes.
 
 Whether the platform answers is kept too (`reach`), for the operator: the relay hears of
-an outage at the first call that finds no platform, long before any agent reports it.
+an outage at the first call that finds no platform, before the agents' heartbeats carry
+their own errors.
 """
 
 from __future__ import annotations
