@@ -227,9 +227,10 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
         return page.locator("#platform").inner_text()
 
     def reachable() -> float:
-        scraped = daemon.api("GET", "/metrics", token="").text
-        (line,) = [x for x in scraped.splitlines() if x.startswith("fleet_platform_reachable")]
-        return float(line.split()[-1])
+        from tests.test_metrics import scrape
+
+        (sample,) = scrape(daemon)[1]["fleet_platform_reachable"].samples
+        return sample.value
 
     assert (platform_shown(), reachable()) == ("ok", 1)
     sandbox_process.stop()
