@@ -197,8 +197,13 @@ def test_the_cli_refuses_a_damaged_backup_or_a_file_it_cannot_write_without_a_tr
         {"FLEET_DATABASE_URL": f"sqlite:///{tmp_path / 'target.db'}"},
     )
 
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a backup\n")
+    stranger = target.fleet("restore", str(notes))
+    assert stranger.returncode == 2  # a bad argument
+    assert stranger.stderr == f"error: {notes} is not a fleet backup (BadGzipFile)\n"
     refused = target.fleet("restore", str(bad))
-    assert refused.returncode == 1, refused.stderr
+    assert refused.returncode == 2, refused.stderr
     assert "restore failed: " in refused.stderr and "counts schedules: '1'" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (target.state_dir / "fleet.key").exists()  # the key goes in last, if at all
@@ -213,6 +218,7 @@ def test_the_cli_refuses_a_damaged_backup_or_a_file_it_cannot_write_without_a_tr
         == f"error: backup failed: cannot write {nowhere}: No such file or directory\n"
     )
     dot = target.fleet("backup", "")
+    assert dot.returncode == 2
     assert dot.stderr == "error: '.' is not a file name: give the file to write the backup to\n"
 
 
@@ -239,7 +245,7 @@ def test_a_running_fleet_backed_up_and_restored_elsewhere_is_adopted(
     )
     wrong = Daemon(tmp_path / "other", free_port(), "another", "docker", {})
     refused = wrong.fleet("restore", str(path))
-    assert refused.returncode == 1 and f"FLEET_INSTANCE={instance}" in refused.stderr
+    assert refused.returncode == 2 and f"FLEET_INSTANCE={instance}" in refused.stderr
     result = restored.fleet("restore", str(path))
     assert result.returncode == 0, result.stderr
     again = restored.fleet("restore", str(path))

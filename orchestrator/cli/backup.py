@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from orchestrator import keys
-from orchestrator.cli._common import console, fail, load_settings
+from orchestrator.cli._common import EXIT_USAGE, console, fail, load_settings
 from orchestrator.cli.format import plain
 
 
@@ -23,7 +23,7 @@ def backup(file: Path) -> None:
     from orchestrator.state.errors import DatabaseError, StoreError
 
     if file.name in ("", ".."):
-        fail(f"{str(file)!r} is not a file name: give the file to write the backup to")
+        fail(f"{str(file)!r} is not a file name: give the file to write the backup to", EXIT_USAGE)
     settings = load_settings()
     key_file = settings.state_dir / keys.KEY_FILE
     if not key_file.exists():
@@ -62,16 +62,17 @@ def restore(file: Path) -> None:
     try:
         taken = backups.header(file)
     except backups.BadBackup as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     if taken.instance != settings.instance:
         fail(
             f"the backup is of instance {taken.instance!r}, these settings say "
-            f"{settings.instance!r}: set FLEET_INSTANCE={taken.instance}"
+            f"{settings.instance!r}: set FLEET_INSTANCE={taken.instance}",
+            EXIT_USAGE,
         )
     try:
         keys.check_key(settings.state_dir, taken.key)
     except ValueError as exc:
-        fail(f"{exc}: restore into a fresh state dir")
+        fail(f"{exc}: restore into a fresh state dir", EXIT_USAGE)
     except keys.SecretFileError as exc:
         fail(str(exc))
     try:
@@ -80,6 +81,8 @@ def restore(file: Path) -> None:
         fail(f"cannot open the store: {_why(exc)}")
     try:
         counts = backups.restore(store, file, taken)
+    except backups.BadBackup as exc:  # found only on the full read
+        fail(f"restore failed: {exc}", EXIT_USAGE)
     except (StoreError, DatabaseError) as exc:
         fail(f"restore failed: {_why(exc)}")
     finally:
