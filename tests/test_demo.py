@@ -5,10 +5,13 @@ import re
 import socket
 import sqlite3
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from feeds.clock import MarketClock
+from orchestrator.tools.demo import MARKET_FILE, _anchor
 from orchestrator.tools.harness import FLEET, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +122,7 @@ def test_demo_refuses_a_state_dir_it_cannot_make(tmp_path):
 
 def test_a_kept_state_dir_brings_back_as_many_agents_as_asked_not_more(tmp_path):
     state = tmp_path / "demo"  # each demo added its agents beside the kept ones: 6, 12, 18…
-    said = []
+    said, market_from, stopped_at = [], [], []
     for agents in (2, 2, 3):
         options = ["--agents", str(agents), "--for", "1", "--state-dir", str(state)]
         options += ["--port", str(free_port()), "--sandbox-port", str(free_port())]
@@ -131,9 +134,34 @@ def test_a_kept_state_dir_brings_back_as_many_agents_as_asked_not_more(tmp_path)
         )
         assert result.returncode == 0, result.stderr
         said.append(result.stdout.splitlines()[0])
+        (start,) = re.findall(r"market 4320x from (\S+ \S+) UTC", result.stdout)
+        market_from.append(datetime.fromisoformat(f"{start}Z"))
+        stopped_at.append(datetime.fromisoformat((state / MARKET_FILE).read_text().strip()))
     assert said[0].startswith("scaling to 2: spawned 2 agent(s): ")
     assert said[1] == "the fleet already has 2 agent(s)"
     assert said[2].startswith("scaling to 3: spawned 1 agent(s): ")
+    # each market goes on from the minute the last stopped in, a market hour or more on
+    for stopped, start in zip(stopped_at, market_from[1:], strict=False):
+        assert start == stopped.replace(second=0, microsecond=0)
+    assert market_from[0] + timedelta(hours=1) < market_from[1] < market_from[2]
+
+
+@pytest.mark.parametrize(
+    ("kept", "at"),
+    [
+        ("2026-12-09T10:00:00+00:00", datetime(2026, 12, 9, 10, tzinfo=UTC)),  # ahead: on
+        ("2026-12-01T10:00:00+00:00", None),  # behind the wall: from now
+        ("2026-12-09T10:00:00", None),  # no zone
+        ("three days on", None),
+        ("2040-12-09T10:00:00+00:00", None),  # farther ahead than the settings allow
+    ],
+)
+def test_a_kept_market_goes_on_where_it_stopped_if_it_can(tmp_path, kept, at):
+    wall = datetime(2026, 12, 6, 3, 30, tzinfo=UTC)
+    (tmp_path / MARKET_FILE).write_text(f"{kept}\n")
+    market = MarketClock(4320, _anchor(tmp_path / MARKET_FILE, 4320, wall))
+    assert abs(market.at(wall) - (at or wall)) < timedelta(milliseconds=1)
+    assert _anchor(tmp_path / "none", 4320, wall) == wall
 
 
 @pytest.mark.parametrize("leave", ["ctrl-c", "close the terminal"])

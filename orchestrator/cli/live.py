@@ -110,7 +110,8 @@ def watch_dashboard(api: OperatorClient, interval: float, note: str = "") -> Non
     default=None,
     help=(
         "Keep the demo's state (store, logs, sandbox) here instead of deleting it; a folder "
-        "an earlier demo kept brings its agents back, as many as --agents asks."
+        "an earlier demo kept brings its agents back, as many as --agents asks, and its "
+        "market goes on from where that demo stopped."
     ),
 )
 def demo(
@@ -144,7 +145,8 @@ def demo(
                 shell = f"FLEET_STATE_DIR={fleet.state_dir} FLEET_PORT={port} fleet ls"
                 lines = [
                     f"dashboard:  {fleet.url}/  (operator token {fleet.token})",
-                    f"platform:   {fleet.platform_url}  ({runtime} runtime, {speed:g}x)",
+                    f"platform:   {fleet.platform_url}  ({runtime} runtime, market {speed:g}x "
+                    f"from {fleet.market_from:%Y-%m-%d %H:%M} UTC)",
                     f"CLI:        {shell}",
                 ]
                 click.echo(format_scaled(scaled))

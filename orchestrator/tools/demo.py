@@ -4,6 +4,10 @@ Everything runs in a throw-away state dir with its own instance name, so the dem
 touches another fleet. On the way out the daemon is stopped and every container labelled
 with the demo's instance is removed: nothing is left running. Only then are the
 sandbox's fills counted, when no agent can add one.
+
+A kept state dir keeps the market time the demo stopped at, and the next demo in it goes
+on from there: its market never runs the same days again (the simulated news of a market
+day is the same every time, so its agents would trade them again).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from feeds.clock import MarketClock
+from orchestrator.settings import MAX_MARKET_DRIFT
 from orchestrator.tools.harness import (
     HarnessError,
     Service,
@@ -28,6 +34,8 @@ from orchestrator.tools.harness import (
     remove_instance,
 )
 from sandbox.store import filled_orders
+
+MARKET_FILE = "market-stopped-at"  # in a kept state dir: the market time the demo stopped at
 
 
 class DemoError(Exception):
@@ -42,6 +50,7 @@ class Demo:
     url: str
     platform_url: str
     token: str
+    market_from: datetime  # the market time it started at
     filled: int | None = None  # orders the sandbox filled, counted once everything stopped
 
 
@@ -61,6 +70,8 @@ def running_demo(
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DemoError(f"cannot keep the demo's state in {state}: {exc.strerror}") from None
+    wall = datetime.now(UTC)
+    market = MarketClock(speed, _anchor(state / MARKET_FILE, speed, wall))
     instance = f"demo-{secrets.token_hex(3)}"
     platform_url = f"http://127.0.0.1:{sandbox_port}"
     passed_on = {
@@ -78,7 +89,7 @@ def running_demo(
         FLEET_MARKET_TIME_SCALE=str(speed),
         # A busy market: every symbol has news on most days, so agents trade within minutes.
         FLEET_MARKET_EVENT_RATE="0.8",
-        FLEET_MARKET_ANCHOR=datetime.now(UTC).isoformat(),
+        FLEET_MARKET_ANCHOR=market.anchor.isoformat(),
         FLEET_EQUITY_SAMPLE_SECONDS="10",
         FLEET_DASHBOARD_ACTIONS="true",
         **passed_on,
@@ -96,7 +107,7 @@ def running_demo(
             started.append(service)
             service.start(60)
         token = (state / "operator-token").read_text().strip()
-        demo = Demo(state, url, platform_url, token)
+        demo = Demo(state, url, platform_url, token, market.at(wall))
         yield demo
     except HarnessError as exc:
         raise DemoError(str(exc)) from None
@@ -105,8 +116,25 @@ def running_demo(
             service.stop(30)
         if runtime == "docker":
             remove_instance(instance)
+        if keep is not None:
+            with suppress(OSError):  # then the next demo starts at the wall's time
+                (state / MARKET_FILE).write_text(f"{market.now().isoformat()}\n")
         if demo is not None:
             with suppress(SQLAlchemyError):  # then the count is not shown
                 demo.filled = filled_orders(f"sqlite:///{(state / 'sandbox.db').absolute()}")
         if keep is None:
             shutil.rmtree(state, ignore_errors=True)
+
+
+def _anchor(stopped_at: Path, speed: float, wall: datetime) -> datetime:
+    """The market clock's anchor: now, or, where an earlier demo stopped ahead of the
+    wall's time, the moment that puts the market back where it stopped (unless that is
+    farther ahead than the settings allow)."""
+    try:
+        stopped = datetime.fromisoformat(stopped_at.read_text().strip())
+    except (OSError, ValueError):  # none kept, or not a time: start afresh
+        return wall
+    if speed == 1 or stopped.tzinfo is None or not wall < stopped < wall + MAX_MARKET_DRIFT:
+        return wall
+    # anchor + (wall - anchor) × speed = stopped
+    return wall - (stopped - wall) / (speed - 1)
