@@ -14,7 +14,9 @@ import hashlib
 import logging
 import math
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 
 from agent_runtime.account import AccountLink
 from agent_runtime.catalysts import CatalystScores
@@ -28,6 +30,7 @@ from agent_runtime.strategies import MarketView, NewsView
 from agent_runtime.strategies._base import eligible
 from feeds.calendar import calendar_for, trading_day
 from feeds.clock import MarketClock
+from platform_client import Order as Placed
 from platform_client import PlatformError, Portfolio
 
 log = logging.getLogger("agent.cycle")
@@ -60,13 +63,39 @@ class CycleResult:
         self.portfolio = portfolio
 
 
-def _day_of(stamp: str | None) -> str | None:
-    """The trading day of a platform timestamp; None if it is not one."""
+def _moment(stamp: str | None) -> datetime | None:
+    """A platform timestamp as a moment; None if it is not one."""
     try:
         at = datetime.fromisoformat(stamp or "")
     except ValueError:
         return None
-    return trading_day(at) if at.tzinfo else None
+    return at if at.tzinfo else None
+
+
+def _day_of(stamp: str | None) -> str | None:
+    """The trading day of a platform timestamp; None if it is not one."""
+    at = _moment(stamp)
+    return trading_day(at) if at else None
+
+
+def opened_at(orders: Sequence[Placed], held: Mapping[str, float]) -> dict[str, datetime]:
+    """When each held position was opened, as far as the account's listed orders go back:
+    undoing its fills from the newest, the buy that took it up from nothing (or the oldest
+    listed buy, when the list ends first)."""
+    left = dict(held)
+    opened: dict[str, datetime] = {}
+    dated = [(at, o) for o in orders if o.filled_qty > 0 and (at := _moment(o.created_at))]
+    for at, order in sorted(dated, key=lambda pair: pair[0], reverse=True):
+        if order.symbol not in left:
+            continue
+        if order.side == "buy":
+            opened[order.symbol] = at
+            left[order.symbol] -= order.filled_qty
+            if left[order.symbol] <= 0:
+                del left[order.symbol]
+        else:
+            left[order.symbol] += order.filled_qty
+    return opened
 
 
 def _prices(raw: dict) -> dict[str, float]:
@@ -111,6 +140,21 @@ class Memory:
         self.held_since: dict[str, datetime] = {}
         self.opened_by: dict[str, tuple[str, float]] = {}  # symbol → (event type, entry)
         self.catalysts = CatalystScores()
+
+    def track(
+        self, held: Mapping[str, float], now: datetime, listed: Callable[[], Sequence[Placed]]
+    ) -> None:
+        """Keep up with the positions the platform shows: forget the closed ones, and date
+        each one this process never saw bought (it was restarted, or a fill came after its
+        order's answer) by the account's `listed` orders, or else from `now`, so that
+        strategies that exit on time still exit."""
+        for symbol in self.held_since.keys() - held.keys():
+            del self.held_since[symbol]
+            self.opened_by.pop(symbol, None)  # closed unseen: it teaches nothing
+        unknown = {s: qty for s, qty in held.items() if qty > 0 and s not in self.held_since}
+        if unknown:
+            opened = opened_at(listed(), unknown)
+            self.held_since.update({s: opened.get(s, now) for s in unknown})
 
     def filled(self, order: Order, price: float | None, held_before: float, now: datetime) -> None:
         """Track a fill; a closed trade teaches the catalyst that opened it."""
@@ -159,12 +203,6 @@ class Trader:
         from the platform's list when this process started."""
         day, count = self.orders_today
         return count if day == trading_day(now) else 0
-
-    def _placed_on(self, day: str) -> int:
-        """The account's orders of `day`, as the platform lists them (its latest 100), so
-        that a restarted agent does not count its daily orders from zero again."""
-        listed = self.account.session.call(self.account.client.orders, 100)
-        return sum(_day_of(o.created_at) == day for o in listed)
 
     @property
     def catalysts(self) -> CatalystScores:
@@ -231,12 +269,16 @@ class Trader:
     def _run(self, cycle: int, now: datetime, paused: bool) -> CycleResult:
         portfolio = self.account.session.call(self.account.client.portfolio)
         held = {p.symbol: p.qty for p in portfolio.positions}
+        # The account's latest 100 orders, read at most once a cycle and only when needed.
+        listed = cache(lambda: self.account.session.call(self.account.client.orders, 100))
+        self.memory.track(held, now, listed)
         view = self._view(now, held, {p.symbol: p.avg_price for p in portfolio.positions})
         if view is None:
             return CycleResult(cycle, error="no symbols match this personality")
         day = trading_day(now)  # the exchange's date, as the relay counts the daily cap
         if not self.orders_today[0]:  # this process's first cycle: today may have orders
-            self.orders_today = (day, self._placed_on(day))
+            # counted from the platform's list, not from zero again after a restart
+            self.orders_today = (day, sum(_day_of(o.created_at) == day for o in listed()))
         done_today = self.orders_on(now)
         inputs = Inputs(
             strategy=self.strategy,

@@ -5,18 +5,19 @@ the agent exactly the data it needs, including broken data.
 """
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from agent_runtime.account import REPORT_EVERY, STILL_EVERY, AccountLink
 from agent_runtime.contract import Bootstrap, ClockSpec, PlatformAccess, Schedule
-from agent_runtime.cycle import Trader, client_order_id
+from agent_runtime.cycle import Trader, client_order_id, opened_at
 from agent_runtime.gateway import GatewayClient
 from feeds.clock import DEFAULT_ANCHOR
 from orchestrator.settings import Settings
 from orchestrator.tools.harness import serve
 from orchestrator.tools.scripted import ScriptedApp
+from platform_client import Order as Placed
 from platform_client import PlatformClient
 from sandbox.app import create_sandbox_app
 from tests.conftest import CONTROLLER_KEY, sandbox_config
@@ -112,6 +113,47 @@ def test_a_cycle_turns_news_into_a_filled_order_and_a_restart_never_fills_twice(
     assert resent.replayed
     assert [o.client_order_id for o in restarted.account.client.orders()] == [order_id]
     assert restarted.account.client.portfolio().positions[0].qty == position.qty
+
+
+def test_a_restarted_agent_knows_how_long_it_has_held_and_exits_on_time(world):
+    first = trader(world)
+    assert first.run(100, NOW, paused=False).filled == 1
+    (bought,) = first.account.client.orders()
+    later = NOW + timedelta(days=1)  # the catalyst is stale; the trade held past half a day
+    restarted = trader(world)
+    result = restarted.run(restarted.due(later), later, paused=False)
+    assert (result.submitted, result.filled, result.error) == (1, 1, None)
+    sold = restarted.account.client.orders()[0]
+    assert (sold.symbol, sold.side) == ("MRNA", "sell")
+    assert sold.client_order_id.endswith("-MRNA-sell") and restarted.memory.held_since == {}
+    ((decision, _),) = restarted.outbox.pending  # it decided on the platform's date
+    since = decision["inputs"]["held_since"]["MRNA"]
+    assert datetime.fromisoformat(since) == datetime.fromisoformat(bought.created_at)
+
+
+def _placed(symbol: str, side: str, qty: float, hour: int, status: str = "filled") -> Placed:
+    at = datetime(2026, 12, 3, hour, tzinfo=UTC).isoformat()
+    filled = qty if status == "filled" else 0.0
+    return Placed(f"o{hour}", f"c{hour}", symbol, side, status, filled, 10.0, None, False, at)
+
+
+def test_a_position_is_dated_by_the_buy_that_opened_it_as_far_as_the_orders_go_back():
+    orders = [  # newest first, as the platform lists them
+        _placed("AAPL", "buy", 5, 16),
+        _placed("AAPL", "sell", 5, 15),  # part of it sold
+        _placed("XOM", "buy", 7, 14, status="rejected"),
+        _placed("AAPL", "buy", 10, 13),  # opened here…
+        _placed("AAPL", "sell", 8, 12),  # …after the last one closed
+        _placed("AAPL", "buy", 8, 11),
+        _placed("MRNA", "buy", 3, 10),  # the list starts with it already 6 held
+        _placed("JPM", "buy", 1, 9),  # not held any more
+        _placed("XOM", "buy", 2, 8, status="accepted"),
+        _placed("AAPL", "buy", 3, 8)._replace(created_at="yesterday"),  # not a time: passed
+    ]
+    held = {"AAPL": 10.0, "MRNA": 6.0, "XOM": 7.0}
+    hour = lambda h: datetime(2026, 12, 3, h, tzinfo=UTC)  # noqa: E731
+    assert opened_at(orders, held) == {"AAPL": hour(13), "MRNA": hour(10)}
+    assert opened_at([], held) == {}
 
 
 def test_the_daily_order_count_runs_by_the_exchanges_date_as_the_relays_cap_does(world):
