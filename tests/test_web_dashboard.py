@@ -140,6 +140,16 @@ def test_the_overview_draws_the_agents_most_in_need_and_counts_the_rest(make_dae
         assert kept["name"] in table and gone["name"] in table and "Not shown" not in table
 
 
+def drawn_whole(page, chart: str) -> bool:
+    """Whether every label of the `chart` (an svg) lies inside it, not cut at its edge."""
+    return page.locator(chart).evaluate(
+        """svg => [...svg.querySelectorAll('text')].every(t => {
+            const box = t.getBBox();
+            return box.x >= 0 && box.x + box.width <= svg.width.baseVal.value;
+        })"""
+    )
+
+
 def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     make_daemon, page, sandbox_process
 ):
@@ -186,6 +196,7 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     ticks = page.locator("#fleet-equity .y-tick").all_text_contents()
     assert len(ticks) == 5 and all(t.startswith(("$", "-$")) for t in ticks)
     assert len(page.locator("#fleet-equity .x-tick").all_text_contents()) == 5
+    assert drawn_whole(page, "#fleet-equity") and drawn_whole(page, "#pnl-by-strategy")
     assert page.locator("#pnl-by-strategy polyline.series").count() >= 1
     assert page.locator("#drawdown").inner_text().endswith("%")
     summary = daemon.api("GET", "/v1/fleet").json()
@@ -195,6 +206,7 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     page.goto(f"{daemon.url}/agents/{agent['id']}")
     page.wait_for_selector("#equity-chart")
     assert page.locator("#equity-chart .y-tick").count() == 5
+    assert drawn_whole(page, "#equity-chart")
     (account,) = [
         a
         for a in PlatformClient(

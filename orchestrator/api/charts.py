@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 PALETTE = ("#0969da", "#1a7f37", "#cf222e", "#8250df", "#bf8700", "#1b7c83", "#953800")
-_LEFT, _RIGHT, _TOP, _BOTTOM = 78, 12, 10, 34  # margins around the plot area, in pixels
+_LEFT, _RIGHT, _TOP, _BOTTOM = 78, 36, 10, 34  # margins around the plot area, in pixels:
+# on the right, half the widest time label ("12-06 16:00"), centred on the last tick
 _TICKS = 4
 
 
