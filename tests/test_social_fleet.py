@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from agent_runtime.decisions import replay
 from orchestrator.tools.harness import wait_until
-from tests.test_web_dashboard import shot
+from tests.test_web_dashboard import drawn_whole, shot
 
 ARROWS = """() => {
   const at = (e, ...names) => names.map((n) => Number(e.getAttribute(n)));
@@ -101,9 +101,19 @@ def test_agents_follow_each_other_and_an_order_can_say_it_saw_them(
     assert page.locator("#follow-graph circle").count() == len(names)
     assert 1 <= page.locator("#follow-graph line").count() <= len(names) * (len(names) - 1)
     arrows = page.evaluate(ARROWS)  # each from a follower's centre to the rim it points at
+    # every agent anyone follows is named beside its dot (up to 8), and no name is cut
+    followed_names = {
+        row.split()[0] for row in page.locator("#most-followed tr").all_inner_texts()[1:]
+    }
+    assert set(page.locator("#follow-graph text").all_text_contents()) == followed_names
+    assert drawn_whole(page, "#follow-graph")
     assert arrows and all(starts and ends for starts, ends in arrows)
     rows = page.locator("#most-followed tr").all_inner_texts()[1:]
     assert rows and all(row.split()[0] in names and int(row.split()[1]) > 0 for row in rows)
+    # every agent anyone follows is named beside its dot (up to 8), and no name is cut
+    labels = page.locator("#follow-graph text").all_text_contents()
+    assert sorted(labels) == sorted(row.split()[0] for row in rows)
+    assert drawn_whole(page, "#follow-graph")
     shot(page, "social-graph")
     page.goto(f"{daemon.url}/agents/{agent['id']}")
     assert "follows " in page.locator("#follows").inner_text()

@@ -4,6 +4,8 @@ a wrong token and a forged agent id are refused. Screenshots go to test-artifact
 
 from pathlib import Path
 
+import pytest
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -261,3 +263,19 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     page.wait_for_selector("#orders")
     history = page.locator("#orders").inner_text()
     assert "earnings beat" in history and "closing sale" in history  # kept past the account
+
+
+@pytest.mark.parametrize("agents", [2, 4, 9, 40])
+def test_the_follow_graph_names_its_most_followed_and_cuts_no_name(page, agents):
+    from orchestrator.api.charts import LABELLED, follow_graph
+    from orchestrator.api.web import templates
+
+    names = [f"very-long-named-agent-{i:04d}" for i in range(agents)]  # longer than any sampled
+    nodes = [{"name": n, "followers": agents - i} for i, n in enumerate(names)]
+    graph = follow_graph({"nodes": nodes, "edges": []})
+    html = templates.get_template("social.html").render(
+        summary={"instance": "test"}, actions=False, csrf="", graph=graph, leaders=[], follows=0
+    )
+    page.set_content(html)
+    assert page.locator("#follow-graph text").all_text_contents() == names[:LABELLED]
+    assert drawn_whole(page, "#follow-graph")

@@ -111,15 +111,21 @@ def line_chart(
     return Chart(title, width, height, lines, y_ticks, x_ticks, signed)
 
 
+LABELLED = 8  # how many of the most followed agents have their names beside their dots
+
+
 @dataclass(frozen=True)
 class Node:
-    """An agent in the follow graph: its place, its size (by followers) and its name."""
+    """An agent in the follow graph: its place, its size (by followers), its name, and
+    where its name is drawn (`label_x`, None for none) with which SVG text-anchor."""
 
     name: str
     followers: int
     x: float
     y: float
     r: float
+    label_x: float | None = None
+    anchor: str = "start"
 
 
 @dataclass(frozen=True)
@@ -138,13 +144,19 @@ def follow_graph(graph: dict, size: int = 560) -> Graph:
     nodes, spacing = [], (size / 2 - 20) / math.sqrt(max(1, len(graph["nodes"])))
     for i, node in enumerate(graph["nodes"]):  # most followed first
         radius, angle = spacing * math.sqrt(i + 0.5), i * math.pi * (3 - math.sqrt(5))
+        x, r = size / 2 + radius * math.cos(angle), 3 + 2.5 * math.sqrt(node["followers"])
+        # a name goes on the side toward the centre, so that none runs off the edge
+        right = x > size / 2
+        labelled = i < LABELLED and node["followers"] > 0
         nodes.append(
             Node(
                 node["name"],
                 node["followers"],
-                round(size / 2 + radius * math.cos(angle), 1),
+                round(x, 1),
                 round(size / 2 + radius * math.sin(angle), 1),
-                round(3 + 2.5 * math.sqrt(node["followers"]), 1),
+                round(r, 1),
+                round(x - r - 3 if right else x + r + 3, 1) if labelled else None,
+                "end" if right else "start",
             )
         )
     at = {n.name: n for n in nodes}
