@@ -265,17 +265,40 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     assert "earnings beat" in history and "closing sale" in history  # kept past the account
 
 
-@pytest.mark.parametrize("agents", [2, 4, 9, 40])
-def test_the_follow_graph_names_its_most_followed_and_cuts_no_name(page, agents):
+NAMES = """() => [...document.querySelectorAll('#follow-graph text')].map(t => {
+  const b = t.getBBox();
+  return [b.x, b.y, b.x + b.width, b.y + b.height];
+})"""
+
+
+@pytest.mark.parametrize(
+    ("agents", "name"),
+    [
+        (6, "gentle-falcon-{:04x}"),
+        (9, "x" * 30 + "{}"),
+        (40, "x" * 30 + "{}"),
+        (1000, "swift-otter-{:04x}"),
+    ],
+)
+def test_the_follow_graph_names_its_most_followed_and_no_name_hides_another(page, agents, name):
     from orchestrator.api.charts import LABELLED, follow_graph
     from orchestrator.api.web import templates
 
-    names = [f"very-long-named-agent-{i:04d}" for i in range(agents)]  # longer than any sampled
+    names = [name.format(i) for i in range(agents)]
     nodes = [{"name": n, "followers": agents - i} for i, n in enumerate(names)]
     graph = follow_graph({"nodes": nodes, "edges": []})
     html = templates.get_template("social.html").render(
         summary={"instance": "test"}, actions=False, csrf="", graph=graph, leaders=[], follows=0
     )
     page.set_content(html)
-    assert page.locator("#follow-graph text").all_text_contents() == names[:LABELLED]
+    shown = page.locator("#follow-graph text").all_text_contents()
+    assert shown[0] == names[0] and set(shown) <= set(names[:LABELLED])
+    if agents <= LABELLED:  # a small fleet's every agent
+        assert shown == names
+    boxes = page.evaluate(NAMES)
+    assert all(  # no two overlap
+        a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+    )
     assert drawn_whole(page, "#follow-graph")

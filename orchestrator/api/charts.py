@@ -112,6 +112,8 @@ def line_chart(
 
 
 LABELLED = 8  # how many of the most followed agents have their names beside their dots
+_CHAR, _LINE = 7.0, 14.0  # a 12 px name's width per character and its height, about
+Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 
 @dataclass(frozen=True)
@@ -140,23 +142,27 @@ class Graph:
 
 def follow_graph(graph: dict, size: int = 560) -> Graph:
     """Lay out the follow graph on a sunflower spiral, the most followed at the centre:
-    node i sits at radius ∝ √i and the golden angle, sized by √(followers + 1)."""
+    node i sits at radius ∝ √i and the golden angle, sized by √(followers + 1). The most
+    followed are named, each where its name covers no name before it (a large fleet's
+    centre is crowded)."""
     nodes, spacing = [], (size / 2 - 20) / math.sqrt(max(1, len(graph["nodes"])))
+    taken: list[Box] = []  # the names drawn so far
     for i, node in enumerate(graph["nodes"]):  # most followed first
         radius, angle = spacing * math.sqrt(i + 0.5), i * math.pi * (3 - math.sqrt(5))
-        x, r = size / 2 + radius * math.cos(angle), 3 + 2.5 * math.sqrt(node["followers"])
-        # a name goes on the side toward the centre, so that none runs off the edge
-        right = x > size / 2
-        labelled = i < LABELLED and node["followers"] > 0
+        x, y = size / 2 + radius * math.cos(angle), size / 2 + radius * math.sin(angle)
+        r = 3 + 2.5 * math.sqrt(node["followers"])
+        start, anchor, box = _name_place(x, y, r, node["name"], left=x > size / 2)
+        named = i < LABELLED and node["followers"] > 0 and not any(_overlap(box, b) for b in taken)
+        taken += [box] if named else []
         nodes.append(
             Node(
                 node["name"],
                 node["followers"],
                 round(x, 1),
-                round(size / 2 + radius * math.sin(angle), 1),
+                round(y, 1),
                 round(r, 1),
-                round(x - r - 3 if right else x + r + 3, 1) if labelled else None,
-                "end" if right else "start",
+                round(start, 1) if named else None,
+                anchor,
             )
         )
     at = {n.name: n for n in nodes}
@@ -166,6 +172,20 @@ def follow_graph(graph: dict, size: int = 560) -> Graph:
         if e["from"] in at and e["to"] in at
     ]
     return Graph(size, nodes, edges)
+
+
+def _name_place(x: float, y: float, r: float, name: str, left: bool) -> tuple[float, str, Box]:
+    """Where the name of the dot at (`x`, `y`) of radius `r` starts, its SVG text-anchor,
+    and the box it covers: on the `left` of the dot when it lies right of the centre, so
+    that no name runs off the graph's edge."""
+    width, top, bottom = _CHAR * len(name), y - _LINE / 2, y + _LINE / 2
+    if left:
+        return x - r - 3, "end", (x - r - 3 - width, top, x - r - 3, bottom)
+    return x + r + 3, "start", (x + r + 3, top, x + r + 3 + width, bottom)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _to_rim(a: Node, b: Node) -> tuple[float, float, float, float]:
