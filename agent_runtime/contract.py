@@ -77,6 +77,9 @@ class Bootstrap(NamedTuple):
     # When the platform last confirmed a follow by this agent (wall time): a process started
     # on that market day does not review its follows again (absent from an older gateway)
     followed_at: datetime | None = None
+    # What its last process learned of each kind of event ({type: {score, trades, ...}}),
+    # to go on from (absent from an older gateway)
+    catalysts: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The reply body of `GET /v1/agent/bootstrap`."""
@@ -118,6 +121,9 @@ class Bootstrap(NamedTuple):
             followed_at=None
             if followed_at is None
             else _moment(_get(data, "followed_at", str), "followed_at"),
+            catalysts=None
+            if data.get("catalysts") is None
+            else _mapping(data["catalysts"], "catalysts"),
         )
 
 

@@ -192,6 +192,7 @@ class Trader:
         self.history: dict[str, deque[float]] = {}
         self.universe: dict[str, dict] = {}
         self.memory = Memory()
+        self.memory.catalysts.restore(boot.catalysts or {})
         followed_on = boot.followed_at and self.clock.at(boot.followed_at)
         self.circle = Circle(self.agent_id, self.personality, account, followed_on)
         self.outbox = Outbox()

@@ -20,3 +20,17 @@ def test_a_wild_return_cannot_run_away():
     scores = CatalystScores()
     scores.record("m&a", 50.0)
     assert scores.scores["m&a"] == 1.0 and scores.weights()["m&a"] == 1.5
+
+
+def test_a_new_process_goes_on_from_what_the_last_one_reported():
+    before = CatalystScores()
+    for trade_return in (0.05, -0.01, 0.03):
+        before.record("earnings", trade_return)
+    before.record("fda", -0.2)
+    after = CatalystScores()
+    report = before.report()
+    after.restore({**report, "junk": {"score": "high"}, "none": None, "inf": {"score": 1e999}})
+    assert after.weights() == before.weights() and after.trades == before.trades
+    after.record("earnings", 0.01)
+    before.record("earnings", 0.01)
+    assert after.report() == before.report()  # rounded to four places, as reported

@@ -225,6 +225,12 @@ def test_a_closed_event_trade_teaches_its_catalyst(world):
     assert agent.account.client.portfolio().positions == ()
 
 
+def test_a_restarted_agent_acts_on_what_it_had_learned(world):
+    learned = {"fda": {"score": 0.2, "trades": 3, "weight": 1.5}}
+    assert trader(world, catalysts=learned).catalysts.report() == learned
+    assert trader(world).catalysts.report() == {}  # a first process, or an older gateway
+
+
 def test_outside_the_nyse_session_a_cycle_holds_without_a_call(world, caplog):
     gateway = world[0]
     agent = trader(world, clock=ClockSpec(time_scale=1.0, anchor=DEFAULT_ANCHOR, hours="nyse"))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from agent_runtime.contract import Bootstrap
 from orchestrator import keys
 from orchestrator.api.lane import HeartbeatLane
 from orchestrator.gateway.agents import TOKEN_MEMORY_SECONDS, AgentGateway, Heartbeat
@@ -90,6 +91,27 @@ def test_a_bootstrap_says_when_the_agent_last_followed_someone(fleet, store):
     follows.record([FollowChange(agent.id, "followed", ("u-3",), later)])
     assert gateway.bootstrap(gateway.authenticate(f"token-{agent.id}")).followed_at == later
     assert gateway.bootstrap(gateway.authenticate(f"token-{other.id}")).followed_at is None
+
+
+def test_what_an_agent_learned_is_kept_and_handed_to_its_next_process(fleet, store):
+    gateway, (agent, other, _), _, _ = fleet
+    fda = {"score": 0.04, "trades": 2, "weight": 1.2}
+    beat(gateway, agent, 5, catalysts={"fda": fda})
+    gateway.flush()
+    assert json.loads(store.get(agent.id).catalysts) == {"fda": fda}
+    beat(gateway, agent, 6)  # an older image reports none: what was learned stays
+    gateway.flush()
+    assert json.loads(store.get(agent.id).catalysts) == {"fda": fda}
+
+    booted = gateway.bootstrap(gateway.authenticate(f"token-{agent.id}"))
+    assert booted.catalysts == {"fda": fda}
+    assert Bootstrap.from_json(booted.to_json()).catalysts == {"fda": fda}  # over the wire
+    # a process that dies right after a trade closed: its last beat is not written yet
+    rating = {"score": -0.1, "trades": 1, "weight": 0.5}
+    beat(gateway, agent, 7, catalysts={"fda": fda, "rating": rating})
+    booted = gateway.bootstrap(gateway.authenticate(f"token-{agent.id}"))
+    assert booted.catalysts == {"fda": fda, "rating": rating}
+    assert gateway.bootstrap(gateway.authenticate(f"token-{other.id}")).catalysts is None
 
 
 def test_the_kill_switch_and_retirement_reach_the_next_reply(fleet, store):

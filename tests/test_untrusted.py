@@ -44,6 +44,12 @@ def test_numbers_beyond_any_account_are_refused_and_change_nothing(make_daemon):
         {"cycle": 2**70},
         {"cycle": cycle, "orders_today": 2**64},
         {"cycle": cycle, "cash": -1e300},
+        {"cycle": cycle, "catalysts": {"fda": {"score": 2.0, "trades": 1, "weight": 1.0}}},
+        {"cycle": cycle, "catalysts": {"[b]fda": {"score": 0.1, "trades": 1, "weight": 1.0}}},
+        {
+            "cycle": cycle,
+            "catalysts": {f"e{n}": {"score": 0, "trades": 1, "weight": 1} for n in range(17)},
+        },
     ):
         answer = daemon.api("POST", "/v1/agent/heartbeat", token=token, json=claim)
         assert answer.status_code == 422, (claim, answer.text)
@@ -51,6 +57,22 @@ def test_numbers_beyond_any_account_are_refused_and_change_nothing(make_daemon):
     (after,) = daemon.agents()
     assert after["last_cycle"] == agent["last_cycle"] and after["equity"] == agent["equity"]
     assert daemon.fleet("ls").returncode == 0
+
+    # what it learned of each kind of event, in bounds, reaches the operator in words
+    learned = {
+        "m&a": {"score": 0.05, "trades": 3, "weight": 1.25},
+        "fda": {"score": -0.02, "trades": 1, "weight": 0.9},
+    }
+    claim = {"cycle": cycle, "catalysts": learned}
+    assert daemon.api("POST", "/v1/agent/heartbeat", token=token, json=claim).status_code == 200
+
+    def shown() -> str:
+        return " ".join(daemon.fleet("show", agent["name"]).stdout.split())
+
+    wait_until(lambda: "catalysts m&a" in shown(), "the beat written")
+    assert "catalysts m&a ×1.25 (3 trades), fda ×0.90 (1 trade) " in shown()
+    detail = daemon.api("GET", f"/v1/agents/{agent['id']}").json()
+    assert detail["catalysts"] == learned
 
 
 def test_a_cycle_that_goes_back_is_refused_until_the_agent_starts_again(make_daemon):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.tools.harness import wait_until
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -189,6 +191,11 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     for equity in (100_000.0, 101_500.0, 99_000.0, 100_700.0):
         trader.beat(equity)
         time.sleep(0.3)
+    learned = {"earnings": {"score": 0.03, "trades": 2, "weight": 1.15}}
+    trader.beat(100_700.0, catalysts=learned)
+    wait_until(  # the beats are written in batches
+        lambda: daemon.api("GET", f"/v1/agents/{agent['id']}").json()["catalysts"], "the beat"
+    )
 
     page.goto(f"{daemon.url}/login")
     page.fill("#token", daemon.token)
@@ -209,6 +216,7 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     page.wait_for_selector("#equity-chart")
     assert page.locator("#equity-chart .y-tick").count() == 5
     assert drawn_whole(page, "#equity-chart")
+    assert page.locator("#catalysts").inner_text() == "catalysts: earnings ×1.15 (2 trades)"
     (account,) = [
         a
         for a in PlatformClient(

@@ -33,7 +33,7 @@ class Trader:
         assert answer.status_code in (200, 201), answer.text
         return answer.json()
 
-    def beat(self, equity: float) -> None:
-        body = {"cycle": self.cycle, "equity": equity}
+    def beat(self, equity: float, **reported: object) -> None:
+        body = {"cycle": self.cycle, "equity": equity, **reported}
         answer = self.daemon.api("POST", "/v1/agent/heartbeat", token=self.token, json=body)
         assert answer.status_code == 200, answer.text

@@ -136,6 +136,7 @@ def format_agent(agent: dict) -> RenderableType:
         ("last error", plain(agent.get("last_error") or agent.get("reason") or "-")),
         ("following", plain(", ".join(agent.get("following") or []) or "-")),
         ("followers", plain(", ".join(agent.get("followers") or []) or "-")),
+        ("catalysts", plain(agent.get("learned") or "nothing learned yet")),
     ]
     for label, value in rows:
         facts.add_row(label, value)

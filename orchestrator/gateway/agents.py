@@ -30,8 +30,9 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from agent_runtime.contract import MAX_ERROR, Bootstrap, ClockSpec, PlatformAccess, Schedule
 from feeds.calendar import trading_day
@@ -57,6 +58,19 @@ TOKEN_MEMORY_SECONDS = 60.0
 MAX_WAITING_BEATS = 10
 
 
+class Learned(Body):
+    """What an agent has learned of one kind of news event (`agent_runtime.catalysts`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    score: float = Field(ge=-1, le=1, allow_inf_nan=False)
+    trades: int = Field(ge=0, le=MAX_COUNT)
+    weight: float = Field(ge=0.5, le=1.5, allow_inf_nan=False)
+
+
+EventType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9&_.-]{1,32}$")]
+
+
 class Heartbeat(Body):
     """What an agent reports every cycle (untrusted: every field is bounded and of its
     own type). A field it does not know is ignored, not refused: during a rollout, agents
@@ -73,6 +87,7 @@ class Heartbeat(Body):
     orders_filled: int = Field(default=0, ge=0, le=MAX_COUNT)
     orders_today: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     last_error: str | None = Field(default=None, max_length=MAX_ERROR)
+    catalysts: dict[EventType, Learned] | None = Field(default=None, max_length=16)
 
 
 class HeartbeatReply(BaseModel):
@@ -187,8 +202,12 @@ class AgentGateway:
         starts its count of cycles afresh."""
         with self._lock:  # a new process counts its cycles afresh
             self._cycles[agent.id] = None
-            self._pending.pop(agent.id, None)
-        self.store.bootstrapped(agent.id)
+            waiting = self._pending.pop(agent.id, None) or []
+        learned = self.store.bootstrapped(agent.id)
+        # what the last process learned: from its beats not yet written, else the store's
+        learned = next(
+            (b.state["catalysts"] for b in reversed(waiting) if "catalysts" in b.state), learned
+        )
         platform = None
         if self.accounts is not None and agent.credentials:
             login = self.accounts.open(agent.credentials)
@@ -204,6 +223,7 @@ class AgentGateway:
             clock=self._clock,
             paused=self.store.paused(),
             followed_at=self.follows.last_followed(agent.id),
+            catalysts=json.loads(learned) if learned else None,
         )
 
     def paused_known(self) -> bool | None:
@@ -224,6 +244,9 @@ class AgentGateway:
             "orders_filled": beat.orders_filled,
             "orders_today": beat.orders_today,
         }
+        if beat.catalysts:  # one text for the same scores, so an unchanged one is not written
+            learned = {kind: beat.catalysts[kind].model_dump() for kind in sorted(beat.catalysts)}
+            state["catalysts"] = json.dumps(learned, separators=(",", ":"))
         with self._lock:
             last = self._cycles.get(agent.id, agent.last_cycle)
             if last is not None and beat.cycle < last:

@@ -117,6 +117,8 @@ def agent_detail(
     view["personality"] = json.loads(agent.personality) if agent.personality else None
     view["positions"] = json.loads(agent.positions) if agent.positions else []
     view["positions_at"] = iso(agent.positions_at)
+    view["catalysts"] = json.loads(agent.catalysts) if agent.catalysts else {}
+    view["learned"] = learned(view["catalysts"])
     orders = book.recent(agent.id)
     records = DecisionBook(store).reasons(agent.id, [o.client_order_id for o in orders])
     view["orders"] = [
@@ -129,6 +131,16 @@ def agent_detail(
         {"at": iso(at), "equity": equity} for at, equity in EquityBook(store).history(agent.id)
     ]
     return view
+
+
+def learned(catalysts: dict) -> str:
+    """What an agent has learned of each kind of event, in words: how much more or less
+    it acts on it now, after how many closed trades (most first); empty for nothing yet."""
+    ranked = sorted(catalysts.items(), key=lambda item: (-item[1]["trades"], item[0]))
+    return ", ".join(
+        f"{kind} ×{c['weight']:.2f} ({c['trades']} trade{'' if c['trades'] == 1 else 's'})"
+        for kind, c in ranked
+    )
 
 
 def decision_view(decision: Decision) -> dict:

@@ -27,7 +27,7 @@ class Beat:
     """One heartbeat as the store records it: `day` is the market's trading day when it
     was taken (`feeds.calendar.trading_day`), the day its equity counts towards; `state`
     holds the account's figures (equity, cash, open_positions, orders_submitted,
-    orders_filled, orders_today)."""
+    orders_filled, orders_today) and, when the agent has learned some, its catalysts (JSON)."""
 
     agent_id: str
     cycle: int
@@ -58,7 +58,15 @@ def behind_message(cycle: int, last: int) -> str:
 _TABLES = (Agent.__table__, EquitySample.__table__, AgentEvent.__table__)
 # An agent's columns a beat reads, and those it writes back
 _READ = ("id", "name", "container_id", "failed_at", "alarms")
-_STATE = ("equity", "cash", "open_positions", "orders_submitted", "orders_filled", "orders_today")
+_STATE = (
+    "equity",
+    "cash",
+    "open_positions",
+    "orders_submitted",
+    "orders_filled",
+    "orders_today",
+    "catalysts",
+)
 _WRITTEN = (
     "phase",
     "updated_at",

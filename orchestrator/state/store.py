@@ -381,12 +381,15 @@ class Store:
             s.add(agent)
             s.commit()
 
-    def bootstrapped(self, agent_id: str) -> None:
+    def bootstrapped(self, agent_id: str) -> str | None:
         """A new process of this agent has started: its cycles are counted afresh (a
-        market clock set back by the operator must not lock the agent out)."""
+        market clock set back by the operator must not lock the agent out). Returns what
+        the agent had learned (its catalysts, as JSON), for the new process to go on from."""
         with self.session() as s:
-            s.execute(sa.update(Agent).where(col(Agent.id) == agent_id).values(last_cycle=None))
+            update = sa.update(Agent).where(col(Agent.id) == agent_id).values(last_cycle=None)
+            learned = s.execute(update.returning(col(Agent.catalysts))).scalar_one_or_none()
             s.commit()
+            return learned
 
     def heartbeat(
         self,

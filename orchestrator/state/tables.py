@@ -77,6 +77,8 @@ class Agent(SQLModel, table=True):
     positions_at: datetime | None = Field(default=None, sa_type=_tz())
     peak_equity: float | None = None  # the highest equity reported
     alarms: str | None = Field(default=None, max_length=200)  # standing AlertKinds, comma-separated
+    # JSON {event type: {score, trades, weight}}: its catalyst learning, as last reported
+    catalysts: str | None = None
 
 
 class AgentEvent(SQLModel, table=True):
