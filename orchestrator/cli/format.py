@@ -119,6 +119,7 @@ def problem(agent: dict) -> str:
 def format_agent(agent: dict) -> RenderableType:
     """`fleet show`: identity, health, personality, last error, orders and timeline."""
     facts = Table.grid(padding=(0, 2))
+    failures = agent["failures"]
     facts.add_column(style="bold")
     facts.add_column()
     rows = [
@@ -128,7 +129,10 @@ def format_agent(agent: dict) -> RenderableType:
         ("container", plain(agent.get("container_id") or "-")),
         *([("node", plain(agent["node"]))] if agent.get("node") else []),
         ("uptime", _age(agent.get("uptime_seconds"))),
-        ("restarts", f"{agent['restarts']} ({agent['failures']} failures in a row)"),
+        (
+            "restarts",
+            f"{agent['restarts']} ({failures} failure{'' if failures == 1 else 's'} in a row)",
+        ),
         ("heartbeat", f"{_age(agent.get('heartbeat_age_seconds'))} ago"),
         ("equity", f"{_money(agent.get('equity'))}  P&L {_pnl(agent)}"),
         ("orders today", f"{_count(agent.get('orders_today'))} (market day)"),
@@ -136,7 +140,7 @@ def format_agent(agent: dict) -> RenderableType:
         ("last error", plain(agent.get("last_error") or agent.get("reason") or "-")),
         ("following", plain(", ".join(agent.get("following") or []) or "-")),
         ("followers", plain(", ".join(agent.get("followers") or []) or "-")),
-        ("catalysts", plain(agent.get("learned") or "nothing learned yet")),
+        ("catalysts", plain(agent.get("learned") or "-")),
     ]
     for label, value in rows:
         facts.add_row(label, value)
