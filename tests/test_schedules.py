@@ -337,6 +337,7 @@ def test_the_daily_report_is_stored_and_sent_once(make_daemon):
 def test_the_report_counts_pnl_from_the_window_start_by_strategy(store):
     from orchestrator.lifecycle import Phase
     from orchestrator.operations.reports import build_report
+    from orchestrator.operations.summaries import format_report
     from orchestrator.state.orders import OrderBook, PlacedOrder
     from orchestrator.state.usage import UsageLedger
 
@@ -394,3 +395,7 @@ def test_the_report_counts_pnl_from_the_window_start_by_strategy(store):
     row = again["by_strategy"]["news_momentum"]
     assert (row["agents"], row["retired"], row["pnl"]) == (0, 1, -1_000.0)
     assert again["agents"]["live"] == 1
+    text = format_report(again)  # counted in words: one of a kind is not plural
+    assert "  contrarian: 1 agent, 2 orders, P&L +$2,000.00" in text
+    assert "  news_momentum: 0 agents (+1 retired), 1 order, P&L -$1,000.00" in text
+    assert text.endswith("; simulated 1 call")

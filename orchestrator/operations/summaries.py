@@ -48,6 +48,10 @@ def _money(amount: float) -> str:
     return f"{'+' if amount >= 0 else '-'}${abs(amount):,.2f}"
 
 
+def _counted(count: int, thing: str) -> str:
+    return f"{count:,} {thing}{'' if count == 1 else 's'}"
+
+
 def format_report(report: dict) -> str:
     """The report as a few lines of plain text (the webhook's message, the CLI's output)."""
     agents, spend = report["agents"], report["spend"]
@@ -55,17 +59,18 @@ def format_report(report: dict) -> str:
         f"{report['title']}: since {report['since'][:16].replace('T', ' ')} UTC",
         f"agents: {agents['live']} live, {agents['running']} running; "
         f"{agents['spawned']} spawned, {agents['retired']} retired; "
-        f"{report['restarts']} restarts",
+        f"{_counted(report['restarts'], 'restart')}",
         f"orders today ({report['market_day']}, market day): {report['orders_today']}; "
         f"P&L {_money(report['pnl'])} on ${report['equity']:,.2f} equity",
     ]
     for strategy, row in report["by_strategy"].items():
         retired = f" (+{row['retired']} retired)" if row["retired"] else ""
         lines.append(
-            f"  {strategy}: {row['agents']} agents{retired}, {row['orders_today']} orders, "
+            f"  {strategy}: {_counted(row['agents'], 'agent')}{retired}, "
+            f"{_counted(row['orders_today'], 'order')}, "
             f"P&L {_money(row['pnl'])}"
         )
-    calls = ", ".join(f"{p} {n} calls" for p, n in spend["provider_calls"].items())
+    calls = ", ".join(f"{p} {_counted(n, 'call')}" for p, n in spend["provider_calls"].items())
     lines.append(
         f"spend: LLM ${spend['llm_usd']:,.2f} ({spend['llm_input_tokens']:,} in / "
         f"{spend['llm_output_tokens']:,} out tokens)" + (f"; {calls}" if calls else "")
