@@ -84,7 +84,11 @@ def _cycles(
                 error = result.error
                 if result.submitted:
                     log.info(
-                        "cycle %s: %s orders, %s filled", cycle, result.submitted, result.filled
+                        "cycle %s: %s order%s, %s filled",
+                        cycle,
+                        result.submitted,
+                        "" if result.submitted == 1 else "s",
+                        result.filled,
                     )
             if trader is not None:
                 error = error or trader.outbox.send(gateway)
