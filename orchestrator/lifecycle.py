@@ -65,6 +65,7 @@ class EventKind(StrEnum):
     EXITED = "exited"
     OOM_KILLED = "oom_killed"
     VANISHED = "vanished"
+    STOPPED = "stopped"  # its workload was removed with the `fleet demo` that ran it
     RECOVERED = "recovered"
     RETIRE_REQUESTED = "retire_requested"
     RETIRE_WAITING = "retire_waiting"  # the platform holds a retirement up

@@ -145,6 +145,12 @@ def test_a_kept_state_dir_brings_back_as_many_agents_as_asked_not_more(tmp_path)
     for stopped, start in zip(stopped_at, market_from[1:], strict=False):
         assert abs(stopped - start) < timedelta(minutes=1, seconds=1)
     assert market_from[0] + timedelta(hours=1) < market_from[1] < market_from[2]
+    # the demo removed its agents' workloads and the next started them: nothing vanished
+    with sqlite3.connect(state / "fleet.db") as db:
+        kinds = [kind for (kind,) in db.execute("SELECT kind FROM agent_events ORDER BY id")]
+        restarts = {n for (n,) in db.execute("SELECT restarts FROM agents")}
+    assert "vanished" not in kinds and restarts == {0}
+    assert kinds.count("stopped") == kinds.count("container_started") > 0
 
 
 @pytest.mark.parametrize(

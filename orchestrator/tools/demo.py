@@ -7,7 +7,9 @@ sandbox's fills counted, when no agent can add one.
 
 A kept state dir keeps the market time the demo stopped at, and the next demo in it goes
 on from there: its market never runs the same days again (the simulated news of a market
-day is the same every time, so its agents would trade them again).
+day is the same every time, so its agents would trade them again). Its agents wait there
+to be started again, as after a spawn, not as agents whose workloads vanished (a failure
+each, and a restart counted).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from feeds.clock import MarketClock
+from orchestrator.lifecycle import WANTS_CONTAINER, EventKind, Phase
 from orchestrator.settings import MAX_MARKET_DRIFT
+from orchestrator.state.db import existing_store
 from orchestrator.tools.harness import (
     HarnessError,
     Service,
@@ -119,6 +123,8 @@ def running_demo(
         if keep is not None:
             with suppress(OSError):  # then the next demo starts at the wall's time
                 (state / MARKET_FILE).write_text(f"{market.now().isoformat()}\n")
+            with suppress(SQLAlchemyError):  # then the next demo finds them vanished
+                _stopped(state / "fleet.db")
         if demo is not None:
             with suppress(SQLAlchemyError):  # then the count is not shown
                 demo.filled = filled_orders(f"sqlite:///{(state / 'sandbox.db').absolute()}")
@@ -138,3 +144,30 @@ def _anchor(stopped_at: Path, speed: float, wall: datetime) -> datetime:
         return wall
     # anchor + (wall - anchor) × speed = stopped
     return wall - (stopped - wall) / (speed - 1)
+
+
+def _stopped(database: Path) -> None:
+    """Record that the demo removed the workloads of the agents in its kept store: they
+    wait, pending, for the next demo to start them."""
+    store = existing_store(f"sqlite:///{database.absolute()}")
+    if store is None:
+        return
+    try:
+        now = datetime.now(UTC)
+        for agent in store.agents(WANTS_CONTAINER):
+            if agent.container_id is None:
+                continue  # none to remove: never started, or waiting to start again
+            store.transition(
+                agent.id,
+                EventKind.STOPPED,
+                "the demo stopped: its workload was removed",
+                now,
+                phase=Phase.PENDING,
+                expect=WANTS_CONTAINER,
+                container_id=None,
+                container_started_at=None,
+                healthy_since=None,
+                next_restart_at=None,
+            )
+    finally:
+        store.engine.dispose()
