@@ -80,6 +80,9 @@ class Bootstrap(NamedTuple):
     # What its last process learned of each kind of event ({type: {score, trades, ...}}),
     # to go on from (absent from an older gateway)
     catalysts: dict[str, Any] | None = None
+    # The event that opened each position it holds, and its entry ({symbol: {catalyst,
+    # entry}}), so a trade closed after a restart still teaches (absent from an older gateway)
+    open_trades: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The reply body of `GET /v1/agent/bootstrap`."""
@@ -124,6 +127,9 @@ class Bootstrap(NamedTuple):
             catalysts=None
             if data.get("catalysts") is None
             else _mapping(data["catalysts"], "catalysts"),
+            open_trades=None
+            if data.get("open_trades") is None
+            else _mapping(data["open_trades"], "open_trades"),
         )
 
 

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from agent_runtime.account import AccountLink
 from agent_runtime.catalysts import CatalystScores
@@ -134,12 +135,34 @@ def _news(raw: dict) -> list[NewsView]:
 
 
 class Memory:
-    """What an agent remembers between cycles about its positions and its catalysts."""
+    """What an agent remembers between cycles about its positions and its catalysts. What
+    it has learned, and which event opened each position it holds, go out in its
+    heartbeats and come back at bootstrap: a restarted agent goes on from them."""
 
     def __init__(self) -> None:
         self.held_since: dict[str, datetime] = {}
         self.opened_by: dict[str, tuple[str, float]] = {}  # symbol → (event type, entry)
         self.catalysts = CatalystScores()
+
+    def restore(self, catalysts: Mapping[str, Any], open_trades: Mapping[str, Any]) -> None:
+        """Go on from what an earlier process of this agent reported (see `open_trades`);
+        an entry that is not one is passed over."""
+        self.catalysts.restore(catalysts)
+        for symbol, trade in open_trades.items():
+            try:
+                catalyst, entry = trade["catalyst"], float(trade["entry"])
+            except (KeyError, TypeError, ValueError, OverflowError):
+                continue
+            if isinstance(catalyst, str) and catalyst and math.isfinite(entry) and entry > 0:
+                self.opened_by[symbol] = (catalyst, entry)
+
+    def open_trades(self) -> dict[str, dict[str, Any]]:
+        """For the heartbeat: the event that opened each position held, and its entry
+        price, so that the trade still teaches its catalyst if it closes after a restart."""
+        return {
+            symbol: {"catalyst": catalyst, "entry": entry}
+            for symbol, (catalyst, entry) in sorted(self.opened_by.items())
+        }
 
     def track(
         self, held: Mapping[str, float], now: datetime, listed: Callable[[], Sequence[Placed]]
@@ -150,7 +173,8 @@ class Memory:
         strategies that exit on time still exit."""
         for symbol in self.held_since.keys() - held.keys():
             del self.held_since[symbol]
-            self.opened_by.pop(symbol, None)  # closed unseen: it teaches nothing
+        for symbol in self.opened_by.keys() - held.keys():
+            del self.opened_by[symbol]  # closed unseen (or while no process ran): no lesson
         unknown = {s: qty for s, qty in held.items() if qty > 0 and s not in self.held_since}
         if unknown:
             opened = opened_at(listed(), unknown)
@@ -192,7 +216,7 @@ class Trader:
         self.history: dict[str, deque[float]] = {}
         self.universe: dict[str, dict] = {}
         self.memory = Memory()
-        self.memory.catalysts.restore(boot.catalysts or {})
+        self.memory.restore(boot.catalysts or {}, boot.open_trades or {})
         followed_on = boot.followed_at and self.clock.at(boot.followed_at)
         self.circle = Circle(self.agent_id, self.personality, account, followed_on)
         self.outbox = Outbox()

@@ -105,6 +105,7 @@ def _cycles(
                         orders_filled=trader.filled_total,
                         orders_today=trader.orders_on(clock.now()),
                         catalysts=trader.catalysts.report(),
+                        open_trades=trader.memory.open_trades(),
                     )
                 error = error or account_error
             pulse.report(report, error)

@@ -11,7 +11,7 @@ import pytest
 
 from agent_runtime.account import REPORT_EVERY, STILL_EVERY, AccountLink
 from agent_runtime.contract import Bootstrap, ClockSpec, PlatformAccess, Schedule
-from agent_runtime.cycle import Trader, client_order_id, opened_at
+from agent_runtime.cycle import Memory, Trader, client_order_id, opened_at
 from agent_runtime.gateway import GatewayClient
 from feeds.clock import DEFAULT_ANCHOR
 from orchestrator.settings import Settings
@@ -119,8 +119,10 @@ def test_a_restarted_agent_knows_how_long_it_has_held_and_exits_on_time(world):
     first = trader(world)
     assert first.run(100, NOW, paused=False).filled == 1
     (bought,) = first.account.client.orders()
+    remembered = first.memory.open_trades()  # its heartbeats report it; bootstrap hands it back
+    assert remembered == {"MRNA": {"catalyst": "fda", "entry": bought.filled_avg_price}}
     later = NOW + timedelta(days=1)  # the catalyst is stale; the trade held past half a day
-    restarted = trader(world)
+    restarted = trader(world, open_trades=remembered)
     result = restarted.run(restarted.due(later), later, paused=False)
     assert (result.submitted, result.filled, result.error) == (1, 1, None)
     sold = restarted.account.client.orders()[0]
@@ -129,6 +131,19 @@ def test_a_restarted_agent_knows_how_long_it_has_held_and_exits_on_time(world):
     ((decision, _),) = restarted.outbox.pending  # it decided on the platform's date
     since = decision["inputs"]["held_since"]["MRNA"]
     assert datetime.fromisoformat(since) == datetime.fromisoformat(bought.created_at)
+    # the trade the first process opened on news teaches the second about its catalyst
+    assert restarted.catalysts.trades == {"fda": 1} and restarted.memory.open_trades() == {}
+
+
+def test_a_trade_closed_while_no_process_ran_teaches_nothing():
+    memory = Memory()
+    fda = {"catalyst": "fda", "entry": 101.5}
+    reported = {"MRNA": fda, "XOM": {"catalyst": "m&a", "entry": 80}}
+    junk = {"A": {"entry": 3.0}, "B": {"catalyst": "fda", "entry": -1}, "C": None, "D": "x"}
+    memory.restore({}, reported | junk | {"E": {"catalyst": "", "entry": 1}})
+    assert memory.open_trades() == reported  # what is not an open trade is passed over
+    memory.track({"MRNA": 5.0}, NOW, list)  # XOM was sold while the agent was down
+    assert memory.open_trades() == {"MRNA": fda} and memory.catalysts.trades == {}
 
 
 def _placed(symbol: str, side: str, qty: float, hour: int, status: str = "filled") -> Placed:

@@ -114,6 +114,30 @@ def test_what_an_agent_learned_is_kept_and_handed_to_its_next_process(fleet, sto
     assert gateway.bootstrap(gateway.authenticate(f"token-{other.id}")).catalysts is None
 
 
+def test_the_event_behind_each_open_trade_is_kept_for_the_next_process(fleet, store):
+    gateway, (agent, other, _), _, _ = fleet
+    mrna = {"catalyst": "fda", "entry": 101.5}
+    xom = {"catalyst": "m&a", "entry": 80.0}
+    beat(gateway, agent, 5, open_trades={"XOM": xom, "MRNA": mrna})
+    gateway.flush()
+    assert store.get(agent.id).open_trades == json.dumps(
+        {"MRNA": mrna, "XOM": xom}, separators=(",", ":")
+    )  # one text for the same trades, in any order, so an unchanged one is not written
+    beat(gateway, agent, 6)  # an older image reports none: what was kept stays
+    gateway.flush()
+    booted = gateway.bootstrap(gateway.authenticate(f"token-{agent.id}"))
+    assert Bootstrap.from_json(booted.to_json()).open_trades == {"MRNA": mrna, "XOM": xom}
+    # XOM sold, then the process died before its last beat was written
+    beat(gateway, agent, 7, open_trades={"MRNA": mrna})
+    booted = gateway.bootstrap(gateway.authenticate(f"token-{agent.id}"))
+    assert booted.open_trades == {"MRNA": mrna}
+    beat(gateway, agent, 8, open_trades={})  # everything sold: none left is kept too
+    gateway.flush()
+    assert json.loads(store.get(agent.id).open_trades) == {}
+    assert gateway.bootstrap(gateway.authenticate(f"token-{agent.id}")).open_trades == {}
+    assert gateway.bootstrap(gateway.authenticate(f"token-{other.id}")).open_trades is None
+
+
 def test_the_kill_switch_and_retirement_reach_the_next_reply(fleet, store):
     gateway, (agent, other, _), _, _ = fleet
     store.set_paused(True, T0)

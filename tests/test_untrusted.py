@@ -50,6 +50,14 @@ def test_numbers_beyond_any_account_are_refused_and_change_nothing(make_daemon):
             "cycle": cycle,
             "catalysts": {f"e{n}": {"score": 0, "trades": 1, "weight": 1} for n in range(17)},
         },
+        {"cycle": cycle, "open_trades": {"MRNA": {"catalyst": "fda", "entry": 0}}},
+        {"cycle": cycle, "open_trades": {"MRNA": {"catalyst": "<b>", "entry": 1}}},
+        {"cycle": cycle, "open_trades": {"<i>MRNA": {"catalyst": "fda", "entry": 1}}},
+        {"cycle": cycle, "open_trades": {"MRNA": {"entry": 1}}},
+        {
+            "cycle": cycle,
+            "open_trades": {f"S{n}": {"catalyst": "fda", "entry": 1} for n in range(201)},
+        },
     ):
         answer = daemon.api("POST", "/v1/agent/heartbeat", token=token, json=claim)
         assert answer.status_code == 422, (claim, answer.text)

@@ -2,8 +2,10 @@
 
 A token names exactly one agent (the store keeps only its hash); a revoked or unknown
 token names none. Bootstrap hands an agent its own identity, personality, platform login,
-when it last followed someone, and the fleet's schedule, risk rails and clock, typed by
-`agent_runtime.contract`, and nothing of any other agent or of the orchestrator's keys.
+when it last followed someone, what its last process remembered (its catalysts, and the
+event that opened each position it holds), and the fleet's schedule, risk rails and clock,
+typed by `agent_runtime.contract`, and nothing of any other agent or of the orchestrator's
+keys.
 What a heartbeat reports is untrusted: it is bounded here before the store sees it.
 
 A thousand agents call several times per cycle each, so the answers come from memory
@@ -28,7 +30,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -69,6 +71,16 @@ class Learned(Body):
 
 
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9&_.-]{1,32}$")]
+Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,16}$")]
+
+
+class OpenTrade(Body):
+    """The event that opened one position an agent holds, and its entry price."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    catalyst: EventType
+    entry: float = Field(gt=0, le=MAX_DOLLARS, allow_inf_nan=False)
 
 
 class Heartbeat(Body):
@@ -88,6 +100,7 @@ class Heartbeat(Body):
     orders_today: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     last_error: str | None = Field(default=None, max_length=MAX_ERROR)
     catalysts: dict[EventType, Learned] | None = Field(default=None, max_length=16)
+    open_trades: dict[Symbol, OpenTrade] | None = Field(default=None, max_length=200)
 
 
 class HeartbeatReply(BaseModel):
@@ -95,6 +108,16 @@ class HeartbeatReply(BaseModel):
 
     paused: bool
     retire: bool
+
+
+# What an agent's process remembers and hands to the next one, through its heartbeats
+_REMEMBERED = ("catalysts", "open_trades")
+
+
+def _text(memory: Mapping[str, BaseModel]) -> str:
+    """A reported memory as the store keeps it: compact JSON, keys in order."""
+    dumped = {key: memory[key].model_dump() for key in sorted(memory)}
+    return json.dumps(dumped, separators=(",", ":"))
 
 
 def alarm_thresholds(settings: Settings) -> Thresholds:
@@ -203,11 +226,11 @@ class AgentGateway:
         with self._lock:  # a new process counts its cycles afresh
             self._cycles[agent.id] = None
             waiting = self._pending.pop(agent.id, None) or []
-        learned = self.store.bootstrapped(agent.id)
-        # what the last process learned: from its beats not yet written, else the store's
-        learned = next(
-            (b.state["catalysts"] for b in reversed(waiting) if "catalysts" in b.state), learned
-        )
+        # what the last process remembered: the store's, or its beats' not yet written
+        kept = self.store.bootstrapped(agent.id)
+        for waited in waiting:
+            kept |= {name: waited.state[name] for name in _REMEMBERED if name in waited.state}
+        catalysts, open_trades = (kept.get(name) for name in _REMEMBERED)
         platform = None
         if self.accounts is not None and agent.credentials:
             login = self.accounts.open(agent.credentials)
@@ -223,7 +246,8 @@ class AgentGateway:
             clock=self._clock,
             paused=self.store.paused(),
             followed_at=self.follows.last_followed(agent.id),
-            catalysts=json.loads(learned) if learned else None,
+            catalysts=json.loads(catalysts) if catalysts else None,
+            open_trades=json.loads(open_trades) if open_trades else None,
         )
 
     def paused_known(self) -> bool | None:
@@ -244,9 +268,11 @@ class AgentGateway:
             "orders_filled": beat.orders_filled,
             "orders_today": beat.orders_today,
         }
-        if beat.catalysts:  # one text for the same scores, so an unchanged one is not written
-            learned = {kind: beat.catalysts[kind].model_dump() for kind in sorted(beat.catalysts)}
-            state["catalysts"] = json.dumps(learned, separators=(",", ":"))
+        # one text for the same memory, so an unchanged one is not written again
+        if beat.catalysts:
+            state["catalysts"] = _text(beat.catalysts)
+        if beat.open_trades is not None:  # none left is news too
+            state["open_trades"] = _text(beat.open_trades)
         with self._lock:
             last = self._cycles.get(agent.id, agent.last_cycle)
             if last is not None and beat.cycle < last:

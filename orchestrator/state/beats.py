@@ -27,7 +27,8 @@ class Beat:
     """One heartbeat as the store records it: `day` is the market's trading day when it
     was taken (`feeds.calendar.trading_day`), the day its equity counts towards; `state`
     holds the account's figures (equity, cash, open_positions, orders_submitted,
-    orders_filled, orders_today) and, when the agent has learned some, its catalysts (JSON)."""
+    orders_filled, orders_today) and, when the agent reports them, its catalysts and
+    open_trades (JSON)."""
 
     agent_id: str
     cycle: int
@@ -66,6 +67,7 @@ _STATE = (
     "orders_filled",
     "orders_today",
     "catalysts",
+    "open_trades",
 )
 _WRITTEN = (
     "phase",

@@ -381,15 +381,17 @@ class Store:
             s.add(agent)
             s.commit()
 
-    def bootstrapped(self, agent_id: str) -> str | None:
+    def bootstrapped(self, agent_id: str) -> dict[str, str | None]:
         """A new process of this agent has started: its cycles are counted afresh (a
         market clock set back by the operator must not lock the agent out). Returns what
-        the agent had learned (its catalysts, as JSON), for the new process to go on from."""
+        its last process remembered, for the new one to go on from: its `catalysts` and
+        `open_trades`, as JSON (None when it reported none; {} for an unknown agent)."""
+        kept = (col(Agent.catalysts), col(Agent.open_trades))
         with self.session() as s:
             update = sa.update(Agent).where(col(Agent.id) == agent_id).values(last_cycle=None)
-            learned = s.execute(update.returning(col(Agent.catalysts))).scalar_one_or_none()
+            row = s.execute(update.returning(*kept)).one_or_none()
             s.commit()
-            return learned
+            return dict(row._mapping) if row else {}
 
     def heartbeat(
         self,

@@ -79,6 +79,8 @@ class Agent(SQLModel, table=True):
     alarms: str | None = Field(default=None, max_length=200)  # standing AlertKinds, comma-separated
     # JSON {event type: {score, trades, weight}}: its catalyst learning, as last reported
     catalysts: str | None = None
+    # JSON {symbol: {catalyst, entry}}: the event that opened each position, as last reported
+    open_trades: str | None = None
 
 
 class AgentEvent(SQLModel, table=True):
