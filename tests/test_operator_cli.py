@@ -79,6 +79,21 @@ def test_ls_filters_show_and_logs(make_daemon, tmp_path):
             follower.terminate()
             follower.wait(10)
 
+        # a shell with the daemon's state dir and port but not its platform (as beside a
+        # `fleet demo`): doctor says the daemon's own platform answers
+        assert _platform_check(daemon, tmp_path).startswith("ok   platform       the daemon's")
+    # the platform gone: the agents' calls through the relay fail, and doctor says since when
+    wait_until(lambda: _platform_check(daemon, tmp_path).startswith("FAIL"), "the platform down")
+    assert "unreachable since" in _platform_check(daemon, tmp_path)
+
+
+def _platform_check(daemon, tmp_path) -> str:
+    """The platform line of `fleet doctor` in a shell with none configured."""
+    env = {"FLEET_STATE_DIR": str(daemon.state_dir), "FLEET_PORT": str(daemon.port)}
+    shown = cli("doctor", cwd=tmp_path, **env).stdout.splitlines()
+    (line,) = [line for line in shown if line.split()[1:2] == ["platform"]]
+    return line
+
 
 def test_bad_agent_references_and_arguments_are_one_line_errors(make_daemon):
     daemon = make_daemon()
@@ -273,6 +288,7 @@ def test_doctor_reports_each_check_with_a_fix(make_daemon, tmp_path):
     names = [line.split()[1] for line in lines]
     for name in ("daemon", "settings", "store", "engine", "platform", "data:", "disk", "clock"):
         assert name in names, result.stdout
+    assert "warn platform       none configured: agents get no accounts" in result.stdout
     ignored = "FLEET_RECONCILE_INTERVAL (did you mean FLEET_RECONCILE_INTERVAL_SECONDS?)"
     assert any(line.startswith("warn") and ignored in line for line in lines), result.stdout
     assert f"warning: {ignored} is not a setting" in daemon.log_path.read_text()

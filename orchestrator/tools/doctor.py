@@ -216,12 +216,7 @@ def _agent_limits(settings: Settings, client: docker.DockerClient, info: dict) -
 
 def _platform(settings: Settings) -> Iterator[Check]:
     if not settings.platform_url:
-        yield Check(
-            "platform",
-            "warn",
-            "none configured: agents get no accounts",
-            "set FLEET_PLATFORM_URL and FLEET_CONTROLLER_API_KEY",
-        )
+        yield _the_daemons_platform(settings)
         return
     from platform_client import AuthError, PlatformClient, PlatformError
 
@@ -248,6 +243,37 @@ def _platform(settings: Settings) -> Iterator[Check]:
         "platform",
         "ok",
         f"{settings.platform_url}: controller key accepted, {len(accounts)} accounts",
+    )
+
+
+def _the_daemons_platform(settings: Settings) -> Check:
+    """No platform in this environment: the running daemon may have one from its own (as
+    `fleet demo` gives its daemon the sandbox); its summary says whether it answers."""
+    from orchestrator.cli.client import OperatorClient, OperatorError
+
+    client = OperatorClient(settings, timeout=3)
+    try:
+        reach = client.fleet().get("platform")
+    except OperatorError:
+        reach = None
+    finally:
+        client.close()
+    if reach is None:
+        return Check(
+            "platform",
+            "warn",
+            "none configured: agents get no accounts",
+            "set FLEET_PLATFORM_URL and FLEET_CONTROLLER_API_KEY",
+        )
+    where = "the daemon's, set in its environment and not in this one"
+    if reach.get("reachable"):
+        return Check("platform", "ok", f"{where}: no call to it has failed")
+    return Check(
+        "platform",
+        "fail",
+        f"{where}: unreachable since {str(reach.get('down_since'))[11:19]} UTC, "
+        f"{reach.get('failed_calls')} calls failed",
+        "is the platform up?",
     )
 
 
