@@ -2,6 +2,8 @@
 Playwright): log in, see the agents, open one and its timeline, act behind a confirmation;
 a wrong token and a forged agent id are refused. Screenshots go to test-artifacts/."""
 
+import math
+import random
 from pathlib import Path
 
 import pytest
@@ -310,3 +312,52 @@ def test_the_follow_graph_names_its_most_followed_and_no_name_hides_another(page
         for b in boxes[i + 1 :]
     )
     assert drawn_whole(page, "#follow-graph")
+
+
+def _fleet_of(kind: str, agents: int) -> list[int]:
+    """Followers, most first, of a fleet of `agents` shaped as `kind`."""
+    rng = random.Random(agents)
+    return sorted(
+        {
+            "even": [agents - i for i in range(agents)],
+            "nobody": [0] * agents,
+            "one star": [agents - 1] + [0] * (agents - 1),
+            "heavy tail": [int(rng.paretovariate(1.1)) - 1 for _ in range(agents)],
+        }[kind],
+        reverse=True,
+    )
+
+
+@pytest.mark.parametrize("kind", ["even", "nobody", "one star", "heavy tail"])
+@pytest.mark.parametrize("agents", [1, 2, 6, 40, 1000])
+def test_no_dot_of_the_follow_graph_covers_another_and_the_most_followed_is_central(kind, agents):
+    from orchestrator.api.charts import follow_graph
+
+    nodes = [{"name": f"a{i}", "followers": f} for i, f in enumerate(_fleet_of(kind, agents))]
+    graph = follow_graph({"nodes": nodes, "edges": []})
+    dots = [(n.x, n.y, n.r) for n in graph.nodes]
+    assert dots[0][:2] == (graph.size / 2, graph.size / 2)
+    assert all(r <= x <= graph.size - r and r <= y <= graph.size - r for x, y, r in dots)
+    slack = 0.2  # each place and size is rounded to 0.1
+    assert all(
+        math.hypot(a[0] - b[0], a[1] - b[1]) >= a[2] + b[2] - slack
+        for i, a in enumerate(dots)
+        for b in dots[i + 1 :]
+    )
+    followed = [n.followers for n in graph.nodes]
+    assert [n.r for n in graph.nodes] == sorted((n.r for n in graph.nodes), reverse=True)
+    assert followed == sorted(followed, reverse=True)
+
+
+def test_the_more_follows_the_fainter_each_is_drawn():
+    from orchestrator.api.charts import follow_graph
+
+    nodes = [{"name": f"a{i}", "followers": 1} for i in range(100)]
+
+    def drawn(follows: int) -> tuple[float, float]:
+        edges = [{"from": f"a{i % 100}", "to": f"a{(i + 1) % 100}"} for i in range(follows)]
+        graph = follow_graph({"nodes": nodes, "edges": edges})
+        return graph.edge_opacity, graph.arrow_opacity
+
+    assert drawn(10) == drawn(300) == (0.35, 1.0)
+    assert drawn(300) > drawn(1200) > drawn(100_000) == drawn(1_000_000) == (0.052, 0.15)

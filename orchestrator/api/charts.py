@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+
 PALETTE = ("#0969da", "#1a7f37", "#cf222e", "#8250df", "#bf8700", "#1b7c83", "#953800")
 _LEFT, _RIGHT, _TOP, _BOTTOM = 78, 36, 10, 34  # margins around the plot area, in pixels:
 # on the right, half the widest time label ("12-06 16:00"), centred on the last tick
@@ -113,6 +115,9 @@ def line_chart(
 
 LABELLED = 8  # how many of the most followed agents have their names beside their dots
 _CHAR, _LINE = 7.0, 14.0  # a 12 px name's width per character and its height, about
+_GAP = 3.0  # at the least, between two dots
+_GOLDEN = math.pi * (3 - math.sqrt(5))  # the golden angle, in radians
+_EDGE_OPACITY, _CLEAR_EDGES = 0.35, 300  # up to that many edges, each is drawn as clearly
 Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 
@@ -138,21 +143,36 @@ class Graph:
     size: int
     nodes: list[Node]
     edges: list[tuple[float, float, float, float]]
+    edge_opacity: float  # fainter the more edges there are, so they never hide the dots,
+    arrow_opacity: float  # their arrowheads likewise
 
 
 def follow_graph(graph: dict, size: int = 560) -> Graph:
-    """Lay out the follow graph on a sunflower spiral, the most followed at the centre:
-    node i sits at radius ∝ √i and the golden angle, sized by √(followers + 1). The most
-    followed are named, each where its name covers no name before it (a large fleet's
-    centre is crowded)."""
-    nodes, spacing = [], (size / 2 - 20) / math.sqrt(max(1, len(graph["nodes"])))
+    """Lay out the follow graph as a sunflower, the most followed at the centre: dot i's
+    ray turns by the golden angle from dot i−1's, and the dot sits on it as near the
+    centre as it can without covering a dot placed before it. Dots are sized by
+    √(followers + 1); the whole is then stretched or shrunk to fill the graph, the dots
+    shrunk with it but never stretched. The most followed are named, each on the side of
+    its dot toward the centre, or else the other, where its name covers no name before it."""
+    found = graph["nodes"]  # most followed first
+    radii = [3 + 2.5 * math.sqrt(node["followers"]) for node in found]
+    places = _packed(radii)
+    extent = max((math.hypot(*p) + r for p, r in zip(places, radii, strict=True)), default=1.0)
+    stretch = (size / 2 - 20) / extent
+    shrink = min(1.0, stretch)
+    nodes: list[Node] = []
     taken: list[Box] = []  # the names drawn so far
-    for i, node in enumerate(graph["nodes"]):  # most followed first
-        radius, angle = spacing * math.sqrt(i + 0.5), i * math.pi * (3 - math.sqrt(5))
-        x, y = size / 2 + radius * math.cos(angle), size / 2 + radius * math.sin(angle)
-        r = 3 + 2.5 * math.sqrt(node["followers"])
-        start, anchor, box = _name_place(x, y, r, node["name"], left=x > size / 2)
-        named = i < LABELLED and node["followers"] > 0 and not any(_overlap(box, b) for b in taken)
+    for i, (node, (dx, dy), r) in enumerate(zip(found, places, radii, strict=True)):
+        x, y, r = size / 2 + stretch * dx, size / 2 + stretch * dy, r * shrink
+        # the name on the side toward the centre, else on the other if it fits there
+        sides = [_name_place(x, y, r, node["name"], left) for left in (x > size / 2, x <= size / 2)]
+        free = [
+            (start, anchor, box)
+            for start, anchor, box in sides
+            if box[0] >= 0 and box[2] <= size and not any(_overlap(box, b) for b in taken)
+        ]
+        named = i < LABELLED and node["followers"] > 0 and bool(free)
+        start, anchor, box = free[0] if named else sides[0]
         taken += [box] if named else []
         nodes.append(
             Node(
@@ -171,7 +191,31 @@ def follow_graph(graph: dict, size: int = 560) -> Graph:
         for e in graph["edges"]
         if e["from"] in at and e["to"] in at
     ]
-    return Graph(size, nodes, edges)
+    faint = max(0.15, min(1.0, math.sqrt(_CLEAR_EDGES / max(1, len(edges)))))
+    return Graph(size, nodes, edges, round(_EDGE_OPACITY * faint, 3), round(faint, 3))
+
+
+def _packed(radii: list[float]) -> list[tuple[float, float]]:
+    """Each dot's centre about the graph's: on its golden-angle ray, at the least distance
+    that keeps it `_GAP` clear of every dot before it."""
+    centres, sizes, norms = np.zeros((len(radii), 2)), np.asarray(radii), np.zeros(len(radii))
+    for i, r in enumerate(radii):
+        ray = np.array([math.cos(i * _GOLDEN), math.sin(i * _GOLDEN)])
+        # along the ray, dot j is in the way between `along` ± √`square`, if square > 0
+        along = centres[:i] @ ray
+        square = along**2 - norms[:i] + (sizes[:i] + r + _GAP) ** 2
+        near = square > 0
+        half = np.sqrt(square[near])
+        starts, ends = along[near] - half, along[near] + half
+        order = np.argsort(starts)
+        distance = 0.0
+        for start, end in zip(starts[order].tolist(), ends[order].tolist(), strict=True):
+            if start >= distance:
+                break  # the rest begin further out still
+            distance = max(distance, end)
+        centres[i] = distance * ray
+        norms[i] = distance**2
+    return [(float(x), float(y)) for x, y in centres]
 
 
 def _name_place(x: float, y: float, r: float, name: str, left: bool) -> tuple[float, str, Box]:
