@@ -338,6 +338,9 @@ def test_no_dot_of_the_follow_graph_covers_another_and_the_most_followed_is_cent
     dots = [(n.x, n.y, n.r) for n in graph.nodes]
     assert dots[0][:2] == (graph.size / 2, graph.size / 2)
     assert all(r <= x <= graph.size - r and r <= y <= graph.size - r for x, y, r in dots)
+    if agents > 1:  # spread out or shrunk until the outermost rim is 20 px from the edge
+        reach = max(math.hypot(x - graph.size / 2, y - graph.size / 2) + r for x, y, r in dots)
+        assert reach == pytest.approx(graph.size / 2 - 20, abs=0.2)
     slack = 0.2  # each place and size is rounded to 0.1
     assert all(
         math.hypot(a[0] - b[0], a[1] - b[1]) >= a[2] + b[2] - slack

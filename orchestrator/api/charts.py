@@ -157,9 +157,14 @@ def follow_graph(graph: dict, size: int = 560) -> Graph:
     found = graph["nodes"]  # most followed first
     radii = [3 + 2.5 * math.sqrt(node["followers"]) for node in found]
     places = _packed(radii)
-    extent = max((math.hypot(*p) + r for p, r in zip(places, radii, strict=True)), default=1.0)
-    stretch = (size / 2 - 20) / extent
-    shrink = min(1.0, stretch)
+    room = size / 2 - 20
+    spread = [(math.hypot(*p), r) for p, r in zip(places, radii, strict=True)]
+    extent = max((out + r for out, r in spread), default=room)
+    if extent > room:  # too big: shrink it all
+        stretch = shrink = room / extent
+    else:  # spread the dots out until the outermost one's rim meets the room's
+        stretch = min(((room - r) / out for out, r in spread if out > 0), default=1.0)
+        shrink = 1.0
     nodes: list[Node] = []
     taken: list[Box] = []  # the names drawn so far
     for i, (node, (dx, dy), r) in enumerate(zip(found, places, radii, strict=True)):
