@@ -143,8 +143,8 @@ class Graph:
     size: int
     nodes: list[Node]
     edges: list[tuple[float, float, float, float]]
-    edge_opacity: float  # fainter the more edges there are, so they never hide the dots,
-    arrow_opacity: float  # their arrowheads likewise
+    edge_opacity: float  # fainter the more edges there are, so they never hide the dots
+    arrow_opacity: float  # and their arrowheads with them
 
 
 def follow_graph(graph: dict, size: int = 560) -> Graph:
