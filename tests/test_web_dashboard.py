@@ -194,7 +194,8 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
         trader.beat(equity)
         time.sleep(0.3)
     learned = {"earnings": {"score": 0.03, "trades": 2, "weight": 1.15}}
-    trader.beat(100_700.0, catalysts=learned)
+    opened = {"XOM": {"catalyst": "m&a", "entry": 110.0}}  # the agent's word: what opened it
+    trader.beat(100_700.0, catalysts=learned, open_trades=opened)
     wait_until(  # the beats are written in batches
         lambda: daemon.api("GET", f"/v1/agents/{agent['id']}").json()["catalysts"], "the beat"
     )
@@ -238,6 +239,11 @@ def test_the_agent_page_and_the_overview_charts_agree_with_the_ledger(
     rows = [r.split("\t") for r in page.locator("#positions tr:has(td)").all_inner_texts()]
     shown = sorted({(r[0], float(r[1])) for r in rows})
     assert shown == sorted((symbol, float(qty)) for symbol, qty in held)
+    assert {r[0]: r[-1] for r in rows} == {s: "m&a" if s == "XOM" else "-" for s, _ in held}
+    shown = daemon.fleet("show", agent["name"]).stdout  # and in the CLI
+    assert "OPENED ON" in shown and any(
+        line.split()[::5] == ["XOM", "m&a"] for line in shown.splitlines()
+    )
     orders = [r.split("\t") for r in page.locator("#orders tr:has(td)").all_inner_texts()]
     assert sorted((r[1], r[2], float(r[4])) for r in orders) == sorted(
         (side, symbol, float(qty)) for side, symbol, qty in placed

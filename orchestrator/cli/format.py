@@ -156,8 +156,11 @@ def format_agent(agent: dict) -> RenderableType:
         parts.append(traits)
     if agent.get("positions"):
         held = Table(title="open positions", title_justify="left", box=None, header_style="bold")
+        events = any(p.get("opened_on") for p in agent["positions"])  # an event trader's
         for column in ("SYMBOL", "QTY", "ENTRY", "LAST", "UNREALISED P&L"):
             held.add_column(column, no_wrap=True, justify="left" if column == "SYMBOL" else "right")
+        if events:
+            held.add_column("OPENED ON", no_wrap=True)
         for p in agent["positions"]:
             pl = p["unrealized_pl"]
             held.add_row(
@@ -166,6 +169,7 @@ def format_agent(agent: dict) -> RenderableType:
                 f"{p['avg_price']:,.2f}",
                 f"{p['price']:,.2f}",
                 f"[{'green' if pl >= 0 else 'red'}]{pl:+,.2f}[/]",
+                *([plain(p.get("opened_on") or "-")] if events else []),
             )
         parts.append(held)
     if agent.get("orders"):

@@ -115,7 +115,12 @@ def agent_detail(
     order book, so they outlive its account), timeline and equity history."""
     view = agent_view(agent, now, today)
     view["personality"] = json.loads(agent.personality) if agent.personality else None
-    view["positions"] = json.loads(agent.positions) if agent.positions else []
+    # each position with the news event that opened it, as the agent last reported
+    opened = json.loads(agent.open_trades) if agent.open_trades else {}
+    view["positions"] = [
+        p | {"opened_on": (opened.get(p["symbol"]) or {}).get("catalyst")}
+        for p in (json.loads(agent.positions) if agent.positions else [])
+    ]
     view["positions_at"] = iso(agent.positions_at)
     view["catalysts"] = json.loads(agent.catalysts) if agent.catalysts else {}
     view["learned"] = learned(view["catalysts"])
