@@ -169,16 +169,10 @@ def follow_graph(graph: dict, size: int = 560) -> Graph:
     taken: list[Box] = []  # the names drawn so far
     for i, (node, (dx, dy), r) in enumerate(zip(found, places, radii, strict=True)):
         x, y, r = size / 2 + stretch * dx, size / 2 + stretch * dy, r * shrink
-        # the name on the side toward the centre, else on the other if it fits there
-        sides = [_name_place(x, y, r, node["name"], left) for left in (x > size / 2, x <= size / 2)]
-        free = [
-            (start, anchor, box)
-            for start, anchor, box in sides
-            if box[0] >= 0 and box[2] <= size and not any(_overlap(box, b) for b in taken)
-        ]
-        named = i < LABELLED and node["followers"] > 0 and bool(free)
-        start, anchor, box = free[0] if named else sides[0]
-        taken += [box] if named else []
+        named = i < LABELLED and node["followers"] > 0
+        label = _label(x, y, r, node["name"], size, taken) if named else None
+        if label is not None:
+            taken.append(label[2])
         nodes.append(
             Node(
                 node["name"],
@@ -186,8 +180,8 @@ def follow_graph(graph: dict, size: int = 560) -> Graph:
                 round(x, 1),
                 round(y, 1),
                 round(r, 1),
-                round(start, 1) if named else None,
-                anchor,
+                None if label is None else round(label[0], 1),
+                "start" if label is None else label[1],
             )
         )
     at = {n.name: n for n in nodes}
@@ -223,10 +217,22 @@ def _packed(radii: list[float]) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in centres]
 
 
+def _label(
+    x: float, y: float, r: float, name: str, size: int, taken: list[Box]
+) -> tuple[float, str, Box] | None:
+    """Where the name of the dot at (`x`, `y`) of radius `r` goes (see `_name_place`): on
+    the side toward the centre, else on the other, wherever it stays inside the graph and
+    covers none of the names `taken`; None where neither does."""
+    for left in (x > size / 2, x <= size / 2):
+        start, anchor, box = _name_place(x, y, r, name, left)
+        if box[0] >= 0 and box[2] <= size and not any(_overlap(box, b) for b in taken):
+            return start, anchor, box
+    return None
+
+
 def _name_place(x: float, y: float, r: float, name: str, left: bool) -> tuple[float, str, Box]:
     """Where the name of the dot at (`x`, `y`) of radius `r` starts, its SVG text-anchor,
-    and the box it covers: on the `left` of the dot when it lies right of the centre, so
-    that no name runs off the graph's edge."""
+    and the box it covers, on the `left` of the dot or on its right."""
     width, top, bottom = _CHAR * len(name), y - _LINE / 2, y + _LINE / 2
     if left:
         return x - r - 3, "end", (x - r - 3 - width, top, x - r - 3, bottom)
