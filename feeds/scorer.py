@@ -1,7 +1,8 @@
 """The learned headline scorer: a linear model over hashed word and character n-grams,
-plus the finance lexicon's own reading, trained on labelled financial headlines.
+plus the finance lexicon's own reading, beside a small convolutional network over word
+vectors, both trained on labelled financial headlines.
 
-Features (the same code trains and scores, so they cannot drift):
+Features of the linear model (the same code trains and scores, so they cannot drift):
 - the headline normalised: links dropped, cashtags made one token (`$t`), digits made 0;
 - three blocks of hashed columns, `BLOCK` each: words and word pairs; their Snowball
   stems and stem pairs (so "cuts", "cutting" and "cut" share a column); character 3- to
@@ -13,10 +14,15 @@ Features (the same code trains and scores, so they cannot drift):
 - three columns from the lexicon scorer (`feeds.sentiment.score`): its score, and
   whether it reads the headline as positive or negative.
 
+The network (`feeds/convolution.py`) reads the same words, each as a vector, so a word the
+linear model never saw still counts; its logits join the linear model's decision values
+at `convolution.WEIGHT`.
+
 The model is `headline-model.npz` beside this module (a few MB, in the repository, never
-downloaded): one weight row per class (bearish, bullish, neutral), the idf, and the
-figures measured when it was trained. `feeds/train_scorer.py` makes it. Scoring needs
-numpy and PyStemmer only; the event type still comes from the lexicon's event rules.
+downloaded): one weight row per class (bearish, bullish, neutral), the idf, the network's
+vocabulary, word vectors and weights, and the figures measured when it was trained.
+`feeds/train_scorer.py` makes it. Scoring needs numpy and PyStemmer only; the event type
+still comes from the lexicon's event rules.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import Stemmer
 
+from feeds.convolution import WEIGHT, Convolution
 from feeds.sentiment import MAX_CHARACTERS, Label, Sentiment
 from feeds.sentiment import score as lexicon_score
 
@@ -74,20 +81,32 @@ def _terms(words: list[str], single: str, pair: str) -> list[int]:
     return found + [zlib.crc32(f"{pair}{a} {b}".encode()) % BLOCK for a, b in pairwise(words)]
 
 
-def ngrams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Parsed:
+    """Texts as both readers see them: normalised, and split into words."""
+
+    cleans: list[str]
+    words: list[list[str]]
+
+
+def parse(texts: Sequence[str]) -> Parsed:
+    """Each text normalised, and its words."""
+    cleans = [normalise(text) for text in texts]
+    return Parsed(cleans, [_WORD.findall(clean) for clean in cleans])
+
+
+def ngrams(parsed: Parsed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The hashed n-gram columns of each text, as rows (the text's index), columns and
     sublinear term frequencies, sorted by row then column; many texts in one pass."""
-    cleans = [normalise(text) for text in texts]
     keys: list[int] = []
     owners: list[int] = []
-    for row, clean in enumerate(cleans):
-        words = _WORD.findall(clean)
+    for row, words in enumerate(parsed.words):
         found = _terms(words, "w", "b") + [BLOCK + k for k in _terms(stems(words), "s", "p")]
         keys += found
         owners += [row] * len(found)
     parts = [np.array(keys, dtype=np.uint64)]
     rows = [np.array(owners, dtype=np.int64)]
-    padded = [f" {clean} ".encode() for clean in cleans]
+    padded = [f" {clean} ".encode() for clean in parsed.cleans]
     data = np.frombuffer(b"".join(padded), dtype=np.uint8).astype(np.uint64)
     owner = np.repeat(np.arange(len(padded)), [len(p) for p in padded])
     with np.errstate(over="ignore"):  # a rolling hash: wrapping is the point
@@ -126,6 +145,7 @@ class HeadlineModel:
     table: np.ndarray  # (BUCKETS, 4): per n-gram column, its weight for each class and its idf
     lexicon: np.ndarray  # (3, 3): per class, the lexicon columns' weights
     intercept: np.ndarray  # (3,)
+    convolution: Convolution  # the second reader, over word vectors
 
     @classmethod
     def load(cls, path: Path = MODEL) -> HeadlineModel:
@@ -137,12 +157,14 @@ class HeadlineModel:
                 np.ascontiguousarray(table),
                 weights[:, BUCKETS:].astype(np.float64),
                 saved["intercept"].astype(np.float64),
+                Convolution.from_arrays(saved),
             )
 
     def decisions(self, texts: Sequence[str], readings: Sequence[Sentiment]) -> np.ndarray:
         """Decision values, one row per text and one column per class (bearish, bullish,
         neutral)."""
-        rows, columns, tf = ngrams(texts)
+        parsed = parse(texts)
+        rows, columns, tf = ngrams(parsed)
         weights = self.table[columns]
         count = len(texts)
         values = unit_blocks(rows, columns, tf * weights[:, 3], count)
@@ -150,7 +172,8 @@ class HeadlineModel:
             [np.bincount(rows, values * weights[:, k], minlength=count) for k in range(3)]
         )
         lexicon = np.array([lexicon_columns(r) for r in readings]).reshape(count, 3)
-        return part + lexicon @ self.lexicon.T + self.intercept
+        words = WEIGHT * self.convolution.logits(parsed.words)
+        return part + lexicon @ self.lexicon.T + self.intercept + words
 
     def score_many(self, texts: Sequence[str]) -> list[Sentiment]:
         """Sentiment of each headline: the likeliest class, a −1..1 score (the bullish

@@ -3,15 +3,18 @@
     uv run python -m feeds.train_scorer [--data DIR]
     uv run python -m feeds.train_scorer --check FILE   # the shipped model on FILE; trains nothing
 
-Needs the development dependencies (scikit-learn, scipy); the orchestrator that loads
-the model needs neither. The labelled headlines are `sent_train_part.csv` (4,000) and
+Needs the development dependencies (scikit-learn, scipy, and wordllama's files for the
+network's word vectors: `feeds/train_convolution.py`); the orchestrator that loads the
+model needs none of them. The labelled headlines are `sent_train_part.csv` (4,000) and
 `sent_valid.csv` (2,388), disjoint (../shared/data/financial-headlines). Everything is
 seeded: the same data gives the same model and the same figures.
 
 Measured, and kept in the model file:
 - accuracy and macro-F1 on each of 5 stratified folds of all 6,388 headlines (the model
-  of each fold never sees its test fold, nor its idf);
+  of each fold never sees its test fold: not its idf, nor its words, which the network
+  reads only where wordllama's whole-word tokens hold them);
 - the same, trained on `sent_train_part.csv` alone and tested on `sent_valid.csv`.
+Each model is the linear one and the network, trained on the same headlines.
 The shipped model is then trained on all of them.
 """
 
@@ -30,6 +33,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from feeds import train_convolution
+from feeds.convolution import WEIGHT, Convolution
 from feeds.scorer import (
     BUCKETS,
     LABELS,
@@ -37,6 +42,7 @@ from feeds.scorer import (
     HeadlineModel,
     lexicon_columns,
     ngrams,
+    parse,
     unit_blocks,
 )
 from feeds.sentiment import score as lexicon_score
@@ -57,11 +63,16 @@ class Labelled:
     labels: np.ndarray
     counts: sparse.csr_matrix  # sublinear term frequencies, before idf
     lexicon: np.ndarray  # the lexicon columns
+    words: list[list[str]]  # what the convolutional network reads
 
     def take(self, rows: Sequence[int]) -> Labelled:
         rows = np.asarray(rows)
         return Labelled(
-            [self.texts[i] for i in rows], self.labels[rows], self.counts[rows], self.lexicon[rows]
+            [self.texts[i] for i in rows],
+            self.labels[rows],
+            self.counts[rows],
+            self.lexicon[rows],
+            [self.words[i] for i in rows],
         )
 
 
@@ -109,10 +120,11 @@ def load(*paths: Path) -> Labelled:
         more, their = read(path)
         texts += more
         labels += their
-    rows, columns, tf = ngrams(texts)
+    parsed = parse(texts)
+    rows, columns, tf = ngrams(parsed)
     counts = sparse.csr_matrix((tf, (rows, columns)), shape=(len(texts), BUCKETS))
     lexicon = np.array([lexicon_columns(lexicon_score(t)) for t in texts])
-    return Labelled(texts, np.array(labels), counts, lexicon)
+    return Labelled(texts, np.array(labels), counts, lexicon, parsed.words)
 
 
 def _features(data: Labelled, idf: np.ndarray) -> sparse.csr_matrix:
@@ -129,13 +141,15 @@ def fit(data: Labelled) -> dict[str, np.ndarray]:
     idf[seen == 0] = 0.0  # see feeds.scorer: an unseen n-gram must not dilute the rest
     svm = LinearSVC(C=C, loss="hinge", class_weight="balanced", random_state=SEED, max_iter=20_000)
     svm.fit(_features(data, idf), data.labels)
-    return {"weights": svm.coef_, "intercept": svm.intercept_, "idf": idf}
+    learned = {"weights": svm.coef_, "intercept": svm.intercept_, "idf": idf}
+    return learned | train_convolution.fit(data.words, data.labels, seed=SEED)
 
 
 def predict(model: dict[str, np.ndarray], data: Labelled) -> np.ndarray:
     """The class each headline of `data` gets."""
     values = _features(data, model["idf"]) @ model["weights"].T + model["intercept"]
-    return np.asarray(values).argmax(axis=1)
+    words = WEIGHT * Convolution.from_arrays(model).logits(data.words)
+    return np.asarray(values + words).argmax(axis=1)
 
 
 def figures_of(truth: Sequence[int], guessed: Sequence[int]) -> dict[str, float]:
@@ -179,13 +193,8 @@ def train(data_dir: Path = DATA, out: Path = MODEL) -> dict:
         "trained_on": len(everything.texts),
     }
     model = fit(everything)
-    np.savez_compressed(
-        out,
-        weights=model["weights"].astype(np.float16),
-        intercept=model["intercept"],
-        idf=model["idf"].astype(np.float16),
-        figures=np.array(json.dumps(figures)),
-    )
+    halved = {k: model[k].astype(np.float16) for k in ("weights", "idf", "vectors")}
+    np.savez_compressed(out, figures=np.array(json.dumps(figures)), **model | halved)
     return figures
 
 

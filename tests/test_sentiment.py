@@ -12,7 +12,7 @@ import pytest
 
 from bench.sentiment import evaluate, rows, scorers
 from feeds import scorer
-from feeds.scorer import HeadlineModel, ngrams, score, score_many
+from feeds.scorer import HeadlineModel, ngrams, parse, score, score_many
 from feeds.sentiment import score as lexicon
 from feeds.train_scorer import DATA, DataError, fit, load, predict, read
 
@@ -85,9 +85,9 @@ def test_both_scorers_read_a_text_up_to_its_first_thousand_characters():
 
 def test_a_batch_reads_each_text_as_it_would_be_read_alone():
     texts = ["Apple beats estimates", "", "ab", "$AAPL up 5% https://t.co/x", "x" * 50]
-    rows_, columns, tf = ngrams(texts)
+    rows_, columns, tf = ngrams(parse(texts))
     for i, text in enumerate(texts):
-        alone_rows, alone_columns, alone_tf = ngrams([text])
+        alone_rows, alone_columns, alone_tf = ngrams(parse([text]))
         assert (columns[rows_ == i] == alone_columns).all() and np.allclose(
             tf[rows_ == i], alone_tf
         )
@@ -96,7 +96,7 @@ def test_a_batch_reads_each_text_as_it_would_be_read_alone():
 
 def test_inflections_of_a_word_meet_in_the_stem_block_not_the_word_block():
     def block(text, k):
-        _rows, columns, _tf = ngrams([text])
+        _rows, columns, _tf = ngrams(parse([text]))
         return set(columns[columns // scorer.BLOCK == k].tolist())
 
     assert block("Tesla cuts prices", 1) == block("Tesla cutting price", 1)
