@@ -46,7 +46,7 @@ class Stream:
         """The stream of `words`, one list per headline, looked up in `index` (word → row)."""
         lengths = np.array([len(w) for w in words], dtype=np.int64)
         spans = np.maximum(lengths, 1) + _PADDING
-        starts = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
+        starts = np.cumsum(spans) - spans
         rows = np.zeros(int(spans.sum()), dtype=np.int64)
         found = [
             (start + i, index.get(w, 0))
@@ -68,26 +68,28 @@ class Stream:
 
 def responses(
     vectors: np.ndarray, kernels: np.ndarray, bias: np.ndarray, stream: Stream
-) -> list[np.ndarray]:
-    """For each width, every filter's response at every position of `stream` (its rows'
-    `vectors`), −inf where no window of that width starts. `kernels` holds, width by width
-    and within a width word by word, the `FILTERS` columns that read that word."""
+) -> np.ndarray:
+    """Every filter's response at every position of `stream` (its rows' `vectors`), −inf
+    where no window of the filter's width starts: (positions, filters of every width, width
+    by width). `kernels` holds, width by width and within a width word by word, the
+    `FILTERS` columns that read that word."""
     each = vectors @ kernels  # every word through every filter's every word slot, at once
-    maps, column = [], 0
+    found = np.empty((len(each), len(WIDTHS) * FILTERS), dtype=each.dtype)
+    column = 0
     for j, width in enumerate(WIDTHS):
-        found = np.broadcast_to(bias[j * FILTERS : (j + 1) * FILTERS], (len(each), FILTERS)).copy()
+        these = found[:, j * FILTERS : (j + 1) * FILTERS]
+        these[:] = bias[j * FILTERS : (j + 1) * FILTERS]
         for k in range(width):
-            found[: len(each) - k] += each[k:, column : column + FILTERS]  # the window's k-th word
+            these[: len(each) - k] += each[k:, column : column + FILTERS]  # the k-th word
             column += FILTERS
-        found[~stream.window_starts(width)] = -np.inf
-        maps.append(found)
-    return maps
+        these[~stream.window_starts(width)] = -np.inf
+    return found
 
 
-def strongest(maps: list[np.ndarray], stream: Stream) -> np.ndarray:
+def strongest(found: np.ndarray, stream: Stream) -> np.ndarray:
     """Each headline's strongest response of each filter, before the ReLU: (headlines,
     filters of every width)."""
-    return np.hstack([np.maximum.reduceat(found, stream.starts, axis=0) for found in maps])
+    return np.maximum.reduceat(found, stream.starts, axis=0)
 
 
 @dataclass(frozen=True)
@@ -117,5 +119,5 @@ class Convolution:
         """One row per headline (its words), one logit per class (bearish, bullish,
         neutral)."""
         stream = Stream.of(words, self.index)
-        maps = responses(self.vectors[stream.rows], self.kernels, self.bias, stream)
-        return np.maximum(strongest(maps, stream), 0) @ self.readout + self.readout_bias
+        found = responses(self.vectors[stream.rows], self.kernels, self.bias, stream)
+        return np.maximum(strongest(found, stream), 0) @ self.readout + self.readout_bias

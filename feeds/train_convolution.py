@@ -126,8 +126,8 @@ def gradients(
     mask over the pooled responses, already scaled (ones: no dropout)."""
     words = table[stream.rows]
     projected = words @ params["projection"]
-    maps = responses(projected, params["kernels"], params["bias"], stream)
-    top = strongest(maps, stream)
+    found = responses(projected, params["kernels"], params["bias"], stream)
+    top = strongest(found, stream)
     pooled = np.maximum(top, 0) * keep
     logits = pooled @ params["readout"] + params["readout_bias"]
     shares = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -141,22 +141,21 @@ def gradients(
     g_top = (g_logits @ params["readout"].T) * keep * (top > 0)
     spans = np.diff(np.append(stream.starts, len(stream.rows)))
     owner = np.repeat(np.arange(len(labels)), spans)
+    hits = found == top[owner]  # where each maximum was found (ties share it)
+    g_found = hits * (g_top / np.add.reduceat(hits, stream.starts, axis=0))[owner]
     g_each = np.zeros((len(words), params["kernels"].shape[1]), dtype=projected.dtype)
-    g_bias, column = [], 0
+    column = 0
     for j, width in enumerate(WIDTHS):
-        best = top[:, j * FILTERS : (j + 1) * FILTERS]
-        hits = maps[j] == best[owner]  # where each maximum was found (ties share it)
-        ties = np.add.reduceat(hits, stream.starts, axis=0)
-        g_found = hits * (g_top[:, j * FILTERS : (j + 1) * FILTERS] / ties)[owner]
-        g_bias.append(g_found.sum(axis=0))
         for k in range(width):
-            g_each[k:, column : column + FILTERS] += g_found[: len(words) - k]
+            g_each[k:, column : column + FILTERS] += g_found[
+                : len(words) - k, j * FILTERS : (j + 1) * FILTERS
+            ]
             column += FILTERS
     g_projected = g_each @ params["kernels"].T
     return loss, {
         "projection": words.T @ g_projected,
         "kernels": projected.T @ g_each,
-        "bias": np.concatenate(g_bias),
+        "bias": g_found.sum(axis=0),
         "readout": pooled.T @ g_logits,
         "readout_bias": g_logits.sum(axis=0),
     }
