@@ -62,6 +62,7 @@ def test_a_headline_reads_the_same_alone_as_among_others():
     together = network.logits(headlines)
     for i, headline in enumerate(headlines):
         assert np.allclose(together[i], network.logits([headline])[0], atol=1e-5), headline
+    assert network.logits([]).shape == (0, 3)
     assert np.allclose(network.logits([["b", "zz"]]), network.logits([["b", "unheard"]]))
     assert not np.allclose(network.logits([["b", "zz"]]), network.logits([["b", "c"]]))
 
