@@ -39,6 +39,7 @@ class Stream:
 
     rows: np.ndarray  # (positions,)
     starts: np.ndarray  # (headlines,): where each headline's rows begin
+    spans: np.ndarray  # (headlines,): its rows, padding included
     lengths: np.ndarray  # (headlines,): its words
 
     @classmethod
@@ -56,14 +57,13 @@ class Stream:
         if found:
             where, row = np.array(found).T
             rows[where] = row
-        return cls(rows, starts, lengths)
+        return cls(rows, starts, spans, lengths)
 
     def window_starts(self, width: int) -> np.ndarray:
         """Whether a window of `width` words starts at each position: within its
         headline's words, or at its first position when it has fewer."""
-        spans = np.diff(np.append(self.starts, len(self.rows)))
-        offset = np.arange(len(self.rows)) - np.repeat(self.starts, spans)
-        return offset <= np.repeat(np.maximum(self.lengths - width, 0), spans)
+        offset = np.arange(len(self.rows)) - np.repeat(self.starts, self.spans)
+        return offset <= np.repeat(np.maximum(self.lengths - width, 0), self.spans)
 
 
 def responses(

@@ -139,8 +139,7 @@ def gradients(
     g_logits[rows, labels] -= 1
     g_logits *= weight[:, None]
     g_top = (g_logits @ params["readout"].T) * keep * (top > 0)
-    spans = np.diff(np.append(stream.starts, len(stream.rows)))
-    owner = np.repeat(np.arange(len(labels)), spans)
+    owner = np.repeat(np.arange(len(labels)), stream.spans)
     hits = found == top[owner]  # where each maximum was found (ties share it)
     g_found = hits * (g_top / np.add.reduceat(hits, stream.starts, axis=0))[owner]
     g_each = np.zeros((len(words), params["kernels"].shape[1]), dtype=projected.dtype)
